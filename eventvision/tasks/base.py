@@ -1,0 +1,65 @@
+"""The task interface: what a pipeline gives the shared engine and CLI.
+
+A task turns a config into a model, datasets, a loss and an evaluator, and knows how to
+pre/post-process for streaming inference. The trainer (``eventvision.engine``) only talks to
+this interface, so stereo, detect3d, action and gesture share one training loop.
+
+Shapes/units are the task's own and documented in its module.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from eventvision.config import Config
+from eventvision.evaluation.base import Evaluator
+
+
+class Task:
+    #: registry name, e.g. "stereo"
+    name: ClassVar[str] = ""
+    #: packaged config used when the user gives none, e.g. "stereo/small"
+    default_config: ClassVar[str] = ""
+
+    def __init__(self, cfg: Config):
+        self.cfg = cfg
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> "Task":
+        return cls(cfg)
+
+    # --- building ---------------------------------------------------------------------------
+    def build_model(self) -> nn.Module:
+        raise NotImplementedError
+
+    def build_dataset(self, split: str) -> torch.utils.data.Dataset:
+        """``split`` in {"train", "val", "test"}."""
+        raise NotImplementedError
+
+    def collate(self, samples: list[Any]) -> Any:
+        """Batch samples (default: torch's default_collate)."""
+        return torch.utils.data.default_collate(samples)
+
+    def build_evaluator(self) -> Evaluator:
+        raise NotImplementedError
+
+    # --- steps ------------------------------------------------------------------------------
+    def training_step(self, model: nn.Module, batch: Any) -> tuple[torch.Tensor, dict[str, float]]:
+        """Forward + loss on one batch already moved to the device; returns (loss, scalars to log)."""
+        raise NotImplementedError
+
+    def validation_step(self, model: nn.Module, batch: Any, evaluator: Evaluator) -> None:
+        """Forward one batch (under no_grad) and feed ``evaluator.process``."""
+        raise NotImplementedError
+
+    def reset(self, model: nn.Module) -> None:
+        """Reset spiking state at sample/recording boundaries (default: SpikingJelly reset_net)."""
+        from spikingjelly.activation_based import functional
+        functional.reset_net(model)
+
+    def extra_state(self, model: nn.Module) -> dict:
+        """Extra things to save in a checkpoint (e.g. a genotype); default none."""
+        return {}
