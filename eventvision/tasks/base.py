@@ -51,9 +51,28 @@ class Task:
         """Forward + loss on one batch already moved to the device; returns (loss, scalars to log)."""
         raise NotImplementedError
 
-    def validation_step(self, model: nn.Module, batch: Any, evaluator: Evaluator) -> None:
-        """Forward one batch (under no_grad) and feed ``evaluator.process``."""
+    def predict(self, model: nn.Module, batch: Any) -> Any:
+        """Inference forward on a batch already on the device (used by validation, profiling, streaming)."""
         raise NotImplementedError
+
+    def validation_step(self, model: nn.Module, batch: Any, evaluator: Evaluator) -> None:
+        """Forward one batch (the trainer wraps this in no_grad) and feed ``evaluator.process``."""
+        evaluator.process(batch, self.predict(model, batch))
+
+    def example_batch(self, batch_size: int = 1) -> Any:
+        """One batch for profiling/benchmarks (default: the first ``batch_size`` val samples)."""
+        dataset = self.build_dataset("val")
+        return self.collate([dataset[i] for i in range(min(batch_size, len(dataset)))])
+
+    def move_batch(self, batch: Any, device: torch.device) -> Any:
+        """Move a batch to ``device`` (tensors inside dicts/lists/tuples; others untouched)."""
+        if isinstance(batch, torch.Tensor):
+            return batch.to(device, non_blocking=True)
+        if isinstance(batch, dict):
+            return {k: self.move_batch(v, device) for k, v in batch.items()}
+        if isinstance(batch, (list, tuple)):
+            return type(batch)(self.move_batch(v, device) for v in batch)
+        return batch
 
     def reset(self, model: nn.Module) -> None:
         """Reset spiking state at sample/recording boundaries (default: SpikingJelly reset_net)."""
