@@ -1,0 +1,111 @@
+"""3D boxes in KITTI rectified camera coordinates (x right, y down, z forward; metres).
+
+A box is ``(x, y, z, l, h, w, ry)`` -- the order kitti-object-eval-python uses for 3D IoU:
+(x, y, z) is the *bottom centre* (the box spans y-h..y), l along the box's heading (local x),
+w across it (local z), ``ry`` the rotation around camera Y (radians; ry = 0 faces camera +x).
+Files store dimensions as h, w, l; :func:`boxes3d_from_objects` reorders.
+
+BEV rectangles are ``(x, z, l, w, ry)`` in the ground plane. Corners follow the rotation
+R_y(ry) = [[cos, 0, sin], [0, 1, 0], [-sin, 0, cos]] applied to local offsets, which is also the
+convention of the reference rotated IoU (rotate_iou), so IoUs computed from these corners agree.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def boxes3d_from_objects(objects: np.ndarray) -> np.ndarray:
+    """Object array (OBJECT_DTYPE) -> float64 [N, 7] boxes (x, y, z, l, h, w, ry)."""
+    out = np.empty((len(objects), 7), dtype=np.float64)
+    out[:, 0:3] = objects["location"]
+    dims = objects["dimensions"]  # h, w, l
+    out[:, 3], out[:, 4], out[:, 5] = dims[:, 2], dims[:, 0], dims[:, 1]
+    out[:, 6] = objects["rotation_y"]
+    return out
+
+
+def bev_from_boxes3d(boxes: np.ndarray) -> np.ndarray:
+    """[N, 7] (x, y, z, l, h, w, ry) -> [N, 5] BEV rectangles (x, z, l, w, ry)."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 7)
+    return boxes[:, [0, 2, 3, 5, 6]].copy()
+
+
+def bev_boxes_from_objects(objects: np.ndarray) -> np.ndarray:
+    """Object array -> [N, 5] BEV rectangles (x, z, l, w, ry)."""
+    return bev_from_boxes3d(boxes3d_from_objects(objects))
+
+
+def rotation_y_matrix(ry: float) -> np.ndarray:
+    c, s = np.cos(ry), np.sin(ry)
+    return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+
+
+def bev_corners(bev: np.ndarray) -> np.ndarray:
+    """[N, 5] (x, z, l, w, ry) -> [N, 4, 2] corners (x, z), in order around the rectangle."""
+    bev = np.asarray(bev, dtype=np.float64).reshape(-1, 5)
+    lx = np.array([0.5, 0.5, -0.5, -0.5])[None, :] * bev[:, 2:3]
+    lz = np.array([0.5, -0.5, -0.5, 0.5])[None, :] * bev[:, 3:4]
+    c, s = np.cos(bev[:, 4:5]), np.sin(bev[:, 4:5])
+    x = c * lx + s * lz + bev[:, 0:1]
+    z = -s * lx + c * lz + bev[:, 1:2]
+    return np.stack([x, z], axis=-1)
+
+
+def corners_3d(boxes: np.ndarray) -> np.ndarray:
+    """[N, 7] (x, y, z, l, h, w, ry) -> [N, 8, 3] corners in camera coordinates (m).
+
+    Corners 0-3 lie on the bottom face (y = y0), 4-7 above them on the top face (y = y0 - h),
+    both in the order of :func:`bev_corners`.
+    """
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 7)
+    bev = bev_corners(bev_from_boxes3d(boxes))  # [N, 4, 2]
+    out = np.empty((len(boxes), 8, 3), dtype=np.float64)
+    for top in (0, 1):
+        sl = slice(4 * top, 4 * top + 4)
+        out[:, sl, 0] = bev[:, :, 0]
+        out[:, sl, 2] = bev[:, :, 1]
+        out[:, sl, 1] = boxes[:, 1:2] - top * boxes[:, 4:5]
+    return out
+
+
+def project_points(points: np.ndarray, P: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Project camera points [..., 3] (m) with a 3x4 matrix -> (pixels [..., 2], depth [...])."""
+    points = np.asarray(points, dtype=np.float64)
+    hom = points @ P[:, :3].T + P[:, 3]
+    depth = hom[..., 2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        uv = hom[..., :2] / depth[..., None]
+    return uv, depth
+
+
+def project_boxes_2d(boxes: np.ndarray, P: np.ndarray, image_size: tuple[int, int] | None = None) -> np.ndarray:
+    """2D boxes [N, 4] (x1, y1, x2, y2 px) enclosing the projected 3D corners; clipped to
+    ``image_size`` = (width, height) when given. Boxes must lie in front of the camera."""
+    uv, _ = project_points(corners_3d(boxes), P)
+    out = np.concatenate([uv.min(axis=1), uv.max(axis=1)], axis=1)
+    if image_size is not None:
+        w, h = image_size
+        out[:, [0, 2]] = np.clip(out[:, [0, 2]], 0, w - 1)
+        out[:, [1, 3]] = np.clip(out[:, [1, 3]], 0, h - 1)
+    return out
+
+
+def wrap_angle(a: np.ndarray | float) -> np.ndarray | float:
+    """Wrap radians into [-pi, pi)."""
+    return (np.asarray(a) + np.pi) % (2 * np.pi) - np.pi
+
+
+def alpha_from_rotation_y(rotation_y, x, z):
+    """Observation angle alpha = ry - atan2(x, z), wrapped to [-pi, pi)."""
+    return wrap_angle(np.asarray(rotation_y) - np.arctan2(x, z))
+
+
+def rotation_y_from_alpha(alpha, x, z):
+    """Inverse of :func:`alpha_from_rotation_y`."""
+    return wrap_angle(np.asarray(alpha) + np.arctan2(x, z))
+
+
+def disparity_from_depth(depth_m, focal_px: float, baseline_m: float):
+    """Stereo disparity (px) of points at ``depth_m`` for a rectified pair: f * B / z."""
+    return focal_px * baseline_m / np.asarray(depth_m, dtype=np.float64)

@@ -1,0 +1,256 @@
+"""KITTI Tracking text formats: label_02 / result files and calibration files.
+
+Label and result files share the tracking columns (one object per line, space separated)::
+
+    frame track_id type truncated occluded alpha x1 y1 x2 y2 h w l x y z rotation_y [score]
+
+- ``frame``: frame index in the sequence (10 Hz), ``track_id``: -1 for DontCare,
+- ``truncated``: tracking labels use the integer levels 0/1/2 (read verbatim as a float, exactly as
+  the reference tools do), object labels a fraction in [0, 1],
+- ``bbox`` (x1, y1, x2, y2) in pixels of the left colour camera (image_02),
+- ``dimensions`` h, w, l in metres (file order), ``location`` x, y, z in rectified camera
+  coordinates (metres) of the *bottom centre* of the box, ``rotation_y`` in radians around camera Y.
+
+Objects are held in a numpy structured array of :data:`OBJECT_DTYPE` (one row per object, any number
+of frames); :func:`split_frames` turns a sequence into one array per frame. A missing score column
+reads as score 1.0 (ground truth submitted as predictions).
+
+Calibration files come with two spellings: the KITTI *Object* names (``P0..P3``, ``R0_rect``,
+``Tr_velo_to_cam``, ``Tr_imu_to_velo``) and the official *Tracking* names (``R_rect``,
+``Tr_velo_cam``, ``Tr_imu_velo``), keys followed by ``:`` or just a space. :func:`read_calib` accepts both.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from eventvision.errors import DatasetNotFoundError, UserError
+from eventvision.utils.io import atomic_path
+
+#: one object (one text line). bbox: x1, y1, x2, y2 px; dimensions: h, w, l m; location: x, y, z m (camera).
+OBJECT_DTYPE = np.dtype([
+    ("frame", np.int64),
+    ("track_id", np.int64),
+    ("type", "U16"),
+    ("truncated", np.float64),
+    ("occluded", np.int64),
+    ("alpha", np.float64),
+    ("bbox", np.float64, (4,)),
+    ("dimensions", np.float64, (3,)),
+    ("location", np.float64, (3,)),
+    ("rotation_y", np.float64),
+    ("score", np.float64),
+])
+
+CLASSES = ("Car", "Pedestrian", "Cyclist")
+FRAME_PERIOD_MS = 100.0  #: KITTI Tracking is recorded at 10 Hz
+
+
+def empty_objects(n: int = 0) -> np.ndarray:
+    """A zero-filled object array of length ``n`` (score 1.0)."""
+    out = np.zeros(n, dtype=OBJECT_DTYPE)
+    out["score"] = 1.0
+    return out
+
+
+def make_objects(*, frame=0, track_id=-1, type="Car", truncated=0.0, occluded=0, alpha=-10.0,
+                 bbox=(0.0, 0.0, 0.0, 0.0), dimensions=(0.0, 0.0, 0.0), location=(0.0, 0.0, 0.0),
+                 rotation_y=0.0, score=1.0) -> np.ndarray:
+    """Build an object array from columns (scalars broadcast; bbox [N, 4], dimensions h,w,l [N, 3],
+    location [N, 3])."""
+    bbox = np.atleast_2d(np.asarray(bbox, dtype=np.float64))
+    dims = np.atleast_2d(np.asarray(dimensions, dtype=np.float64))
+    loc = np.atleast_2d(np.asarray(location, dtype=np.float64))
+    n = max(len(bbox), len(dims), len(loc), *(np.size(v) for v in (frame, track_id, type, truncated,
+                                                                     occluded, alpha, rotation_y, score)))
+    out = empty_objects(n)
+    out["frame"], out["track_id"], out["type"] = frame, track_id, type
+    out["truncated"], out["occluded"], out["alpha"] = truncated, occluded, alpha
+    out["bbox"], out["dimensions"], out["location"] = bbox, dims, loc
+    out["rotation_y"], out["score"] = rotation_y, score
+    return out
+
+
+def parse_label_lines(lines, *, source: str = "<text>") -> np.ndarray:
+    """Parse tracking-format lines (17 columns, or 18 with score) into an :data:`OBJECT_DTYPE` array."""
+    rows = []
+    for lineno, line in enumerate(lines, 1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) not in (17, 18):
+            raise UserError(f"{source}:{lineno}: expected 17 or 18 columns (KITTI tracking format: frame "
+                            f"track_id type truncated occluded alpha x1 y1 x2 y2 h w l x y z rotation_y [score]), "
+                            f"got {len(parts)}; fix or regenerate the file")
+        try:
+            nums = [float(v) for v in parts[3:]]
+            frame, track = int(parts[0]), int(parts[1])
+        except ValueError as exc:
+            raise UserError(f"{source}:{lineno}: non-numeric value ({exc}); fix the file") from None
+        score = nums[14] if len(nums) == 15 else 1.0
+        rows.append((frame, track, parts[2], nums[0], int(nums[1]), nums[2], nums[3:7], nums[7:10],
+                     nums[10:13], nums[13], score))
+    if not rows:
+        return empty_objects(0)
+    return np.array(rows, dtype=OBJECT_DTYPE)
+
+
+def read_label_file(path: str | os.PathLike) -> np.ndarray:
+    """Read a KITTI Tracking ``label_02/<seq>.txt`` or result file -> :data:`OBJECT_DTYPE` array [N]."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: label/result file not found; check the path")
+    with open(path, encoding="utf-8") as fh:
+        return parse_label_lines(fh, source=str(path))
+
+
+def format_objects(objects: np.ndarray, *, with_score: bool = True) -> str:
+    """Objects -> tracking-format text (one line each, trailing newline)."""
+    lines = []
+    for o in objects:
+        cols = [str(int(o["frame"])), str(int(o["track_id"])), str(o["type"]), f"{o['truncated']:g}",
+                str(int(o["occluded"])), f"{o['alpha']:.6f}"]
+        cols += [f"{v:.6f}" for v in o["bbox"]] + [f"{v:.6f}" for v in o["dimensions"]]
+        cols += [f"{v:.6f}" for v in o["location"]] + [f"{o['rotation_y']:.6f}"]
+        if with_score:
+            cols.append(f"{o['score']:.6f}")
+        lines.append(" ".join(cols))
+    return "".join(line + "\n" for line in lines)
+
+
+def write_result_file(path: str | os.PathLike, objects: np.ndarray, *, with_score: bool = True) -> None:
+    """Write objects (any frames) as a tracking result file, sorted by frame (atomic)."""
+    objects = np.asarray(objects, dtype=OBJECT_DTYPE)
+    objects = objects[np.argsort(objects["frame"], kind="stable")]
+    with atomic_path(path) as tmp:
+        tmp.write_text(format_objects(objects, with_score=with_score), encoding="utf-8")
+
+
+def split_frames(objects: np.ndarray, num_frames: int | None = None) -> list[np.ndarray]:
+    """Split a sequence's objects by frame -> list of length ``num_frames`` (default: last frame + 1);
+    frames without objects get empty arrays; objects at frames >= num_frames are dropped."""
+    if num_frames is None:
+        num_frames = int(objects["frame"].max()) + 1 if len(objects) else 0
+    order = np.argsort(objects["frame"], kind="stable")
+    objects = objects[order]
+    bounds = np.searchsorted(objects["frame"], np.arange(num_frames + 1), side="left")
+    return [objects[bounds[i]:bounds[i + 1]] for i in range(num_frames)]
+
+
+# ----------------------------------------------------------------------------------------- calibration
+
+_ALIASES = {
+    "R_rect": "R0_rect", "R0_rect": "R0_rect",
+    "Tr_velo_cam": "Tr_velo_to_cam", "Tr_velo_to_cam": "Tr_velo_to_cam",
+    "Tr_imu_velo": "Tr_imu_to_velo", "Tr_imu_to_velo": "Tr_imu_to_velo",
+    "P0": "P0", "P1": "P1", "P2": "P2", "P3": "P3",
+}
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Camera calibration of one KITTI sequence.
+
+    P0..P3: [3, 4] rectified projection matrices (P2 left colour, P3 right colour); R0_rect: [3, 3];
+    Tr_velo_to_cam, Tr_imu_to_velo: [3, 4] (None where the file has none).
+    """
+
+    P0: np.ndarray
+    P1: np.ndarray
+    P2: np.ndarray
+    P3: np.ndarray
+    R0_rect: np.ndarray
+    Tr_velo_to_cam: np.ndarray | None = None
+    Tr_imu_to_velo: np.ndarray | None = None
+
+    @property
+    def focal_px(self) -> float:
+        """Focal length of the rectified colour cameras (pixels)."""
+        return float(self.P2[0, 0])
+
+    @property
+    def baseline_m(self) -> float:
+        """Stereo baseline between image_02 and image_03 in metres: (P2[0,3] - P3[0,3]) / f."""
+        return float((self.P2[0, 3] - self.P3[0, 3]) / self.P2[0, 0])
+
+    @property
+    def R0_rect_4x4(self) -> np.ndarray:
+        out = np.eye(4)
+        out[:3, :3] = self.R0_rect
+        return out
+
+    def velo_to_rect(self, points: np.ndarray) -> np.ndarray:
+        """LiDAR points [N, 3] (m) -> rectified camera coordinates [N, 3] (m)."""
+        if self.Tr_velo_to_cam is None:
+            raise UserError("calibration has no Tr_velo_to_cam/Tr_velo_cam; use a complete calib file")
+        pts = np.asarray(points, dtype=np.float64)[:, :3]
+        cam = pts @ self.Tr_velo_to_cam[:, :3].T + self.Tr_velo_to_cam[:, 3]
+        return cam @ self.R0_rect.T
+
+
+def parse_calib_lines(lines, *, source: str = "<text>") -> Calibration:
+    """Parse calibration lines ``KEY: v v v`` or ``KEY v v v`` (both key spellings) -> :class:`Calibration`."""
+    values: dict[str, np.ndarray] = {}
+    for lineno, line in enumerate(lines, 1):
+        head = line.split(maxsplit=1)
+        if not head:
+            continue
+        key, rest = line.split(":", 1) if ":" in head[0] else (head[0], head[1] if len(head) > 1 else "")
+        key = key.strip()
+        if key not in _ALIASES:
+            continue
+        try:
+            nums = np.array([float(v) for v in rest.split()], dtype=np.float64)
+        except ValueError:
+            raise UserError(f"{source}:{lineno}: non-numeric value in {key}; fix the calibration file") from None
+        name = _ALIASES[key]
+        want = 9 if name == "R0_rect" else 12
+        if nums.size != want:
+            raise UserError(f"{source}:{lineno}: {key} has {nums.size} values, expected {want}; "
+                            f"fix the calibration file")
+        values[name] = nums.reshape(3, 3) if name == "R0_rect" else nums.reshape(3, 4)
+    missing = [k for k in ("P0", "P1", "P2", "P3", "R0_rect") if k not in values]
+    if missing:
+        raise UserError(f"{source}: calibration lacks {', '.join(missing)} (accepted keys: P0..P3, "
+                        f"R0_rect or R_rect, Tr_velo_to_cam or Tr_velo_cam); use a KITTI calib file")
+    return Calibration(**values)
+
+
+def read_calib(path: str | os.PathLike) -> Calibration:
+    """Read a KITTI calib file (Object or Tracking key spellings, ``KEY:`` or ``KEY``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: calibration file not found; check the path")
+    with open(path, encoding="utf-8") as fh:
+        return parse_calib_lines(fh, source=str(path))
+
+
+# ------------------------------------------------------------------------------------ dataset folders
+
+def tracking_root(root: str | os.PathLike) -> Path:
+    """Return the folder holding ``label_02``/``calib`` (``root`` or ``root/training``)."""
+    root = Path(root)
+    for cand in (root, root / "training"):
+        if (cand / "label_02").is_dir():
+            return cand
+    raise DatasetNotFoundError(f"{root}: no label_02 folder (expected KITTI_ROOT[/training]/label_02/<seq>.txt); "
+                               f"download the KITTI Tracking labels from https://www.cvlibs.net/datasets/kitti/eval_tracking.php")
+
+
+def read_sequence_labels(root: str | os.PathLike, seq: str) -> np.ndarray:
+    """Ground-truth objects of sequence ``seq`` (e.g. '0001') of a KITTI Tracking root."""
+    path = tracking_root(root) / "label_02" / f"{seq}.txt"
+    if not path.is_file():
+        raise DatasetNotFoundError(f"{path}: sequence {seq} has no label file; check --seqs and the KITTI root")
+    return read_label_file(path)
+
+
+def read_sequence_calib(root: str | os.PathLike, seq: str) -> Calibration:
+    path = tracking_root(root) / "calib" / f"{seq}.txt"
+    if not path.is_file():
+        raise DatasetNotFoundError(f"{path}: sequence {seq} has no calib file; check the KITTI root")
+    return read_calib(path)
