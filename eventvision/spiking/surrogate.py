@@ -1,0 +1,166 @@
+"""Surrogate spike functions: the SpikeDHS tanh surrogate and DGS (differentiable surrogate search).
+
+All surrogates here are ``nn.Module``s called as ``spike = sg(x)`` with ``x = u - threshold``
+(any shape); the forward value is the Heaviside step ``H(x) = 1 if x >= 0 else 0`` (SpikingJelly's
+convention), only the backward differs. They are interchangeable with SpikingJelly's own
+surrogates (``spikingjelly.activation_based.surrogate.ATan()`` ...), which share the call form.
+
+SpikeDHS surrogate of width ``b`` (DESIGN.md)::
+
+    ds/du = b / (2 tanh(b/2)) * (1 - tanh^2(b (u - 0.5)))      (threshold 0.5)
+
+Its primitive ``sigma_b(x) = tanh(b x) / (2 tanh(b/2)) + 1/2`` is 0 at ``x = -0.5`` and 1 at
+``x = +0.5``: the gradient integrates to exactly 1 over one threshold-wide band, for every width.
+
+DGS (differentiable surrogate-gradient search, SpikeDHS NeurIPS 2022 / journal): per layer,
+candidate widths ``b_k = b + delta_k``, ``delta = (-0.4, -0.2, 0, 0.2, 0.4)``, mixed with
+``w = softmax(alpha)``. The spike is still exactly ``H(x)``; we add the straight-through term
+``soft - soft.detach()`` with ``soft = sum_k w_k sigma_{b_k}(x)``, so that
+
+* ``ds/dx = sum_k w_k g_{b_k}(x)`` -- the softmax-mixed surrogate gradient, and
+* ``ds/dalpha = sum_k (dw_k/dalpha) sigma_{b_k}(x)`` -- alpha learns which width makes the
+  (relaxed) spike output most useful to the loss, by ordinary gradient descent.
+
+``recenter()`` moves ``b`` to the winning candidate (argmax alpha) and resets alpha to uniform;
+a trainer calls it every few epochs (``recenter_surrogates(model)``), so the search walks along
+the width axis instead of being confined to ``b +- 0.4``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+#: DGS candidate offsets around the current width b (DESIGN.md)
+DGS_OFFSETS: tuple[float, ...] = (-0.4, -0.2, 0.0, 0.2, 0.4)
+#: widths are kept at or above this (b -> 0 makes the surrogate flat, b <= 0 is meaningless)
+MIN_WIDTH = 0.1
+
+
+def spikedhs_surrogate_grad(x: torch.Tensor, width: float | torch.Tensor) -> torch.Tensor:
+    """``g_b(x) = b / (2 tanh(b/2)) * (1 - tanh^2(b x))`` elementwise (x = u - threshold)."""
+    b = torch.as_tensor(width, dtype=x.dtype, device=x.device)
+    return b / (2.0 * torch.tanh(b / 2.0)) * (1.0 - torch.tanh(b * x) ** 2)
+
+
+def spikedhs_primitive(x: torch.Tensor, width: float | torch.Tensor) -> torch.Tensor:
+    """Primitive of :func:`spikedhs_surrogate_grad`: ``tanh(b x) / (2 tanh(b/2)) + 1/2``."""
+    b = torch.as_tensor(width, dtype=x.dtype, device=x.device)
+    return torch.tanh(b * x) / (2.0 * torch.tanh(b / 2.0)) + 0.5
+
+
+class _SpikeDHSSpike(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, width: float):
+        ctx.save_for_backward(x)
+        ctx.width = width
+        return (x >= 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):
+        (x,) = ctx.saved_tensors
+        return grad_out * spikedhs_surrogate_grad(x, ctx.width), None
+
+
+def spikedhs_spike(x: torch.Tensor, width: float) -> torch.Tensor:
+    """Heaviside forward, SpikeDHS tanh surrogate of width ``width`` backward."""
+    return _SpikeDHSSpike.apply(x, float(width))
+
+
+class SpikeDHSSurrogate(nn.Module):
+    """Fixed-width SpikeDHS surrogate (``width`` = b, e.g. 3 or 5 as in the searched cell ops)."""
+
+    def __init__(self, width: float = 3.0):
+        super().__init__()
+        if width <= 0:
+            raise ValueError(f"surrogate width must be > 0, got {width}")
+        self.width = float(width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return spikedhs_spike(x, self.width)
+
+    def extra_repr(self) -> str:
+        return f"width={self.width}"
+
+
+class DGSSurrogate(nn.Module):
+    """Differentiable surrogate-gradient search over widths ``b + offsets`` (see module doc).
+
+    Parameters: ``alpha`` (len(offsets), the mixture logits, learnable). Buffers: ``width``
+    (the current centre b, moved by :meth:`recenter`), ``offsets``. ``search=False`` freezes
+    the choice: the forward then uses the single winning width (derive step after the search).
+    """
+
+    def __init__(self, width: float = 3.0, offsets: tuple[float, ...] = DGS_OFFSETS,
+                 min_width: float = MIN_WIDTH, search: bool = True):
+        super().__init__()
+        if width <= 0:
+            raise ValueError(f"surrogate width must be > 0, got {width}")
+        self.min_width = float(min_width)
+        self.search = bool(search)
+        self.register_buffer("width", torch.tensor(float(width)))
+        self.register_buffer("offsets", torch.tensor(offsets, dtype=torch.float32))
+        self.alpha = nn.Parameter(torch.zeros(len(offsets)))
+
+    def candidate_widths(self) -> torch.Tensor:
+        """Candidate widths ``[K]``, clamped at ``min_width``."""
+        return (self.width + self.offsets).clamp_min(self.min_width)
+
+    def weights(self) -> torch.Tensor:
+        """Mixture weights ``softmax(alpha)`` ``[K]``."""
+        return torch.softmax(self.alpha, dim=0)
+
+    def best_width(self) -> float:
+        """The width the search currently prefers (argmax alpha)."""
+        return float(self.candidate_widths()[int(torch.argmax(self.alpha))])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.search:
+            return spikedhs_spike(x, self.best_width())
+        widths = self.candidate_widths().to(x.dtype)
+        w = self.weights().to(x.dtype)
+        hard = (x >= 0).to(x.dtype)
+        xe = x.unsqueeze(-1)  # [..., K]
+        soft = (w * (torch.tanh(widths * xe) / (2.0 * torch.tanh(widths / 2.0)) + 0.5)).sum(-1)
+        return hard + (soft - soft.detach())
+
+    @torch.no_grad()
+    def recenter(self) -> float:
+        """Move b to the winning candidate, reset alpha to uniform; returns the new b."""
+        self.width.copy_(self.candidate_widths()[int(torch.argmax(self.alpha))])
+        self.alpha.zero_()
+        return float(self.width)
+
+    def extra_repr(self) -> str:
+        return f"width={float(self.width):.3f}, offsets={self.offsets.tolist()}, search={self.search}"
+
+
+def recenter_surrogates(model: nn.Module) -> dict[str, float]:
+    """Call :meth:`DGSSurrogate.recenter` on every DGS module; returns {module name: new width}."""
+    return {name: m.recenter() for name, m in model.named_modules() if isinstance(m, DGSSurrogate)}
+
+
+def dgs_parameters(model: nn.Module) -> list[nn.Parameter]:
+    """The DGS mixture logits of a model (for a separate optimizer group / bi-level search)."""
+    return [m.alpha for m in model.modules() if isinstance(m, DGSSurrogate)]
+
+
+def make_surrogate(name: str | nn.Module | None = "atan", width: float | None = None) -> nn.Module:
+    """Surrogate by name: "spikedhs" / "dgs" (``width`` = b, default 3), "atan" / "sigmoid"
+    (SpikingJelly's, ``width`` = their alpha, defaults 2 / 4). A module is returned unchanged."""
+    if isinstance(name, nn.Module):
+        return name
+    from spikingjelly.activation_based import surrogate as sj_surrogate
+
+    name = (name or "atan").lower()
+    if name == "spikedhs":
+        return SpikeDHSSurrogate(3.0 if width is None else width)
+    if name == "dgs":
+        return DGSSurrogate(3.0 if width is None else width)
+    if name == "atan":
+        return sj_surrogate.ATan(alpha=2.0 if width is None else float(width))
+    if name == "sigmoid":
+        return sj_surrogate.Sigmoid(alpha=4.0 if width is None else float(width))
+    from eventvision.errors import UserError
+    raise UserError(f"unknown surrogate '{name}'; one of spikedhs, dgs, atan, sigmoid")
+
