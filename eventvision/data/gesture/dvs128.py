@@ -1,0 +1,165 @@
+"""DVS128 Gesture readers.
+
+Two on-disk layouts are read:
+
+* **original** (IBM release, ``DvsGesture/``): ``userNN_<lighting>.aedat`` (AEDAT 3.1),
+  ``userNN_<lighting>_labels.csv`` (``class,startTime_usec,endTime_usec``; class 1..11) and the
+  split lists ``trials_to_train.txt`` / ``trials_to_test.txt``. Every labelled interval is a sample
+  (1176 train / 288 test, the SpikingJelly split).
+* **tonic** (``ibmGestureTrain/`` / ``ibmGestureTest/``, optionally under ``DVSGesture/``):
+  ``userNN_<lighting>/<label>.npy`` with columns ``[x, y, p, t_ms]`` (1077 / 264 samples).
+
+Events come back as :data:`eventvision.events.core.EVENT_DTYPE` (t in µs, p in {-1, +1}).
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from eventvision.errors import DatasetNotFoundError, UserError
+from eventvision.events.core import make_events
+
+SENSOR_SIZE = 128
+NUM_CLASSES = 11
+DOWNLOAD_HINT = ("get DVS128 Gesture from IBM (research.ibm.com/dvsgesture, DvsGesture.tar.gz) or tonic's "
+                 "preprocessed ibmGestureTrain/ibmGestureTest archives and pass its folder as data.root")
+
+AEDAT3_PACKET_HEADER = np.dtype([("type", "<i2"), ("source", "<i2"), ("size", "<i4"), ("ts_offset", "<i4"),
+                                 ("ts_overflow", "<i4"), ("capacity", "<i4"), ("number", "<i4"), ("valid", "<i4")])
+POLARITY_EVENT_TYPE = 1
+
+
+def read_aedat31_polarity(path: str | Path) -> np.ndarray:
+    """Read all polarity events of an AEDAT 3.1 file (DVS128: 128x128).
+
+    Packet header (28 bytes, little endian): type i2, source i2, event size i4, ts offset i4,
+    ts overflow i4, capacity i4, number i4, valid i4. Polarity events (type 1) are 8 bytes:
+    ``data`` u4 (bit 0 valid, bit 1 polarity, bits 2-16 y, bits 17-31 x) and ``timestamp`` u4 (µs);
+    the full timestamp is ``overflow << 31 | timestamp``. Events with the valid bit cleared are dropped.
+    """
+    path = Path(path)
+    raw = path.read_bytes()
+    end_marker = b"#!END-HEADER"
+    pos = raw.find(end_marker)
+    if not raw.startswith(b"#!AER-DAT3") or pos < 0:
+        raise UserError(f"{path}: not an AEDAT 3.x file (missing '#!AER-DAT3' / '#!END-HEADER'); "
+                        f"DVS128 Gesture originals are AEDAT 3.1")
+    pos = raw.index(b"\n", pos) + 1
+    chunks_data, chunks_ts = [], []
+    while pos < len(raw):
+        if pos + AEDAT3_PACKET_HEADER.itemsize > len(raw):
+            raise UserError(f"{path}: truncated packet header at byte {pos}; the file is incomplete, re-download it")
+        header = np.frombuffer(raw, AEDAT3_PACKET_HEADER, count=1, offset=pos)[0]
+        pos += AEDAT3_PACKET_HEADER.itemsize
+        size, capacity = int(header["size"]), int(header["capacity"])
+        length = size * capacity
+        if size <= 0 or pos + length > len(raw):
+            raise UserError(f"{path}: truncated or corrupt event packet at byte {pos}; the file is incomplete")
+        if int(header["type"]) == POLARITY_EVENT_TYPE and size == 8:
+            words = np.frombuffer(raw, "<u4", count=2 * int(header["number"]), offset=pos).reshape(-1, 2)
+            chunks_data.append(words[:, 0])
+            chunks_ts.append(words[:, 1].astype(np.int64) | (np.int64(header["ts_overflow"]) << 31))
+        pos += length
+    if not chunks_data:
+        return make_events([], [], [], [])
+    data = np.concatenate(chunks_data)
+    ts = np.concatenate(chunks_ts)
+    valid = (data & 1).astype(bool)
+    data, ts = data[valid], ts[valid]
+    events = make_events((data >> 17) & 0x7FFF, (data >> 2) & 0x7FFF, ts, (data >> 1) & 1)
+    order = np.argsort(events["t"], kind="stable")
+    return events[order]
+
+
+def read_labels_csv(path: str | Path) -> list[tuple[int, int, int]]:
+    """``[(label 0..10, start_us, end_us), ...]`` from a ``*_labels.csv`` (class column is 1-based)."""
+    rows = []
+    with open(path, newline="") as fh:
+        for row in csv.reader(fh):
+            if not row or not row[0].strip().lstrip("-").isdigit():
+                continue  # header
+            cls, start, end = (int(v) for v in row[:3])
+            if not 1 <= cls <= NUM_CLASSES:
+                raise UserError(f"{path}: class {cls} outside 1..{NUM_CLASSES}; is this a DVS128 Gesture label file?")
+            rows.append((cls - 1, start, end))
+    return rows
+
+
+@dataclass(frozen=True)
+class GestureRecord:
+    """One sample: a file plus (for the original layout) the labelled interval in µs."""
+
+    path: Path
+    label: int
+    start_us: int = -1
+    end_us: int = -1
+
+
+def detect_layout(root: Path) -> tuple[str, Path]:
+    """Return ("original" | "tonic", folder) for a DVS128 Gesture root, or raise DatasetNotFoundError."""
+    for folder in (root, root / "DvsGesture", root / "DVSGesture", root / "DVS128Gesture"):
+        if (folder / "trials_to_train.txt").is_file():
+            return "original", folder
+        if (folder / "ibmGestureTrain").is_dir() or (folder / "ibmGestureTest").is_dir():
+            return "tonic", folder
+    raise DatasetNotFoundError(f"{root}: no DVS128 Gesture data found (looked for trials_to_train.txt or "
+                               f"ibmGestureTrain/); {DOWNLOAD_HINT}")
+
+
+def list_records(root: str | Path, split: str) -> list[GestureRecord]:
+    """All samples of ``split`` ("train" | "test") under ``root``, in a deterministic order."""
+    root = Path(root)
+    if not root.exists():
+        raise DatasetNotFoundError(f"{root}: DVS128 Gesture folder does not exist; {DOWNLOAD_HINT}")
+    if split not in ("train", "test", "val"):
+        raise UserError(f"DVS128 Gesture split must be train or test, got '{split}'")
+    split = "test" if split == "val" else split
+    layout, folder = detect_layout(root)
+    records: list[GestureRecord] = []
+    if layout == "original":
+        trials = folder / f"trials_to_{split}.txt"
+        if not trials.is_file():
+            raise DatasetNotFoundError(f"{trials}: split list missing; {DOWNLOAD_HINT}")
+        for name in trials.read_text().split():
+            aedat = folder / name
+            labels = folder / (aedat.stem + "_labels.csv")
+            for p in (aedat, labels):
+                if not p.is_file():
+                    raise DatasetNotFoundError(f"{p}: listed in {trials.name} but missing; {DOWNLOAD_HINT}")
+            records += [GestureRecord(aedat, lab, s, e) for lab, s, e in read_labels_csv(labels)]
+    else:
+        sub = folder / ("ibmGestureTrain" if split == "train" else "ibmGestureTest")
+        if not sub.is_dir():
+            raise DatasetNotFoundError(f"{sub}: missing; {DOWNLOAD_HINT}")
+        for user_dir in sorted(p for p in sub.iterdir() if p.is_dir()):
+            for npy in sorted(user_dir.glob("*.npy"), key=lambda p: int(p.stem) if p.stem.isdigit() else -1):
+                if not npy.stem.isdigit() or not 0 <= int(npy.stem) < NUM_CLASSES:
+                    raise UserError(f"{npy}: tonic DVSGesture files are named <label 0..10>.npy")
+                records.append(GestureRecord(npy, int(npy.stem)))
+    if not records:
+        raise DatasetNotFoundError(f"{folder}: no {split} samples found; {DOWNLOAD_HINT}")
+    return records
+
+
+@functools.lru_cache(maxsize=2)
+def _cached_aedat(path: Path) -> np.ndarray:
+    return read_aedat31_polarity(path)
+
+
+def load_record(record: GestureRecord) -> np.ndarray:
+    """Events of one sample (EVENT_DTYPE, µs, sorted)."""
+    if record.start_us >= 0:
+        events = _cached_aedat(record.path)
+        t = events["t"]
+        i0, i1 = np.searchsorted(t, [record.start_us, record.end_us], side="left")
+        return events[i0:i1]
+    arr = np.load(record.path)
+    if arr.ndim != 2 or arr.shape[1] != 4:
+        raise UserError(f"{record.path}: expected an [N, 4] array of (x, y, p, t_ms), got shape {arr.shape}")
+    events = make_events(arr[:, 0], arr[:, 1], np.round(arr[:, 3] * 1000).astype(np.int64), arr[:, 2])
+    return events[np.argsort(events["t"], kind="stable")]
