@@ -1,0 +1,81 @@
+"""Plane-sweep stereo cost volume and the 3D geometry volume (DSGN), written with plain torch ops.
+
+* :func:`build_cost_volume` — for each depth plane warp the right features onto the left view and either
+  concatenate ``[L, R_warp]`` (DSGN) or take the group-wise correlation (GwcNet). [N, C, D, H, W].
+* :class:`PlaneSweepNet` — 3D convs on the cost volume -> features [N, C3, D, H, W] + a depth
+  probability [N, D, H, W] (softmax over planes).
+* :func:`geometry_volume` — sample the depth-weighted plane-sweep features at every voxel centre
+  (projected with P2, see ``geometry.voxel_sampling_grid``) -> [N, C3, Z, Y, X].
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from eventvision.models.detect3d.geometry import DepthBins, VoxelGrid, plane_sweep_grid, voxel_sampling_grid
+
+
+def warp_right_volume(right: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """Right features [N, C, H, W] sampled at the plane-sweep ``grid`` [N, D, H, W, 2] -> [N, C, D, H, W]."""
+    n, c, h, w = right.shape
+    d = grid.shape[1]
+    rep = right.unsqueeze(1).expand(n, d, c, h, w).reshape(n * d, c, h, w)
+    warped = F.grid_sample(rep, grid.reshape(n * d, h, w, 2), mode="bilinear", padding_mode="zeros",
+                           align_corners=True)
+    return warped.view(n, d, c, h, w).permute(0, 2, 1, 3, 4)
+
+
+def build_cost_volume(left: torch.Tensor, right: torch.Tensor, grid: torch.Tensor, *, kind: str = "concat",
+                      groups: int = 8) -> torch.Tensor:
+    """Plane-sweep cost volume: ``kind="concat"`` -> [N, 2C, D, H, W]; ``"gwc"`` -> [N, groups, D, H, W]
+    with the mean product of each channel group (group-wise correlation)."""
+    warped = warp_right_volume(right, grid)
+    n, c, d, h, w = warped.shape
+    lv = left.unsqueeze(2).expand(n, c, d, h, w)
+    if kind == "concat":
+        return torch.cat([lv, warped], dim=1)
+    if kind == "gwc":
+        if c % groups:
+            raise ValueError(f"gwc cost volume: {c} channels not divisible into {groups} groups")
+        return (lv * warped).view(n, groups, c // groups, d, h, w).mean(dim=2)
+    raise ValueError(f"unknown cost volume kind {kind!r}; use concat or gwc")
+
+
+def conv3d_bn_relu(cin: int, cout: int, s: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv3d(cin, cout, 3, s, 1, bias=False), nn.BatchNorm3d(cout), nn.ReLU(inplace=True))
+
+
+class PlaneSweepNet(nn.Module):
+    """3D aggregation of the cost volume: stem conv, ``num_convs`` residual 3x3x3 convs, a 1-channel depth
+    cost whose softmax over the D planes is the depth probability."""
+
+    def __init__(self, *, in_channels: int, channels: int = 32, num_convs: int = 2):
+        super().__init__()
+        self.stem = conv3d_bn_relu(in_channels, channels)
+        self.convs = nn.ModuleList(conv3d_bn_relu(channels, channels) for _ in range(num_convs))
+        self.cost = nn.Conv3d(channels, 1, 3, 1, 1)
+
+    def forward(self, volume: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.stem(volume)
+        for conv in self.convs:
+            x = x + conv(x)
+        prob = torch.softmax(self.cost(x).squeeze(1), dim=1)
+        return x, prob
+
+
+def geometry_volume(psv: torch.Tensor, depth_prob: torch.Tensor | None, grid: VoxelGrid, bins: DepthBins,
+                    P2: torch.Tensor, stride: int) -> torch.Tensor:
+    """Sample plane-sweep features [N, C, D, H, W] (times the depth probability [N, D, H, W] if given, as in
+    DSGN) at every voxel centre -> [N, C, Z, Y, X]; voxels outside the image or depth range are 0."""
+    feat = psv if depth_prob is None else psv * depth_prob.unsqueeze(1)
+    g, _ = voxel_sampling_grid(grid, bins, P2, tuple(psv.shape[-2:]), stride)
+    return F.grid_sample(feat, g.to(feat.dtype), mode="bilinear", padding_mode="zeros", align_corners=True)
+
+
+def stereo_volume_inputs(left_feat: torch.Tensor, bins: DepthBins, disp_numerator: torch.Tensor,
+                         stride: int) -> torch.Tensor:
+    """The plane-sweep grid for feature maps like ``left_feat`` [N, C, H, W] (convenience wrapper)."""
+    h, w = left_feat.shape[-2:]
+    return plane_sweep_grid(bins.values(left_feat.device, left_feat.dtype), disp_numerator, h, w, stride)

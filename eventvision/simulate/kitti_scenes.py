@@ -1,0 +1,333 @@
+"""Synthetic KITTI Tracking sequences: textured stereo pairs of boxes moving on a ground plane.
+
+Every frame is ray-cast for the left (image_02) and right (image_03) camera of a real KITTI calibration
+(P2/P3; optionally rescaled to a smaller image), so stereo geometry and the label conventions are exactly
+those of KITTI: objects (Car, Pedestrian, Cyclist with KITTI-like sizes) move with constant velocity along
+their heading on the road plane ``y_cam = camera_height``; a textured ground plane and a textured far wall
+give the stereo matcher something to match. Labels carry track ids, truncation (0/1/2 from the share of the
+projected box outside the image), occlusion (0/1/2 from the share of the object's own silhouette that is
+visible) and the 2D box of the projected 3D box, written in the KITTI Tracking folder layout::
+
+    ROOT/training/image_02/<seq>/<frame:06d>.png   ROOT/training/image_03/<seq>/<frame:06d>.png
+    ROOT/training/calib/<seq>.txt                  ROOT/training/label_02/<seq>.txt
+
+Units: metres, radians, pixels; frames at 10 Hz.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from eventvision.evaluation.kitti.boxes import alpha_from_rotation_y, corners_3d, project_boxes_2d, project_points
+from eventvision.evaluation.kitti.io import Calibration, make_objects, read_calib, write_result_file
+from eventvision.utils.io import atomic_path, atomic_write_text
+
+#: KITTI Tracking sequence 0000 calibration (P2/P3 of the colour cameras), used when no calib file is given
+KITTI_P2 = np.array([[721.5377, 0.0, 609.5593, 44.85728], [0.0, 721.5377, 172.854, 0.2163791],
+                     [0.0, 0.0, 1.0, 0.002745884]])
+KITTI_P3 = np.array([[721.5377, 0.0, 609.5593, -339.5242], [0.0, 721.5377, 172.854, 2.199936],
+                     [0.0, 0.0, 1.0, 0.002729905]])
+KITTI_IMAGE_SIZE = (1242, 375)  # (width, height)
+
+#: class -> (mean (h, w, l), std, speed range m/s)
+CLASS_SPECS = {
+    "Car": ((1.56, 1.6, 3.9), (0.1, 0.08, 0.3), (0.0, 8.0)),
+    "Pedestrian": ((1.73, 0.6, 0.8), (0.08, 0.06, 0.1), (0.0, 1.5)),
+    "Cyclist": ((1.73, 0.6, 1.76), (0.06, 0.05, 0.1), (0.0, 5.0)),
+}
+
+
+@dataclass(frozen=True)
+class SceneConfig:
+    """Sequence generation parameters (image_scale 1 = KITTI's 1242x375)."""
+
+    num_frames: int = 40
+    num_objects: int = 6
+    class_probs: tuple[float, float, float] = (0.6, 0.2, 0.2)  # Car, Pedestrian, Cyclist
+    image_scale: float = 1.0
+    camera_height: float = 1.65
+    x_range: tuple[float, float] = (-14.0, 14.0)  # camera x of spawn positions (m)
+    z_range: tuple[float, float] = (6.0, 45.0)  # camera z of spawn positions (m)
+    wall_z: float = 75.0
+    supersample: int = 2
+
+
+def scaled_projection(P: np.ndarray, scale: float) -> np.ndarray:
+    """P for an image resized by ``scale`` (pixel centres at integer coordinates: u' = (u + 0.5)·s − 0.5)."""
+    S = np.array([[scale, 0.0, 0.5 * scale - 0.5], [0.0, scale, 0.5 * scale - 0.5], [0.0, 0.0, 1.0]])
+    return S @ P
+
+
+def load_base_calibration(calib_path: str | os.PathLike | None = None) -> Calibration:
+    """A real KITTI calibration: ``calib_path`` if given, else sequence 0000's P2/P3 built in."""
+    if calib_path is not None:
+        return read_calib(calib_path)
+    eye = np.eye(3)
+    return Calibration(P0=KITTI_P2.copy(), P1=KITTI_P3.copy(), P2=KITTI_P2.copy(), P3=KITTI_P3.copy(), R0_rect=eye)
+
+
+def scale_calibration(calib: Calibration, scale: float) -> Calibration:
+    return Calibration(P0=scaled_projection(calib.P0, scale), P1=scaled_projection(calib.P1, scale),
+                       P2=scaled_projection(calib.P2, scale), P3=scaled_projection(calib.P3, scale),
+                       R0_rect=calib.R0_rect, Tr_velo_to_cam=calib.Tr_velo_to_cam, Tr_imu_to_velo=calib.Tr_imu_to_velo)
+
+
+def format_calibration(calib: Calibration) -> str:
+    """Calibration -> KITTI Tracking calib text (Tracking key names R_rect / Tr_velo_cam / Tr_imu_velo)."""
+    tr = calib.Tr_velo_to_cam if calib.Tr_velo_to_cam is not None else np.array(
+        [[0.0, -1.0, 0.0, 0.0], [0.0, 0.0, -1.0, 0.0], [1.0, 0.0, 0.0, 0.0]])
+    imu = calib.Tr_imu_to_velo if calib.Tr_imu_to_velo is not None else np.hstack([np.eye(3), np.zeros((3, 1))])
+    rows = [(f"P{i}", getattr(calib, f"P{i}")) for i in range(4)]
+    rows += [("R_rect", calib.R0_rect), ("Tr_velo_cam", tr), ("Tr_imu_velo", imu)]
+    return "".join(f"{k} " + " ".join(f"{v:.12e}" for v in np.asarray(m).ravel()) + "\n" for k, m in rows)
+
+
+# ------------------------------------------------------------------------------------------ textures
+def _value_noise_2d(lattice: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Smooth value noise: bilinear (smoothstep) interpolation of a periodic random lattice [n, n]."""
+    n = lattice.shape[0]
+    i0, j0 = np.floor(u), np.floor(v)
+    fu, fv = u - i0, v - j0
+    fu, fv = fu * fu * (3 - 2 * fu), fv * fv * (3 - 2 * fv)
+    i0 = i0.astype(np.int64) % n
+    j0 = j0.astype(np.int64) % n
+    i1, j1 = (i0 + 1) % n, (j0 + 1) % n
+    a = lattice[i0, j0] * (1 - fu) + lattice[i1, j0] * fu
+    b = lattice[i0, j1] * (1 - fu) + lattice[i1, j1] * fu
+    return a * (1 - fv) + b * fv
+
+
+def _texture(lattice: np.ndarray, u: np.ndarray, v: np.ndarray, cell_m: float) -> np.ndarray:
+    """Two octaves of value noise in [0, 1] at metric coordinates (u, v) with feature size ``cell_m``."""
+    return 0.65 * _value_noise_2d(lattice, u / cell_m, v / cell_m) + 0.35 * _value_noise_2d(lattice, u / (0.37 * cell_m) + 17.3, v / (0.37 * cell_m) + 5.1)
+
+
+# ------------------------------------------------------------------------------------------ scene state
+@dataclass(frozen=True)
+class Track:
+    track_id: int
+    type: str
+    hwl: tuple[float, float, float]
+    start: tuple[float, float]  # camera (x, z) of the bottom centre at frame 0
+    ry: float
+    speed: float  # m/s along the heading
+    colour: tuple[float, float, float]
+
+    def location(self, frame: int, camera_height: float, period_s: float = 0.1) -> np.ndarray:
+        """Bottom centre (x, y, z) in camera coordinates at ``frame``."""
+        d = self.speed * frame * period_s
+        return np.array([self.start[0] + d * np.cos(self.ry), camera_height, self.start[1] - d * np.sin(self.ry)])
+
+
+def sample_tracks(rng: np.random.Generator, cfg: SceneConfig) -> list[Track]:
+    """Random non-overlapping objects (at frame 0) with constant velocities."""
+    names = list(CLASS_SPECS)
+    tracks: list[Track] = []
+    tries = 0
+    while len(tracks) < cfg.num_objects and tries < 200 * cfg.num_objects:
+        tries += 1
+        cls = names[rng.choice(3, p=np.asarray(cfg.class_probs) / np.sum(cfg.class_probs))]
+        mean, std, (vmin, vmax) = CLASS_SPECS[cls]
+        hwl = tuple(float(max(m + s * rng.standard_normal(), 0.3)) for m, s in zip(mean, std))
+        x = rng.uniform(*cfg.x_range)
+        z = rng.uniform(*cfg.z_range)
+        if any(np.hypot(x - t.start[0], z - t.start[1]) < 0.6 * (hwl[2] + t.hwl[2]) + 1.0 for t in tracks):
+            continue
+        # mostly along the road (heading ±z), sometimes any direction
+        ry = float(rng.choice([-np.pi / 2, np.pi / 2]) + rng.normal(0, 0.15)) if rng.random() < 0.7 else float(rng.uniform(-np.pi, np.pi))
+        tracks.append(Track(len(tracks), cls, hwl, (x, z), ry, float(rng.uniform(vmin, vmax)),
+                            tuple(float(c) for c in rng.uniform(0.25, 1.0, 3))))
+    return tracks
+
+
+def _camera_rays(P: np.ndarray, width: int, height: int, ss: int) -> tuple[np.ndarray, np.ndarray]:
+    """Camera centre [3] and per-(sub)pixel ray directions [H·ss, W·ss, 3] with unit z (rectified frame)."""
+    K = P[:, :3]
+    centre = -np.linalg.solve(K, P[:, 3])
+    off = (np.arange(ss) + 0.5) / ss - 0.5
+    us = (np.arange(width)[:, None] + off[None, :]).ravel()
+    vs = (np.arange(height)[:, None] + off[None, :]).ravel()
+    uu, vv = np.meshgrid(us, vs)
+    pix = np.stack([uu, vv, np.ones_like(uu)], axis=-1)
+    d = pix @ np.linalg.inv(K).T
+    return centre, d / d[..., 2:3]
+
+
+def _ray_box(origin: np.ndarray, dirs: np.ndarray, loc: np.ndarray, hwl, ry: float):
+    """Slab test of rays against one box (camera frame). Returns (t_hit [...], local hit point [..., 3],
+    face normal axis [...]); t = inf for a miss."""
+    h, w, l = hwl
+    c, s = np.cos(ry), np.sin(ry)
+    R = np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])  # local -> camera
+    centre = loc - np.array([0.0, h / 2, 0.0])
+    o = R.T @ (origin - centre)
+    d = dirs @ R  # R.T applied to each direction
+    half = np.array([l / 2, h / 2, w / 2])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inv = 1.0 / d
+        t1 = (-half - o) * inv
+        t2 = (half - o) * inv
+    tmin = np.minimum(t1, t2)
+    tmax = np.maximum(t1, t2)
+    tmin = np.where(np.isnan(tmin), -np.inf, tmin)
+    tmax = np.where(np.isnan(tmax), np.inf, tmax)
+    t_near = tmin.max(axis=-1)
+    t_far = tmax.min(axis=-1)
+    hit = (t_near <= t_far) & (t_near > 0.1)
+    t = np.where(hit, t_near, np.inf)
+    axis = tmin.argmax(axis=-1)
+    local = o + d * np.where(hit, t_near, 0.0)[..., None]
+    return t, local, axis
+
+
+def render_view(P: np.ndarray, width: int, height: int, tracks: list[Track], frame: int, cfg: SceneConfig,
+                textures: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Ray-cast one camera -> (RGB uint8 [H, W, 3], object id per pixel [H, W] (−1 background))."""
+    ss = max(int(cfg.supersample), 1)
+    origin, dirs = _camera_rays(P, width, height, ss)
+    shape = dirs.shape[:2]
+    depth = np.full(shape, np.inf)
+    rgb = np.zeros(shape + (3,))
+    ids = np.full(shape, -1, dtype=np.int64)
+    # far wall (z = wall_z) — everything not hitting something nearer sees it
+    t_wall = (cfg.wall_z - origin[2]) / dirs[..., 2]
+    pw = origin + dirs * t_wall[..., None]
+    wall = _texture(textures["wall"], pw[..., 0], pw[..., 1], 0.9)
+    depth[:] = t_wall
+    rgb[:] = (0.35 + 0.55 * wall)[..., None] * np.array([0.75, 0.8, 0.9])
+    # ground plane y = camera_height
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t_g = (cfg.camera_height - origin[1]) / dirs[..., 1]
+    ground = (dirs[..., 1] > 1e-6) & (t_g < depth)
+    pg = origin + dirs * np.where(ground, t_g, 0.0)[..., None]
+    g_tex = _texture(textures["ground"], pg[..., 0], pg[..., 2], 0.35)
+    depth = np.where(ground, t_g, depth)
+    rgb = np.where(ground[..., None], (0.2 + 0.6 * g_tex)[..., None] * np.array([0.8, 0.78, 0.72]), rgb)
+    shade = np.array([0.9, 1.0, 0.7])  # faces normal to local x / y (top) / z
+    for k, tr in enumerate(tracks):
+        loc = tr.location(frame, cfg.camera_height)
+        t, local, axis = _ray_box(origin, dirs, loc, tr.hwl, tr.ry)
+        near = t < depth
+        if not near.any():
+            continue
+        lx, ly, lz = local[..., 0], local[..., 1], local[..., 2]
+        u = np.where(axis == 0, lz, lx)
+        v = np.where(axis == 1, lz, ly)
+        tex = _texture(textures["object"], u + 7.0 * k, v + 3.0 * k, 0.12)
+        col = (0.3 + 0.7 * tex)[..., None] * np.asarray(tr.colour) * shade[axis][..., None]
+        depth = np.where(near, t, depth)
+        rgb = np.where(near[..., None], col, rgb)
+        ids = np.where(near, k, ids)
+    img = rgb.reshape(height, ss, width, ss, 3).mean(axis=(1, 3))
+    # object id per pixel: the id hit by the sub-pixel nearest the pixel centre
+    mid = ss // 2
+    return np.clip(img * 255.0 + 0.5, 0, 255).astype(np.uint8), ids[mid::ss, mid::ss]
+
+
+def _silhouette_pixels(P, width, height, tr: Track, frame: int, cfg: SceneConfig) -> int:
+    """Pixels the object would cover with nothing in front of it (at pixel centres)."""
+    box = _kitti_box(tr, frame, cfg)
+    x1, y1, x2, y2 = project_boxes_2d(box[None], P, (width, height))[0]
+    x1, y1 = int(np.floor(x1)), int(np.floor(y1))
+    x2, y2 = int(np.ceil(x2)), int(np.ceil(y2))
+    if x2 < x1 or y2 < y1:
+        return 0
+    origin, dirs = _camera_rays(P, width, height, 1)
+    t, _, _ = _ray_box(origin, dirs[y1:y2 + 1, x1:x2 + 1], tr.location(frame, cfg.camera_height), tr.hwl, tr.ry)
+    return int(np.isfinite(t).sum())
+
+
+def _kitti_box(tr: Track, frame: int, cfg: SceneConfig) -> np.ndarray:
+    """(x, y, z, l, h, w, ry) in kitti.boxes order."""
+    loc = tr.location(frame, cfg.camera_height)
+    h, w, l = tr.hwl
+    return np.array([loc[0], loc[1], loc[2], l, h, w, tr.ry])
+
+
+def label_frame(P2, width, height, tracks: list[Track], frame: int, ids: np.ndarray, cfg: SceneConfig) -> np.ndarray:
+    """KITTI tracking objects of the visible tracks in one frame (OBJECT_DTYPE)."""
+    rows = []
+    for k, tr in enumerate(tracks):
+        box = _kitti_box(tr, frame, cfg)
+        _, depth = project_points(corners_3d(box[None])[0], P2)
+        if (depth < 0.5).any() or box[2] > 80.0:
+            continue
+        visible = int((ids == k).sum())
+        full = _silhouette_pixels(P2, width, height, tr, frame, cfg)
+        if visible < 4 or full == 0 or visible / full < 0.05:
+            continue
+        raw = project_boxes_2d(box[None], P2)[0]
+        clipped = project_boxes_2d(box[None], P2, (width, height))[0]
+        area = max((raw[2] - raw[0]) * (raw[3] - raw[1]), 1e-6)
+        inside = (clipped[2] - clipped[0]) * (clipped[3] - clipped[1]) / area
+        trunc = 0 if inside > 0.95 else (1 if inside > 0.6 else 2)
+        frac = visible / full
+        occ = 0 if frac > 0.8 else (1 if frac > 0.4 else 2)
+        rows.append(make_objects(frame=frame, track_id=tr.track_id, type=tr.type, truncated=float(trunc),
+                                 occluded=occ, alpha=float(alpha_from_rotation_y(tr.ry, box[0], box[2])),
+                                 bbox=clipped, dimensions=tr.hwl, location=box[:3],
+                                 rotation_y=float(np.arctan2(np.sin(tr.ry), np.cos(tr.ry)))))
+    if not rows:
+        return make_objects()[:0]
+    return np.concatenate(rows)
+
+
+def generate_sequence(seed: int, cfg: SceneConfig = SceneConfig(), calib: Calibration | None = None
+                      ) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+    """Yield ``(frame, left RGB [H, W, 3] uint8, right RGB, objects)`` for one synthetic sequence.
+    ``calib`` is the *scaled* calibration (see :func:`sequence_calibration`)."""
+    rng = np.random.default_rng(seed)
+    calib = calib if calib is not None else sequence_calibration(cfg)
+    width, height = image_size(cfg)
+    tracks = sample_tracks(rng, cfg)
+    textures = {k: rng.random((128, 128)) for k in ("ground", "wall", "object")}
+    for f in range(cfg.num_frames):
+        left, ids = render_view(calib.P2, width, height, tracks, f, cfg, textures)
+        right, _ = render_view(calib.P3, width, height, tracks, f, cfg, textures)
+        yield f, left, right, label_frame(calib.P2, width, height, tracks, f, ids, cfg)
+
+
+def image_size(cfg: SceneConfig) -> tuple[int, int]:
+    """(width, height) of rendered frames."""
+    return (int(round(KITTI_IMAGE_SIZE[0] * cfg.image_scale)), int(round(KITTI_IMAGE_SIZE[1] * cfg.image_scale)))
+
+
+def sequence_calibration(cfg: SceneConfig, calib_path: str | os.PathLike | None = None) -> Calibration:
+    return scale_calibration(load_base_calibration(calib_path), cfg.image_scale)
+
+
+def write_sequence(root: str | os.PathLike, seq: str, seed: int, cfg: SceneConfig = SceneConfig(),
+                   calib_path: str | os.PathLike | None = None) -> Path:
+    """Render sequence ``seq`` into ``root/training/...`` in the KITTI Tracking layout; returns the training dir."""
+    train = Path(root) / "training"
+    calib = sequence_calibration(cfg, calib_path)
+    atomic_write_text(train / "calib" / f"{seq}.txt", format_calibration(calib))
+    objects = []
+    for f, left, right, objs in generate_sequence(seed, cfg, calib):
+        for cam, img in (("image_02", left), ("image_03", right)):
+            path = train / cam / seq / f"{f:06d}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(path) as tmp:
+                if not cv2.imwrite(str(tmp), cv2.cvtColor(img, cv2.COLOR_RGB2BGR)):
+                    raise OSError(f"{path}: could not write PNG")
+        objects.append(objs)
+    write_result_file(train / "label_02" / f"{seq}.txt", np.concatenate(objects) if objects else make_objects()[:0],
+                      with_score=False)
+    return train
+
+
+def write_dataset(root: str | os.PathLike, num_sequences: int, *, seed: int = 0, cfg: SceneConfig = SceneConfig(),
+                  calib_path: str | os.PathLike | None = None, first_seq: int = 0) -> list[str]:
+    """Write ``num_sequences`` sequences named 0000, 0001, … (seed + index each); returns their names."""
+    names = []
+    for i in range(num_sequences):
+        name = f"{first_seq + i:04d}"
+        write_sequence(root, name, seed + 1000 * (first_seq + i), cfg, calib_path)
+        names.append(name)
+    return names
