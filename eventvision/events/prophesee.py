@@ -1,0 +1,308 @@
+"""Prophesee files: EVT 2.0 / EVT 3.0 ``.raw`` and ``.dat`` (Event2D), decoded chunk by chunk.
+
+* ``.raw``: ASCII header lines starting with ``%`` (``% evt 3.0``, ``% format EVT3;height=720;width=1280``,
+  ``% geometry 1280x720``), then little-endian words. EVT 2.0: 32-bit words, type in bits 31..28
+  (0 CD_OFF, 1 CD_ON with t-low 27..22, x 21..11, y 10..0; 8 EVT_TIME_HIGH with the upper 28 time bits).
+  EVT 3.0: 16-bit words, type in bits 15..12 (0 ADDR_Y, 2 ADDR_X with polarity bit 11, 3 VECT_BASE_X,
+  4 VECT_12, 5 VECT_8, 6 TIME_LOW, 8 TIME_HIGH; 24-bit time base, wrap-arounds counted).
+* ``.dat``: ``%`` header, then (version >= 2) two bytes event type/size, then 8-byte events:
+  u32 t (µs) and u32 with x bits 0..13, y bits 14..27, polarity bits 28..31.
+
+The decoders are numba kernels that carry their state between chunks, so a file of any size is read
+in bounded memory. Sensor size comes from the header; old files without one get it from the plugin /
+sensor name where known, else from the largest coordinates seen (``size_inferred``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numba
+import numpy as np
+
+from eventvision.errors import UserError
+from eventvision.events.core import EVENT_DTYPE, EventMeta
+from eventvision.events.recording import SequentialStream
+
+#: sensor sizes by plugin/sensor name fragment, for headers without a geometry line
+_KNOWN_SENSORS = {"gen41": (1280, 720), "imx636": (1280, 720), "gen4": (1280, 720), "gen31": (640, 480),
+                  "gen3": (640, 480), "genx320": (320, 320), "atis": (304, 240), "gen1": (304, 240)}
+
+
+@dataclass(frozen=True)
+class PropheseeHeader:
+    """Parsed ``%`` header: byte size, key/value lines, encoding ('evt2'/'evt3'/'dat') and size if stated."""
+
+    size: int
+    fields: dict
+    encoding: str | None
+    width: int | None
+    height: int | None
+    dat_event_type: int | None = None
+    dat_event_size: int | None = None
+
+
+def read_header(path: Path, *, dat: bool = False) -> PropheseeHeader:
+    """Parse the ``%`` lines at the start of a Prophesee file (and the 2 type/size bytes of a v2+ .dat)."""
+    fields: dict[str, str] = {}
+    pos = 0
+    with open(path, "rb") as fh:
+        while True:
+            first = fh.read(1)
+            if first != b"%":
+                break
+            line = fh.readline()
+            pos += 1 + len(line)
+            text = line.decode("latin-1").strip()
+            if text == "end":
+                break
+            key, _, value = text.partition(" ")
+            fields[key.lower()] = value.strip()
+        fh.seek(pos)
+        extra = fh.read(2) if dat else b""
+    encoding, width, height = None, None, None
+    fmt = fields.get("format", "")
+    if "evt" in fields:
+        encoding = {"2.0": "evt2", "3.0": "evt3", "2.1": "evt21"}.get(fields["evt"], fields["evt"])
+    if fmt:
+        encoding = fmt.split(";")[0].strip().lower().replace(".", "").replace("evt20", "evt2").replace("evt30", "evt3")
+        kv = dict(part.split("=", 1) for part in fmt.split(";")[1:] if "=" in part)
+        width, height = _int(kv.get("width")), _int(kv.get("height"))
+    m = re.match(r"(\d+)\s*x\s*(\d+)", fields.get("geometry", ""))
+    if m and width is None:
+        width, height = int(m.group(1)), int(m.group(2))
+    if width is None and "width" in fields:
+        width, height = _int(fields["width"]), _int(fields.get("height"))
+    if width is None:
+        name = (fields.get("plugin_name", "") + " " + fields.get("sensor_generation", "")).lower()
+        for key, size in _KNOWN_SENSORS.items():
+            if key in name:
+                width, height = size
+                break
+    if dat:
+        version = _int(fields.get("version")) or 0
+        if version >= 2:
+            if len(extra) < 2:
+                raise UserError(f"{path}: .dat header ends before the event type/size bytes; the file is truncated")
+            return PropheseeHeader(pos + 2, fields, "dat", width, height, extra[0], extra[1])
+        return PropheseeHeader(pos, fields, "dat", width, height, 0, 8)
+    return PropheseeHeader(pos, fields, encoding, width, height)
+
+
+def _int(v) -> int | None:
+    try:
+        return int(str(v).strip())
+    except (TypeError, ValueError):
+        return None
+
+
+# ------------------------------------------------------------------------------------------- numba kernels
+@numba.njit(cache=True)
+def _decode_evt2_kernel(words, state):
+    """EVT 2.0 words -> (x, y, t, p) and the new state [time_high, loops]. Pure."""
+    n = words.shape[0]
+    x = np.empty(n, np.uint16)
+    y = np.empty(n, np.uint16)
+    t = np.empty(n, np.int64)
+    p = np.empty(n, np.int8)
+    time_high = state[0]
+    loops = state[1]
+    k = 0
+    for i in range(n):
+        w = np.int64(words[i])
+        kind = w >> 28
+        if kind == 0 or kind == 1:
+            t[k] = (loops << 34) | (time_high << 6) | ((w >> 22) & 0x3F)
+            x[k] = (w >> 11) & 0x7FF
+            y[k] = w & 0x7FF
+            p[k] = 1 if kind == 1 else -1
+            k += 1
+        elif kind == 8:
+            new_high = w & 0x0FFFFFFF
+            if new_high < time_high and time_high - new_high > (1 << 27):  # 28-bit counter wrapped
+                loops += 1
+            time_high = new_high
+    out_state = np.empty(2, np.int64)
+    out_state[0] = time_high
+    out_state[1] = loops
+    return x[:k], y[:k], t[:k], p[:k], out_state
+
+
+@numba.njit(cache=True)
+def _count_evt3_kernel(words):
+    n = 0
+    for i in range(words.shape[0]):
+        w = np.int64(words[i])
+        kind = w >> 12
+        if kind == 2:
+            n += 1
+        elif kind == 4 or kind == 5:
+            m = w & (0xFFF if kind == 4 else 0xFF)
+            while m:
+                m &= m - 1
+                n += 1
+    return n
+
+
+@numba.njit(cache=True)
+def _decode_evt3_kernel(words, state):
+    """EVT 3.0 words -> (x, y, t, p), new state [time_high, time_low, y, base_x, pol, loops]. Pure."""
+    n = _count_evt3_kernel(words)
+    x = np.empty(n, np.uint16)
+    y = np.empty(n, np.uint16)
+    t = np.empty(n, np.int64)
+    p = np.empty(n, np.int8)
+    time_high, time_low, cur_y, base_x, pol, loops = state[0], state[1], state[2], state[3], state[4], state[5]
+    k = 0
+    for i in range(words.shape[0]):
+        w = np.int64(words[i])
+        kind = w >> 12
+        ts = (loops << 24) | (time_high << 12) | time_low
+        if kind == 0:  # EVT_ADDR_Y
+            cur_y = w & 0x7FF
+        elif kind == 2:  # EVT_ADDR_X: one event
+            x[k] = w & 0x7FF
+            y[k] = cur_y
+            t[k] = ts
+            p[k] = 1 if (w >> 11) & 1 else -1
+            k += 1
+        elif kind == 3:  # VECT_BASE_X
+            base_x = w & 0x7FF
+            pol = (w >> 11) & 1
+        elif kind == 4 or kind == 5:  # VECT_12 / VECT_8
+            width = 12 if kind == 4 else 8
+            m = w & ((1 << width) - 1)
+            for b in range(width):
+                if (m >> b) & 1:
+                    x[k] = base_x + b
+                    y[k] = cur_y
+                    t[k] = ts
+                    p[k] = 1 if pol else -1
+                    k += 1
+            base_x += width
+        elif kind == 6:  # EVT_TIME_LOW
+            time_low = w & 0xFFF
+        elif kind == 8:  # EVT_TIME_HIGH
+            new_high = w & 0xFFF
+            if new_high < time_high and time_high - new_high > (1 << 11):  # 24-bit time base wrapped
+                loops += 1
+            time_high = new_high
+    out_state = np.empty(6, np.int64)
+    out_state[0] = time_high
+    out_state[1] = time_low
+    out_state[2] = cur_y
+    out_state[3] = base_x
+    out_state[4] = pol
+    out_state[5] = loops
+    return x[:k], y[:k], t[:k], p[:k], out_state
+
+
+def _pack(x, y, t, p) -> np.ndarray:
+    out = np.empty(len(t), dtype=EVENT_DTYPE)
+    out["x"], out["y"], out["t"], out["p"] = x, y, t, p
+    return out
+
+
+def decode_evt2(words: np.ndarray, state: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Decode little-endian EVT 2.0 uint32 words; returns (events, state to pass with the next chunk)."""
+    state = np.zeros(2, np.int64) if state is None else state
+    *cols, new_state = _decode_evt2_kernel(np.ascontiguousarray(words, dtype="<u4"), state)
+    return _pack(*cols), new_state
+
+
+def decode_evt3(words: np.ndarray, state: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Decode little-endian EVT 3.0 uint16 words; returns (events, state to pass with the next chunk)."""
+    state = np.zeros(6, np.int64) if state is None else state
+    *cols, new_state = _decode_evt3_kernel(np.ascontiguousarray(words, dtype="<u2"), state)
+    return _pack(*cols), new_state
+
+
+def decode_dat(records: np.ndarray) -> np.ndarray:
+    """Decode .dat Event2D records (structured ``t`` u4, ``data`` u4) to EVENT_DTYPE."""
+    data = records["data"]
+    return _pack(data & 0x3FFF, (data >> 14) & 0x3FFF, records["t"].astype(np.int64),
+                 np.where((data >> 28) & 0xF, 1, -1).astype(np.int8))
+
+
+# ------------------------------------------------------------------------------------------- streams
+class _PropheseeStream(SequentialStream):
+    def __init__(self, path: Path, header: PropheseeHeader, format: str):
+        self.path, self.format, self.header = Path(path), format, header
+        if header.width and header.height:
+            self.meta = EventMeta(int(header.width), int(header.height), 0)
+        else:
+            self.size_inferred = True
+            self.meta = EventMeta(0, 0, 0)
+
+    def _infer_size(self) -> None:
+        if self.size_inferred and self.meta.width == 0:
+            _, _, _, xmax, ymax = self._totals
+            self.meta = EventMeta(xmax + 1, ymax + 1, 0)
+
+    def describe(self) -> dict:
+        self._infer_size()
+        return super().describe()
+
+
+class RawStream(_PropheseeStream):
+    """EVT 2.0 / EVT 3.0 ``.raw`` file."""
+
+    def __init__(self, path: Path):
+        header = read_header(path)
+        if header.encoding not in ("evt2", "evt3"):
+            what = header.encoding or "no '% evt' or '% format' line"
+            raise UserError(f"{path}: unsupported Prophesee raw encoding ({what}); eventvision reads EVT 2.0 and "
+                            f"EVT 3.0 (convert others with metavision_file_to_hdf5)")
+        super().__init__(path, header, header.encoding)
+        self._word = np.dtype("<u4") if header.encoding == "evt2" else np.dtype("<u2")
+        self._decode = decode_evt2 if header.encoding == "evt2" else decode_evt3
+
+    def _decode_chunks(self, chunk_events: int) -> Iterator[np.ndarray]:
+        size = self.path.stat().st_size - self.header.size
+        if size % self._word.itemsize:
+            raise UserError(f"{self.path}: {size} data bytes is not a whole number of {self._word.itemsize}-byte "
+                            f"{self.format} words; the file is truncated")
+        state = None
+        with open(self.path, "rb") as fh:
+            fh.seek(self.header.size)
+            while True:
+                buf = fh.read(chunk_events * self._word.itemsize)
+                if not buf:
+                    return
+                events, state = self._decode(np.frombuffer(buf, dtype=self._word), state)
+                yield events
+
+
+_DAT_RECORD = np.dtype([("t", "<u4"), ("data", "<u4")])
+
+
+class DatStream(_PropheseeStream):
+    """Prophesee/ATIS ``.dat`` file of Event2D (CD) events."""
+
+    def __init__(self, path: Path):
+        header = read_header(path, dat=True)
+        if header.dat_event_size != 8 or header.dat_event_type not in (0, 12):
+            raise UserError(f"{path}: .dat event type {header.dat_event_type} of size {header.dat_event_size} bytes "
+                            f"is not Event2D/CD (type 0 or 12, 8 bytes); cannot read it")
+        super().__init__(path, header, "dat")
+
+    def _decode_chunks(self, chunk_events: int) -> Iterator[np.ndarray]:
+        size = self.path.stat().st_size - self.header.size
+        if size % 8:
+            raise UserError(f"{self.path}: {size} data bytes is not a whole number of 8-byte events; "
+                            f"the file is truncated")
+        with open(self.path, "rb") as fh:
+            fh.seek(self.header.size)
+            while True:
+                buf = fh.read(chunk_events * 8)
+                if not buf:
+                    return
+                yield decode_dat(np.frombuffer(buf, dtype=_DAT_RECORD))
+
+
+__all__ = ["DatStream", "PropheseeHeader", "RawStream", "decode_dat", "decode_evt2", "decode_evt3",
+           "read_header"]
+
