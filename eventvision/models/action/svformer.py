@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from eventvision.spiking.adapters import SeqToANN
+from eventvision.spiking.blocks import LinearBN
 from eventvision.spiking.neurons import make_neuron
 
 
@@ -58,20 +59,6 @@ class LocalBlock(nn.Module):
         return x + self.mlp_fc2(self.mlp_sn2(h))
 
 
-class LinearBN(nn.Module):
-    """Linear + BatchNorm1d over the channel axis of token tensors [..., L, C]."""
-
-    def __init__(self, cin: int, cout: int):
-        super().__init__()
-        self.fc = nn.Linear(cin, cout)
-        self.bn = nn.BatchNorm1d(cout)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.fc(x)
-        shape = y.shape
-        return self.bn(y.reshape(-1, shape[-1])).reshape(shape)
-
-
 class SpikingSelfAttention(nn.Module):
     """SVFormer SSA on tokens [T, N, L, C]: out = Q (K^T V) / sqrt(d), heads of width d = C / heads."""
 
@@ -81,9 +68,9 @@ class SpikingSelfAttention(nn.Module):
             raise ValueError(f"dim {dim} not divisible by num_heads {num_heads}")
         self.num_heads, self.head_dim = num_heads, dim // num_heads
         self.in_sn = make_neuron(neuron)
-        self.q, self.k, self.v = (LinearBN(dim, dim) for _ in range(3))
+        self.q, self.k, self.v = (LinearBN(dim, dim, bias=True) for _ in range(3))
         self.q_sn, self.k_sn, self.v_sn = (make_neuron(neuron) for _ in range(3))
-        self.proj = LinearBN(dim, dim)
+        self.proj = LinearBN(dim, dim, bias=True)
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:  # [T, N, L, C] -> [T, N, h, L, d]
         t, n, l, _ = x.shape
@@ -109,9 +96,9 @@ class GlobalBlock(nn.Module):
         self.pos = SeqToANN(nn.Conv2d(dim, dim, 3, padding=1, groups=dim))
         self.attn = SpikingSelfAttention(dim, num_heads, neuron)
         self.mlp_sn1 = make_neuron(neuron)
-        self.mlp_fc1 = LinearBN(dim, hidden)
+        self.mlp_fc1 = LinearBN(dim, hidden, bias=True)
         self.mlp_sn2 = make_neuron(neuron)
-        self.mlp_fc2 = LinearBN(hidden, dim)
+        self.mlp_fc2 = LinearBN(hidden, dim, bias=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         t, n, c, h, w = x.shape
