@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -26,6 +27,25 @@ from eventvision.errors import UserError
 PACKAGED_CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 BASE_KEY = "_base_"
 DEFAULTS_KEY = "_defaults_"
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that also reads ``1e-3`` / ``5E+2`` as floats (YAML 1.2 style; PyYAML wants a dot)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+                   |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+                   |\.[0-9_]+(?:[eE][-+][0-9]+)?
+                   |[-+]?\.(?:inf|Inf|INF)
+                   |\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."),
+)
+
+
+def _yaml_load(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
 
 
 class Config(dict):
@@ -68,8 +88,8 @@ def resolve_config_path(name: str | Path, relative_to: Path | None = None) -> Pa
     name = str(name)
     candidates = []
     if relative_to is not None:
-        candidates.append(relative_to / name)
-    candidates.append(Path(name))
+        candidates += [relative_to / name, relative_to / (name + ".yaml")]
+    candidates += [Path(name), Path(name + ".yaml")]
     for stem in (name, name + ".yaml"):
         candidates.append(PACKAGED_CONFIG_DIR / stem)
     for path in candidates:
@@ -81,7 +101,7 @@ def resolve_config_path(name: str | Path, relative_to: Path | None = None) -> Pa
 
 def _read_yaml(path: Path) -> dict:
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = _yaml_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         line = getattr(getattr(exc, "problem_mark", None), "line", None)
         where = f" (line {line + 1})" if line is not None else ""
@@ -149,7 +169,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         raise UserError(f"override '{text}' is not of the form key=value (e.g. train.lr=1e-3)")
     key, raw = text.split("=", 1)
     try:
-        value = yaml.safe_load(raw) if raw != "" else ""
+        value = _yaml_load(raw) if raw != "" else ""
     except yaml.YAMLError:
         value = raw
     return key.strip().split("."), value

@@ -1,0 +1,56 @@
+"""``eventvision eval <task> --checkpoint C [--split val] [--json OUT] [key=value ...]``.
+
+Rebuilds the task from the config stored in the checkpoint (``key=value`` overrides apply on top,
+e.g. a data path or ``device=cpu``), runs the task's evaluator over the split and prints the metrics.
+Runs under torchrun too (the split is sharded, the evaluator states merged on rank 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+HELP = "evaluate a checkpoint on a task's split and print/write the metrics"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("task", help="task name (stereo, detect3d, action, gesture, toy)")
+    parser.add_argument("overrides", nargs="*", metavar="key=value", help="overrides of the stored config")
+    parser.add_argument("--checkpoint", "-k", required=True, help="checkpoint file (best.pt / last.pt)")
+    parser.add_argument("--split", default="val", help="dataset split (default: val)")
+    parser.add_argument("--json", default=None, metavar="OUT", help="also write the metrics to this JSON file")
+    parser.add_argument("--batch-size", type=int, default=0, help="per process (default: the config's)")
+    parser.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N (default: the config's)")
+    parser.parse_args = parser.parse_intermixed_args
+
+
+def main(args: argparse.Namespace) -> int:
+    from eventvision.engine import distributed, evaluate, load_model_from_checkpoint
+    from eventvision.utils.device import select_device
+    from eventvision.utils.io import atomic_write_text
+
+    if args.json:
+        from eventvision.utils.io import refuse_overwrite_input
+        refuse_overwrite_input(args.json, args.checkpoint)
+    overrides = list(args.overrides) + ([f"device={args.device}"] if args.device else [])
+    task, model, ckpt = load_model_from_checkpoint(args.checkpoint, task_name=args.task, overrides=overrides)
+    env = distributed.env_info()
+    device = distributed.resolve_device(select_device(task.cfg.get("device", "auto")), env.local_rank)
+    try:
+        info = distributed.init(device, backend=str(task.cfg.get("train", {}).get("dist_backend", "auto")))
+        model.to(device)
+        train = task.cfg.get("train", {})
+        batch = args.batch_size or int(train.get("val_batch_size", 0) or 0) or \
+            max(1, int(train.get("batch_size", 1)) // info.world_size)
+        metrics = evaluate(task, model, args.split, device, batch_size=batch,
+                           num_workers=int(train.get("num_workers", 0)))
+        if info.is_main:
+            result = {"task": ckpt["task"], "checkpoint": str(args.checkpoint), "split": args.split,
+                      "epoch": ckpt.get("epoch"), "step": ckpt.get("step"), "metrics": metrics}
+            for key, value in metrics.items():
+                print(f"{key:<24} {value:.6g}" if isinstance(value, float) else f"{key:<24} {value}")
+            if args.json:
+                atomic_write_text(args.json, json.dumps(result, indent=2, sort_keys=True) + "\n")
+    finally:
+        distributed.cleanup()
+    return 0

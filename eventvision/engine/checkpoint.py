@@ -1,0 +1,181 @@
+"""Checkpoints: one ``torch.save`` dict per file, written atomically (temp file + rename).
+
+Layout (``format="eventvision-checkpoint"``, ``version=1``)::
+
+    task, config (plain dict), model (state_dict), optimizer, scheduler, scaler, rng, rng_per_rank,
+    epoch (epochs completed), batch_in_epoch (batches done in the next epoch, for mid-epoch stops),
+    step (optimizer steps), metrics (dict of floats), best (best metric so far), extra (task extras),
+    code_version, torch_version, world_size
+
+Only ``format``, ``version``, ``task``, ``config`` and ``model`` are required, so a checkpoint
+converted from another code base (weights + config) loads too.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import pickle
+import subprocess
+import zipfile
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import torch
+from torch import nn
+
+from eventvision.config import Config, apply_overrides, config_from_dict
+from eventvision.errors import UserError
+from eventvision.utils.io import atomic_path
+
+FORMAT = "eventvision-checkpoint"
+VERSION = 1
+REQUIRED_KEYS = ("task", "config", "model")
+
+
+@functools.lru_cache(maxsize=1)
+def code_version() -> str:
+    """``<package version>`` plus ``+g<commit>`` when the package sits in a git checkout."""
+    from eventvision import __version__
+    root = Path(__file__).resolve().parents[2]
+    try:
+        sha = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                             text=True, timeout=5, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        sha = ""
+    return f"{__version__}+g{sha}" if sha else __version__
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def save_checkpoint(path: str | os.PathLike, *, task: str, config: Mapping, model: nn.Module | Mapping,
+                    optimizer: torch.optim.Optimizer | None = None, scheduler: Any = None, scaler: Any = None,
+                    rng: dict | None = None, epoch: int = 0, step: int = 0, metrics: Mapping | None = None,
+                    extra: Mapping | None = None, **more: Any) -> Path:
+    """Write a checkpoint atomically; ``model`` is a module (unwrapped from DDP here) or a state_dict."""
+    if isinstance(model, nn.Module):
+        model = unwrap(model).state_dict()
+    ckpt = {
+        "format": FORMAT,
+        "version": VERSION,
+        "task": task,
+        "config": _plain(config),
+        "model": model,
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "scaler": scaler.state_dict() if scaler is not None else None,
+        "rng": rng,
+        "epoch": int(epoch),
+        "step": int(step),
+        "metrics": {str(k): float(v) for k, v in (metrics or {}).items()},
+        "extra": dict(extra or {}),
+        "code_version": code_version(),
+        "torch_version": torch.__version__,
+        **more,
+    }
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        torch.save(ckpt, tmp)
+    return path
+
+
+def _torch_load(path: Path) -> Any:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "weights_only" not in str(exc).lower() and "weights only" not in str(exc).lower():
+            raise
+    # a task extra holds a non-tensor object: checkpoints are pickles, only load files you trust
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def load_checkpoint(path: str | os.PathLike, *, expected_task: str | None = None) -> dict:
+    """Read and check a checkpoint; UserError (one line) if missing, unreadable, foreign or for another task."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: checkpoint not found; check the path (training writes <output_dir>/last.pt "
+                        f"and best.pt)")
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder, not a checkpoint file; pass <folder>/best.pt or last.pt")
+    try:
+        ckpt = _torch_load(path)
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, pickle.UnpicklingError,
+            AttributeError, ImportError, IndexError, KeyError, TypeError, MemoryError) as exc:
+        reason = " ".join(str(exc).split()).split(". ")[0][:160] or type(exc).__name__
+        raise UserError(f"{path}: cannot read checkpoint, the file is corrupt or truncated ({reason}); "
+                        f"re-train or use another checkpoint") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise UserError(f"{path}: not an eventvision checkpoint (no format='{FORMAT}' header); "
+                        f"use a checkpoint written by 'eventvision train'")
+    version = ckpt.get("version")
+    if not isinstance(version, int) or version > VERSION:
+        raise UserError(f"{path}: checkpoint format version {version!r} is newer than this eventvision "
+                        f"supports ({VERSION}); upgrade eventvision")
+    missing = [k for k in REQUIRED_KEYS if k not in ckpt]
+    if missing:
+        raise UserError(f"{path}: checkpoint lacks {', '.join(missing)}; it is incomplete, re-train")
+    if expected_task is not None and ckpt["task"] != expected_task:
+        raise UserError(f"{path}: checkpoint is for task '{ckpt['task']}', not '{expected_task}'; "
+                        f"use 'eventvision eval {ckpt['task']}' or a {expected_task} checkpoint")
+    return ckpt
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The module inside DistributedDataParallel / DataParallel (or ``model`` itself)."""
+    return model.module if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)) else model
+
+
+def load_state_into(model: nn.Module, state: Mapping, *, source: str | os.PathLike) -> None:
+    """``load_state_dict`` (strict) with a one-line UserError naming what does not match."""
+    result = unwrap(model).load_state_dict(dict(state), strict=False)
+    problems = []
+    if result.missing_keys:
+        problems.append(f"{len(result.missing_keys)} missing (e.g. {result.missing_keys[0]})")
+    if result.unexpected_keys:
+        problems.append(f"{len(result.unexpected_keys)} unexpected (e.g. {result.unexpected_keys[0]})")
+    if problems:
+        raise UserError(f"{source}: weights do not fit the model built from the config: {'; '.join(problems)}; "
+                        f"use the config the checkpoint was trained with")
+
+
+def restore_task_extra(task: Any, ckpt: Mapping) -> None:
+    """Hand ``ckpt["extra"]`` (what ``task.extra_state(model)`` returned) back to the task BEFORE it builds
+    its model, via the optional hook ``task.load_extra_state(extra)`` (e.g. a searched genotype)."""
+    hook = getattr(task, "load_extra_state", None)
+    if ckpt.get("extra") and callable(hook):
+        hook(dict(ckpt["extra"]))
+
+
+def load_model_from_checkpoint(path: str | os.PathLike, *, device: str | torch.device = "cpu",
+                               task_name: str | None = None, overrides: Iterable[str] = ()):
+    """Rebuild the task from the config stored inside, load the weights -> ``(task, model, ckpt)``.
+
+    ``overrides`` (``key=value``) are applied to the stored config first (e.g. a data path or
+    ``device=cpu``). The model is returned in eval mode on ``device``.
+    """
+    from eventvision.tasks import get_task_class
+    from eventvision.utils.device import select_device
+
+    ckpt = load_checkpoint(path, expected_task=task_name)
+    cfg: Config = config_from_dict(ckpt["config"])
+    overrides = list(overrides)
+    if overrides:
+        cfg = apply_overrides(cfg, overrides)
+    task = get_task_class(ckpt["task"]).from_config(cfg)
+    restore_task_extra(task, ckpt)
+    model = task.build_model()
+    try:
+        load_state_into(model, ckpt["model"], source=path)
+    except RuntimeError as exc:  # shape mismatch
+        reason = " ".join(str(exc).split())[:200]
+        raise UserError(f"{path}: weights do not fit the model built from the config ({reason}); "
+                        f"use the config the checkpoint was trained with") from None
+    model.to(select_device(device))
+    model.eval()
+    return task, model, ckpt
