@@ -17,6 +17,7 @@ Published structures, scaled by arguments:
 * :class:`SpikingMLP` -- ``SN(BN(Linear(x)))`` x2 (Spikformer, ``shortcut="spike"``) or
   ``BN(Linear(SN(BN(Linear(SN(x))))))`` (``shortcut="membrane"``, Spike-driven).
 * :class:`SpikformerBlock`, :class:`SpikeDrivenBlock`, :class:`QKFormerBlock` -- residual blocks.
+* :class:`SpikeMatMul` -- ``a @ b`` that the energy profiler counts (AC if an operand is spikes).
 
 Every attention block accepts ``[T, N, L, D]`` or ``[T, N, D, H, W]`` (then flattened to
 ``L = H W`` tokens and returned in the same form). Neurons come from ``make_neuron(neuron,
@@ -24,7 +25,7 @@ Every attention block accepts ``[T, N, L, D]`` or ``[T, N, D, H, W]`` (then flat
 neurons use threshold 0.5 as in the official code.
 
 The attention products live in small modules (:class:`SSAProduct`, :class:`SDSAProduct`,
-:class:`QKTAProduct`) with an ``energy_ops(inputs, output)`` method that
+:class:`QKTAProduct`, :class:`SpikeMatMul`) with an ``energy_ops(inputs, output)`` method that
 ``eventvision.spiking.energy`` calls from its forward hook; see that module for what is counted.
 """
 
@@ -153,6 +154,27 @@ class QKTAProduct(nn.Module):
         q = inputs[0]
         fr = _firing_rate(q)
         return {"macs": 0.0, "acs": q.numel() * fr, "fr_in": fr, "detail": f"frQ={fr:.3f}"}
+
+
+class SpikeMatMul(nn.Module):
+    """``a @ b`` with energy accounting, for attention written with plain matrix products
+    (e.g. SVFormer's ``Q (K^T V)``). If ``a`` is binary, ``ACs = fr(a) * ops``; else if ``b`` is
+    binary, ``ACs = fr(b) * ops``; else ``MACs = ops``, with ``ops = numel(a @ b) * a.shape[-1]``.
+    """
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return a @ b
+
+    def energy_ops(self, inputs, output) -> dict:
+        from eventvision.spiking.energy import is_binary
+
+        a, b = inputs[:2]
+        ops = float(output.numel()) * a.shape[-1]
+        for x in (a, b):
+            if is_binary(x):
+                fr = _firing_rate(x)
+                return {"macs": 0.0, "acs": fr * ops, "fr_in": fr, "detail": "spike operand"}
+        return {"macs": ops, "acs": 0.0, "fr_in": None, "detail": "dense"}
 
 
 class SSA(nn.Module):
