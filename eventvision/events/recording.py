@@ -238,6 +238,21 @@ def bisect_left(get_t, n: int, t: int, lo: int = 0, hi: int | None = None, block
     return lo + int(np.searchsorted(np.asarray(get_t(slice(lo, hi))), t, side="left"))
 
 
+def _coalesce(chunks: Iterator[np.ndarray], min_events: int) -> Iterator[np.ndarray]:
+    """Join small decoder packets (AEDAT packets hold a few thousand events) into chunks of >= min_events."""
+    pending, n = [], 0
+    for chunk in chunks:
+        if len(chunk) == 0:
+            continue
+        pending.append(chunk)
+        n += len(chunk)
+        if n >= min_events:
+            yield _join(pending)
+            pending, n = [], 0
+    if pending:
+        yield _join(pending)
+
+
 class SequentialStream(EventStream):
     """Front-to-back decoded stream: implement ``_decode_chunks(chunk_events)`` (all events from the start)."""
 
@@ -245,7 +260,7 @@ class SequentialStream(EventStream):
     def _decode_chunks(self, chunk_events: int) -> Iterator[np.ndarray]: ...
 
     def _chunks(self, t_start, chunk_events):
-        for chunk in self._decode_chunks(chunk_events):
+        for chunk in _coalesce(self._decode_chunks(chunk_events), chunk_events):
             if t_start is not None:
                 if len(chunk) == 0 or chunk["t"][-1] < t_start:
                     continue
