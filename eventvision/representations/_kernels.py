@@ -1,0 +1,213 @@
+"""numba kernels behind :mod:`eventvision.representations.functional`.
+
+Every kernel is pure: it reads the event columns it is given and returns a freshly allocated array
+(the only writes go to buffers the kernel allocated itself). Accumulation uses explicit loops, so
+repeated pixels add up (fancy-index ``+=`` would drop them).
+
+One scatter kernel serves every linear representation. Per event it computes a time bin ``b``, a
+channel ``c`` and a weight ``w`` (plus, for the voxel grid, a second bin ``b + 1`` with the
+complementary bilinear weight) and adds ``w`` to ``out[b, c, y, x]``. How ``b``/``c``/``w`` are
+computed is chosen by ``mode``; the branch is loop-invariant, so it costs (almost) nothing.
+
+The parallel variant splits the events into one contiguous chunk per thread, scatters each chunk
+into its own partial grid (no two threads ever write the same memory) and sums the partials.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import get_num_threads, njit, prange
+
+#: modes of :func:`scatter`
+MODE_VOXEL = 0            # bilinear in time over (B-1)(t-t0)/(tN-t0); weight = polarity; 1 channel
+#                           (needs 0 <= t* <= B-1, i.e. t0 <= t <= tN: the wrapper passes first/last event)
+MODE_TIME_POLARITY = 1    # bin by time; weight = polarity (+1/-1); 1 channel (SBT)
+MODE_TIME_COUNT = 2       # bin by time; weight = 1; channel = ON (1) / OFF (0) (histogram)
+MODE_NUMBER_POLARITY = 3  # bin by event index; weight = polarity; 1 channel (SBN)
+MODE_NUMBER_COUNT = 4     # bin by event index; weight = 1; channel = ON/OFF (frames split by number)
+MODE_FLOORTIME_COUNT = 5  # bin = (t-t0)//dt (SpikingJelly split_by='time'); weight 1; channel ON/OFF
+
+_NEVER = np.int64(-(2**62))  # "no event yet" marker of the time surface
+
+
+@njit(cache=True, nogil=True)
+def _scatter_range(out, x, y, t, p, lo, hi, mode, num_bins, channels, width, height, t0, t_end, ft_scale, idiv):
+    """Add events ``lo..hi-1`` into ``out``, a flat buffer of (B+1) x C x H x W cells owned by the calling kernel.
+
+    The extra plane B takes the voxel grid's right-hand weight of events at t* = B-1 (always 0), so
+    the hot loop has no branch for it; callers drop it.
+    """
+    span = t_end - t0
+    plane = height * width
+    bstride = channels * plane
+    for i in range(lo, hi):
+        xi = np.int64(x[i])
+        yi = np.int64(y[i])
+        if xi < 0 or xi >= width or yi < 0 or yi >= height:
+            continue
+        on = np.int64(p[i] > 0)
+        pix = yi * width + xi
+        if mode == MODE_VOXEL:
+            pol = np.float32(2 * on - 1)
+            ts = (t[i] - t0) * ft_scale
+            b = np.int64(ts)
+            if ts < 0 or b >= num_bins:  # only for unsorted input (t outside [t0, tN]); keeps writes in bounds
+                continue
+            w1 = pol * np.float32(ts - b)
+            j = b * bstride + pix
+            out[j] += pol - w1
+            out[j + bstride] += w1
+        elif mode == MODE_TIME_POLARITY or mode == MODE_TIME_COUNT:
+            dt = t[i] - t0
+            if dt < 0 or t[i] > t_end:
+                continue
+            b = (num_bins * dt) // span if span > 0 else 0
+            if b >= num_bins:
+                b = num_bins - 1
+            if mode == MODE_TIME_POLARITY:
+                out[b * bstride + pix] += np.float32(2 * on - 1)
+            else:
+                out[b * bstride + on * plane + pix] += np.float32(1.0)
+        elif mode == MODE_FLOORTIME_COUNT:
+            b = (t[i] - t0) // idiv if idiv > 0 else num_bins - 1
+            if b >= num_bins:
+                b = num_bins - 1
+            out[b * bstride + on * plane + pix] += np.float32(1.0)
+        else:
+            b = i // idiv if idiv > 0 else num_bins - 1
+            if b >= num_bins:
+                b = num_bins - 1
+            if mode == MODE_NUMBER_POLARITY:
+                out[b * bstride + pix] += np.float32(2 * on - 1)
+            else:
+                out[b * bstride + on * plane + pix] += np.float32(1.0)
+
+
+@njit(cache=True, nogil=True)
+def scatter(x, y, t, p, mode, num_bins, channels, width, height, t0, t_end, ft_scale, idiv):
+    """Single-thread scatter of all events -> new float32 [B, C, H, W]."""
+    cells = num_bins * channels * height * width
+    out = np.zeros(cells + channels * height * width, dtype=np.float32)
+    _scatter_range(out, x, y, t, p, 0, len(x), mode, num_bins, channels, width, height, t0, t_end, ft_scale, idiv)
+    return out[:cells].reshape((num_bins, channels, height, width))
+
+
+@njit(cache=True, parallel=True)
+def scatter_parallel(x, y, t, p, mode, num_bins, channels, width, height, t0, t_end, ft_scale, idiv, num_chunks):
+    """Multi-core scatter: ``num_chunks`` contiguous event chunks, each into its own grid, then a parallel sum.
+
+    Chunk 0 scatters straight into the output; chunks 1.. into partial grids that are added at the
+    end, so no two threads ever write the same cell.
+    """
+    n = len(x)
+    k = max(1, min(num_chunks, n))
+    cells = num_bins * channels * height * width
+    size = cells + channels * height * width
+    out = np.zeros(size, dtype=np.float32)
+    partial = np.zeros((k - 1, size), dtype=np.float32)
+    for c in prange(k):
+        lo = (n * c) // k
+        hi = (n * (c + 1)) // k
+        if c == 0:
+            _scatter_range(out, x, y, t, p, lo, hi, mode, num_bins, channels, width, height, t0, t_end,
+                           ft_scale, idiv)
+        else:
+            _scatter_range(partial[c - 1], x, y, t, p, lo, hi, mode, num_bins, channels, width, height, t0,
+                           t_end, ft_scale, idiv)
+    if k > 1:
+        step = 16384
+        for blk in prange((cells + step - 1) // step):
+            a = blk * step
+            e = min(a + step, cells)
+            for c in range(k - 1):
+                for j in range(a, e):
+                    out[j] += partial[c, j]
+    return out[:cells].reshape((num_bins, channels, height, width))
+
+
+@njit(cache=True, nogil=True)
+def sign_inplace(grid):
+    """sign() of a grid the kernels allocated (never a caller's array)."""
+    flat = grid.reshape(-1)
+    for j in range(flat.size):
+        v = flat[j]
+        flat[j] = np.float32(1.0) if v > 0 else (np.float32(-1.0) if v < 0 else np.float32(0.0))
+    return grid
+
+
+@njit(cache=True, nogil=True)
+def normalize_nonzero(grid):
+    """E2VID normalisation of a kernel-owned grid: (v - mean) / std over the non-zero cells, zeros stay zero.
+
+    A grid whose non-zero cells all hold the same value (std 0) is only mean-centred.
+    """
+    flat = grid.reshape(-1)
+    cnt = 0
+    s = 0.0
+    s2 = 0.0
+    for j in range(flat.size):
+        v = flat[j]
+        if v != 0:
+            cnt += 1
+            s += v
+            s2 += v * v
+    if cnt == 0:
+        return grid
+    mean = s / cnt
+    var = s2 / cnt - mean * mean
+    std = np.sqrt(var) if var > 0 else 1.0
+    for j in range(flat.size):
+        v = flat[j]
+        if v != 0:
+            flat[j] = np.float32((v - mean) / std)
+    return grid
+
+
+@njit(cache=True, nogil=True)
+def time_surface(x, y, t, p, width, height, t_ref, tau_us):
+    """exp(-(t_ref - t_last)/tau) per polarity -> new float32 [2, H, W] (0 where no event; events after t_ref ignored)."""
+    last = np.full((2, height, width), _NEVER, dtype=np.int64)
+    for i in range(len(x)):
+        xi = np.int64(x[i])
+        yi = np.int64(y[i])
+        if xi < 0 or xi >= width or yi < 0 or yi >= height or t[i] > t_ref:
+            continue
+        c = 1 if p[i] > 0 else 0
+        if t[i] > last[c, yi, xi]:
+            last[c, yi, xi] = t[i]
+    out = np.zeros((2, height, width), dtype=np.float32)
+    for c in range(2):
+        for yy in range(height):
+            for xx in range(width):
+                tl = last[c, yy, xx]
+                if tl != _NEVER:
+                    out[c, yy, xx] = np.exp(-(t_ref - tl) / tau_us)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def rectify_mask(x, y, rectify_map, width, height):
+    """Rounded rectified coordinates through ``rectify_map`` [H, W, 2] and a keep-mask (inside the sensor)."""
+    n = len(x)
+    xr = np.empty(n, dtype=np.uint16)
+    yr = np.empty(n, dtype=np.uint16)
+    keep = np.zeros(n, dtype=np.bool_)
+    mh = rectify_map.shape[0]
+    mw = rectify_map.shape[1]
+    for i in range(n):
+        xi = np.int64(x[i])
+        yi = np.int64(y[i])
+        if xi < 0 or xi >= mw or yi < 0 or yi >= mh:
+            continue
+        fx = rectify_map[yi, xi, 0]
+        fy = rectify_map[yi, xi, 1]
+        if not (np.isfinite(fx) and np.isfinite(fy)):
+            continue
+        rx = np.int64(np.floor(fx + 0.5))
+        ry = np.int64(np.floor(fy + 0.5))
+        if rx < 0 or rx >= width or ry < 0 or ry >= height:
+            continue
+        xr[i] = rx
+        yr[i] = ry
+        keep[i] = True
+    return xr, yr, keep
