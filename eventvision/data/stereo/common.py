@@ -8,8 +8,8 @@ consume)::
      "disparity": float32 [H, W]     left-view disparity in px, NaN where unknown,
      "meta": {"t_end_us": int, "sequence": str, "index": int}}
 
-Batches (``torch.utils.data.default_collate``) are ``[N, T, 1, H, W]``; the task transposes them to
-the multi-step ``[T, N, 1, H, W]`` convention of the spiking modules.
+Batches (``torch.utils.data.default_collate``) are ``[N, T, 1, H, W]``, the ``[N, B, P, H, W]`` input of
+:class:`eventvision.models.stereo.SpikeDHSStereo` (B = SBT bins, P = 1 polarity channel).
 
 The window of a GT timestamp ``t`` is ``[t - window_us, t)`` (µs): events strictly before the GT
 moment, as in the DSEC reference loader. SBT splits it into ``num_bins`` equal-time bins (5 × 10 ms
@@ -75,7 +75,8 @@ def crop_sample(sample: dict, crop: tuple[int, int] | None, rng: np.random.Gener
 
 
 def mask_disparity(disparity: np.ndarray, max_disparity: float) -> np.ndarray:
-    """NaN out non-finite, non-positive-range and > ``max_disparity`` values (a copy, float32)."""
+    """NaN out non-finite, ``<= 0`` and ``>= max_disparity`` values (a copy, float32; the evaluator's mask)."""
     d = np.array(disparity, dtype=np.float32, copy=True)
-    d[~np.isfinite(d) | (d < 0) | (d > max_disparity)] = np.nan
+    with np.errstate(invalid="ignore"):
+        d[~np.isfinite(d) | (d <= 0) | (d >= max_disparity)] = np.nan
     return d

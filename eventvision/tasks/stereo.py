@@ -1,0 +1,147 @@
+"""Stereo disparity task (SpikeDHS): sign-SBT event windows of both cameras -> disparity map.
+
+Batches (``default_collate`` of :mod:`eventvision.data.stereo.common` samples)::
+
+    {"left": float32 [N, T, 1, H, W], "right": float32 [N, T, 1, H, W],   # T = data.num_bins SBT bins
+     "disparity": float32 [N, H, W] (px, NaN invalid), "meta": {...}}
+
+``predict`` returns disparity float32 [N, H, W] in pixels (the model's soft-argmin output). The
+training loss is the smooth-L1 between prediction and GT over valid pixels (GT finite and
+``< data.max_disparity``), as in GC-Net/PSMNet/LEAStereo. Metrics come from
+:mod:`eventvision.evaluation.stereo` (EPE/MAE, nPE, RMSE; depth errors for MVSEC).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from eventvision.errors import UserError
+from eventvision.tasks.base import Task
+
+DATASETS = ("synthetic", "dsec", "mvsec")
+
+
+def valid_mask(gt: torch.Tensor, max_disparity: float) -> torch.Tensor:
+    """Pixels with finite GT in ``(0, max_disparity)`` (bool; the evaluator's definition)."""
+    return torch.isfinite(gt) & (gt > 0) & (gt < max_disparity)
+
+
+def disparity_loss(pred: torch.Tensor, gt: torch.Tensor, max_disparity: float, kind: str = "smooth_l1") -> torch.Tensor:
+    """Mean smooth-L1 (or L1) over valid pixels; 0 (with grad) when a batch has none."""
+    mask = valid_mask(gt, max_disparity)
+    if not mask.any():
+        return pred.sum() * 0.0
+    p, g = pred[mask], gt[mask]
+    return F.smooth_l1_loss(p, g) if kind == "smooth_l1" else F.l1_loss(p, g)
+
+
+class StereoTask(Task):
+    name = "stereo"
+    default_config = "stereo/small"
+    best_metric = "epe"
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        data, model = cfg.data, cfg.model
+        if data.dataset not in DATASETS:
+            raise UserError(f"data.dataset='{data.dataset}': choose one of {', '.join(DATASETS)}")
+        if int(data.num_bins) != int(model.num_bins):
+            raise UserError(f"data.num_bins={data.num_bins} but model.num_bins={model.num_bins}; set both to the "
+                            f"same number of SBT bins")
+        if float(data.max_disparity) > int(model.max_disp) - 1:
+            raise UserError(f"data.max_disparity={data.max_disparity} exceeds what the model can output "
+                            f"(model.max_disp - 1 = {int(model.max_disp) - 1}); raise model.max_disp")
+
+    # --- building -----------------------------------------------------------------------------
+    def build_model(self) -> nn.Module:
+        from eventvision.models.stereo import SpikeDHSStereo
+        return SpikeDHSStereo.from_config(self.cfg.model)
+
+    @property
+    def window_us(self) -> int:
+        return int(round(float(self.cfg.data.window_ms) * 1000))
+
+    def synthetic_config(self):
+        from eventvision.data.stereo.synthetic import SyntheticStereoConfig
+        return SyntheticStereoConfig.from_config(self.cfg.data.synthetic)
+
+    def build_dataset(self, split: str) -> torch.utils.data.Dataset:
+        data = self.cfg.data
+        crop = tuple(int(c) for c in data.crop) if data.crop else None
+        common = dict(window_us=self.window_us, num_bins=int(data.num_bins), max_disparity=float(data.max_disparity),
+                      crop=crop, seed=int(self.cfg.seed))
+        if data.dataset == "synthetic":
+            from eventvision.data.stereo.synthetic import SyntheticStereoDataset
+            syn = data.synthetic
+            count = {"train": syn.num_train, "val": syn.num_val, "test": syn.num_test}.get(split)
+            if count is None:
+                raise UserError(f"stereo: unknown split '{split}'; use train, val or test")
+            return SyntheticStereoDataset(split=split, num_samples=int(count), scene=self.synthetic_config(), **common)
+        if not data.root:
+            where = ("https://dsec.ifi.uzh.ch/dsec-datasets/download/ (see datasets/prepare_dsec.md)"
+                     if data.dataset == "dsec" else
+                     "https://daniilidis-group.github.io/mvsec/download/ (see datasets/prepare_mvsec.md)")
+            raise UserError(f"data.root is empty: set data.root=/path/to/{data.dataset} ({where})")
+        if data.dataset == "dsec":
+            from eventvision.data.stereo.dsec import build_dsec_dataset
+            return build_dsec_dataset(data.root, split, val_sequences=tuple(data.val_sequences), **common)
+        from eventvision.data.stereo.mvsec import build_mvsec_dataset
+        return build_mvsec_dataset(data.root, split, mvsec_split=int(data.split), scene=str(data.scene), **common)
+
+    def collate(self, samples):
+        return torch.utils.data.default_collate(samples)
+
+    def build_evaluator(self):
+        from eventvision.evaluation.stereo import StereoEvaluator
+        kwargs = {"max_disp": float(self.cfg.data.max_disparity)}
+        if self.cfg.data.dataset == "mvsec":
+            from eventvision.data.stereo.mvsec import focal_baseline
+            kwargs["focal_baseline"] = focal_baseline(str(self.cfg.data.scene))
+        return StereoEvaluator(**kwargs)
+
+    # --- steps --------------------------------------------------------------------------------
+    def predict(self, model: nn.Module, batch) -> torch.Tensor:
+        """Disparity float32 [N, H, W] (px); spiking state is reset inside (each window is a fresh sample)."""
+        self.reset(model)
+        return model(batch["left"], batch["right"])
+
+    def training_step(self, model: nn.Module, batch):
+        pred = self.predict(model, batch)
+        gt = batch["disparity"]
+        max_d = float(self.cfg.data.max_disparity)
+        loss = disparity_loss(pred, gt, max_d, str(self.cfg.loss.name))
+        with torch.no_grad():
+            mask = valid_mask(gt, max_d)
+            epe = (pred[mask] - gt[mask]).abs().mean().item() if mask.any() else float("nan")
+        return loss, {"epe": epe}
+
+    # --- extras -------------------------------------------------------------------------------
+    def energy(self, model: nn.Module, batch) -> dict:
+        """Energy per inference (45 nm model of eventvision.spiking.energy) on one batch of one sample."""
+        from eventvision.spiking.energy import profile_energy
+        one = {k: (v[:1] if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
+        self.reset(model)
+        report = profile_energy(model, (one["left"], one["right"]))
+        self.reset(model)
+        return {"energy_mj": float(report.energy_mj), "macs": float(report.total_macs), "acs": float(report.total_acs)}
+
+
+def constant_baseline_epe(train_set, eval_set, max_disparity: float) -> dict:
+    """The trivial predictor: the median of all valid training GT disparities, everywhere.
+
+    Returns ``{"median": m, "epe": mean |m - d|, "1pe": % |m - d| > 1}`` over valid eval pixels.
+    """
+    values = []
+    for i in range(len(train_set)):
+        d = np.asarray(train_set[i]["disparity"])
+        values.append(d[np.isfinite(d) & (d > 0) & (d < max_disparity)])
+    median = float(np.median(np.concatenate(values)))
+    err = []
+    for i in range(len(eval_set)):
+        d = np.asarray(eval_set[i]["disparity"])
+        err.append(np.abs(d[np.isfinite(d) & (d > 0) & (d < max_disparity)] - median))
+    err = np.concatenate(err)
+    return {"median": median, "epe": float(err.mean()), "1pe": float((err > 1).mean() * 100.0)}
