@@ -1,0 +1,130 @@
+"""Prophesee EVT 3.0 (real sample), EVT 2.0 (encoded here per the published spec) and .dat readers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from eventvision.errors import UserError
+from eventvision.events import open_recording
+from eventvision.events.prophesee import read_header
+from tests.events.conftest import random_events
+
+EVT3_HEADER_BYTES = 166
+
+
+def _expelliarmus_time_low_carries(words: np.ndarray) -> np.ndarray:
+    """Per decoded event: how many TIME_LOW decreases precede it (expelliarmus adds 4096 µs for each)."""
+    kind = words >> 12
+    masks = np.where(kind == 4, words & 0xFFF, np.where(kind == 5, words & 0xFF, 0)).astype(np.uint16)
+    per_word = (kind == 2).astype(np.int64) + np.unpackbits(masks.view(np.uint8)).reshape(-1, 16).sum(1, dtype=np.int64)
+    low = np.where(kind == 6, words & 0xFFF, -1).astype(np.int64)
+    tl_idx = np.nonzero(kind == 6)[0]
+    dec = np.zeros(len(words), np.int64)
+    dec[tl_idx[1:]] = np.diff(low[tl_idx]) < 0
+    carries_at_word = np.cumsum(dec)
+    return np.repeat(carries_at_word, per_word)
+
+
+def test_evt3_sample_event_for_event(shared_data):
+    raw, ref = shared_data / "events" / "evt3_sample.raw", np.load(shared_data / "events" / "evt3_sample.npy")
+    rec = open_recording(raw)
+    assert rec.format == "evt3" and (rec.width, rec.height) == (1280, 720)
+    assert read_header(raw).size == EVT3_HEADER_BYTES
+    ev = rec.read_all()
+    assert len(ev) == len(ref) == 219_596
+    np.testing.assert_array_equal(ev["x"], ref["x"])
+    np.testing.assert_array_equal(ev["y"], ref["y"])
+    np.testing.assert_array_equal(ev["p"], np.where(ref["p"] == 1, 1, -1))
+    # Timestamps: identical until the first TIME_LOW decrease; the reference (expelliarmus) then carries
+    # 4096 µs per decrease while the spec takes the upper 12 bits from EVT_TIME_HIGH words only.
+    words = np.fromfile(raw, dtype="<u2", offset=EVT3_HEADER_BYTES)
+    carries = _expelliarmus_time_low_carries(words)
+    np.testing.assert_array_equal(ev["t"], ref["t"] - 4096 * carries)
+    assert carries[20_120] == 0 and carries[-1] == 11
+    np.testing.assert_array_equal(ev["t"][:20_121], ref["t"][:20_121])
+    time_high = np.unique(words[words >> 12 == 8] & 0xFFF)
+    assert set(np.unique(ev["t"] >> 12)) <= set(time_high.tolist())  # every event under a TIME_HIGH seen
+    assert np.all(np.diff(ev["t"]) >= 0)
+
+
+def test_evt3_streaming_is_chunk_invariant(shared_data):
+    rec = open_recording(shared_data / "events" / "evt3_sample.raw")
+    whole = rec.read_all()
+    parts = list(rec.iter_chunks(chunk_events=999))  # odd word counts split vectors and time words
+    assert len(parts) > 100
+    np.testing.assert_array_equal(np.concatenate(parts), whole)
+
+
+def encode_evt2_spec(events: np.ndarray) -> bytes:
+    """EVT 2.0 per docs.prophesee.ai: 32-bit little-endian words, type in bits 31..28.
+
+    CD_OFF 0x0 / CD_ON 0x1: bits 27..22 timestamp LSBs (6), 21..11 x, 10..0 y.
+    EVT_TIME_HIGH 0x8: bits 27..0 = timestamp >> 6 (mod 2**28). EXT_TRIGGER 0xA and OTHERS 0xE are mixed in
+    to check they are skipped.
+    """
+    words, last_high = [], None
+    for i, (x, y, t, p) in enumerate(events.tolist()):
+        high = (t >> 6) & 0x0FFFFFFF
+        if high != last_high:
+            words.append((0x8 << 28) | high)
+            last_high = high
+        if i % 97 == 0:
+            words.append((0xA << 28) | (int(t) & 0x3F) << 22 | 1)  # trigger edge
+            words.append((0xE << 28) | 0x12345)
+        words.append(((1 if p > 0 else 0) << 28) | ((t & 0x3F) << 22) | (x << 11) | y)
+    return np.asarray(words, dtype="<u4").tobytes()
+
+
+@pytest.mark.parametrize("t0", [3_000_000, (1 << 34) - 50_000])  # the second crosses the 28-bit TIME_HIGH wrap
+def test_evt2_decodes_spec_encoded_file(tmp_path, t0):
+    ev = random_events(4000, t0=t0, duration_us=100_000, width=1280, height=720, seed=t0 % 7)
+    path = tmp_path / "rec.raw"
+    path.write_bytes(b"% evt 2.0\n% format EVT2;height=720;width=1280\n% end\n" + encode_evt2_spec(ev))
+    rec = open_recording(path)
+    assert rec.format == "evt2" and (rec.width, rec.height) == (1280, 720)
+    np.testing.assert_array_equal(rec.read_all(), ev)
+    np.testing.assert_array_equal(np.concatenate(list(rec.iter_chunks(chunk_events=333))), ev)
+    assert rec.num_events == 4000 and rec.t_start == ev["t"][0] and rec.t_end == ev["t"][-1]
+
+
+def test_truncated_raw_is_reported(tmp_path, shared_data):
+    data = (shared_data / "events" / "evt3_sample.raw").read_bytes()
+    (tmp_path / "cut.raw").write_bytes(data[:EVT3_HEADER_BYTES + 1001])
+    with pytest.raises(UserError, match="truncated"):
+        open_recording(tmp_path / "cut.raw").read_all()
+
+
+def test_dat_sample_with_header(shared_data):
+    path = shared_data / "events" / "sample_ncars.dat"
+    head = read_header(path, dat=True)
+    assert head.size == 93 and head.fields["version"] == "2" and (head.dat_event_type, head.dat_event_size) == (0, 8)
+    rec = open_recording(path)
+    ev = rec.read_all()
+    assert rec.format == "dat" and len(ev) == (path.stat().st_size - 93) // 8 == 2009
+    raw = np.fromfile(path, dtype=[("t", "<u4"), ("d", "<u4")], offset=93)
+    np.testing.assert_array_equal(ev["t"], raw["t"])
+    np.testing.assert_array_equal(ev["x"], raw["d"] & 0x3FFF)
+    np.testing.assert_array_equal(ev["y"], (raw["d"] >> 14) & 0x3FFF)
+    assert tuple(ev[0].tolist()) == (25, 8, 0, -1) and rec.t_end == 99_952
+    # an independent decoder agrees
+    from expelliarmus import Wizard
+    other = Wizard(encoding="dat", fpath=str(path)).read()
+    np.testing.assert_array_equal(ev["x"], other["x"])
+    np.testing.assert_array_equal(ev["p"], np.where(other["p"] > 0, 1, -1))
+    # N-CARS headers carry no geometry: the size is inferred and said so
+    d = rec.describe()
+    assert d["size_inferred"] and (d["width"], d["height"]) == (int(ev["x"].max()) + 1, int(ev["y"].max()) + 1)
+
+
+def test_dat_with_geometry_header(tmp_path):
+    ev = random_events(500, width=304, height=240)
+    rec = np.empty(len(ev), dtype=[("t", "<u4"), ("d", "<u4")])
+    rec["t"] = ev["t"]
+    rec["d"] = ev["x"].astype(np.uint32) | (ev["y"].astype(np.uint32) << 14) | ((ev["p"] > 0).astype(np.uint32) << 28)
+    path = tmp_path / "atis.dat"
+    path.write_bytes(b"% Data file containing Event2D events.\n% Version 2\n% Width 304\n% Height 240\n"
+                     + bytes([0, 8]) + rec.tobytes())
+    r = open_recording(path)
+    assert (r.width, r.height, r.size_inferred) == (304, 240, False)
+    np.testing.assert_array_equal(r.read_all(), ev)
