@@ -196,6 +196,18 @@ def config_from_dict(data: Mapping) -> Config:
     return _wrap(data)
 
 
+class _Dumper(yaml.SafeDumper):
+    """Block-style mappings; lists of scalars inline (``dims: [1, 2]``)."""
+
+
+def _represent_list(dumper: yaml.SafeDumper, data: list):
+    flow = all(not isinstance(v, (dict, list)) for v in data)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
+
+
+_Dumper.add_representer(list, _represent_list)
+
+
 def dump_config(cfg: Mapping) -> str:
-    """The resolved config as YAML (what ``--print-config`` prints)."""
-    return yaml.safe_dump(_plain(cfg), sort_keys=False, default_flow_style=None)
+    """The resolved config as YAML (what ``--print-config`` prints); ``load_config`` reads it back."""
+    return yaml.dump(_plain(cfg), Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=100)

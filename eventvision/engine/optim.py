@@ -26,13 +26,16 @@ def build_optimizer(params: Iterable[Any], opt_cfg: Mapping) -> torch.optim.Opti
     params = list(params)
     if not params:
         raise UserError("the model has no trainable parameters; check the model config")
-    if name in ("adam", "adamw"):
+    if name not in OPTIMIZERS:
+        raise UserError(f"train.optimizer.name '{name}' is unknown; use one of {', '.join(OPTIMIZERS)}")
+    try:
+        if name == "sgd":
+            return torch.optim.SGD(params, lr=lr, weight_decay=wd, momentum=float(opt_cfg.get("momentum", 0.0)))
         betas = tuple(float(b) for b in opt_cfg.get("betas", (0.9, 0.999)))
         cls = torch.optim.AdamW if name == "adamw" else torch.optim.Adam
         return cls(params, lr=lr, weight_decay=wd, betas=betas)
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, weight_decay=wd, momentum=float(opt_cfg.get("momentum", 0.0)))
-    raise UserError(f"train.optimizer.name '{name}' is unknown; use one of {', '.join(OPTIMIZERS)}")
+    except ValueError as exc:  # torch's range checks (negative lr, betas outside [0, 1), ...)
+        raise UserError(f"train.optimizer: {exc}; fix the value in the config") from None
 
 
 def lr_factor(step: int, *, name: str, total_steps: int, warmup_steps: int = 0, warmup_factor: float = 1e-3,

@@ -342,6 +342,7 @@ class Trainer:
                 torch.nn.utils.clip_grad_norm_(params, grad_clip)
             self.scaler.step(self.optimizer)
             self.scaler.update()
+            used_lr = self.optimizer.param_groups[0]["lr"]
             self.scheduler.step()
             self.task.reset(self.train_model)
             self.step += 1
@@ -355,7 +356,7 @@ class Trainer:
             self._epoch_n += 1
             if self.step % log_every == 0:
                 mean = distributed.mean_scalars({k: v / window_n for k, v in window.items()}, 1)
-                mean["lr"] = self.optimizer.param_groups[0]["lr"]
+                mean["lr"] = used_lr  # the lr of the step just taken
                 self.logger.log(mean, step=self.step, epoch=self.epoch, prefix="train/")
                 if self.dist.is_main:
                     bar.set_postfix(loss=f"{mean['loss']:.4g}")
