@@ -231,20 +231,15 @@ def decode_dat(records: np.ndarray) -> np.ndarray:
 class _PropheseeStream(SequentialStream):
     def __init__(self, path: Path, header: PropheseeHeader, format: str):
         self.path, self.format, self.header = Path(path), format, header
-        if header.width and header.height:
-            self.meta = EventMeta(int(header.width), int(header.height), 0)
-        else:
-            self.size_inferred = True
-            self.meta = EventMeta(0, 0, 0)
+        self.size_inferred = not (header.width and header.height)
 
-    def _infer_size(self) -> None:
-        if self.size_inferred and self.meta.width == 0:
-            _, _, _, xmax, ymax = self._totals
-            self.meta = EventMeta(xmax + 1, ymax + 1, 0)
-
-    def describe(self) -> dict:
-        self._infer_size()
-        return super().describe()
+    @property
+    def meta(self) -> EventMeta:
+        """Sensor size from the header; for headers without one, inferred by one full pass (cached)."""
+        if not self.size_inferred:
+            return EventMeta(int(self.header.width), int(self.header.height), 0)
+        _, _, _, xmax, ymax = self._totals
+        return EventMeta(xmax + 1, ymax + 1, 0)
 
 
 class RawStream(_PropheseeStream):

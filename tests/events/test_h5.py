@@ -13,7 +13,7 @@ from eventvision.errors import UserError
 from eventvision.events import (StereoH5Writer, compute_ms_to_idx, open_recording, slice_time,
                                 write_dsec_events_h5, write_stereo_h5)
 from eventvision.events.h5 import DsecH5Writer
-from tests.events.conftest import random_events, write_dsec_reference
+from events_testutil import random_events, write_dsec_reference
 
 
 def _relative(ev, offset):

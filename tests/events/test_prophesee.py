@@ -8,7 +8,7 @@ import pytest
 from eventvision.errors import UserError
 from eventvision.events import open_recording
 from eventvision.events.prophesee import read_header
-from tests.events.conftest import random_events
+from events_testutil import random_events
 
 EVT3_HEADER_BYTES = 166
 

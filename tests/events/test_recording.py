@@ -8,7 +8,7 @@ import pytest
 from eventvision.errors import UserError
 from eventvision.events import merge_events, open_recording, slice_time
 from eventvision.events.core import EVENT_DTYPE
-from tests.events.conftest import random_events
+from events_testutil import random_events
 
 
 def test_iter_windows_partitions_every_event(tmp_path):

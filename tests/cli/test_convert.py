@@ -1,0 +1,91 @@
+"""``eventvision convert``: real samples to the h5 layouts, exact content, and bad input (exit 2, no output)."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+
+from eventvision.cli.main import main
+from eventvision.events import open_recording, write_stereo_h5
+from eventvision.events.core import compute_ms_to_idx, make_events
+
+
+def _run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("name", ["sample.aedat4", "evt3_sample.raw", "sample_ncars.dat"])
+def test_convert_mono_sample_to_dsec_layout(capsys, tmp_path, shared_data, name):
+    src = shared_data / "events" / name
+    out = tmp_path / "out.h5"
+    code, _, err = _run(capsys, "convert", src, out, "--chunk-events", 5000)
+    assert code == 0, err
+    ref = open_recording(src)
+    ev = ref.read_all()
+    got = open_recording(out)
+    assert got.format == "dsec" and (got.width, got.height) == (ref.describe()["width"], ref.describe()["height"])
+    back = got.read_all()
+    back["t"] += got.meta.t_offset
+    np.testing.assert_array_equal(back, ev)
+    with h5py.File(out) as f:
+        assert "32001" in f["events/t"]._filters  # Blosc, as DSEC
+        np.testing.assert_array_equal(f["ms_to_idx"][:], compute_ms_to_idx(f["events/t"][:]))
+        assert f["t_offset"][()] == got.meta.t_offset
+    assert [p.name for p in tmp_path.iterdir()] == ["out.h5"]
+
+
+def test_convert_stereo_keeps_both_cameras(capsys, tmp_path):
+    rng = np.random.default_rng(1)
+    mk = lambda n: make_events(rng.integers(0, 64, n), rng.integers(0, 48, n),  # noqa: E731
+                               np.sort(rng.integers(0, 3 * 10**6, n)), rng.integers(0, 2, n))
+    left, right = mk(4000), mk(6000)
+    write_stereo_h5(tmp_path / "in.h5", left, right, width=64, height=48, baseline_m=0.2, focal_px=70.0)
+    code, _, err = _run(capsys, "convert", tmp_path / "in.h5", tmp_path / "out.h5", "--compression", "gzip")
+    assert code == 0, err
+    rec = open_recording(tmp_path / "out.h5")
+    assert rec.is_stereo and (rec.baseline_m, rec.focal_px) == (0.2, 70.0)
+    l, r = rec.read_all()
+    np.testing.assert_array_equal(l, left)
+    np.testing.assert_array_equal(r, right)
+
+
+def test_convert_refuses_to_overwrite_input_and_existing_output(capsys, tmp_path, shared_data):
+    src = tmp_path / "in.npy"
+    np.save(src, make_events([1, 2], [1, 1], [1, 2], [1, 0]))
+    before = src.read_bytes()
+    code, _, err = _run(capsys, "convert", src, src)
+    assert code == 2 and "is the input file" in err and src.read_bytes() == before
+    (tmp_path / "exists.h5").write_bytes(b"keep")
+    code, _, err = _run(capsys, "convert", src, tmp_path / "exists.h5")
+    assert code == 2 and "already exists" in err and (tmp_path / "exists.h5").read_bytes() == b"keep"
+    assert _run(capsys, "convert", src, tmp_path / "exists.h5", "--force")[0] == 0
+    assert open_recording(tmp_path / "exists.h5").num_events == 2
+
+
+@pytest.mark.parametrize("case", ["missing", "unknown", "truncated", "unsorted_late", "outside"])
+def test_convert_bad_input_leaves_nothing(capsys, tmp_path, shared_data, case):
+    src = tmp_path / f"in_{case}"
+    if case == "unknown":
+        src.write_bytes(b"hello world" * 10)
+    elif case == "truncated":
+        src = src.with_suffix(".aedat4")
+        src.write_bytes((shared_data / "events" / "sample.aedat4").read_bytes()[:600_000])
+    elif case == "unsorted_late":  # the problem sits in a late chunk: output must still not appear
+        t = np.arange(20_000)
+        t[15_000] = 3
+        src = src.with_suffix(".npy")
+        np.save(src, make_events(t % 50, t % 40, t, t % 2))
+    elif case == "outside":
+        src = src.with_suffix(".npz")
+        np.savez(src, events=make_events([1, 2, 70], [1, 1, 1], [1, 2, 3], [1, 0, 1]), width=64, height=48)
+    before = src.read_bytes() if src.exists() else None
+    out = tmp_path / "out" / "o.h5"
+    code, _, err = _run(capsys, "convert", src, out, "--chunk-events", 1000)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("eventvision: error:") and "Traceback" not in err
+    assert not out.exists() and (not out.parent.exists() or list(out.parent.iterdir()) == [])
+    assert (src.read_bytes() if src.exists() else None) == before
