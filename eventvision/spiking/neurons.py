@@ -74,14 +74,16 @@ class TimeConstant(nn.Module):
         else:
             raise ValueError(f"unknown time-constant parametrisation '{param}'")
         self.param = param
-        raw_t = torch.tensor(float(raw))
+        self.learnable = bool(learnable)
         if learnable:
-            self.raw = nn.Parameter(raw_t)
-        else:
-            self.register_buffer("raw", raw_t)
+            self.raw = nn.Parameter(torch.tensor(float(raw)))
+        else:  # fixed: keep the exact value, not a rounded parametrisation of it
+            self.register_buffer("fixed", torch.tensor(init if param == "sigmoid_leak" else 1.0 / init))
 
     def value(self) -> torch.Tensor:
         """``1/tau`` (``direct``/``sigmoid``) or the leak (``sigmoid_leak``), a 0-d tensor."""
+        if not self.learnable:
+            return self.fixed
         if self.param == "direct":
             return self.raw.clamp(1e-3, 1.0)
         return torch.sigmoid(self.raw)
@@ -93,7 +95,7 @@ class TimeConstant(nn.Module):
         return 1.0 / (1.0 - v) if self.param == "sigmoid_leak" else 1.0 / v
 
     def extra_repr(self) -> str:
-        return f"param={self.param}, tau={self.tau:.4f}, learnable={isinstance(self.raw, nn.Parameter)}"
+        return f"param={self.param}, tau={self.tau:.4f}, learnable={self.learnable}"
 
 
 class _StatefulNeuron(base.MemoryModule):

@@ -40,7 +40,8 @@ MIN_WIDTH = 0.1
 def spikedhs_surrogate_grad(x: torch.Tensor, width: float | torch.Tensor) -> torch.Tensor:
     """``g_b(x) = b / (2 tanh(b/2)) * (1 - tanh^2(b x))`` elementwise (x = u - threshold)."""
     b = torch.as_tensor(width, dtype=x.dtype, device=x.device)
-    return b / (2.0 * torch.tanh(b / 2.0)) * (1.0 - torch.tanh(b * x) ** 2)
+    # 1 - tanh^2 = cosh^-2, which keeps its relative precision where tanh saturates
+    return b / (2.0 * torch.tanh(b / 2.0)) / torch.cosh(b * x) ** 2
 
 
 def spikedhs_primitive(x: torch.Tensor, width: float | torch.Tensor) -> torch.Tensor:
@@ -110,9 +111,15 @@ class DGSSurrogate(nn.Module):
         """Mixture weights ``softmax(alpha)`` ``[K]``."""
         return torch.softmax(self.alpha, dim=0)
 
+    def _winner(self) -> int:
+        """Index of argmax alpha; ties go to the current centre (offset 0), then the first."""
+        alpha = self.alpha.detach()
+        centre = int(torch.argmin(self.offsets.abs()))
+        return centre if alpha[centre] >= alpha.max() else int(torch.argmax(alpha))
+
     def best_width(self) -> float:
         """The width the search currently prefers (argmax alpha)."""
-        return float(self.candidate_widths()[int(torch.argmax(self.alpha))])
+        return float(self.candidate_widths()[self._winner()])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.search:
@@ -127,7 +134,7 @@ class DGSSurrogate(nn.Module):
     @torch.no_grad()
     def recenter(self) -> float:
         """Move b to the winning candidate, reset alpha to uniform; returns the new b."""
-        self.width.copy_(self.candidate_widths()[int(torch.argmax(self.alpha))])
+        self.width.copy_(self.candidate_widths()[self._winner()])
         self.alpha.zero_()
         return float(self.width)
 
