@@ -17,8 +17,10 @@ Schedules (:class:`Schedule`, arrays ``frame`` [M] and ``time_ms`` [M]):
   (``#`` comments, blank lines allowed; time on the sequence clock, frame 0 captured at 0 ms) or JSON
   ``{"0001": [[frame_index, emission_time_ms], ...], ...}``.
 
-Strategies: ``copy`` (the paired output as it is) and ``kf`` (each tracked box -- ``track_id`` >= 0 --
-forecast to the GT time with a constant-velocity Kalman filter fed by the outputs emitted so far).
+Strategies: ``copy`` (the paired output as it is) and ``kf``: each tracked box (``track_id`` >= 0) is
+moved from its source-frame time to the GT time with the velocity of a constant-velocity Kalman
+filter fed by that track's boxes in all outputs emitted so far (position anchored on the detection,
+so latency 0 equals offline); the 2D box follows the projected centre (P2) and scales with depth.
 
 StreamDSGN protocol: sequences are cut into 40-frame patches alternately used for training and
 validation (:func:`patch_ranges`; even patches train, odd patches val); each patch is a separate clip.
@@ -214,12 +216,10 @@ class _TrackFilters:
         cov = np.einsum("ij,ajk,lk->ail", f, cov, f) + qm
         return x + v * dt, v, cov
 
-    def forecast(self, track_id: int, t_s: float) -> np.ndarray | None:
+    def velocity(self, track_id: int) -> np.ndarray | None:
+        """Filtered velocity (m/s) of a track, None if unknown."""
         st = self.state.get(track_id)
-        if st is None:
-            return None
-        x, v, _, t0 = st
-        return x + v * (t_s - t0)
+        return None if st is None else st[1]
 
 
 def _moved(objects: np.ndarray, new_loc: np.ndarray, P2: np.ndarray | None) -> np.ndarray:
@@ -278,12 +278,14 @@ def stream_predictions(pred_frames: Sequence[np.ndarray], schedule: Schedule, nu
                             filters.update(int(o["track_id"]), np.asarray(o["location"]), f * period_ms / 1000.0)
                 fed += 1
             tracked = np.flatnonzero(objs["track_id"] >= 0)
-            if len(tracked):
+            dt_s = (t_gt - src * period_ms) / 1000.0
+            if len(tracked) and dt_s > 0:
+                # anchor on the detection itself, move it with the filtered velocity over the age
                 new_loc = objs["location"].copy()
                 for k in tracked:
-                    fc = filters.forecast(int(objs["track_id"][k]), t_gt / 1000.0)
-                    if fc is not None:
-                        new_loc[k] = fc
+                    v = filters.velocity(int(objs["track_id"][k]))
+                    if v is not None:
+                        new_loc[k] = new_loc[k] + v * dt_s
                 objs = _moved(objs, new_loc, P2)
         objs["frame"] = i
         out.append(objs)

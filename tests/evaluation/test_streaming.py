@@ -1,0 +1,146 @@
+"""Streaming pairing (fixed / simulated / measured emission), copy and Kalman forecasting, sAP."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from eventvision.errors import UserError
+from eventvision.evaluation import streaming as st
+from eventvision.evaluation.kitti import ap, boxes, io
+from eventvision.evaluation.kitti.synthetic import jitter_predictions
+
+
+def test_fixed_latency_pairs_two_frames_back():
+    sched = st.fixed_latency_schedule(10, 150.0)  # 1.5 frames
+    np.testing.assert_array_equal(st.pair_outputs(sched, 10), [-1, -1, 0, 1, 2, 3, 4, 5, 6, 7])
+    np.testing.assert_array_equal(st.pair_outputs(st.fixed_latency_schedule(5, 0.0), 5), np.arange(5))
+    np.testing.assert_array_equal(st.pair_outputs(st.fixed_latency_schedule(5, 100.0), 5), [-1, 0, 1, 2, 3])
+
+
+def test_simulated_schedule_skips_frames():
+    # 150 ms per run: runs on frames 0 (0->150), 1 (150->300), 3 (300->450), 4 (450->600), 6, 7, 9
+    s = st.simulated_schedule(10, [150.0])
+    np.testing.assert_array_equal(s.frame, [0, 1, 3, 4, 6, 7, 9])
+    np.testing.assert_allclose(s.time_ms, [150, 300, 450, 600, 750, 900, 1050])
+    np.testing.assert_array_equal(st.pair_outputs(s, 10), [-1, -1, 0, 1, 1, 2, 3, 3, 4, 5])
+    # fast runs wait for the next frame; latencies are used in order, cyclically
+    s = st.simulated_schedule(6, [30.0, 250.0])
+    np.testing.assert_array_equal(s.frame, [0, 1, 3, 4])
+    np.testing.assert_allclose(s.time_ms, [30, 350, 380, 650])
+    with pytest.raises(UserError):
+        st.simulated_schedule(5, [])
+
+
+def test_emission_file_formats(tmp_path):
+    txt = tmp_path / "emission.txt"
+    txt.write_text("# seq frame_index emission_time_ms\n0001 0 120.5\n0001 2 260\n\n0006 0 80\n")
+    sched = st.read_emission_file(txt)
+    np.testing.assert_array_equal(sched["0001"].frame, [0, 2])
+    np.testing.assert_allclose(sched["0001"].time_ms, [120.5, 260.0])
+    np.testing.assert_array_equal(st.pair_outputs(sched["0001"], 4), [-1, -1, 0, 1])
+    js = tmp_path / "emission.json"
+    js.write_text(json.dumps({"0001": [[0, 120.5], [2, 260]]}))
+    np.testing.assert_array_equal(st.read_emission_file(js)["0001"].frame, [0, 2])
+    clipped = st.clip_schedule(sched["0001"], 2, 10)
+    np.testing.assert_array_equal(clipped.frame, [0]) and np.testing.assert_allclose(clipped.time_ms, [60.0])
+    bad = tmp_path / "bad.txt"
+    bad.write_text("0001 0\n")
+    with pytest.raises(UserError, match="bad.txt:1"):
+        st.read_emission_file(bad)
+    bad.write_text("0001 3 250\n")  # emitted before frame 3 exists (300 ms)
+    with pytest.raises(UserError, match="before it is captured"):
+        st.read_emission_file(bad)
+    lat = tmp_path / "lat.txt"
+    lat.write_text("120\n# comment\n95.5\n")
+    np.testing.assert_allclose(st.read_latency_file(lat), [120, 95.5])
+
+
+def _real(shared_data, seq):
+    gt = io.read_sequence_labels(shared_data / "kitti_tracking", seq)
+    n = int(gt["frame"].max()) + 1
+    return io.split_frames(gt, n), io.split_frames(jitter_predictions(gt, seed=3, pos_std_m=0.1), n), n
+
+
+def test_latency_zero_equals_offline(shared_data):
+    gt, pred, n = _real(shared_data, "0001")
+    for strategy in ("copy", "kf"):
+        streamed = st.stream_predictions(pred, st.fixed_latency_schedule(n, 0.0), n, strategy=strategy)
+        for a, b in zip(streamed, pred):
+            np.testing.assert_array_equal(a, b)
+    offline = ap.kitti_eval(gt, pred)
+    streaming = ap.kitti_eval(gt, st.stream_predictions(pred, st.fixed_latency_schedule(n, 0.0), n))
+    assert streaming == offline
+    assert 30.0 < offline["Car"]["3d"]["R40"][1] < 100.0
+
+
+def test_latency_150_copies_two_frames_back(shared_data):
+    gt, pred, n = _real(shared_data, "0001")
+    streamed = st.stream_predictions(pred, st.fixed_latency_schedule(n, 150.0), n)
+    assert len(streamed[0]) == 0 and len(streamed[1]) == 0
+    for i in range(2, n):
+        assert (streamed[i]["frame"] == i).all()
+        np.testing.assert_array_equal(streamed[i]["location"], pred[i - 2]["location"])
+        np.testing.assert_array_equal(streamed[i]["score"], pred[i - 2]["score"])
+    off = ap.kitti_eval(gt, pred)["Car"]["3d"]["R40"][1]
+    late = ap.kitti_eval(gt, streamed)["Car"]["3d"]["R40"][1]
+    assert late < off
+
+
+def _moving_car_clip(n=60, step_m=0.5):
+    """One car driving along camera x at step_m per frame, 20 m ahead; predictions = GT with track id."""
+    frames = []
+    for i in range(n):
+        frames.append(io.make_objects(frame=i, track_id=7, type="Car", alpha=0.0, score=0.9,
+                                      bbox=[500.0, 150.0, 600.0, 220.0], dimensions=[1.5, 1.6, 3.9],
+                                      location=[-15.0 + step_m * i, 1.6, 20.0], rotation_y=0.0))
+    return frames
+
+
+def test_kalman_forecast_recovers_constant_velocity():
+    gt = _moving_car_clip()
+    sched = st.fixed_latency_schedule(len(gt), 150.0)
+    copy = st.stream_predictions(gt, sched, len(gt), strategy="copy")
+    kf = st.stream_predictions(gt, sched, len(gt), strategy="kf")
+    # copy lags 2 frames = 1.0 m; the filter converges on 5 m/s and forecasts the GT position
+    np.testing.assert_allclose(copy[30]["location"][0, 0] - gt[30]["location"][0, 0], -1.0)
+    assert abs(kf[30]["location"][0, 0] - gt[30]["location"][0, 0]) < 0.02
+    assert (kf[30]["rotation_y"] == gt[30]["rotation_y"]).all()
+    res_copy = ap.evaluate_kitti(gt, copy, classes=["Car"], metrics=("bev",))
+    res_kf = ap.evaluate_kitti(gt, kf, classes=["Car"], metrics=("bev",))
+    assert ap.ap_r40(res_copy.precision[("Car", "bev")])[0] == 0.0  # BEV IoU 2.9/4.9 < 0.7
+    assert ap.ap_r40(res_kf.precision[("Car", "bev")])[0] > 80.0
+
+
+def test_kalman_moves_2d_box_with_projection(shared_data):
+    calib = io.read_sequence_calib(shared_data / "kitti_tracking", "0001")
+    box = np.array([[-2.0, 1.6, 15.0, 3.9, 1.5, 1.6, 0.3]])
+    obj = io.make_objects(type="Car", track_id=1, bbox=boxes.project_boxes_2d(box, calib.P2),
+                          dimensions=[1.5, 1.6, 3.9], location=box[:, :3], rotation_y=0.3)
+    new_loc = np.array([[-1.0, 1.6, 13.0]])
+    moved = st._moved(obj, new_loc, calib.P2)
+    box2 = box.copy(); box2[0, :3] = new_loc
+    np.testing.assert_allclose(moved["bbox"], boxes.project_boxes_2d(box2, calib.P2), atol=6.0)
+    assert moved["alpha"][0] == pytest.approx(boxes.alpha_from_rotation_y(0.3, -1.0, 13.0))
+
+
+def test_kf_beats_copy_on_real_tracks(shared_data):
+    gt, _, n = _real(shared_data, "0001")
+    dets = [f[f["type"] != "DontCare"] for f in gt]  # GT boxes with their track ids, 1.5 frames late
+    calib = io.read_sequence_calib(shared_data / "kitti_tracking", "0001")
+    sched = st.fixed_latency_schedule(n, 150.0)
+    copy = ap.kitti_eval(gt, st.stream_predictions(dets, sched, n, strategy="copy"), classes=["Car"])
+    kf = ap.kitti_eval(gt, st.stream_predictions(dets, sched, n, strategy="kf", P2=calib.P2), classes=["Car"])
+    assert kf["Car"]["3d"]["R40"][1] > copy["Car"]["3d"]["R40"][1] + 5.0
+    assert kf["Car"]["bbox"]["R40"][1] > copy["Car"]["bbox"]["R40"][1]
+
+
+def test_patch_ranges():
+    assert st.patch_ranges(100) == [(0, 100)]
+    assert st.patch_ranges(100, split="train") == [(0, 40), (80, 100)]
+    assert st.patch_ranges(100, split="val") == [(40, 80)]
+    assert st.patch_ranges(30, split="val") == []
+    with pytest.raises(UserError):
+        st.patch_ranges(10, split="test")
