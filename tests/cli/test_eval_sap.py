@@ -1,0 +1,104 @@
+"""`eventvision eval sap` end to end on the real KITTI Tracking labels."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from eventvision.cli.main import main
+from eventvision.evaluation.kitti import io
+from eventvision.evaluation.kitti.synthetic import jitter_predictions
+
+
+@pytest.fixture()
+def kitti_root(shared_data):
+    return shared_data / "kitti_tracking"
+
+
+def _write_preds(kitti_root, out_dir, seqs, *, gt=False):
+    out_dir.mkdir(exist_ok=True)
+    for k, seq in enumerate(seqs):
+        objs = io.read_sequence_labels(kitti_root, seq)
+        preds = objs[objs["type"] != "DontCare"] if gt else jitter_predictions(objs, seed=k, pos_std_m=0.1)
+        io.write_result_file(out_dir / f"{seq}.txt", preds, with_score=not gt)
+    return out_dir
+
+
+def test_gt_as_predictions_json_and_plots(kitti_root, tmp_path, capsys):
+    pred = _write_preds(kitti_root, tmp_path / "pred", ["0001", "0006"], gt=True)  # no score column
+    out = tmp_path / "res.json"
+    rc = main(["eval", "sap", "--gt", str(kitti_root), "--pred", str(pred), "--seqs", "0001,0006",
+               "--latency-ms", "0", "--json", str(out), "--plots", str(tmp_path / "plots")])
+    assert rc == 0
+    res = json.loads(out.read_text())
+    assert set(res) >= {"offline", "streaming"}
+    for mode in ("offline", "streaming"):
+        assert set(res[mode]) == {"Car", "Pedestrian", "Cyclist"}
+        for metric in ("bbox", "bev", "3d"):
+            assert res[mode]["Car"][metric]["R40"] == pytest.approx([100.0] * 3)
+            assert res[mode]["Car"][metric]["R11"] == pytest.approx([100.0] * 3)
+            assert res[mode]["Cyclist"][metric]["R40"] == [0.0] * 3  # no cyclist in 0001/0006
+    assert res["settings"]["frames"] == 447 + 270
+    for cls in ("Car", "Pedestrian", "Cyclist"):
+        png = tmp_path / "plots" / f"pr_{cls}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = capsys.readouterr().out
+    assert "offline AP" in text and "streaming AP" in text and "Car" in text
+
+
+def test_streaming_latency_and_split(kitti_root, tmp_path, capsys):
+    pred = _write_preds(kitti_root, tmp_path / "pred", ["0001"])
+    out0, out1, out2 = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "c.json"
+    args = ["eval", "sap", "--gt", str(kitti_root), "--pred", str(pred), "--seqs", "1"]
+    assert main(args + ["--latency-ms", "0", "--json", str(out0)]) == 0
+    assert main(args + ["--latency-ms", "250", "--strategy", "kf", "--json", str(out1)]) == 0
+    lat = tmp_path / "lat.txt"
+    lat.write_text("180\n90\n")
+    assert main(args + ["--latencies", str(lat), "--split", "val", "--json", str(out2)]) == 0
+    r0, r1, r2 = (json.loads(p.read_text()) for p in (out0, out1, out2))
+    assert r0["streaming"] == r0["offline"]
+    assert 50.0 < r0["offline"]["Car"]["3d"]["R40"][1] < 100.0
+    assert r1["streaming"]["Car"]["3d"]["R40"][1] < r1["offline"]["Car"]["3d"]["R40"][1]
+    assert r2["settings"]["frames"] == 40 * 5 + 7  # val patches of 447 frames: 40-80, ..., 440-447
+    capsys.readouterr()
+
+
+def test_emission_file(kitti_root, tmp_path):
+    pred = _write_preds(kitti_root, tmp_path / "pred", ["0006"])
+    em = tmp_path / "em.txt"
+    em.write_text("".join(f"0006 {i} {100 * i + 150}\n" for i in range(270)))  # = a fixed 150 ms
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    base = ["eval", "sap", "--gt", str(kitti_root), "--pred", str(pred), "--seqs", "0006"]
+    assert main(base + ["--emission", str(em), "--json", str(a)]) == 0
+    assert main(base + ["--latency-ms", "150", "--json", str(b)]) == 0
+    assert json.loads(a.read_text())["streaming"] == json.loads(b.read_text())["streaming"]
+
+
+@pytest.mark.parametrize("case", ["no_pred_file", "bad_seqs", "bad_emission", "bad_root", "bad_line", "both_sources"])
+def test_bad_input_exits_2(kitti_root, tmp_path, capsys, case):
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    (pred / "0001.txt").write_text("0 1 Car 0 0 0.1 1 2 3 4 1 1 1 1 1 1 0 0.5\n")
+    args = ["eval", "sap", "--gt", str(kitti_root), "--pred", str(pred), "--seqs", "0001"]
+    if case == "no_pred_file":
+        args[-1] = "0001,0006"
+    elif case == "bad_seqs":
+        args[-1] = "one"
+    elif case == "bad_emission":
+        (tmp_path / "em.txt").write_text("0001 x 12\n")
+        args += ["--emission", str(tmp_path / "em.txt")]
+    elif case == "bad_root":
+        args[3] = str(tmp_path)
+    elif case == "bad_line":
+        (pred / "0001.txt").write_text("0 1 Car 0 0\n")
+    elif case == "both_sources":
+        args += ["--latency-ms", "10", "--latencies", "x.txt"]
+    try:
+        rc = main(args)
+    except SystemExit as exc:  # argparse usage errors exit through the one-line parser
+        rc = exc.code
+    assert rc == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "error" in err and "Traceback" not in err
