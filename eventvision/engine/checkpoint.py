@@ -133,7 +133,12 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 def load_state_into(model: nn.Module, state: Mapping, *, source: str | os.PathLike) -> None:
     """``load_state_dict`` (strict) with a one-line UserError naming what does not match."""
-    result = unwrap(model).load_state_dict(dict(state), strict=False)
+    try:
+        result = unwrap(model).load_state_dict(dict(state), strict=False)
+    except RuntimeError as exc:  # shape mismatch
+        reason = " ".join(str(exc).split())[:200]
+        raise UserError(f"{source}: weights do not fit the model built from the config ({reason}); "
+                        f"use the config the checkpoint was trained with") from None
     problems = []
     if result.missing_keys:
         problems.append(f"{len(result.missing_keys)} missing (e.g. {result.missing_keys[0]})")
@@ -170,12 +175,7 @@ def load_model_from_checkpoint(path: str | os.PathLike, *, device: str | torch.d
     task = get_task_class(ckpt["task"]).from_config(cfg)
     restore_task_extra(task, ckpt)
     model = task.build_model()
-    try:
-        load_state_into(model, ckpt["model"], source=path)
-    except RuntimeError as exc:  # shape mismatch
-        reason = " ".join(str(exc).split())[:200]
-        raise UserError(f"{path}: weights do not fit the model built from the config ({reason}); "
-                        f"use the config the checkpoint was trained with") from None
+    load_state_into(model, ckpt["model"], source=path)
     model.to(select_device(device))
     model.eval()
     return task, model, ckpt

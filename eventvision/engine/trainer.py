@@ -154,6 +154,8 @@ class Trainer:
         self._rng_to_restore = None
         self._epoch_sum: dict[str, float] = {}  # running sums of this epoch's train scalars (per rank)
         self._epoch_n = 0
+        self._window: dict[str, float] = {}  # ... and since the last log line
+        self._window_n = 0
         if ckpt is not None:
             self._load_training_state(ckpt)
         self.logger: NullLogger = NullLogger()
@@ -171,6 +173,10 @@ class Trainer:
 
     # --- state --------------------------------------------------------------------------------
     def _load_training_state(self, ckpt: dict) -> None:
+        saved_cls, cls = ckpt.get("optimizer_class"), type(self.optimizer).__name__
+        if ckpt.get("optimizer") is not None and saved_cls not in (None, cls):
+            raise UserError(f"{self.resume_path}: optimizer state does not fit: the checkpoint was trained with "
+                            f"{saved_cls}, the config builds {cls}; resume with the original train.optimizer.name")
         if ckpt.get("optimizer") is not None:
             try:
                 self.optimizer.load_state_dict(ckpt["optimizer"])
@@ -190,6 +196,8 @@ class Trainer:
         if self.batch_in_epoch:
             self._epoch_sum = {str(k): float(v) for k, v in (accum.get("sum") or {}).items()}
             self._epoch_n = int(accum.get("count", 0))
+        self._window = {str(k): float(v) for k, v in (accum.get("window_sum") or {}).items()}
+        self._window_n = int(accum.get("window_count", 0))
         per_rank = ckpt.get("rng_per_rank") or []
         if len(per_rank) == self.dist.world_size:
             self._rng_to_restore = per_rank[self.dist.rank]
@@ -198,7 +206,9 @@ class Trainer:
 
     def state_extras(self) -> dict:
         return {"batch_in_epoch": self.batch_in_epoch, "best": self.best, "world_size": self.dist.world_size,
-                "epoch_accum": {"sum": dict(self._epoch_sum), "count": self._epoch_n}}
+                "optimizer_class": type(self.optimizer).__name__,
+                "epoch_accum": {"sum": dict(self._epoch_sum), "count": self._epoch_n,
+                                "window_sum": dict(self._window), "window_count": self._window_n}}
 
     def save(self, path: str | Path) -> None:
         """Collective: every rank calls it (RNG states are gathered), rank 0 writes ``path`` atomically."""
@@ -319,8 +329,6 @@ class Trainer:
         ckpt_every = int(tcfg.get("checkpoint_every", 0) or 0)
         grad_clip = float(tcfg.get("grad_clip", 0.0) or 0.0)
         params = [p for group in self.optimizer.param_groups for p in group["params"]]
-        window: dict[str, float] = {}
-        window_n = 0
         if self.batch_in_epoch == 0:
             self._epoch_sum, self._epoch_n = {}, 0
         epoch_sum = self._epoch_sum
@@ -350,18 +358,18 @@ class Trainer:
 
             values = {"loss": loss_value, **{k: float(v) for k, v in (scalars or {}).items() if k != "loss"}}
             for k, v in values.items():
-                window[k] = window.get(k, 0.0) + v
+                self._window[k] = self._window.get(k, 0.0) + v
                 epoch_sum[k] = epoch_sum.get(k, 0.0) + v
-            window_n += 1
+            self._window_n += 1
             self._epoch_n += 1
             if self.step % log_every == 0:
-                mean = distributed.mean_scalars({k: v / window_n for k, v in window.items()}, 1)
+                mean = distributed.mean_scalars({k: v / self._window_n for k, v in self._window.items()}, 1)
                 mean["lr"] = used_lr  # the lr of the step just taken
                 self.logger.log(mean, step=self.step, epoch=self.epoch, prefix="train/")
                 if self.dist.is_main:
                     bar.set_postfix(loss=f"{mean['loss']:.4g}")
                 self._call_hooks("on_step_end", mean)
-                window, window_n = {}, 0
+                self._window, self._window_n = {}, 0
             if ckpt_every and self.step % ckpt_every == 0:
                 self.save(self.output_dir / "last.pt")
             if max_steps and self.step >= max_steps:

@@ -11,6 +11,11 @@ TOY = ["device=cpu", "train.tensorboard=false", "data.separation=1.0", "data.tra
        "train.batch_size=32", "train.optimizer.lr=1e-2"]
 
 
+@pytest.fixture(scope="session")
+def toy_overrides() -> list[str]:
+    return list(TOY)
+
+
 @pytest.fixture
 def toy_config(tmp_path):
     def make(*overrides: str, output_dir=None):

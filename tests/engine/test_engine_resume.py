@@ -1,0 +1,111 @@
+"""--resume continues bit for bit on the CPU: interrupted + resumed == uninterrupted (torch.equal)."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+
+from eventvision.config import load_config
+from eventvision.engine import Trainer, load_checkpoint
+from eventvision.engine.logger import read_metrics_csv
+from eventvision.errors import UserError
+from eventvision.tasks.toy import ToyTask
+
+# dropout + train-time jitter draw from the global torch RNG, the shuffle from (seed, epoch):
+# all of it has to be restored for the weights to match exactly
+NOISY = ["train.epochs=3", "data.jitter=0.3", "model.dropout=0.2", "train.log_every=3"]
+
+
+def weights(path):
+    return load_checkpoint(path)["model"]
+
+
+def assert_same_state(a_path, b_path):
+    a, b = load_checkpoint(a_path), load_checkpoint(b_path)
+    assert a["model"].keys() == b["model"].keys()
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    for i, state in a["optimizer"]["state"].items():
+        other = b["optimizer"]["state"][i]
+        assert torch.equal(state["exp_avg"], other["exp_avg"]) and torch.equal(state["exp_avg_sq"], other["exp_avg_sq"])
+    assert a["scheduler"]["last_epoch"] == b["scheduler"]["last_epoch"]
+    assert (a["epoch"], a["step"]) == (b["epoch"], b["step"])
+    assert a["metrics"] == b["metrics"]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, toy_overrides):
+    """One uninterrupted run shared by the tests (read only: copy it before resuming into it)."""
+    out = tmp_path_factory.mktemp("resume") / "full"
+    Trainer.from_config(load_config("toy/default", toy_overrides + NOISY + [f"output_dir={out}"]), "toy", verbose=False).fit()
+    return out
+
+
+def test_stop_mid_epoch_then_resume_matches_uninterrupted(toy_config, tmp_path, reference):
+    out = tmp_path / "cut"
+    first = Trainer.from_config(toy_config(*NOISY, "train.max_steps=13", output_dir=out), "toy", verbose=False).fit()
+    assert first["step"] == 13 and first["epoch"] == 1
+    ckpt = load_checkpoint(out / "last.pt")
+    assert (ckpt["epoch"], ckpt["batch_in_epoch"], ckpt["step"]) == (1, 5, 13)
+    assert not all(torch.equal(ckpt["model"][k], weights(reference / "last.pt")[k]) for k in ckpt["model"])
+
+    Trainer.from_config(toy_config(*NOISY, output_dir=out), "toy", resume=True, verbose=False).fit()
+    assert_same_state(reference / "last.pt", out / "last.pt")
+    assert_same_state(reference / "best.pt", out / "best.pt")
+    # the log continues where it stopped: same rows as the uninterrupted run
+    full = [(r["step"], r["tag"], r["value"]) for r in read_metrics_csv(reference / "metrics.csv")
+            if not r["tag"].startswith("time/")]
+    cut = [(r["step"], r["tag"], r["value"]) for r in read_metrics_csv(out / "metrics.csv")
+           if not r["tag"].startswith("time/")]
+    assert cut == full
+
+
+def test_crash_after_an_epoch_then_resume_matches_uninterrupted(toy_config, tmp_path, reference):
+    """The run dies inside epoch 2's end-of-epoch hook (after last.pt of epoch 1, before that of epoch 2)."""
+
+    class Crash(Exception):
+        pass
+
+    class CrashingToy(ToyTask):
+        def on_epoch_end(self, model, epoch):
+            if epoch == 1:
+                raise Crash
+
+    out = tmp_path / "crash"
+    cfg = toy_config(*NOISY, output_dir=out)
+    with pytest.raises(Crash):
+        Trainer(CrashingToy.from_config(cfg), cfg, verbose=False).fit()
+    assert load_checkpoint(out / "last.pt")["epoch"] == 1
+
+    trainer = Trainer(ToyTask.from_config(cfg), cfg, resume=out / "last.pt", verbose=False)
+    assert (trainer.epoch, trainer.step) == (1, 8)
+    trainer.fit()
+    assert_same_state(reference / "last.pt", out / "last.pt")
+
+
+def test_resume_a_finished_run_is_a_no_op_and_can_extend(toy_config, tmp_path, reference):
+    reference = shutil.copytree(reference, tmp_path / "copy")
+    before = load_checkpoint(reference / "last.pt")
+    metrics = Trainer.from_config(toy_config(*NOISY, output_dir=reference), "toy", resume=True, verbose=False).fit()
+    assert metrics["epoch"] == 3 and metrics["step"] == before["step"]
+    after = load_checkpoint(reference / "last.pt")
+    assert all(torch.equal(before["model"][k], after["model"][k]) for k in before["model"])
+    extended = Trainer.from_config(toy_config(*NOISY[1:], "train.epochs=4", output_dir=reference), "toy",
+                                   resume=True, verbose=False).fit()
+    assert extended["epoch"] == 4 and extended["step"] == 4 * 8
+
+
+def test_resume_errors(toy_config, tmp_path, reference):
+    with pytest.raises(UserError, match="nothing to resume"):
+        Trainer.from_config(toy_config(output_dir=tmp_path / "empty"), "toy", resume=True, verbose=False)
+    with pytest.raises(UserError, match=r"weights do not fit the model built from the config: 4 missing "
+                                         r"\(e.g. fc1.weight\); 4 unexpected \(e.g. net.0.weight\)"):
+        Trainer.from_config(toy_config(*NOISY, "model.spiking=true", output_dir=reference), "toy", resume=True,
+                            verbose=False)
+    with pytest.raises(UserError, match=r"weights do not fit.*size mismatch for net.0.weight"):
+        Trainer.from_config(toy_config(*NOISY, "model.hidden=16", output_dir=reference), "toy", resume=True,
+                            verbose=False)
+    with pytest.raises(UserError, match="optimizer state does not fit"):
+        Trainer.from_config(toy_config(*NOISY, "train.optimizer.name=sgd", output_dir=reference), "toy",
+                            resume=True, verbose=False)
