@@ -13,7 +13,8 @@ from typing import Iterator
 import numpy as np
 
 from eventvision.errors import UserError
-from eventvision.events.core import EVENT_DTYPE, EventMeta
+from eventvision.events._kernels import pack_events
+from eventvision.events.core import EventMeta
 from eventvision.events.recording import SequentialStream
 
 
@@ -58,8 +59,4 @@ class Aedat4Stream(SequentialStream):
             if packet.get("stream_id") != self.stream_id or "events" not in packet:
                 continue
             raw = packet["events"]
-            out = np.empty(len(raw), dtype=EVENT_DTYPE)
-            out["x"], out["y"] = raw["x"], raw["y"]
-            out["t"] = raw["t"].astype(np.int64)
-            out["p"] = np.where(raw["on"], 1, -1)
-            yield out
+            yield pack_events(raw["x"], raw["y"], raw["t"].astype(np.int64), raw["on"])

@@ -24,6 +24,7 @@ import h5py
 import numpy as np
 
 from eventvision.errors import UserError
+from eventvision.events._kernels import pack_events
 from eventvision.events.core import EVENT_DTYPE, EventMeta, check_events, compute_ms_to_idx
 from eventvision.events.recording import IndexedStream, StereoRecording, bisect_left
 from eventvision.utils.io import atomic_path
@@ -105,12 +106,8 @@ class DsecStream(IndexedStream):
 
     def _read_range(self, i0, i1):
         s = slice(i0, i1)
-        out = np.empty(i1 - i0, dtype=EVENT_DTYPE)
-        out["x"] = read_h5(self._x, s, self.path)
-        out["y"] = read_h5(self._y, s, self.path)
-        out["t"] = read_h5(self._t, s, self.path)
-        out["p"] = np.where(read_h5(self._p, s, self.path) > 0, 1, -1)
-        return out
+        return pack_events(read_h5(self._x, s, self.path), read_h5(self._y, s, self.path),
+                           read_h5(self._t, s, self.path), read_h5(self._p, s, self.path))
 
     def _searchsorted(self, t: int) -> int:
         get_t = lambda s: read_h5(self._t, s, self.path)  # noqa: E731

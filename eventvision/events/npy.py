@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from eventvision.errors import UserError
-from eventvision.events.core import EVENT_DTYPE, EventMeta
+from eventvision.events._kernels import pack_events
+from eventvision.events.core import EventMeta
 from eventvision.events.recording import IndexedStream
 
 _FIELDS = ("x", "y", "t", "p")
@@ -42,11 +43,8 @@ class NumpyStream(IndexedStream):
         return self._n
 
     def _read_range(self, i0, i1):
-        out = np.empty(i1 - i0, dtype=EVENT_DTYPE)
-        out["x"], out["y"] = self._cols["x"][i0:i1], self._cols["y"][i0:i1]
-        out["t"] = self._cols["t"][i0:i1]
-        out["p"] = np.where(self._cols["p"][i0:i1] > 0, 1, -1)
-        return out
+        c = self._cols
+        return pack_events(c["x"][i0:i1], c["y"][i0:i1], c["t"][i0:i1], c["p"][i0:i1])
 
     def _searchsorted(self, t: int) -> int:
         return int(np.searchsorted(self._cols["t"], t, side="left"))

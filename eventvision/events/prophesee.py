@@ -24,7 +24,8 @@ import numba
 import numpy as np
 
 from eventvision.errors import UserError
-from eventvision.events.core import EVENT_DTYPE, EventMeta
+from eventvision.events._kernels import pack_events
+from eventvision.events.core import EventMeta
 from eventvision.events.recording import SequentialStream
 
 #: sensor sizes by plugin/sensor name fragment, for headers without a geometry line
@@ -200,31 +201,25 @@ def _decode_evt3_kernel(words, state):
     return x[:k], y[:k], t[:k], p[:k], out_state
 
 
-def _pack(x, y, t, p) -> np.ndarray:
-    out = np.empty(len(t), dtype=EVENT_DTYPE)
-    out["x"], out["y"], out["t"], out["p"] = x, y, t, p
-    return out
-
-
 def decode_evt2(words: np.ndarray, state: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Decode little-endian EVT 2.0 uint32 words; returns (events, state to pass with the next chunk)."""
     state = np.zeros(2, np.int64) if state is None else state
     *cols, new_state = _decode_evt2_kernel(np.ascontiguousarray(words, dtype="<u4"), state)
-    return _pack(*cols), new_state
+    return pack_events(*cols), new_state
 
 
 def decode_evt3(words: np.ndarray, state: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Decode little-endian EVT 3.0 uint16 words; returns (events, state to pass with the next chunk)."""
     state = np.zeros(6, np.int64) if state is None else state
     *cols, new_state = _decode_evt3_kernel(np.ascontiguousarray(words, dtype="<u2"), state)
-    return _pack(*cols), new_state
+    return pack_events(*cols), new_state
 
 
 def decode_dat(records: np.ndarray) -> np.ndarray:
     """Decode .dat Event2D records (structured ``t`` u4, ``data`` u4) to EVENT_DTYPE."""
     data = records["data"]
-    return _pack(data & 0x3FFF, (data >> 14) & 0x3FFF, records["t"].astype(np.int64),
-                 np.where((data >> 28) & 0xF, 1, -1).astype(np.int8))
+    return pack_events(data & 0x3FFF, (data >> 14) & 0x3FFF, records["t"].astype(np.int64),
+                 (data >> 28) & 0xF)
 
 
 # ------------------------------------------------------------------------------------------- streams

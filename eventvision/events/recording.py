@@ -146,20 +146,21 @@ def _windows(chunks: Iterator[np.ndarray], window_us: int, t0: int, t_end: int |
              ) -> Iterator[tuple[int, int, np.ndarray]]:
     pending: list[np.ndarray] = []
     for chunk in chunks:
-        chunk = chunk[np.searchsorted(chunk["t"], t0, side="left"):] if chunk["t"][0] < t0 else chunk
-        while len(chunk):
+        t = np.ascontiguousarray(chunk["t"])  # one copy per chunk; searchsorted on a field view copies each call
+        i = int(np.searchsorted(t, t0, side="left")) if t[0] < t0 else 0
+        while i < len(t):
             if t_end is not None and t0 >= t_end:
                 return
             t1 = t0 + window_us
             limit = t1 if t_end is None else min(t1, t_end)
-            i = int(np.searchsorted(chunk["t"], limit, side="left"))
-            if i == len(chunk):
-                pending.append(chunk)
+            j = int(np.searchsorted(t, limit, side="left"))
+            if j == len(t):
+                pending.append(chunk[i:])
                 break
-            pending.append(chunk[:i])
+            pending.append(chunk[i:j])
             yield t0, t1, _join(pending)
             pending = []
-            chunk = chunk[i:]
+            i = j
             t0 = t1
     # data exhausted: flush the open window, then empty windows up to t_end
     if pending:
