@@ -1,0 +1,47 @@
+"""``eventvision bench voxel``: voxel-grid events/s of our numba kernels against tonic, with ratios."""
+
+from __future__ import annotations
+
+HELP = "voxel-grid throughput: numba kernels (1 thread / parallel) vs tonic ToVoxelGrid/ToFrame"
+
+
+def _sizes(text: str) -> list[int]:
+    from eventvision.errors import UserError
+    try:
+        sizes = [int(float(s)) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise UserError(f"--sizes: '{text}' is not a comma-separated list of event counts (e.g. 1e6,1e7)") from None
+    if not sizes or min(sizes) < 2:
+        raise UserError(f"--sizes: need event counts >= 2, got '{text}'")
+    return sizes
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--sizes", default="1e6,1e7", help="event counts, comma-separated (default 1e6,1e7)")
+    parser.add_argument("--bins", type=int, default=5, help="time bins (default 5)")
+    parser.add_argument("--width", type=int, default=640)
+    parser.add_argument("--height", type=int, default=480)
+    parser.add_argument("--repeats", type=int, default=3, help="runs per figure; the best is reported (default 3)")
+    parser.add_argument("--no-tonic", action="store_true", help="skip the tonic baselines")
+    parser.add_argument("--threads", type=int, default=None, help="numba threads for the parallel kernel")
+
+
+def main(args) -> int:
+    from eventvision.errors import UserError
+    from eventvision.representations import benchmark
+    if args.bins < 1 or args.repeats < 1 or args.width < 1 or args.height < 1:
+        raise UserError("bench voxel: --bins, --repeats, --width and --height must be >= 1")
+    if args.threads is not None:
+        import numba
+        if not 1 <= args.threads <= numba.config.NUMBA_NUM_THREADS:
+            raise UserError(f"bench voxel: --threads must be in 1..{numba.config.NUMBA_NUM_THREADS}")
+        numba.set_num_threads(args.threads)
+    with_tonic = not args.no_tonic
+    if with_tonic:
+        try:
+            import tonic  # noqa: F401
+        except ImportError:
+            raise UserError("bench voxel: tonic is not installed; pip install tonic, or pass --no-tonic") from None
+    print(benchmark.main(_sizes(args.sizes), num_bins=args.bins, width=args.width, height=args.height,
+                         repeats=args.repeats, with_tonic=with_tonic))
+    return 0

@@ -1,0 +1,164 @@
+"""Voxel-grid throughput: our numba kernels (one thread, all threads) against tonic, in one run.
+
+Used by ``eventvision bench voxel`` and ``benchmarks/bench_voxel.py``. Events: uniform random pixels
+on the sensor, uniform sorted timestamps over 50 ms, random polarity. Each figure is the best of
+``repeats`` wall-clock runs (the best run is the one least disturbed by other processes on a shared
+machine); the load average is printed so a reader can judge the conditions.
+
+Baselines: tonic's ``to_voxel_grid_numpy`` (ToVoxelGrid) and ``to_frame_numpy`` with ``n_time_bins``
+(ToFrame), fed the structured int64 array they expect (x, y, t, p with p in {0, 1}). ToVoxelGrid
+overwrites the polarity of its input, so every tonic run gets a fresh copy (made outside the timer).
+Before timing, both baselines are checked against our kernels: tonic's B-bin voxel grid uses
+``t* = B (t - t0)/(tN - t0)`` and drops the spill past bin B-1, which equals our grid with B+1 bins
+cut to its first B; tonic's ToFrame equals our SpikingJelly-style ``to_frames(split_by='time')``
+except that tonic drops the remainder events after ``t0 + B dt`` from the last frame.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from eventvision.events.core import EVENT_DTYPE
+from eventvision.representations import functional as F
+
+TONIC_DTYPE = np.dtype([("x", "<i8"), ("y", "<i8"), ("t", "<i8"), ("p", "<i8")])
+
+
+@dataclass(frozen=True)
+class Row:
+    num_events: int
+    method: str
+    seconds: float
+
+    @property
+    def events_per_s(self) -> float:
+        return self.num_events / self.seconds
+
+
+def random_events(n: int, *, width: int = 640, height: int = 480, span_us: int = 50_000, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    ev = np.empty(n, dtype=EVENT_DTYPE)
+    ev["x"] = rng.integers(0, width, n)
+    ev["y"] = rng.integers(0, height, n)
+    ev["t"] = np.sort(rng.integers(0, span_us, n))
+    ev["p"] = np.where(rng.random(n) < 0.5, 1, -1)
+    return ev
+
+
+def to_tonic(ev: np.ndarray) -> np.ndarray:
+    out = np.empty(len(ev), dtype=TONIC_DTYPE)
+    for k in ("x", "y", "t"):
+        out[k] = ev[k]
+    out["p"] = (ev["p"] > 0).astype(np.int64)
+    return out
+
+
+def best_time(fn, repeats: int, setup=None) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        arg = setup() if setup is not None else None
+        t0 = time.perf_counter()
+        fn(arg)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def check_against_tonic(ev: np.ndarray, *, num_bins: int, width: int, height: int) -> None:
+    """Raise AssertionError if tonic's results disagree with ours (see module doc for the mapping)."""
+    from tonic.functional.to_frame import to_frame_numpy
+    from tonic.functional.to_voxel_grid import to_voxel_grid_numpy
+    tev = to_tonic(ev)
+    theirs = to_voxel_grid_numpy(tev.copy(), (width, height, 2), num_bins)[:, 0]
+    ours = F.voxel_grid(ev, num_bins=num_bins + 1, width=width, height=height)[:num_bins]
+    np.testing.assert_allclose(ours, theirs, atol=1e-4)
+    frames = to_frame_numpy(tev.copy(), (width, height, 2), n_time_bins=num_bins)
+    ours_f = F.to_frames(ev, num_frames=num_bins, width=width, height=height, split_by="time")
+    np.testing.assert_array_equal(ours_f[:-1], frames[:-1])
+    dt = (int(ev["t"][-1]) - int(ev["t"][0])) // num_bins
+    tail = ev[ev["t"] < int(ev["t"][0]) + num_bins * dt]
+    last = F.to_frames(tail[tail["t"] >= int(ev["t"][0]) + (num_bins - 1) * dt], num_frames=1, width=width,
+                       height=height)[0]
+    np.testing.assert_array_equal(last, frames[-1])
+
+
+def run(sizes=(1_000_000, 10_000_000), *, num_bins: int = 5, width: int = 640, height: int = 480,
+        repeats: int = 3, with_tonic: bool = True, crossover=(30_000, 100_000, 300_000, 1_000_000)):
+    """Measure; returns (rows, crossover_rows). Prints nothing."""
+    from numba import get_num_threads  # noqa: F401 - documents the thread count used
+    warm = random_events(1000, width=width, height=height)
+    for par in (False, True):  # compile (or load from cache) outside the timers
+        F.voxel_grid(warm, num_bins=num_bins, width=width, height=height, parallel=par)
+        F.to_frames(warm, num_frames=num_bins, width=width, height=height, split_by="time", parallel=par)
+    if with_tonic:
+        check_against_tonic(random_events(20_000, width=width, height=height, seed=1), num_bins=num_bins,
+                            width=width, height=height)
+    rows = []
+    for n in sizes:
+        ev = random_events(int(n), width=width, height=height)
+        kw = dict(num_bins=num_bins, width=width, height=height)
+        rows.append(Row(n, "ours voxel_grid 1 thread", best_time(lambda _: F.voxel_grid(ev, parallel=False, **kw), repeats)))
+        rows.append(Row(n, "ours voxel_grid parallel", best_time(lambda _: F.voxel_grid(ev, parallel=True, **kw), repeats)))
+        fkw = dict(num_frames=num_bins, width=width, height=height, split_by="time")
+        rows.append(Row(n, "ours to_frames 1 thread", best_time(lambda _: F.to_frames(ev, parallel=False, **fkw), repeats)))
+        if with_tonic:
+            from tonic.functional.to_frame import to_frame_numpy
+            from tonic.functional.to_voxel_grid import to_voxel_grid_numpy
+            tev = to_tonic(ev)
+            del ev
+            rows.append(Row(n, "tonic ToVoxelGrid", best_time(
+                lambda a: to_voxel_grid_numpy(a, (width, height, 2), num_bins), repeats, setup=tev.copy)))
+            rows.append(Row(n, "tonic ToFrame", best_time(
+                lambda a: to_frame_numpy(a, (width, height, 2), n_time_bins=num_bins), repeats, setup=tev.copy)))
+            del tev
+    cross = []
+    for n in crossover:
+        ev = random_events(int(n), width=width, height=height, seed=2)
+        kw = dict(num_bins=num_bins, width=width, height=height)
+        r = max(repeats, 5)
+        cross.append((n, best_time(lambda _: F.voxel_grid(ev, parallel=False, **kw), r),
+                      best_time(lambda _: F.voxel_grid(ev, parallel=True, **kw), r),
+                      F.use_parallel(n, num_bins * width * height)))
+    return rows, cross
+
+
+def format_report(rows, cross, *, num_bins: int, width: int, height: int, load_before, load_after) -> str:
+    from numba import get_num_threads
+    lines = [f"voxel grid benchmark: {width}x{height}, {num_bins} bins, uniform random events over 50 ms, "
+             f"best wall time of repeated runs; numba threads: {get_num_threads()}, cpus: {os.cpu_count()}",
+             f"load average (1/5/15 min) before: {load_before[0]:.2f}/{load_before[1]:.2f}/{load_before[2]:.2f}, "
+             f"after: {load_after[0]:.2f}/{load_after[1]:.2f}/{load_after[2]:.2f}", ""]
+    lines.append(f"{'events':>11}  {'method':<26} {'ms':>9} {'M events/s':>11}  ratio")
+    by_n: dict[int, dict[str, Row]] = {}
+    for r in rows:
+        by_n.setdefault(r.num_events, {})[r.method] = r
+    for n, group in by_n.items():
+        tv = group.get("tonic ToVoxelGrid")
+        tf = group.get("tonic ToFrame")
+        single = group["ours voxel_grid 1 thread"]
+        for r in group.values():
+            ratio = ""
+            if r.method.startswith("ours voxel") and tv is not None:
+                ratio = f"{tv.seconds / r.seconds:5.1f}x tonic ToVoxelGrid"
+            if r.method == "ours voxel_grid parallel":
+                ratio += f", {single.seconds / r.seconds:4.2f}x ours 1 thread"
+            if r.method == "ours to_frames 1 thread" and tf is not None:
+                ratio = f"{tf.seconds / r.seconds:5.1f}x tonic ToFrame"
+            lines.append(f"{n:>11,}  {r.method:<26} {r.seconds * 1e3:9.2f} {r.events_per_s / 1e6:11.1f}  {ratio}")
+    if cross:
+        lines += ["", "parallel threshold (voxel_grid; auto = what the wrapper picks):",
+                  f"{'events':>11}  {'1 thread ms':>11} {'parallel ms':>11}  {'speed-up':>8}  auto"]
+        for n, s, p, auto in cross:
+            lines.append(f"{n:>11,}  {s * 1e3:11.2f} {p * 1e3:11.2f}  {s / p:8.2f}  {'parallel' if auto else '1 thread'}")
+    return "\n".join(lines)
+
+
+def main(sizes=(1_000_000, 10_000_000), *, num_bins=5, width=640, height=480, repeats=3, with_tonic=True) -> str:
+    before = os.getloadavg()
+    rows, cross = run(sizes, num_bins=num_bins, width=width, height=height, repeats=repeats, with_tonic=with_tonic)
+    after = os.getloadavg()
+    return format_report(rows, cross, num_bins=num_bins, width=width, height=height, load_before=before,
+                         load_after=after)
