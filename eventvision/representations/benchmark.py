@@ -115,7 +115,7 @@ def run(sizes=(1_000_000, 10_000_000), *, num_bins: int = 5, width: int = 640, h
                 lambda a: to_frame_numpy(a, (width, height, 2), n_time_bins=num_bins), repeats, setup=tev.copy)))
             del tev
     cross = []
-    for n in crossover:
+    for n in [c for c in crossover if c <= max(sizes)]:
         ev = random_events(int(n), width=width, height=height, seed=2)
         kw = dict(num_bins=num_bins, width=width, height=height)
         r = max(repeats, 5)

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+import numpy as np
+
+from eventvision.cli.main import main
+from eventvision.representations import benchmark
+
+
+def test_our_kernels_agree_with_tonic():
+    """tonic ToVoxelGrid(B) == our voxel_grid(B+1)[:B]; tonic ToFrame == our to_frames(time) minus its dropped tail."""
+    ev = benchmark.random_events(5000, width=40, height=30, seed=4)
+    benchmark.check_against_tonic(ev, num_bins=5, width=40, height=30)
+    tev = benchmark.to_tonic(ev)
+    assert set(np.unique(tev["p"])) == {0, 1}
+
+
+def test_bench_voxel_cli_prints_ratios(capsys):
+    assert main(["bench", "voxel", "--sizes", "20000", "--repeats", "1", "--width", "64", "--height", "48"]) == 0
+    out = capsys.readouterr().out
+    assert "tonic ToVoxelGrid" in out and "x tonic ToVoxelGrid" in out and "x ours 1 thread" in out
+    assert "load average" in out
+
+
+def test_bench_lists_voxel(capsys):
+    assert main(["bench"]) == 0
+    assert "eventvision bench voxel" in capsys.readouterr().out
+    assert main(["bench", "voxel", "--sizes", "x"]) == 2
