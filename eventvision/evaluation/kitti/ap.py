@@ -89,16 +89,14 @@ def get_thresholds(scores: np.ndarray, num_gt: int, num_sample_pts: int = N_SAMP
 
 @numba.njit(cache=True)
 def _frame_statistics(ov, ng, nd, ig_gt, ig_dt, score, gt_alpha, dt_alpha, dcov, ndc, use_dc,
-                      min_overlap, thresh, compute_fp, compute_aos, tp_scores):
+                      min_overlap, thresh, compute_fp, compute_aos, tp_scores, assigned, below):
     """compute_statistics of one frame. ov: flat [nd, ng] (dt-major); dcov flat [nd, ndc] (dt area
-    inside DontCare). Writes TP scores into tp_scores; returns (tp, fp, fn, similarity, n_tp_scores)."""
+    inside DontCare). Writes TP scores into tp_scores; assigned/below: bool scratch (>= nd).
+    Returns (tp, fp, fn, similarity, n_tp_scores)."""
     NO_DETECTION = -10000000.0
-    assigned = np.zeros(nd, dtype=np.bool_)
-    below = np.zeros(nd, dtype=np.bool_)
-    if compute_fp:
-        for j in range(nd):
-            if score[j] < thresh:
-                below[j] = True
+    for j in range(nd):
+        assigned[j] = False
+        below[j] = compute_fp and score[j] < thresh
     tp = 0
     fp = 0
     fn = 0
@@ -166,12 +164,15 @@ def _collect_tp_scores(ov, ov_off, gt_off, dt_off, ig_gt, ig_dt, score, gt_alpha
     nf = gt_off.shape[0] - 1
     out = np.empty(gt_off[nf], dtype=np.float64)
     buf = np.empty(gt_off[nf] + 1, dtype=np.float64)
+    assigned = np.empty(dt_off[nf] + 1, dtype=np.bool_)
+    below = np.empty(dt_off[nf] + 1, dtype=np.bool_)
     n = 0
     for f in range(nf):
         g0, g1, d0, d1 = gt_off[f], gt_off[f + 1], dt_off[f], dt_off[f + 1]
         res = _frame_statistics(ov[ov_off[f]:ov_off[f + 1]], g1 - g0, d1 - d0, ig_gt[g0:g1], ig_dt[d0:d1],
                                 score[d0:d1], gt_alpha[g0:g1], dt_alpha[d0:d1], dcov[dcov_off[f]:dcov_off[f + 1]],
-                                dc_off[f + 1] - dc_off[f], use_dc, min_overlap, 0.0, False, False, buf)
+                                dc_off[f + 1] - dc_off[f], use_dc, min_overlap, 0.0, False, False, buf,
+                                assigned, below)
         k = res[4]
         out[n:n + k] = buf[:k]
         n += k
@@ -185,16 +186,58 @@ def _pr_table(ov, ov_off, gt_off, dt_off, ig_gt, ig_dt, score, gt_alpha, dt_alph
     nf = gt_off.shape[0] - 1
     nt = thresholds.shape[0]
     pr = np.zeros((nt, 4), dtype=np.float64)
-    buf = np.empty(gt_off[nf] + 1, dtype=np.float64)
+    max_g = 1
+    max_d = 1
+    max_c = 1
+    for f in range(nf):
+        max_g = max(max_g, gt_off[f + 1] - gt_off[f])
+        max_d = max(max_d, dt_off[f + 1] - dt_off[f])
+        max_c = max(max_c, dc_off[f + 1] - dc_off[f])
+    buf = np.empty(max_g + 1, dtype=np.float64)
+    assigned = np.empty(max_d, dtype=np.bool_)
+    below = np.empty(max_d, dtype=np.bool_)
+    # per-frame compact copies without the entries marked -1 (never matched, never counted): same result
+    gi = np.empty(max_g, dtype=np.int64)
+    di = np.empty(max_d, dtype=np.int64)
+    c_ov = np.empty(max_g * max_d, dtype=np.float64)
+    c_dcov = np.empty(max_d * max_c, dtype=np.float64)
+    c_ig_gt = np.empty(max_g, dtype=np.int64)
+    c_ig_dt = np.empty(max_d, dtype=np.int64)
+    c_score = np.empty(max_d, dtype=np.float64)
+    c_gt_alpha = np.empty(max_g, dtype=np.float64)
+    c_dt_alpha = np.empty(max_d, dtype=np.float64)
     for f in range(nf):
         g0, g1, d0, d1 = gt_off[f], gt_off[f + 1], dt_off[f], dt_off[f + 1]
-        if g1 == g0 and d1 == d0:
+        ng_all = g1 - g0
+        ndc = dc_off[f + 1] - dc_off[f]
+        ng = 0
+        for i in range(g0, g1):
+            if ig_gt[i] != -1:
+                gi[ng] = i - g0
+                ng += 1
+        nd = 0
+        for j in range(d0, d1):
+            if ig_dt[j] != -1:
+                di[nd] = j - d0
+                nd += 1
+        if ng == 0 and nd == 0:
             continue
+        for a in range(ng):
+            c_ig_gt[a] = ig_gt[g0 + gi[a]]
+            c_gt_alpha[a] = gt_alpha[g0 + gi[a]]
+        for b in range(nd):
+            j = d0 + di[b]
+            c_ig_dt[b] = ig_dt[j]
+            c_score[b] = score[j]
+            c_dt_alpha[b] = dt_alpha[j]
+            for a in range(ng):
+                c_ov[b * ng + a] = ov[ov_off[f] + di[b] * ng_all + gi[a]]
+            for c in range(ndc):
+                c_dcov[b * ndc + c] = dcov[dcov_off[f] + di[b] * ndc + c]
         for t in range(nt):
             tp, fp, fn, sim, _ = _frame_statistics(
-                ov[ov_off[f]:ov_off[f + 1]], g1 - g0, d1 - d0, ig_gt[g0:g1], ig_dt[d0:d1], score[d0:d1],
-                gt_alpha[g0:g1], dt_alpha[d0:d1], dcov[dcov_off[f]:dcov_off[f + 1]], dc_off[f + 1] - dc_off[f],
-                use_dc, min_overlap, thresholds[t], True, compute_aos, buf)
+                c_ov, ng, nd, c_ig_gt, c_ig_dt, c_score, c_gt_alpha, c_dt_alpha, c_dcov, ndc,
+                use_dc, min_overlap, thresholds[t], True, compute_aos, buf, assigned, below)
             pr[t, 0] += tp
             pr[t, 1] += fp
             pr[t, 2] += fn
@@ -220,8 +263,10 @@ def _flatten(frames: Sequence[np.ndarray]) -> _Flat:
     counts = np.array([len(f) for f in frames], dtype=np.int64)
     offsets = np.zeros(len(frames) + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
-    objects = np.concatenate([np.asarray(f, dtype=OBJECT_DTYPE) for f in frames]) if len(frames) else \
-        np.zeros(0, dtype=OBJECT_DTYPE)
+    objects = np.zeros(int(offsets[-1]), dtype=OBJECT_DTYPE)
+    for f, o0, o1 in zip(frames, offsets[:-1], offsets[1:]):
+        if o1 > o0:
+            objects[o0:o1] = f
     names = np.char.lower(objects["type"].astype(str))
     height = objects["bbox"][:, 3] - objects["bbox"][:, 1]
     return _Flat(objects, offsets, names, height, boxes3d_from_objects(objects))
