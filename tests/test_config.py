@@ -120,8 +120,12 @@ def test_print_config_cli(tmp_path):
     assert printed == load_config(recipe, ["model.hidden=7", f"output_dir={tmp_path / 'run'}"]).to_dict()
     assert not (tmp_path / "run").exists()  # printing trains nothing
 
-    bad = subprocess.run([sys.executable, "-m", "eventvision", "train", "toy", "train.epoch=3", "--print-config"],
-                         capture_output=True, text=True, timeout=120)
-    assert bad.returncode == 2
-    assert bad.stderr.count("\n") == 1 and "did you mean 'train.epochs'" in bad.stderr
-    assert "Traceback" not in bad.stderr
+
+
+def test_cli_reports_config_mistakes_in_one_line(capsys):
+    from eventvision.cli.main import main
+    assert main(["train", "toy", "train.epoch=3", "--print-config"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "did you mean 'train.epochs'" in err and err.startswith("eventvision: error:")
+    assert main(["train", "toy", "--config", "toy/missing", "--print-config"]) == 2
+    assert "config 'toy/missing' not found" in capsys.readouterr().err

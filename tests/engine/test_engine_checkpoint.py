@@ -1,0 +1,119 @@
+"""Checkpoints: round trip, atomic writes, clear one-line errors (API and CLI exit 2), model rebuild."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from eventvision.cli.main import main as cli_main
+from eventvision.engine import Trainer, evaluate, load_checkpoint, load_model_from_checkpoint, save_checkpoint
+from eventvision.engine.checkpoint import FORMAT, VERSION
+from eventvision.errors import UserError
+from eventvision.tasks.toy import ToyMLP
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, toy_overrides):
+    from eventvision.config import load_config
+    out = tmp_path_factory.mktemp("ckpt") / "run"
+    cfg = load_config("toy/default", toy_overrides + ["train.epochs=2", f"output_dir={out}"])
+    trainer = Trainer.from_config(cfg, "toy", verbose=False)
+    metrics = trainer.fit()
+    return out, metrics
+
+
+def test_round_trip_holds_every_field(tmp_path):
+    model = ToyMLP(dim=3, hidden=4, num_classes=2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    model(torch.ones(1, 3)).sum().backward()
+    opt.step()
+    path = save_checkpoint(tmp_path / "a" / "c.pt", task="toy", config={"x": {"y": 1}}, model=model, optimizer=opt,
+                           epoch=3, step=7, metrics={"acc": 0.5}, extra={"genotype": [[1, 2], [3]]})
+    assert path.exists() and [p.name for p in path.parent.iterdir()] == ["c.pt"]  # no temp file left
+    ckpt = load_checkpoint(path, expected_task="toy")
+    assert ckpt["format"] == FORMAT and ckpt["version"] == VERSION and ckpt["task"] == "toy"
+    assert ckpt["config"] == {"x": {"y": 1}} and ckpt["epoch"] == 3 and ckpt["step"] == 7
+    assert ckpt["metrics"] == {"acc": 0.5} and ckpt["extra"] == {"genotype": [[1, 2], [3]]}
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in ckpt["model"].items())
+    assert torch.equal(ckpt["optimizer"]["state"][0]["momentum_buffer"], opt.state_dict()["state"][0]["momentum_buffer"])
+    assert ckpt["torch_version"] == torch.__version__ and ckpt["code_version"]
+
+
+def test_failed_write_leaves_old_file_intact(tmp_path):
+    path = save_checkpoint(tmp_path / "c.pt", task="toy", config={}, model={"w": torch.zeros(2)})
+    with pytest.raises(TypeError):
+        save_checkpoint(path, task="toy", config={}, model={"w": torch.ones(2)}, metrics={"bad": object()})
+    assert torch.equal(load_checkpoint(path)["model"]["w"], torch.zeros(2))
+    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]
+
+
+def test_bad_files_raise_one_line_user_errors(tmp_path, trained):
+    out, _ = trained
+    good = (out / "best.pt").read_bytes()
+    cases = {
+        "missing.pt": (None, "checkpoint not found"),
+        "truncated.pt": (good[: len(good) // 2], "corrupt or truncated"),
+        "garbage.pt": (b"\x00\x01not a checkpoint" * 10, "corrupt or truncated"),
+        "empty.pt": (b"", "corrupt or truncated"),
+    }
+    for name, (data, message) in cases.items():
+        path = tmp_path / name
+        if data is not None:
+            path.write_bytes(data)
+        with pytest.raises(UserError, match=message) as info:
+            load_checkpoint(path)
+        assert str(path) in str(info.value) and "\n" not in str(info.value)
+    torch.save({"state_dict": {"w": torch.zeros(1)}}, tmp_path / "foreign.pt")
+    with pytest.raises(UserError, match="not an eventvision checkpoint"):
+        load_checkpoint(tmp_path / "foreign.pt")
+    torch.save({"format": FORMAT, "version": VERSION + 1}, tmp_path / "newer.pt")
+    with pytest.raises(UserError, match="newer than this eventvision supports"):
+        load_checkpoint(tmp_path / "newer.pt")
+    torch.save({"format": FORMAT, "version": VERSION, "task": "toy"}, tmp_path / "partial.pt")
+    with pytest.raises(UserError, match="lacks config, model"):
+        load_checkpoint(tmp_path / "partial.pt")
+    with pytest.raises(UserError, match="checkpoint is for task 'toy', not 'stereo'"):
+        load_checkpoint(out / "best.pt", expected_task="stereo")
+    with pytest.raises(UserError, match="is a folder"):
+        load_checkpoint(out)
+
+
+def test_load_model_from_checkpoint_rebuilds_the_trained_model(trained):
+    out, metrics = trained
+    task, model, ckpt = load_model_from_checkpoint(out / "last.pt", task_name="toy")
+    assert type(task).__name__ == "ToyTask" and not model.training
+    assert task.cfg.data.separation == 1.0  # the config came from inside the checkpoint
+    assert evaluate(task, model, "val", "cpu", batch_size=16)["accuracy"] == pytest.approx(metrics["val/accuracy"])
+    task2, model2, _ = load_model_from_checkpoint(out / "last.pt", overrides=["data.val_size=32"])
+    assert len(task2.build_dataset("val")) == 32
+    with pytest.raises(UserError, match="weights do not fit"):
+        load_model_from_checkpoint(out / "last.pt", overrides=["model.hidden=8"])
+
+
+def test_eval_cli_writes_json_and_fails_cleanly(trained, tmp_path, capsys):
+    out, metrics = trained
+    assert cli_main(["eval", "toy", "--checkpoint", str(out / "last.pt"), "--json", str(tmp_path / "m.json"),
+                     "--split", "val"]) == 0
+    report = json.loads((tmp_path / "m.json").read_text())
+    assert report["task"] == "toy" and report["split"] == "val" and report["epoch"] == 2
+    assert report["metrics"]["accuracy"] == pytest.approx(metrics["val/accuracy"])
+    assert "accuracy" in capsys.readouterr().out
+
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes((out / "last.pt").read_bytes()[:1000])
+    for task, path, message in [("toy", tmp_path / "nope.pt", "checkpoint not found"),
+                                ("gesture", out / "last.pt", "checkpoint is for task 'toy', not 'gesture'")]:
+        assert cli_main(["eval", task, "--checkpoint", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.startswith("eventvision: error:") and err.count("\n") == 1
+
+    # the real process: exit status 2, one line, no traceback
+    res = subprocess.run([sys.executable, "-m", "eventvision", "eval", "toy", "--checkpoint", str(bad)],
+                         capture_output=True, text=True, timeout=180)
+    assert res.returncode == 2 and "corrupt or truncated" in res.stderr
+    assert res.stderr.startswith("eventvision: error:") and res.stderr.count("\n") == 1
+    assert "Traceback" not in res.stderr

@@ -1,0 +1,33 @@
+"""``eventvision train``: a run, --resume continuing it, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+
+from eventvision.cli.main import main
+from eventvision.engine import load_checkpoint
+
+
+def test_train_then_resume_via_cli(tmp_path, capsys, toy_overrides):
+    out = tmp_path / "run"
+    args = ["train", "toy", *toy_overrides, "--output-dir", str(out), "-q"]
+    assert main([*args, "train.epochs=2", "train.max_steps=5"]) == 0
+    first = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert first["step"] == 5 and load_checkpoint(out / "last.pt")["batch_in_epoch"] == 5
+
+    assert main([*args, "train.epochs=2", "--resume"]) == 0
+    resumed = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert resumed["step"] == 16 and resumed["epoch"] == 2 and resumed["val/accuracy"] > 0.5
+
+    assert main([*args, "train.epochs=2", "--output-dir", str(tmp_path / "whole")]) == 0
+    capsys.readouterr()
+    a, b = load_checkpoint(out / "last.pt")["model"], load_checkpoint(tmp_path / "whole" / "last.pt")["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+    assert main(["train", "toy", *toy_overrides, "--output-dir", str(tmp_path / "fresh"), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "nothing to resume" in err and err.count("\n") == 1
+    assert main(["train", "nosuchtask"]) == 2
+    assert "unknown task 'nosuchtask'; tasks:" in capsys.readouterr().err
