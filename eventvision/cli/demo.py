@@ -1,0 +1,37 @@
+"""``eventvision demo gesture|stereo``: the live demo (see eventvision.demo)."""
+
+from __future__ import annotations
+
+HELP = "live demo: camera/video/recording/synthetic -> events -> model -> window (or --headless --record)"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--source", default="synthetic",
+                        help="camera index (0), video file, event recording (any supported format), 'inivation' "
+                             "(needs the extra) or 'synthetic' (default)")
+    parser.add_argument("--checkpoint", default=None, help="model checkpoint (default: the packaged one)")
+    parser.add_argument("--model", choices=("auto", "none"), default="auto",
+                        help="'none' shows events only (no model)")
+    parser.add_argument("--headless", action="store_true", help="no window; use with --record")
+    parser.add_argument("--record", default=None, metavar="OUT.mp4", help="write the shown frames to a video")
+    parser.add_argument("--window-ms", type=float, default=100.0, help="sliding window length (default 100 ms)")
+    parser.add_argument("--contrast", type=float, default=0.2, help="emulator contrast threshold (default 0.2)")
+    parser.add_argument("--refractory-us", type=int, default=0, help="emulator refractory period (µs)")
+    parser.add_argument("--noise-rate-hz", type=float, default=0.0, help="emulator shot-noise rate per pixel")
+    parser.add_argument("--width", type=int, default=640, help="frame width for camera/video/synthetic")
+    parser.add_argument("--height", type=int, default=480, help="frame height for camera/video/synthetic")
+    parser.add_argument("--max-steps", type=int, default=None, help="stop after N input frames/chunks")
+    parser.add_argument("--fast", action="store_true", help="do not pace files/synthetic to real time")
+    parser.add_argument("--device", default="cpu", help="torch device for the model (cpu, cuda, auto)")
+
+
+def main(args) -> int:
+    import json
+
+    from eventvision.demo.app import run_demo
+    summary = run_demo(args.task, args.source, headless=args.headless, record=args.record, model=args.model,
+                       checkpoint=args.checkpoint, window_ms=args.window_ms, contrast=args.contrast,
+                       refractory_us=args.refractory_us, noise_rate_hz=args.noise_rate_hz, width=args.width,
+                       height=args.height, max_steps=args.max_steps, realtime=not args.fast, device=args.device)
+    print(json.dumps(summary, indent=2))
+    return 0
