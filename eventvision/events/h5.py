@@ -247,7 +247,7 @@ def h5_compression(kind: str = "blosc") -> dict:
     hdf5plugin is not installed.
     """
     if kind == "blosc" and hdf5plugin is not None:
-        return dict(hdf5plugin.Blosc(cname="zstd", clevel=5, shuffle=hdf5plugin.Blosc.SHUFFLE))
+        return dict(hdf5plugin.Blosc(cname="zstd", clevel=1, shuffle=hdf5plugin.Blosc.SHUFFLE))
     if kind in ("blosc", "gzip"):
         return {"compression": "gzip", "compression_opts": 4, "shuffle": True}
     if kind == "none":

@@ -132,6 +132,25 @@ class EventStream(_Closable, ABC):
         return _windows(self.iter_chunks(t_start=t_start), window_us,
                         self.t_start if t_start is None else int(t_start), t_end)
 
+    def iter_count_windows(self, count: int, t_start: int | None = None) -> Iterator[np.ndarray]:
+        """Yield consecutive slices of exactly ``count`` events (the last one may hold fewer)."""
+        count = int(count)
+        if count <= 0:
+            raise UserError(f"event count per window must be positive, got {count}")
+        pending: list[np.ndarray] = []
+        have = 0
+        for chunk in self.iter_chunks(max(count, 1 << 16), t_start=t_start):
+            while len(chunk):
+                take = min(count - have, len(chunk))
+                pending.append(chunk[:take])
+                have += take
+                chunk = chunk[take:]
+                if have == count:
+                    yield _join(pending)
+                    pending, have = [], 0
+        if pending:
+            yield _join(pending)
+
     def describe(self) -> dict:
         """Summary used by ``eventvision info`` (forces a full pass for sequential formats)."""
         n, t0, t1 = self.num_events, self.t_start, self.t_end
@@ -320,8 +339,8 @@ class StereoRecording(_Closable):
 
     @property
     def t_start(self) -> int:
-        starts = [s for s, st in ((self.left.t_start, self.left), (self.right.t_start + self.right_shift, self.right))
-                  if st.num_events or isinstance(st, SequentialStream)]
+        starts = ([self.left.t_start] if self.left.num_events else []) + \
+                 ([self.right.t_start + self.right_shift] if self.right.num_events else [])
         return min(starts) if starts else 0
 
     @property

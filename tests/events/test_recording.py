@@ -28,6 +28,9 @@ def test_iter_windows_partitions_every_event(tmp_path):
         assert len(tail[-1][2]) == 0 and len(tail[-2][2]) == 0
         np.testing.assert_array_equal(rec.read_window(400_000, 410_000), slice_time(ev, 400_000, 410_000))
         np.testing.assert_array_equal(rec.read_range(1234, 100), ev[1234:1334])
+        counted = list(rec.iter_count_windows(3000))
+        assert [len(c) for c in counted] == [3000] * 6 + [2000]
+        np.testing.assert_array_equal(counted[4], ev[12_000:15_000])
 
 
 def test_windows_independent_of_chunking(shared_data):
