@@ -1,0 +1,183 @@
+"""Headless demo runs (synthetic frames, a real AEDAT4 recording), the predictor protocol, keys, queues."""
+
+from __future__ import annotations
+
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+
+from eventvision.cli.main import main
+from eventvision.demo import predictors
+from eventvision.demo.app import run_demo
+from eventvision.demo.display import handle_key
+from eventvision.demo.pipeline import Controls, DropOldestQueue
+from eventvision.demo.predictors import GesturePredictor, Window
+from eventvision.errors import UserError
+from eventvision.events.core import make_events
+from eventvision.representations.functional import to_frames
+
+
+def read_video(path):
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        frames.append(f[..., ::-1])  # RGB
+    return frames
+
+
+def coloured_pixels(rgb, bar_h=56):
+    body = rgb[:-bar_h].astype(int)
+    red = (body[..., 0] > 150) & (body[..., 1] < 110) & (body[..., 2] < 110)
+    blue = (body[..., 2] > 150) & (body[..., 0] < 110) & (body[..., 1] < 110)
+    return int(red.sum()), int(blue.sum())
+
+
+@pytest.fixture(scope="module")
+def tiny_gesture_checkpoint(tmp_path_factory):
+    from eventvision.config import load_config
+    from eventvision.engine.checkpoint import save_checkpoint
+    from eventvision.tasks.gesture import GestureTask
+    cfg = load_config("gesture/small", ["model.channels=4", "model.num_blocks=2", "model.hidden=16",
+                                        "data.num_frames=4", "data.resolution=32"])
+    task = GestureTask.from_config(cfg)
+    path = tmp_path_factory.mktemp("ckpt") / "gesture_tiny.pt"
+    save_checkpoint(path, task="gesture", config=cfg, model=task.build_model())
+    return path
+
+
+def test_headless_synthetic_events_only(tmp_path):
+    out = tmp_path / "demo.mp4"
+    summary = run_demo("gesture", "synthetic", headless=True, record=str(out), model="none", max_steps=20,
+                       realtime=False)
+    frames = read_video(out)
+    assert summary["recorded_frames"] == len(frames) == 20  # lossless offline run: one frame per input step
+    assert frames[0].shape == (480 + 56, 640, 3)
+    red, blue = coloured_pixels(frames[-1])
+    assert red > 300 and blue > 100  # moving blobs give both polarities
+    assert coloured_pixels(frames[0]) == (0, 0)  # first frame only sets the emulator's reference
+
+
+def test_headless_with_gesture_model(tmp_path, tiny_gesture_checkpoint):
+    out = tmp_path / "demo.mp4"
+    shown = []
+    summary = run_demo("gesture", "synthetic", headless=True, record=str(out), checkpoint=str(tiny_gesture_checkpoint),
+                       max_steps=8, realtime=False, window_ms=200, on_frame=lambda rgb, r: shown.append(r.prediction))
+    assert summary["predictor"] == "gesture" and summary["recorded_frames"] == 8
+    from eventvision.simulate.gesture_scenes import GESTURE_CLASSES
+    for p in shown:
+        assert p.text in GESTURE_CLASSES and 0.0 <= p.confidence <= 1.0
+    assert len(read_video(out)) == 8
+
+
+def test_gesture_predictor_input_is_cropped_scaled_frames(tiny_gesture_checkpoint):
+    pred = GesturePredictor.from_checkpoint(tiny_gesture_checkpoint)
+    rng = np.random.default_rng(0)
+    n = 3000
+    ev = make_events(rng.integers(0, 640, n), rng.integers(0, 480, n), np.sort(rng.integers(0, 10**5, n)),
+                     rng.integers(0, 2, n))
+    got = pred.frames(Window(0, 10**5, ev, 640, 480))
+    keep = (ev["x"] >= 80) & (ev["x"] < 560)
+    ref_ev = ev[keep].copy()
+    ref_ev["x"] = (ref_ev["x"].astype(int) - 80) * 32 // 480
+    ref_ev["y"] = ref_ev["y"].astype(int) * 32 // 480
+    np.testing.assert_array_equal(got, to_frames(ref_ev, num_frames=4, width=32, height=32, split_by="number"))
+
+
+def test_headless_real_aedat4_recording(tmp_path, shared_data):
+    out = tmp_path / "aedat.mp4"
+    summary = run_demo("gesture", str(shared_data / "events" / "sample.aedat4"), headless=True, record=str(out),
+                       model="none", realtime=False, window_ms=50)
+    frames = read_video(out)
+    # 0.59 s of events in 33.3 ms chunks
+    assert len(frames) == summary["recorded_frames"] >= 17
+    assert frames[0].shape == (240 * 2 + 56, 320 * 2, 3)  # a 320x240 sensor is shown 2x
+    assert sum(sum(coloured_pixels(f)) > 200 for f in frames) >= len(frames) - 2
+
+
+def test_stereo_synthetic_events_only(tmp_path):
+    out = tmp_path / "stereo.mp4"
+    summary = run_demo("stereo", "synthetic", headless=True, record=str(out), model="none", max_steps=2,
+                       realtime=False)
+    assert summary["recorded_frames"] == 2
+    assert sum(coloured_pixels(read_video(out)[-1])) > 100
+
+
+def test_missing_checkpoint_names_file_and_training_command(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(predictors, "CHECKPOINT_DIR", tmp_path)
+    with pytest.raises(UserError, match="eventvision train gesture"):
+        run_demo("gesture", "synthetic", headless=True, record=str(tmp_path / "x.mp4"), max_steps=2)
+    assert main(["demo", "stereo", "--source", "synthetic", "--headless", "--record", str(tmp_path / "y.mp4")]) == 2
+    err = capsys.readouterr().err
+    assert "stereo_small.pt" in err and "eventvision train stereo" in err
+    assert not (tmp_path / "y.mp4").exists()
+
+
+def test_bad_sources_and_options(tmp_path):
+    with pytest.raises(UserError, match="--record"):
+        run_demo("gesture", "synthetic", headless=True, model="none")
+    with pytest.raises(UserError, match="no such file"):
+        run_demo("gesture", str(tmp_path / "missing.bin"), headless=True, record=str(tmp_path / "o.mp4"), model="none")
+
+
+def test_inivation_without_extra_names_the_extra(tmp_path):
+    try:
+        import dv_processing  # noqa: F401
+        pytest.skip("dv-processing is installed here")
+    except ImportError:
+        pass
+    with pytest.raises(UserError, match="eventvision\\[inivation\\]"):
+        run_demo("gesture", "inivation", headless=True, record=str(tmp_path / "o.mp4"), model="none")
+
+
+def test_keys_change_controls():
+    c = Controls(window_us=100_000, contrast=0.2)
+    handle_key(ord("w"), c)
+    assert c.window_us == 150_000
+    handle_key(ord("s"), c)
+    handle_key(ord("s"), c)
+    assert c.window_us == 66_666
+    handle_key(ord("d"), c)
+    assert c.contrast == pytest.approx(0.25)
+    handle_key(ord("a"), c)
+    handle_key(ord("a"), c)
+    assert c.contrast == pytest.approx(0.15)
+    handle_key(ord(" "), c)
+    assert c.paused
+    handle_key(ord("q"), c)
+    assert c.quit
+
+
+def test_drop_oldest_queue():
+    q = DropOldestQueue(2)
+    for i in range(5):
+        q.put(i)
+    assert q.get_all() == [3, 4] and q.dropped == 3
+    assert q.get(timeout=0.01) is None
+
+
+def test_window_display_under_xvfb(tmp_path):
+    from eventvision.demo.display import gui_available
+    if shutil.which("Xvfb") is None:
+        pytest.skip("Xvfb is not installed on this machine (apt-get install xvfb to run the window test)")
+    if not gui_available():
+        pytest.skip("this OpenCV build (opencv-python-headless) has no GUI; install opencv-python for the window test")
+    import os
+    import subprocess
+    import sys
+    display = ":97"
+    xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "1024x768x24"])
+    try:
+        env = dict(os.environ, DISPLAY=display)
+        res = subprocess.run([sys.executable, "-m", "eventvision", "demo", "gesture", "--source", "synthetic",
+                              "--model", "none", "--max-steps", "10", "--fast"], env=env, capture_output=True,
+                             text=True, timeout=120)
+        assert res.returncode == 0, res.stderr
+        assert '"frames_shown": 10' in res.stdout
+    finally:
+        xvfb.terminate()
+        xvfb.wait(timeout=10)
