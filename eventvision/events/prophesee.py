@@ -24,8 +24,7 @@ import numba
 import numpy as np
 
 from eventvision.errors import UserError
-from eventvision.events._kernels import pack_events
-from eventvision.events.core import EventMeta
+from eventvision.events.core import EVENT_DTYPE, EventMeta
 from eventvision.events.recording import SequentialStream
 
 #: sensor sizes by plugin/sensor name fragment, for headers without a geometry line
@@ -102,24 +101,20 @@ def _int(v) -> int | None:
 
 # ------------------------------------------------------------------------------------------- numba kernels
 @numba.njit(cache=True)
-def _decode_evt2_kernel(words, state):
-    """EVT 2.0 words -> (x, y, t, p) and the new state [time_high, loops]. Pure."""
-    n = words.shape[0]
-    x = np.empty(n, np.uint16)
-    y = np.empty(n, np.uint16)
-    t = np.empty(n, np.int64)
-    p = np.empty(n, np.int8)
+def _decode_evt2_kernel(words, state, out):
+    """EVT 2.0 words -> events written to the wrapper's fresh ``out``; returns (count, new state
+    [time_high, loops]). Never touches ``words`` or ``state``."""
     time_high = state[0]
     loops = state[1]
     k = 0
-    for i in range(n):
+    for i in range(words.shape[0]):
         w = np.int64(words[i])
         kind = w >> 28
         if kind == 0 or kind == 1:
-            t[k] = (loops << 34) | (time_high << 6) | ((w >> 22) & 0x3F)
-            x[k] = (w >> 11) & 0x7FF
-            y[k] = w & 0x7FF
-            p[k] = 1 if kind == 1 else -1
+            out[k].t = (loops << 34) | (time_high << 6) | ((w >> 22) & 0x3F)
+            out[k].x = (w >> 11) & 0x7FF
+            out[k].y = w & 0x7FF
+            out[k].p = 1 if kind == 1 else -1
             k += 1
         elif kind == 8:
             new_high = w & 0x0FFFFFFF
@@ -129,7 +124,7 @@ def _decode_evt2_kernel(words, state):
     out_state = np.empty(2, np.int64)
     out_state[0] = time_high
     out_state[1] = loops
-    return x[:k], y[:k], t[:k], p[:k], out_state
+    return k, out_state
 
 
 @numba.njit(cache=True)
@@ -149,13 +144,9 @@ def _count_evt3_kernel(words):
 
 
 @numba.njit(cache=True)
-def _decode_evt3_kernel(words, state):
-    """EVT 3.0 words -> (x, y, t, p), new state [time_high, time_low, y, base_x, pol, loops]. Pure."""
-    n = _count_evt3_kernel(words)
-    x = np.empty(n, np.uint16)
-    y = np.empty(n, np.uint16)
-    t = np.empty(n, np.int64)
-    p = np.empty(n, np.int8)
+def _decode_evt3_kernel(words, state, out):
+    """EVT 3.0 words -> events written to the wrapper's fresh ``out`` (sized by ``_count_evt3_kernel``);
+    returns (count, new state [time_high, time_low, y, base_x, pol, loops])."""
     time_high, time_low, cur_y, base_x, pol, loops = state[0], state[1], state[2], state[3], state[4], state[5]
     k = 0
     for i in range(words.shape[0]):
@@ -165,10 +156,10 @@ def _decode_evt3_kernel(words, state):
         if kind == 0:  # EVT_ADDR_Y
             cur_y = w & 0x7FF
         elif kind == 2:  # EVT_ADDR_X: one event
-            x[k] = w & 0x7FF
-            y[k] = cur_y
-            t[k] = ts
-            p[k] = 1 if (w >> 11) & 1 else -1
+            out[k].x = w & 0x7FF
+            out[k].y = cur_y
+            out[k].t = ts
+            out[k].p = 1 if (w >> 11) & 1 else -1
             k += 1
         elif kind == 3:  # VECT_BASE_X
             base_x = w & 0x7FF
@@ -178,10 +169,10 @@ def _decode_evt3_kernel(words, state):
             m = w & ((1 << width) - 1)
             for b in range(width):
                 if (m >> b) & 1:
-                    x[k] = base_x + b
-                    y[k] = cur_y
-                    t[k] = ts
-                    p[k] = 1 if pol else -1
+                    out[k].x = base_x + b
+                    out[k].y = cur_y
+                    out[k].t = ts
+                    out[k].p = 1 if pol else -1
                     k += 1
             base_x += width
         elif kind == 6:  # EVT_TIME_LOW
@@ -198,28 +189,42 @@ def _decode_evt3_kernel(words, state):
     out_state[3] = base_x
     out_state[4] = pol
     out_state[5] = loops
-    return x[:k], y[:k], t[:k], p[:k], out_state
+    return k, out_state
+
+
+@numba.njit(cache=True)
+def _decode_dat_kernel(words, out):
+    """.dat Event2D pairs of u32 (t, data) -> events in ``out``."""
+    for i in range(out.shape[0]):
+        d = words[2 * i + 1]
+        out[i].t = words[2 * i]
+        out[i].x = d & 0x3FFF
+        out[i].y = (d >> 14) & 0x3FFF
+        out[i].p = 1 if (d >> 28) & 0xF else -1
 
 
 def decode_evt2(words: np.ndarray, state: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Decode little-endian EVT 2.0 uint32 words; returns (events, state to pass with the next chunk)."""
-    state = np.zeros(2, np.int64) if state is None else state
-    *cols, new_state = _decode_evt2_kernel(np.ascontiguousarray(words, dtype="<u4"), state)
-    return pack_events(*cols), new_state
+    words = np.ascontiguousarray(words, dtype="<u4")
+    out = np.empty(len(words), dtype=EVENT_DTYPE)
+    k, new_state = _decode_evt2_kernel(words, np.zeros(2, np.int64) if state is None else state, out)
+    return out[:k], new_state
 
 
 def decode_evt3(words: np.ndarray, state: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Decode little-endian EVT 3.0 uint16 words; returns (events, state to pass with the next chunk)."""
-    state = np.zeros(6, np.int64) if state is None else state
-    *cols, new_state = _decode_evt3_kernel(np.ascontiguousarray(words, dtype="<u2"), state)
-    return pack_events(*cols), new_state
+    words = np.ascontiguousarray(words, dtype="<u2")
+    out = np.empty(_count_evt3_kernel(words), dtype=EVENT_DTYPE)
+    k, new_state = _decode_evt3_kernel(words, np.zeros(6, np.int64) if state is None else state, out)
+    return out[:k], new_state
 
 
 def decode_dat(records: np.ndarray) -> np.ndarray:
-    """Decode .dat Event2D records (structured ``t`` u4, ``data`` u4) to EVENT_DTYPE."""
-    data = records["data"]
-    return pack_events(data & 0x3FFF, (data >> 14) & 0x3FFF, records["t"].astype(np.int64),
-                 (data >> 28) & 0xF)
+    """Decode .dat Event2D records (little-endian u32 pairs: t, data) to EVENT_DTYPE."""
+    words = np.ascontiguousarray(records).view("<u4")
+    out = np.empty(len(words) // 2, dtype=EVENT_DTYPE)
+    _decode_dat_kernel(words, out)
+    return out
 
 
 # ------------------------------------------------------------------------------------------- streams
