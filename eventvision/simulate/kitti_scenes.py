@@ -187,19 +187,22 @@ def _ray_box(origin: np.ndarray, dirs: np.ndarray, loc: np.ndarray, hwl, ry: flo
 
 
 def render_view(P: np.ndarray, width: int, height: int, tracks: list[Track], frame: int, cfg: SceneConfig,
-                textures: dict) -> tuple[np.ndarray, np.ndarray]:
-    """Ray-cast one camera -> (RGB uint8 [H, W, 3], object id per pixel [H, W] (−1 background))."""
+                textures: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ray-cast one camera -> (RGB uint8 [H, W, 3], object index per pixel [H, W] (−1 background),
+    silhouette pixel count per track [K] (pixels the object would cover with nothing in front of it)).
+    Object index and silhouettes are taken at the pixel centres' sub-sample."""
     ss = max(int(cfg.supersample), 1)
     origin, dirs = _camera_rays(P, width, height, ss)
     shape = dirs.shape[:2]
-    depth = np.full(shape, np.inf)
+    mid = ss // 2
     rgb = np.zeros(shape + (3,))
     ids = np.full(shape, -1, dtype=np.int64)
+    silhouettes = np.zeros(len(tracks), dtype=np.int64)
     # far wall (z = wall_z) — everything not hitting something nearer sees it
     t_wall = (cfg.wall_z - origin[2]) / dirs[..., 2]
     pw = origin + dirs * t_wall[..., None]
     wall = _texture(textures["wall"], pw[..., 0], pw[..., 1], 0.9)
-    depth[:] = t_wall
+    depth = t_wall.copy()
     rgb[:] = (0.35 + 0.55 * wall)[..., None] * np.array([0.75, 0.8, 0.9])
     # ground plane y = camera_height
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -212,7 +215,10 @@ def render_view(P: np.ndarray, width: int, height: int, tracks: list[Track], fra
     shade = np.array([0.9, 1.0, 0.7])  # faces normal to local x / y (top) / z
     for k, tr in enumerate(tracks):
         loc = tr.location(frame, cfg.camera_height)
+        if loc[2] < 0.5 or loc[2] > cfg.wall_z:
+            continue
         t, local, axis = _ray_box(origin, dirs, loc, tr.hwl, tr.ry)
+        silhouettes[k] = int(np.isfinite(t[mid::ss, mid::ss]).sum())
         near = t < depth
         if not near.any():
             continue
@@ -225,22 +231,7 @@ def render_view(P: np.ndarray, width: int, height: int, tracks: list[Track], fra
         rgb = np.where(near[..., None], col, rgb)
         ids = np.where(near, k, ids)
     img = rgb.reshape(height, ss, width, ss, 3).mean(axis=(1, 3))
-    # object id per pixel: the id hit by the sub-pixel nearest the pixel centre
-    mid = ss // 2
-    return np.clip(img * 255.0 + 0.5, 0, 255).astype(np.uint8), ids[mid::ss, mid::ss]
-
-
-def _silhouette_pixels(P, width, height, tr: Track, frame: int, cfg: SceneConfig) -> int:
-    """Pixels the object would cover with nothing in front of it (at pixel centres)."""
-    box = _kitti_box(tr, frame, cfg)
-    x1, y1, x2, y2 = project_boxes_2d(box[None], P, (width, height))[0]
-    x1, y1 = int(np.floor(x1)), int(np.floor(y1))
-    x2, y2 = int(np.ceil(x2)), int(np.ceil(y2))
-    if x2 < x1 or y2 < y1:
-        return 0
-    origin, dirs = _camera_rays(P, width, height, 1)
-    t, _, _ = _ray_box(origin, dirs[y1:y2 + 1, x1:x2 + 1], tr.location(frame, cfg.camera_height), tr.hwl, tr.ry)
-    return int(np.isfinite(t).sum())
+    return np.clip(img * 255.0 + 0.5, 0, 255).astype(np.uint8), ids[mid::ss, mid::ss], silhouettes
 
 
 def _kitti_box(tr: Track, frame: int, cfg: SceneConfig) -> np.ndarray:
@@ -250,7 +241,8 @@ def _kitti_box(tr: Track, frame: int, cfg: SceneConfig) -> np.ndarray:
     return np.array([loc[0], loc[1], loc[2], l, h, w, tr.ry])
 
 
-def label_frame(P2, width, height, tracks: list[Track], frame: int, ids: np.ndarray, cfg: SceneConfig) -> np.ndarray:
+def label_frame(P2, width, height, tracks: list[Track], frame: int, ids: np.ndarray, silhouettes: np.ndarray,
+                cfg: SceneConfig) -> np.ndarray:
     """KITTI tracking objects of the visible tracks in one frame (OBJECT_DTYPE)."""
     rows = []
     for k, tr in enumerate(tracks):
@@ -259,7 +251,7 @@ def label_frame(P2, width, height, tracks: list[Track], frame: int, ids: np.ndar
         if (depth < 0.5).any() or box[2] > 80.0:
             continue
         visible = int((ids == k).sum())
-        full = _silhouette_pixels(P2, width, height, tr, frame, cfg)
+        full = int(silhouettes[k])
         if visible < 4 or full == 0 or visible / full < 0.05:
             continue
         raw = project_boxes_2d(box[None], P2)[0]
@@ -288,9 +280,9 @@ def generate_sequence(seed: int, cfg: SceneConfig = SceneConfig(), calib: Calibr
     tracks = sample_tracks(rng, cfg)
     textures = {k: rng.random((128, 128)) for k in ("ground", "wall", "object")}
     for f in range(cfg.num_frames):
-        left, ids = render_view(calib.P2, width, height, tracks, f, cfg, textures)
-        right, _ = render_view(calib.P3, width, height, tracks, f, cfg, textures)
-        yield f, left, right, label_frame(calib.P2, width, height, tracks, f, ids, cfg)
+        left, ids, sil = render_view(calib.P2, width, height, tracks, f, cfg, textures)
+        right, _, _ = render_view(calib.P3, width, height, tracks, f, cfg, textures)
+        yield f, left, right, label_frame(calib.P2, width, height, tracks, f, ids, sil, cfg)
 
 
 def image_size(cfg: SceneConfig) -> tuple[int, int]:
