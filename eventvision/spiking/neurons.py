@@ -44,6 +44,7 @@ from eventvision.spiking.surrogate import (  # noqa: F401 - re-exported API
     dgs_parameters,
     make_surrogate,
     recenter_surrogates,
+    spikedhs_surrogate_grad,
 )
 
 NEURON_KINDS = ("lif", "plif", "spikedhs", "psn", "masked_psn", "sliding_psn")
@@ -98,6 +99,126 @@ class TimeConstant(nn.Module):
         return f"param={self.param}, tau={self.tau:.4f}, learnable={self.learnable}"
 
 
+
+def surrogate_derivative(sg: nn.Module):
+    """``x -> dS/dx`` of a surrogate module in closed form, or None when unknown (then the
+    neuron falls back to autograd through its step function; DGS always does, its mixture
+    weights need the autograd graph)."""
+    from spikingjelly.activation_based import surrogate as sj_surrogate
+
+    if isinstance(sg, SpikeDHSSurrogate):
+        width = sg.width
+        return lambda x: spikedhs_surrogate_grad(x, width)
+    if not getattr(sg, "spiking", False):
+        return None
+    if type(sg) is sj_surrogate.Sigmoid:
+        alpha = float(sg.alpha)
+
+        def sigmoid_grad(x):
+            sgx = torch.sigmoid(alpha * x)
+            return alpha * sgx * (1.0 - sgx)
+        return sigmoid_grad
+    if type(sg) is sj_surrogate.ATan:
+        alpha = float(sg.alpha)
+        return lambda x: (alpha / 2.0) / (1.0 + (math.pi / 2.0 * alpha * x) ** 2)
+    return None
+
+
+class _LIFSequence(torch.autograd.Function):
+    """Whole-sequence LIF with a hand-written backward (saves only ``h`` [T, ...]).
+
+    Forward per step: ``h = v + (x - (v - vr)) k`` (soft: ``h = v + (x - v) k``), ``s = H(h - th)``,
+    ``v = h (1 - s) + vr s`` (soft: ``v = h - th s``); ``k = 1/tau``.
+    """
+
+    @staticmethod
+    def forward(ctx, x_seq, v0, k, th, vr, soft, detach_reset, dsg):
+        hs, ss = [], []
+        v = v0
+        for t in range(x_seq.shape[0]):
+            h = v + (x_seq[t] - v) * k if soft else v + (x_seq[t] - (v - vr)) * k
+            s = (h >= th).to(h.dtype)
+            v = h - th * s if soft else h * (1.0 - s) + vr * s
+            hs.append(h)
+            ss.append(s)
+        h_seq = torch.stack(hs)
+        ctx.save_for_backward(h_seq, v0, k)
+        ctx.cfg = (th, vr, soft, detach_reset, dsg)
+        return torch.stack(ss), v
+
+    @staticmethod
+    def backward(ctx, gs_seq, gv_last):
+        h_seq, v0, k = ctx.saved_tensors
+        th, vr, soft, detach_reset, dsg = ctx.cfg
+        gv = torch.zeros_like(h_seq[0]) if gv_last is None else gv_last
+        gx = torch.empty_like(h_seq)
+        gk = torch.zeros((), dtype=h_seq.dtype, device=h_seq.device) if ctx.needs_input_grad[2] else None
+        for t in range(h_seq.shape[0] - 1, -1, -1):
+            h = h_seq[t]
+            s = (h >= th).to(h.dtype)
+            d = dsg(h - th)
+            if soft:
+                dv_dh = 1.0 if detach_reset else 1.0 - th * d
+            else:
+                dv_dh = (1.0 - s) if detach_reset else (1.0 - s) + (vr - h) * d
+            gh = (gs_seq[t] * d if gs_seq is not None else 0.0) + gv * dv_dh
+            gx[t] = gh * k
+            if gk is not None:
+                if t > 0:
+                    hp = h_seq[t - 1]
+                    sp = (hp >= th).to(hp.dtype)
+                    v_prev = hp - th * sp if soft else hp * (1.0 - sp) + vr * sp
+                else:
+                    v_prev = v0
+                gk = gk + (gh * (h - v_prev)).sum() / k  # dh/dk = (h - v_prev) / k
+            gv = gh * (1.0 - k)
+        gv0 = gv if ctx.needs_input_grad[1] else None
+        return gx, gv0, gk, None, None, None, None, None
+
+
+class _SpikeDHSSequence(torch.autograd.Function):
+    """Whole-sequence SpikeDHS neuron: ``u = v + x; s = H(u - th); v = leak u (1 - s)``."""
+
+    @staticmethod
+    def forward(ctx, x_seq, v0, leak, th, dsg):
+        us, ss = [], []
+        v = v0
+        for t in range(x_seq.shape[0]):
+            u = v + x_seq[t]
+            s = (u >= th).to(u.dtype)
+            v = leak * u * (1.0 - s)
+            us.append(u)
+            ss.append(s)
+        ctx.save_for_backward(torch.stack(us), leak)
+        ctx.cfg = (th, dsg)
+        return torch.stack(ss), v
+
+    @staticmethod
+    def backward(ctx, gs_seq, gv_last):
+        u_seq, leak = ctx.saved_tensors
+        th, dsg = ctx.cfg
+        gv = torch.zeros_like(u_seq[0]) if gv_last is None else gv_last
+        gx = torch.empty_like(u_seq)
+        gleak = torch.zeros((), dtype=u_seq.dtype, device=u_seq.device) if ctx.needs_input_grad[2] else None
+        for t in range(u_seq.shape[0] - 1, -1, -1):
+            u = u_seq[t]
+            s = (u >= th).to(u.dtype)
+            d = dsg(u - th)
+            if gleak is not None:
+                gleak = gleak + (gv * u * (1.0 - s)).sum()
+            gu = (gs_seq[t] * d if gs_seq is not None else 0.0) + gv * leak * ((1.0 - s) - u * d)
+            gx[t] = gu
+            gv = gu
+        gv0 = gv if ctx.needs_input_grad[1] else None
+        return gx, gv0, gleak, None, None
+
+
+def _state_like(v, x: torch.Tensor) -> torch.Tensor:
+    if isinstance(v, torch.Tensor):
+        return v
+    return torch.full_like(x, float(v))
+
+
 class _StatefulNeuron(base.MemoryModule):
     """Shared machinery: membrane ``v`` declared with register_memory (reset value 0.0)."""
 
@@ -117,10 +238,20 @@ class _StatefulNeuron(base.MemoryModule):
         spike, v = self._step(inputs[0], states[0], self._constants())
         return (spike,), (v,)
 
+    #: use the whole-sequence autograd Function when the surrogate has a closed-form derivative
+    fused = True
+
+    def _fused_sequence(self, x_seq: torch.Tensor, v: torch.Tensor, consts: tuple, dsg):
+        return None
+
     def multi_step_functional_forward(self, inputs, states, **kwargs):
         x_seq = inputs[0]
         consts = self._constants()
         v = states[0]
+        dsg = surrogate_derivative(self.surrogate_function) if self.fused else None
+        if dsg is not None and x_seq.is_floating_point():
+            spikes, v = self._fused_sequence(x_seq, _state_like(v, x_seq[0]), consts, dsg)
+            return (spikes,), (v,)
         spikes = []
         for t in range(x_seq.shape[0]):
             s, v = self._step(x_seq[t], v, consts)
@@ -152,6 +283,9 @@ class SpikeDHSNeuron(_StatefulNeuron):
         u = v + x
         s = self.surrogate_function(u - self.threshold)
         return s, leak * u * (1.0 - s)
+
+    def _fused_sequence(self, x_seq, v, consts, dsg):
+        return _SpikeDHSSequence.apply(x_seq, v, consts[0].to(x_seq.dtype), self.threshold, dsg)
 
     def extra_repr(self) -> str:
         return f"threshold={self.threshold}, step_mode={self.step_mode}"
@@ -200,6 +334,11 @@ class LIFNode(_StatefulNeuron):
         if self.v_reset is None:
             return s, h - self.v_threshold * sr
         return s, h * (1.0 - sr) + self.v_reset * sr
+
+    def _fused_sequence(self, x_seq, v, consts, dsg):
+        soft = self.v_reset is None
+        return _LIFSequence.apply(x_seq, v, consts[0].to(x_seq.dtype), self.v_threshold,
+                                  0.0 if soft else self.v_reset, soft, self.detach_reset, dsg)
 
     def extra_repr(self) -> str:
         return (f"tau={self.tau:.4f}, v_threshold={self.v_threshold}, v_reset={self.v_reset}, "
