@@ -276,6 +276,9 @@ class _DsecGroupWriter:
         if self.last_t is not None and t[0] < self.last_t:
             raise UserError(f"{self.name}: appended events start at t={int(t[0]) + t_offset} µs, before the previous "
                             f"chunk's last event; append chunks in time order")
+        if t[0] < 0:
+            raise UserError(f"{self.name}: event at t={int(t[0]) + t_offset} µs lies before t_offset {t_offset} µs; "
+                            f"pass an explicit t_offset no later than the first event of either camera")
         info = np.iinfo(self.t_dtype)
         if t[0] < info.min or t[-1] > info.max:
             raise UserError(f"{self.name}: timestamps {int(t[0])}..{int(t[-1])} µs (relative to t_offset "

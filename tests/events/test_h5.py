@@ -113,6 +113,10 @@ def test_writer_is_atomic_and_rejects_bad_chunks(tmp_path):
             w.append(left[500:], left[:0])
             w.append(left[:500], left[:0])
     assert list(tmp_path.iterdir()) == []
+    with pytest.raises(UserError, match="before t_offset"):
+        with StereoH5Writer(path, 640, 480, t_offset=int(left["t"][500])) as w:
+            w.append(left[500:], left[:500])
+    assert list(tmp_path.iterdir()) == []
     with pytest.raises(UserError, match="outside the 100x100 sensor"):
         write_stereo_h5(path, left, left, width=100, height=100)
     assert list(tmp_path.iterdir()) == []

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from eventvision.errors import UserError
-from eventvision.events import open_recording
+from eventvision.events import make_events, open_recording
 from eventvision.events.prophesee import read_header
 from events_testutil import random_events
 
@@ -128,3 +128,58 @@ def test_dat_with_geometry_header(tmp_path):
     r = open_recording(path)
     assert (r.width, r.height, r.size_inferred) == (304, 240, False)
     np.testing.assert_array_equal(r.read_all(), ev)
+
+
+def encode_evt3_spec(events: np.ndarray) -> bytes:
+    """EVT 3.0 per docs.prophesee.ai: 16-bit words, type in bits 15..12. Events sharing (t, y, p) are sent
+    as VECT_BASE_X (0x3, pol bit 11, x) + VECT_12 (0x4) / VECT_8 (0x5) masks, single ones as EVT_ADDR_X
+    (0x2); EVT_ADDR_Y (0x0), EVT_TIME_LOW (0x6, t & 0xFFF) and EVT_TIME_HIGH (0x8, (t >> 12) & 0xFFF)
+    only when they change; OTHERS (0xE) words are mixed in."""
+    words, last = [], {"high": None, "low": None, "y": None}
+    order = np.lexsort((events["x"], events["p"], events["y"], events["t"]))
+    ev = events[order]
+    keys = np.stack([ev["t"], ev["y"], ev["p"]], axis=1)
+    starts = np.nonzero(np.r_[True, np.any(keys[1:] != keys[:-1], axis=1)])[0]
+    for a, b in zip(starts, np.r_[starts[1:], len(ev)]):
+        t, y, p = int(ev["t"][a]), int(ev["y"][a]), int(ev["p"][a] > 0)
+        if (t >> 12) & 0xFFF != last["high"]:
+            last["high"] = (t >> 12) & 0xFFF
+            words.append(0x8000 | last["high"])
+        if t & 0xFFF != last["low"]:
+            last["low"] = t & 0xFFF
+            words.append(0x6000 | last["low"])
+            words.append(0xE000 | 0x123)
+        if y != last["y"]:
+            last["y"] = y
+            words.append(y)
+        xs = ev["x"][a:b].astype(int).tolist()
+        if len(xs) == 1:
+            words.append(0x2000 | (p << 11) | xs[0])
+            continue
+        base = xs[0]
+        words.append(0x3000 | (p << 11) | base)
+        while base <= xs[-1]:
+            width = 8 if xs[-1] - base < 8 else 12
+            mask = sum(1 << (x - base) for x in xs if base <= x < base + width)
+            words.append((0x5000 if width == 8 else 0x4000) | mask)
+            base += width
+    return np.asarray(words, dtype="<u2").tobytes()
+
+
+@pytest.mark.parametrize("t0", [1_000_000, (1 << 24) - 20_000])  # the second crosses the 24-bit time base wrap
+def test_evt3_decodes_spec_encoded_vectors(tmp_path, t0):
+    rng = np.random.default_rng(3)
+    n = 6000
+    t = np.sort(t0 + rng.integers(0, 40_000, n // 20)).repeat(20)  # 20 events per timestamp: rows -> vectors
+    x = (rng.integers(0, 1200, n // 20)[:, None] + rng.integers(0, 40, (n // 20, 20))).ravel()
+    ev = make_events(x, rng.integers(0, 3, n) + 100, t, rng.integers(0, 2, n))
+    ev = np.unique(ev)  # one event per (x, y, t, p)
+    ev = ev[np.lexsort((ev["x"], ev["p"], ev["y"], ev["t"]))]
+    path = tmp_path / "vec.raw"
+    path.write_bytes(b"% evt 3.0\n% format EVT3;height=720;width=1280\n% end\n" + encode_evt3_spec(ev))
+    words = np.frombuffer(path.read_bytes()[path.read_bytes().index(b"% end\n") + 6:], dtype="<u2")
+    assert np.count_nonzero(words >> 12 == 4) > 100  # vectors really are exercised
+    rec = open_recording(path)
+    got = rec.read_all()
+    np.testing.assert_array_equal(got, ev)
+    np.testing.assert_array_equal(np.concatenate(list(rec.iter_chunks(chunk_events=101))), ev)
