@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from eventvision.errors import UserError
-from eventvision.models.stereo.genotype import STEPS, Genotype, StageGenotype, resolve_genotype
+from eventvision.models.stereo.genotype import STEPS, Genotype, resolve_genotype
 from eventvision.models.stereo.layers import CellStack, ConvBN, NeuronSpec, StageSpec
 from eventvision.spiking.adapters import MultiStepToANN
 
@@ -73,7 +73,7 @@ class FeatureNet(nn.Module):
     """LEAStereo/SpikeDHS feature net: stems (3x3; 3x3 stride 3; 3x3) -> cells along the path ->
     tail to level 0 -> 1x1 conv (no BN, no activation): ``3 * F`` channels at 1/3 resolution."""
 
-    def __init__(self, spec: StageSpec, in_channels: int, stage: StageGenotype, filter_multiplier: int,
+    def __init__(self, spec: StageSpec, in_channels: int, cells: nn.Module, filter_multiplier: int,
                  block_multiplier: int = STEPS):
         super().__init__()
         init = filter_multiplier * block_multiplier
@@ -81,7 +81,7 @@ class FeatureNet(nn.Module):
         self.stem0 = ConvBN(spec, in_channels, max(init // 2, 1), 3)
         self.stem1 = ConvBN(spec, max(init // 2, 1), init, 3, stride=3)
         self.stem2 = ConvBN(spec, init, init, 3)
-        self.cells = CellStack(spec, stage, filter_multiplier, block_multiplier)
+        self.cells = cells
         self.last = ConvBN(spec, init, init, 1, bn=False, act=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -93,13 +93,13 @@ class FeatureNet(nn.Module):
 class MatchingNet(nn.Module):
     """3D matching net: stems (3x3x3) -> cells along the path -> tail -> 3x3x3 conv to 1 channel."""
 
-    def __init__(self, spec: StageSpec, in_channels: int, stage: StageGenotype, filter_multiplier: int,
+    def __init__(self, spec: StageSpec, in_channels: int, cells: nn.Module, filter_multiplier: int,
                  block_multiplier: int = STEPS):
         super().__init__()
         init = filter_multiplier * block_multiplier
         self.stem0 = ConvBN(spec, in_channels, init, 3)
         self.stem1 = ConvBN(spec, init, init, 3)
-        self.cells = CellStack(spec, stage, filter_multiplier, block_multiplier)
+        self.cells = cells
         self.last = ConvBN(spec, init, 1, 3, bn=False, act=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -174,10 +174,17 @@ class SpikeDHSStereo(nn.Module):
         self.mat_spec = StageSpec(3, cfg.matching == "spiking", neuron)
         in_ch = cfg.polarity_channels * (cfg.num_bins if cfg.input_mode == "channels" or not self.fea_spec.spiking else 1)
         self.in_channels = in_ch
-        self.feature = FeatureNet(self.fea_spec, in_ch, self.genotype.feature, cfg.fea_filter_multiplier)
-        self.matching = MatchingNet(self.mat_spec, 2 * self.feature.out_channels, self.genotype.matching,
+        self.feature = FeatureNet(self.fea_spec, in_ch, self.make_cells("feature"), cfg.fea_filter_multiplier)
+        self.matching = MatchingNet(self.mat_spec, 2 * self.feature.out_channels, self.make_cells("matching"),
                                     cfg.mat_filter_multiplier)
         self.readout = MultiStepToANN(reduce=cfg.readout)
+
+    def make_cells(self, stage: str) -> nn.Module:
+        """The cell part of ``stage`` ("feature"/"matching"): the genotype's fixed path here; the
+        search supernet overrides this with all layers x levels."""
+        spec = self.fea_spec if stage == "feature" else self.mat_spec
+        fm = self.cfg.fea_filter_multiplier if stage == "feature" else self.cfg.mat_filter_multiplier
+        return CellStack(spec, getattr(self.genotype, stage), fm, self.cfg.block_multiplier)
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> "SpikeDHSStereo":
