@@ -119,17 +119,18 @@ class EventStream(_Closable, ABC):
         parts = list(self.iter_chunks())
         return np.concatenate(parts) if parts else empty_events()
 
-    def iter_windows(self, window_us: int, t_start: int | None = None, t_end: int | None = None
-                     ) -> Iterator[tuple[int, int, np.ndarray]]:
+    def iter_windows(self, window_us: int, t_start: int | None = None, t_end: int | None = None, *,
+                     chunk_events: int = DEFAULT_CHUNK_EVENTS) -> Iterator[tuple[int, int, np.ndarray]]:
         """Yield ``(t0, t1, events)`` for consecutive windows ``[t0, t0 + window_us)``.
 
         Starts at ``t_start`` (default: first event) and stops once ``t0 >= t_end`` (default: after the
-        last event); windows without events yield an empty array. Memory: one chunk plus one window.
+        last event); windows without events yield an empty array. Memory: one read chunk of
+        ``chunk_events`` events plus one window.
         """
         window_us = int(window_us)
         if window_us <= 0:
             raise UserError(f"window length must be positive, got {window_us} µs")
-        return _windows(self.iter_chunks(t_start=t_start), window_us,
+        return _windows(self.iter_chunks(chunk_events, t_start=t_start), window_us,
                         self.t_start if t_start is None else int(t_start), t_end)
 
     def iter_count_windows(self, count: int, t_start: int | None = None) -> Iterator[np.ndarray]:

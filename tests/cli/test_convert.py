@@ -89,3 +89,30 @@ def test_convert_bad_input_leaves_nothing(capsys, tmp_path, shared_data, case):
     assert len(lines) == 1 and lines[0].startswith("eventvision: error:") and "Traceback" not in err
     assert not out.exists() and (not out.parent.exists() or list(out.parent.iterdir()) == [])
     assert (src.read_bytes() if src.exists() else None) == before
+
+
+def test_convert_dsec_sequence_puts_right_on_left_clock(capsys, tmp_path):
+    import hdf5plugin
+
+    rng = np.random.default_rng(2)
+    cams = {}
+    for cam, off in (("left", 1_000_000), ("right", 1_250_000)):
+        t = np.sort(rng.integers(2_000_000, 4_000_000, 3000))
+        ev = make_events(rng.integers(0, 640, 3000), rng.integers(0, 480, 3000), t, rng.integers(0, 2, 3000))
+        cams[cam] = (ev, off)
+        d = tmp_path / "seq" / "events" / cam
+        d.mkdir(parents=True)
+        blosc = hdf5plugin.Blosc(cname="zstd", clevel=1, shuffle=hdf5plugin.Blosc.SHUFFLE)
+        with h5py.File(d / "events.h5", "w") as f:
+            for k, dt in (("x", "<u2"), ("y", "<u2"), ("t", "<u4"), ("p", "u1")):
+                col = ev[k] - off if k == "t" else (ev[k] > 0 if k == "p" else ev[k])
+                f.create_dataset(f"events/{k}", data=np.asarray(col).astype(dt), **blosc)
+            f.create_dataset("ms_to_idx", data=compute_ms_to_idx(ev["t"] - off))
+            f.create_dataset("t_offset", data=np.int64(off))
+    code, _, err = _run(capsys, "convert", tmp_path / "seq", tmp_path / "seq.h5")
+    assert code == 0, err
+    rec = open_recording(tmp_path / "seq.h5")
+    assert rec.is_stereo and rec.left.meta.t_offset == rec.right.meta.t_offset == 1_000_000
+    l, r = rec.read_all()
+    np.testing.assert_array_equal(l["t"] + 1_000_000, cams["left"][0]["t"])
+    np.testing.assert_array_equal(r["t"] + 1_000_000, cams["right"][0]["t"])  # absolute times preserved

@@ -151,3 +151,23 @@ def test_blosc_without_hdf5plugin_is_one_clear_error(dsec_file):
     assert res.returncode == 2, res.stderr
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and "Blosc-compressed" in lines[0] and "pip install hdf5plugin" in lines[0]
+
+
+def test_windowed_reading_memory_is_bounded(tmp_path):
+    """Reading a 3 M-event file window by window allocates a small fraction of the whole array."""
+    import tracemalloc
+
+    path = tmp_path / "big.h5"
+    with DsecH5Writer(path, t_offset=0) as w:
+        for k in range(6):
+            w.append(random_events(500_000, t0=k * 1_000_000, duration_us=1_000_000, seed=k))
+    rec = open_recording(path)
+    whole_bytes = rec.num_events * 16
+    tracemalloc.start()
+    n = 0
+    for _, _, ev in rec.iter_windows(20_000, chunk_events=100_000):
+        n += len(ev)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert n == 3_000_000
+    assert peak < whole_bytes / 8, (peak, whole_bytes)
