@@ -526,8 +526,12 @@ def make_neuron(kind: str, *, T: int | None = None, k: int | None = None, tau: f
 
 
 def is_spiking_neuron(module: nn.Module) -> bool:
-    """True for modules that emit spikes (ours and SpikingJelly's neuron nodes)."""
-    from spikingjelly.activation_based.neuron import BaseNode
+    """True for modules that emit spikes: ours and SpikingJelly's neuron nodes (not its
+    ``NonSpiking*`` membrane readouts)."""
+    from spikingjelly.activation_based.neuron import NonSpikingBaseNode
 
-    return isinstance(module, (_StatefulNeuron, _ParallelNeuron, BaseNode)) or \
-        type(module).__module__.startswith("spikingjelly.activation_based.neuron")
+    if isinstance(module, (_StatefulNeuron, _ParallelNeuron)):
+        return True
+    if isinstance(module, NonSpikingBaseNode):
+        return False
+    return type(module).__module__.startswith("spikingjelly.activation_based.neuron")
