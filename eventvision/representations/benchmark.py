@@ -32,7 +32,8 @@ TONIC_DTYPE = np.dtype([("x", "<i8"), ("y", "<i8"), ("t", "<i8"), ("p", "<i8")])
 class Row:
     num_events: int
     method: str
-    seconds: float
+    seconds: float          # best wall-clock time
+    cpu_seconds: float = float("nan")  # best process CPU time (all threads), robust to other processes' load
 
     @property
     def events_per_s(self) -> float:
@@ -57,14 +58,20 @@ def to_tonic(ev: np.ndarray) -> np.ndarray:
     return out
 
 
-def best_time(fn, repeats: int, setup=None) -> float:
-    best = float("inf")
+def best_times(fn, repeats: int, setup=None) -> tuple[float, float]:
+    """(best wall seconds, best process-CPU seconds) over ``repeats`` runs of ``fn(setup())``."""
+    wall = cpu = float("inf")
     for _ in range(repeats):
         arg = setup() if setup is not None else None
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn(arg)
-        best = min(best, time.perf_counter() - t0)
-    return best
+        wall = min(wall, time.perf_counter() - t0)
+        cpu = min(cpu, time.process_time() - c0)
+    return wall, cpu
+
+
+def best_time(fn, repeats: int, setup=None) -> float:
+    return best_times(fn, repeats, setup)[0]
 
 
 def check_against_tonic(ev: np.ndarray, *, num_bins: int, width: int, height: int) -> None:
@@ -100,18 +107,18 @@ def run(sizes=(1_000_000, 10_000_000), *, num_bins: int = 5, width: int = 640, h
     for n in sizes:
         ev = random_events(int(n), width=width, height=height)
         kw = dict(num_bins=num_bins, width=width, height=height)
-        rows.append(Row(n, "ours voxel_grid 1 thread", best_time(lambda _: F.voxel_grid(ev, parallel=False, **kw), repeats)))
-        rows.append(Row(n, "ours voxel_grid parallel", best_time(lambda _: F.voxel_grid(ev, parallel=True, **kw), repeats)))
+        rows.append(Row(n, "ours voxel_grid 1 thread", *best_times(lambda _: F.voxel_grid(ev, parallel=False, **kw), repeats)))
+        rows.append(Row(n, "ours voxel_grid parallel", *best_times(lambda _: F.voxel_grid(ev, parallel=True, **kw), repeats)))
         fkw = dict(num_frames=num_bins, width=width, height=height, split_by="time")
-        rows.append(Row(n, "ours to_frames 1 thread", best_time(lambda _: F.to_frames(ev, parallel=False, **fkw), repeats)))
+        rows.append(Row(n, "ours to_frames 1 thread", *best_times(lambda _: F.to_frames(ev, parallel=False, **fkw), repeats)))
         if with_tonic:
             from tonic.functional.to_frame import to_frame_numpy
             from tonic.functional.to_voxel_grid import to_voxel_grid_numpy
             tev = to_tonic(ev)
             del ev
-            rows.append(Row(n, "tonic ToVoxelGrid", best_time(
+            rows.append(Row(n, "tonic ToVoxelGrid", *best_times(
                 lambda a: to_voxel_grid_numpy(a, (width, height, 2), num_bins), repeats, setup=tev.copy)))
-            rows.append(Row(n, "tonic ToFrame", best_time(
+            rows.append(Row(n, "tonic ToFrame", *best_times(
                 lambda a: to_frame_numpy(a, (width, height, 2), n_time_bins=num_bins), repeats, setup=tev.copy)))
             del tev
     cross = []
@@ -121,7 +128,7 @@ def run(sizes=(1_000_000, 10_000_000), *, num_bins: int = 5, width: int = 640, h
         r = max(repeats, 5)
         cross.append((n, best_time(lambda _: F.voxel_grid(ev, parallel=False, **kw), r),
                       best_time(lambda _: F.voxel_grid(ev, parallel=True, **kw), r),
-                      F.use_parallel(n, num_bins * width * height)))
+                      F.use_parallel(n, num_bins * width * height, ignore_load=True)))
     return rows, cross
 
 
@@ -131,7 +138,8 @@ def format_report(rows, cross, *, num_bins: int, width: int, height: int, load_b
              f"best wall time of repeated runs; numba threads: {get_num_threads()}, cpus: {os.cpu_count()}",
              f"load average (1/5/15 min) before: {load_before[0]:.2f}/{load_before[1]:.2f}/{load_before[2]:.2f}, "
              f"after: {load_after[0]:.2f}/{load_after[1]:.2f}/{load_after[2]:.2f}", ""]
-    lines.append(f"{'events':>11}  {'method':<26} {'ms':>9} {'M events/s':>11}  ratio")
+    lines.append(f"{'events':>11}  {'method':<26} {'wall ms':>9} {'M events/s':>11} {'CPU ms':>9}  "
+                 "ratio on wall time [on CPU time]")
     by_n: dict[int, dict[str, Row]] = {}
     for r in rows:
         by_n.setdefault(r.num_events, {})[r.method] = r
@@ -141,13 +149,15 @@ def format_report(rows, cross, *, num_bins: int, width: int, height: int, load_b
         single = group["ours voxel_grid 1 thread"]
         for r in group.values():
             ratio = ""
-            if r.method.startswith("ours voxel") and tv is not None:
-                ratio = f"{tv.seconds / r.seconds:5.1f}x tonic ToVoxelGrid"
+            if r.method == "ours voxel_grid 1 thread" and tv is not None:
+                ratio = f"{tv.seconds / r.seconds:5.1f}x [{tv.cpu_seconds / r.cpu_seconds:5.1f}x] tonic ToVoxelGrid"
             if r.method == "ours voxel_grid parallel":
-                ratio += f", {single.seconds / r.seconds:4.2f}x ours 1 thread"
+                ratio = (f"{tv.seconds / r.seconds:5.1f}x tonic ToVoxelGrid, " if tv is not None else "") + \
+                    f"{single.seconds / r.seconds:4.2f}x ours 1 thread"
             if r.method == "ours to_frames 1 thread" and tf is not None:
-                ratio = f"{tf.seconds / r.seconds:5.1f}x tonic ToFrame"
-            lines.append(f"{n:>11,}  {r.method:<26} {r.seconds * 1e3:9.2f} {r.events_per_s / 1e6:11.1f}  {ratio}")
+                ratio = f"{tf.seconds / r.seconds:5.1f}x [{tf.cpu_seconds / r.cpu_seconds:5.1f}x] tonic ToFrame"
+            lines.append(f"{n:>11,}  {r.method:<26} {r.seconds * 1e3:9.2f} {r.events_per_s / 1e6:11.1f} "
+                         f"{r.cpu_seconds * 1e3:9.2f}  {ratio}")
     if cross:
         lines += ["", "parallel threshold (voxel_grid; auto = what the wrapper picks):",
                   f"{'events':>11}  {'1 thread ms':>11} {'parallel ms':>11}  {'speed-up':>8}  auto"]

@@ -23,6 +23,8 @@ Large inputs run on all numba threads (per-thread partial grids, no races); see
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from eventvision.errors import UserError
@@ -60,13 +62,23 @@ def _check_size(width: int, height: int, num_bins: int | None = None) -> None:
         raise UserError(f"representation: num_bins must be >= 1, got {num_bins}")
 
 
-def use_parallel(num_events: int, num_cells: int, parallel: bool | None = None) -> bool:
-    """Whether the multi-core kernel should be used for ``num_events`` events into ``num_cells`` output cells."""
+def use_parallel(num_events: int, num_cells: int, parallel: bool | None = None, *, ignore_load: bool = False) -> bool:
+    """Whether the multi-core kernel should be used for ``num_events`` events into ``num_cells`` output cells.
+
+    Besides the size thresholds, the 1-minute load average must leave a core free: on an
+    oversubscribed machine the threads wait for each other at the join and the parallel kernel was
+    measured 2-3x *slower* than one thread (results are the same either way, up to float summation order).
+    """
     if parallel is not None:
         return bool(parallel)
     from numba import get_num_threads
-    return (get_num_threads() > 1 and num_events >= PARALLEL_MIN_EVENTS
-            and num_events >= PARALLEL_MIN_EVENTS_PER_CELL * num_cells)
+    threads = get_num_threads()
+    if threads < 2 or num_events < PARALLEL_MIN_EVENTS or num_events < PARALLEL_MIN_EVENTS_PER_CELL * num_cells:
+        return False
+    if not ignore_load and hasattr(os, "getloadavg"):
+        if os.getloadavg()[0] > (os.cpu_count() or threads) - 0.5:
+            return False
+    return True
 
 
 def _scatter(events, mode, num_bins, channels, width, height, t0, t_end, ft_scale, idiv, parallel):

@@ -276,7 +276,8 @@ def test_automatic_choice():
     assert not F.use_parallel(1000, 5 * 480 * 640)
     assert not F.use_parallel(10**7, 10**9)
     from numba import get_num_threads
-    assert F.use_parallel(10**7, 5 * 480 * 640) == (get_num_threads() > 1)
+    assert F.use_parallel(10**7, 5 * 480 * 640, ignore_load=True) == (get_num_threads() > 1)
+    assert F.use_parallel(10, 10, parallel=True) and not F.use_parallel(10**8, 10, parallel=False)
 
 
 def test_out_of_sensor_events_are_ignored():
