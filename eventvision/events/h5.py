@@ -36,7 +36,6 @@ except ImportError:  # pragma: no cover - exercised in a subprocess test
 
 DSEC_SIZE = (640, 480)
 MVSEC_SIZE = (346, 260)
-_BLOSC_FILTER_ID = 32001
 _COMPRESSIBLE_FILTERS = {32001: "Blosc", 32015: "Zstd", 32004: "LZ4", 307: "bzip2"}
 
 

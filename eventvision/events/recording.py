@@ -25,7 +25,7 @@ from typing import Iterator
 import numpy as np
 
 from eventvision.errors import UserError
-from eventvision.events.core import EVENT_DTYPE, EventMeta, empty_events
+from eventvision.events.core import EventMeta, empty_events
 
 #: events decoded/read per chunk when streaming (≈ 14 MB of EVENT_DTYPE)
 DEFAULT_CHUNK_EVENTS = 1 << 20
@@ -382,11 +382,3 @@ class StereoRecording(_Closable):
     def close(self) -> None:
         self.left.close()
         self.right.close()
-
-
-def as_event_array(columns: dict[str, np.ndarray]) -> np.ndarray:
-    """EVENT_DTYPE array from already-converted columns (no polarity conversion)."""
-    out = np.empty(len(columns["t"]), dtype=EVENT_DTYPE)
-    for k in ("x", "y", "t", "p"):
-        out[k] = columns[k]
-    return out
