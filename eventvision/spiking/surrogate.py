@@ -68,6 +68,41 @@ def spikedhs_spike(x: torch.Tensor, width: float) -> torch.Tensor:
     return _SpikeDHSSpike.apply(x, float(width))
 
 
+class _DGSSpike(torch.autograd.Function):
+    """DGS spike: forward ``H(x)``; backward = the gradients of ``H(x) + soft - soft.detach()``
+    with ``soft = sum_k w_k sigma_{b_k}(x)``, ``w = softmax(alpha)``, computed one candidate at a
+    time (memory O(x), not O(K x)):
+
+    * ``dL/dx = g_out * sum_k w_k g_{b_k}(x)``
+    * ``dL/dalpha_j = w_j (S_j - sum_k w_k S_k)``, ``S_k = sum_i g_out_i sigma_{b_k}(x_i)``
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, alpha: torch.Tensor, widths: torch.Tensor):
+        w = torch.softmax(alpha.detach(), dim=0)
+        ctx.save_for_backward(x, w, widths)
+        return (x >= 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):
+        x, w, widths = ctx.saved_tensors
+        gx = torch.zeros_like(x) if ctx.needs_input_grad[0] else None
+        S = torch.zeros_like(w, dtype=torch.float64)
+        for k in range(w.shape[0]):
+            b = widths[k].to(x.dtype)
+            if gx is not None:
+                gx = gx + float(w[k]) * spikedhs_surrogate_grad(x, b)
+            if ctx.needs_input_grad[1]:
+                S[k] = (grad_out * spikedhs_primitive(x, b)).sum(dtype=torch.float64)
+        if gx is not None:
+            gx = gx * grad_out
+        galpha = None
+        if ctx.needs_input_grad[1]:
+            w64 = w.to(torch.float64)
+            galpha = (w64 * (S - (w64 * S).sum())).to(w.dtype)
+        return gx, galpha, None
+
+
 class SpikeDHSSurrogate(nn.Module):
     """Fixed-width SpikeDHS surrogate (``width`` = b, e.g. 3 or 5 as in the searched cell ops)."""
 
@@ -124,12 +159,7 @@ class DGSSurrogate(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.search:
             return spikedhs_spike(x, self.best_width())
-        widths = self.candidate_widths().to(x.dtype)
-        w = self.weights().to(x.dtype)
-        hard = (x >= 0).to(x.dtype)
-        xe = x.unsqueeze(-1)  # [..., K]
-        soft = (w * (torch.tanh(widths * xe) / (2.0 * torch.tanh(widths / 2.0)) + 0.5)).sum(-1)
-        return hard + (soft - soft.detach())
+        return _DGSSpike.apply(x, self.alpha, self.candidate_widths())
 
     @torch.no_grad()
     def recenter(self) -> float:
