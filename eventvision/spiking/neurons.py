@@ -502,8 +502,6 @@ def make_neuron(kind: str, *, T: int | None = None, k: int | None = None, tau: f
             kw["learn_tau"] = learn_tau
         if v_threshold is not None:
             kw["threshold"] = v_threshold
-        if "surrogate_width" in kw and kw["surrogate_width"] is None and surrogate in (None, "spikedhs", "dgs"):
-            kw["surrogate_width"] = 3.0
         return SpikeDHSNeuron(**kw)
     if kind in ("lif", "plif"):
         kw = dict(sg, step_mode=step_mode, detach_reset=detach_reset)
