@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Iterator
 
@@ -25,7 +26,7 @@ import numpy as np
 
 from eventvision.errors import UserError
 from eventvision.events.core import EVENT_DTYPE, EventMeta
-from eventvision.events.recording import SequentialStream
+from eventvision.events.recording import IndexedStream, SequentialStream, _coalesce, bisect_left
 
 #: sensor sizes by plugin/sensor name fragment, for headers without a geometry line
 _KNOWN_SENSORS = {"gen41": (1280, 720), "imx636": (1280, 720), "gen4": (1280, 720), "gen31": (640, 480),
@@ -221,7 +222,7 @@ def decode_evt3(words: np.ndarray, state: np.ndarray | None = None) -> tuple[np.
 
 def decode_dat(records: np.ndarray) -> np.ndarray:
     """Decode .dat Event2D records (little-endian u32 pairs: t, data) to EVENT_DTYPE."""
-    words = np.ascontiguousarray(records).view("<u4")
+    words = np.ascontiguousarray(np.asarray(records)).view("<u4")
     out = np.empty(len(words) // 2, dtype=EVENT_DTYPE)
     _decode_dat_kernel(words, out)
     return out
@@ -243,7 +244,12 @@ class _PropheseeStream(SequentialStream):
 
 
 class RawStream(_PropheseeStream):
-    """EVT 2.0 / EVT 3.0 ``.raw`` file."""
+    """EVT 2.0 / EVT 3.0 ``.raw`` file.
+
+    The first complete pass (e.g. ``num_events`` or a full ``iter_windows``) also records a seek index
+    (byte offset + decoder state + first timestamp per decoded chunk), so later ``read_window`` /
+    ``iter_windows(t_start=...)`` calls start decoding near ``t_start`` instead of at the file start.
+    """
 
     def __init__(self, path: Path):
         header = read_header(path)
@@ -254,48 +260,90 @@ class RawStream(_PropheseeStream):
         super().__init__(path, header, header.encoding)
         self._word = np.dtype("<u4") if header.encoding == "evt2" else np.dtype("<u2")
         self._decode = decode_evt2 if header.encoding == "evt2" else decode_evt3
+        self._seek_index: list[tuple[int, int, np.ndarray | None]] | None = None
 
-    def _decode_chunks(self, chunk_events: int) -> Iterator[np.ndarray]:
+    def _decode_chunks(self, chunk_events: int, start: tuple[int, np.ndarray | None] | None = None
+                       ) -> Iterator[np.ndarray]:
         size = self.path.stat().st_size - self.header.size
         if size % self._word.itemsize:
             raise UserError(f"{self.path}: {size} data bytes is not a whole number of {self._word.itemsize}-byte "
                             f"{self.format} words; the file is truncated")
-        state = None
+        offset, state = (self.header.size, None) if start is None else start
+        index: list[tuple[int, int, np.ndarray | None]] = []
         with open(self.path, "rb") as fh:
-            fh.seek(self.header.size)
+            fh.seek(offset)
             while True:
                 buf = fh.read(chunk_events * self._word.itemsize)
                 if not buf:
-                    return
-                events, state = self._decode(np.frombuffer(buf, dtype=self._word), state)
+                    break
+                events, new_state = self._decode(np.frombuffer(buf, dtype=self._word), state)
+                if len(events):
+                    index.append((int(events["t"][0]), offset, state))
+                offset += len(buf)
+                state = new_state
                 yield events
+        if start is None:
+            self._seek_index = index
+
+    def _chunks(self, t_start, chunk_events):
+        if t_start is None or not self._seek_index:
+            yield from super()._chunks(t_start, chunk_events)
+            return
+        # restart at the last chunk whose first event is strictly earlier (equal timestamps may straddle)
+        firsts = [entry[0] for entry in self._seek_index]
+        k = int(np.searchsorted(firsts, int(t_start), side="left")) - 1
+        if k < 0:
+            yield from super()._chunks(t_start, chunk_events)
+            return
+        _, offset, state = self._seek_index[k]
+        chunks = self._decode_chunks(chunk_events, start=(offset, state))
+        for chunk in _coalesce(chunks, chunk_events):
+            if chunk["t"][-1] < t_start:
+                continue
+            yield chunk[np.searchsorted(chunk["t"], t_start, side="left"):] if chunk["t"][0] < t_start else chunk
 
 
 _DAT_RECORD = np.dtype([("t", "<u4"), ("data", "<u4")])
 
 
-class DatStream(_PropheseeStream):
-    """Prophesee/ATIS ``.dat`` file of Event2D (CD) events."""
+class DatStream(IndexedStream):
+    """Prophesee/ATIS ``.dat`` file of Event2D (CD) events: fixed 8-byte records, memory-mapped, so
+    windows are found by binary search on the timestamps (random access, no decoding pass)."""
 
     def __init__(self, path: Path):
         header = read_header(path, dat=True)
         if header.dat_event_size != 8 or header.dat_event_type not in (0, 12):
             raise UserError(f"{path}: .dat event type {header.dat_event_type} of size {header.dat_event_size} bytes "
                             f"is not Event2D/CD (type 0 or 12, 8 bytes); cannot read it")
-        super().__init__(path, header, "dat")
-
-    def _decode_chunks(self, chunk_events: int) -> Iterator[np.ndarray]:
-        size = self.path.stat().st_size - self.header.size
+        self.path, self.format, self.header = Path(path), "dat", header
+        size = self.path.stat().st_size - header.size
         if size % 8:
-            raise UserError(f"{self.path}: {size} data bytes is not a whole number of 8-byte events; "
+            raise UserError(f"{path}: {size} data bytes is not a whole number of 8-byte events; "
                             f"the file is truncated")
-        with open(self.path, "rb") as fh:
-            fh.seek(self.header.size)
-            while True:
-                buf = fh.read(chunk_events * 8)
-                if not buf:
-                    return
-                yield decode_dat(np.frombuffer(buf, dtype=_DAT_RECORD))
+        self._rec = (np.memmap(self.path, dtype=_DAT_RECORD, mode="r", offset=header.size, shape=(size // 8,))
+                     if size else np.empty(0, dtype=_DAT_RECORD))
+        self.size_inferred = not (header.width and header.height)
+
+    @cached_property
+    def meta(self) -> EventMeta:
+        """Sensor size from the header; N-CARS-style headers have none: largest coordinates + 1 (one pass)."""
+        if not self.size_inferred:
+            return EventMeta(int(self.header.width), int(self.header.height), 0)
+        xmax = ymax = -1
+        for i in range(0, len(self._rec), 1 << 20):
+            data = np.asarray(self._rec["data"][i:i + (1 << 20)])
+            xmax, ymax = max(xmax, int((data & 0x3FFF).max())), max(ymax, int(((data >> 14) & 0x3FFF).max()))
+        return EventMeta(xmax + 1, ymax + 1, 0)
+
+    @property
+    def num_events(self) -> int:
+        return len(self._rec)
+
+    def _read_range(self, i0, i1):
+        return decode_dat(self._rec[i0:i1])
+
+    def _searchsorted(self, t: int) -> int:
+        return bisect_left(lambda s: self._rec["t"][s], len(self._rec), t)
 
 
 __all__ = ["DatStream", "PropheseeHeader", "RawStream", "decode_dat", "decode_evt2", "decode_evt3",

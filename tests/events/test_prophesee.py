@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from eventvision.errors import UserError
-from eventvision.events import make_events, open_recording
+from eventvision.events import make_events, open_recording, slice_time
 from eventvision.events.prophesee import read_header
 from events_testutil import random_events
 
@@ -54,6 +54,12 @@ def test_evt3_streaming_is_chunk_invariant(shared_data):
     parts = list(rec.iter_chunks(chunk_events=999))  # odd word counts split vectors and time words
     assert len(parts) > 100
     np.testing.assert_array_equal(np.concatenate(parts), whole)
+    # that full pass left a seek index: windows now start decoding near t0, with identical results
+    assert rec._seek_index is not None and len(rec._seek_index) > 100
+    for t0 in (whole["t"][0], 11_720_000, 11_723_552, 11_727_000, whole["t"][-1]):
+        np.testing.assert_array_equal(rec.read_window(t0, t0 + 700), slice_time(whole, t0, t0 + 700))
+    wins = list(rec.iter_windows(1000, t_start=11_722_000))
+    np.testing.assert_array_equal(np.concatenate([w[2] for w in wins]), whole[whole["t"] >= 11_722_000])
 
 
 def encode_evt2_spec(events: np.ndarray) -> bytes:
@@ -107,6 +113,7 @@ def test_dat_sample_with_header(shared_data):
     np.testing.assert_array_equal(ev["x"], raw["d"] & 0x3FFF)
     np.testing.assert_array_equal(ev["y"], (raw["d"] >> 14) & 0x3FFF)
     assert tuple(ev[0].tolist()) == (25, 8, 0, -1) and rec.t_end == 99_952
+    np.testing.assert_array_equal(rec.read_window(40_000, 60_000), slice_time(ev, 40_000, 60_000))  # memmap search
     # an independent decoder agrees
     from expelliarmus import Wizard
     other = Wizard(encoding="dat", fpath=str(path)).read()
