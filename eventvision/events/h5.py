@@ -88,7 +88,12 @@ class DsecStream(IndexedStream):
         if len(lengths) != 1 or -1 in lengths:
             raise UserError(f"{path}: events/x, y, t, p{where} are not 1-D datasets of equal length; file is corrupt")
         self._n = lengths.pop()
-        t_offset = int(read_h5(group["t_offset"], (), path)) if "t_offset" in group else 0
+        t_offset = 0
+        if "t_offset" in group:  # a scalar in DSEC; accept a 1-element array too
+            raw = np.asarray(read_h5(group["t_offset"], (), path)).reshape(-1)
+            if raw.size != 1:
+                raise UserError(f"{path}: t_offset{where} holds {raw.size} values; expected one integer (µs)")
+            t_offset = int(raw[0])
         self.meta = EventMeta(int(width), int(height), t_offset)
         self._ms_to_idx = None
         if "ms_to_idx" in group:
