@@ -91,7 +91,7 @@ class _DGSSpike(torch.autograd.Function):
         for k in range(w.shape[0]):
             b = widths[k].to(x.dtype)
             if gx is not None:
-                gx = gx + float(w[k]) * spikedhs_surrogate_grad(x, b)
+                gx = gx + w[k].to(x.dtype) * spikedhs_surrogate_grad(x, b)
             if ctx.needs_input_grad[1]:
                 S[k] = (grad_out * spikedhs_primitive(x, b)).sum(dtype=torch.float64)
         if gx is not None:
