@@ -16,7 +16,10 @@ into its own partial grid (no two threads ever write the same memory) and sums t
 from __future__ import annotations
 
 import numpy as np
+from llvmlite import ir
 from numba import get_num_threads, njit, prange
+from numba.core import cgutils, types
+from numba.extending import intrinsic
 
 #: modes of :func:`scatter`
 MODE_VOXEL = 0            # bilinear in time over (B-1)(t-t0)/(tN-t0); weight = polarity; 1 channel
@@ -29,6 +32,29 @@ MODE_FLOORTIME_COUNT = 5  # bin = (t-t0)//dt (SpikingJelly split_by='time'); wei
 
 _NEVER = np.int64(-(2**62))  # "no event yet" marker of the time surface
 
+#: how many events ahead the voxel kernel prefetches its two output cells (measured: 16-64 all
+#: give ~+25-50% on random pixels at 640x480; the scatter is bound by cache misses)
+PREFETCH_DISTANCE = 32
+
+
+@intrinsic
+def _prefetch_write(typingctx, arr, idx):
+    """LLVM ``llvm.prefetch`` (write, high locality) of ``arr[idx]``; a hint, it never faults."""
+    sig = types.void(arr, idx)
+
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        array = context.make_array(aryty)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, aryty, array, [args[1]], wraparound=False)
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+        builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 1), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
 
 @njit(cache=True, nogil=True)
 def _scatter_range(out, x, y, t, p, lo, hi, mode, num_bins, channels, width, height, t0, t_end, ft_scale, idiv):
@@ -40,7 +66,15 @@ def _scatter_range(out, x, y, t, p, lo, hi, mode, num_bins, channels, width, hei
     span = t_end - t0
     plane = height * width
     bstride = channels * plane
+    last_cell = num_bins * bstride
     for i in range(lo, hi):
+        if mode == MODE_VOXEL:
+            k = i + PREFETCH_DISTANCE
+            if k < hi:
+                jk = np.int64((t[k] - t0) * ft_scale) * bstride + np.int64(y[k]) * width + np.int64(x[k])
+                if 0 <= jk < last_cell:
+                    _prefetch_write(out, jk)
+                    _prefetch_write(out, jk + bstride)
         xi = np.int64(x[i])
         yi = np.int64(y[i])
         if xi < 0 or xi >= width or yi < 0 or yi >= height:
