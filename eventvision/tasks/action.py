@@ -27,6 +27,7 @@ NUM_CLASSES = {"ucf101": 101, "ntu60": 60, "synthetic": len(SYNTHETIC_ACTIONS)}
 class ActionTask(Task):
     name = "action"
     default_config = "action/small"
+    best_metric = "top1"
 
     @property
     def num_classes(self) -> int:

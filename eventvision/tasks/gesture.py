@@ -42,6 +42,7 @@ def build_gesture_model(model_cfg, *, num_frames: int, resolution: int, num_clas
 class GestureTask(Task):
     name = "gesture"
     default_config = "gesture/small"
+    best_metric = "top1"
     class_names = list(GESTURE_CLASSES)
 
     def build_model(self) -> nn.Module:
@@ -53,7 +54,7 @@ class GestureTask(Task):
         if data.dataset == "synthetic":
             count = data.synthetic_train if split == "train" else data.synthetic_val
             seed = data.seed * 10 + (0 if split == "train" else 1)  # disjoint train/val scenes
-            source = SyntheticGestureEvents(count, seed=seed)
+            source = SyntheticGestureEvents(count, seed=seed, sensor_size=data.resolution)  # rendered at model size
         elif data.dataset == "dvs128":
             if not data.root:
                 raise UserError("data.root is empty: set data.root=/path/to/DvsGesture "

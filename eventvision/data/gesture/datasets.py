@@ -39,7 +39,7 @@ class SyntheticGestureEvents:
     """Indexable source of synthetic gesture events: item i -> (events, label = i % 11)."""
 
     def __init__(self, num_samples: int, *, seed: int = 0, sensor_size: int = 128, duration_s: float = 1.0,
-                 fps: float = 200.0):
+                 fps: float = 100.0):
         self.num_samples, self.seed, self.sensor_size = num_samples, seed, sensor_size
         self.duration_s, self.fps = duration_s, fps
 
