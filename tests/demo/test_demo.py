@@ -181,3 +181,25 @@ def test_window_display_under_xvfb(tmp_path):
     finally:
         xvfb.terminate()
         xvfb.wait(timeout=10)
+
+
+def test_headless_stereo_with_model_shows_disparity(tmp_path):
+    from eventvision.config import load_config
+    from eventvision.engine.checkpoint import save_checkpoint
+    from eventvision.tasks.stereo import StereoTask
+    cfg = load_config("stereo/small")
+    task = StereoTask.from_config(cfg)
+    ckpt = save_checkpoint(tmp_path / "stereo_small.pt", task="stereo", config=cfg, model=task.build_model())
+    out = tmp_path / "stereo.mp4"
+    shown = []
+    summary = run_demo("stereo", "synthetic", headless=True, record=str(out), checkpoint=str(ckpt), max_steps=2,
+                       realtime=False, window_ms=50, on_frame=lambda rgb, r: shown.append((rgb, r.prediction)))
+    assert summary["predictor"] == "stereo" and summary["recorded_frames"] == 2
+    rgb, pred = shown[-1]
+    assert pred.overlay is not None and pred.overlay.shape == (64, 96, 3)
+    assert pred.text.startswith("disparity mean")
+    assert rgb.shape == (3 * 64 + 56, 3 * 2 * 96, 3)  # events | disparity side by side, scaled x3 to fit the text
+    left_half = rgb[:-56, : rgb.shape[1] // 2]
+    right_half = rgb[:-56, rgb.shape[1] // 2:]
+    assert sum(coloured_pixels(np.concatenate([left_half, np.zeros((56, left_half.shape[1], 3), np.uint8)]))) > 50
+    assert not np.array_equal(right_half, np.full_like(right_half, 255))  # the colour map, not white background
