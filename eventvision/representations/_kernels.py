@@ -58,10 +58,10 @@ def _prefetch_write(typingctx, arr, idx):
 
 @njit(cache=True, nogil=True)
 def _scatter_range(out, x, y, t, p, lo, hi, mode, num_bins, channels, width, height, t0, t_end, ft_scale, idiv):
-    """Add events ``lo..hi-1`` into ``out``, a flat buffer of (B+1) x C x H x W cells owned by the calling kernel.
+    """Add events ``lo..hi-1`` into ``out``, a flat buffer of B x C x H x W cells owned by the calling kernel.
 
-    The extra plane B takes the voxel grid's right-hand weight of events at t* = B-1 (always 0), so
-    the hot loop has no branch for it; callers drop it.
+    For the voxel grid the buffer has one extra plane B: it takes the right-hand weight of events at
+    t* = B-1 (always 0), so the hot loop has no branch for it; callers drop it.
     """
     span = t_end - t0
     plane = height * width
@@ -121,7 +121,7 @@ def _scatter_range(out, x, y, t, p, lo, hi, mode, num_bins, channels, width, hei
 def scatter(x, y, t, p, mode, num_bins, channels, width, height, t0, t_end, ft_scale, idiv):
     """Single-thread scatter of all events -> new float32 [B, C, H, W]."""
     cells = num_bins * channels * height * width
-    out = np.zeros(cells + channels * height * width, dtype=np.float32)
+    out = np.zeros(cells + (channels * height * width if mode == MODE_VOXEL else 0), dtype=np.float32)
     _scatter_range(out, x, y, t, p, 0, len(x), mode, num_bins, channels, width, height, t0, t_end, ft_scale, idiv)
     return out[:cells].reshape((num_bins, channels, height, width))
 
@@ -136,7 +136,7 @@ def scatter_parallel(x, y, t, p, mode, num_bins, channels, width, height, t0, t_
     n = len(x)
     k = max(1, min(num_chunks, n))
     cells = num_bins * channels * height * width
-    size = cells + channels * height * width
+    size = cells + (channels * height * width if mode == MODE_VOXEL else 0)
     out = np.zeros(size, dtype=np.float32)
     partial = np.zeros((k - 1, size), dtype=np.float32)
     for c in prange(k):

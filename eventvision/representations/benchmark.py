@@ -159,7 +159,7 @@ def format_report(rows, cross, *, num_bins: int, width: int, height: int, load_b
             lines.append(f"{n:>11,}  {r.method:<26} {r.seconds * 1e3:9.2f} {r.events_per_s / 1e6:11.1f} "
                          f"{r.cpu_seconds * 1e3:9.2f}  {ratio}")
     if cross:
-        lines += ["", "parallel threshold (voxel_grid; auto = what the wrapper picks):",
+        lines += ["", "parallel threshold (voxel_grid; auto = what the wrapper picks when a core is free):",
                   f"{'events':>11}  {'1 thread ms':>11} {'parallel ms':>11}  {'speed-up':>8}  auto"]
         for n, s, p, auto in cross:
             lines.append(f"{n:>11,}  {s * 1e3:11.2f} {p * 1e3:11.2f}  {s / p:8.2f}  {'parallel' if auto else '1 thread'}")
