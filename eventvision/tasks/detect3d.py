@@ -70,14 +70,14 @@ def ensure_synthetic_dataset(data_cfg) -> tuple[Path, list[str], list[str]]:
     n_train, n_val = int(data_cfg.synthetic_train_seqs), int(data_cfg.synthetic_val_seqs)
     params = {"seed": int(data_cfg.seed), "frames": int(data_cfg.synthetic_frames), "objects": int(data_cfg.synthetic_objects),
               "image_scale": float(data_cfg.image_scale), "class_probs": list(data_cfg.synthetic_class_probs),
-              "calib": str(data_cfg.synthetic_calib or "")}
+              "calib": str(data_cfg.synthetic_calib or ""), "supersample": int(data_cfg.synthetic_supersample)}
     names = [f"{i:04d}" for i in range(n_train + n_val)]
     marker = root / "synthetic.json"
     done = json.loads(marker.read_text()) if marker.is_file() else {}
     if done.get("params") != params:
         done = {"params": params, "sequences": []}
     cfg = SceneConfig(num_frames=params["frames"], num_objects=params["objects"], image_scale=params["image_scale"],
-                      class_probs=tuple(params["class_probs"]))
+                      class_probs=tuple(params["class_probs"]), supersample=params["supersample"])
     from eventvision.utils.io import atomic_write_text
     from eventvision.utils.progress import progress
     for name in progress([n for n in names if n not in done["sequences"]], desc="render synthetic KITTI", unit="seq"):

@@ -169,6 +169,9 @@ class StereoDetector3D(nn.Module):
                 ids = tgt["track_ids"][gt_idx]
                 rows = []
                 for h in hist:
+                    if h["track_ids"].numel() == 0:
+                        rows.append((torch.zeros_like(ids, dtype=torch.bool), torch.zeros_like(ids)))
+                        continue
                     eq = ids[:, None] == h["track_ids"][None, :]
                     rows.append((eq.any(dim=1), eq.float().argmax(dim=1)))
                 ok = rows[0][0] & rows[1][0] & rows[2][0]

@@ -1,0 +1,190 @@
+"""Stereo 3D detection benchmarks.
+
+Default (``python benchmarks/bench_detect3d.py``, ~1-2 min on CPU): per-frame latency split (features /
+volume / BEV / fusion / head) of the small and full configs at KITTI resolution (375x1242) for StreamDSGN and
+the DSGN-like baseline (no fusion) in the same run, and what that latency implies for a 10 Hz stream (share
+of frames processed, frames skipped, mean age of the output paired with each ground-truth frame).
+
+``compare`` (run once, long: trains two small models on synthetic sequences): baseline vs StreamDSGN, both
+trained on the next frame's boxes, evaluated on held-out synthetic sequences with offline next-frame AP and
+streaming AP (10 Hz, measured CPU latency and a fixed 50 ms latency), written as JSON.
+
+    python benchmarks/bench_detect3d.py [--configs small,full] [--repeats 3] [--threads 1]
+    python benchmarks/bench_detect3d.py compare --out runs/detect3d_compare [--epochs 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from eventvision.config import load_config
+from eventvision.evaluation.streaming import simulated_schedule, pair_outputs
+from eventvision.models.detect3d import StageTimer, StereoDetector3D
+from eventvision.simulate.kitti_scenes import KITTI_P2, KITTI_P3
+
+STAGES = ("features", "volume", "bev", "fusion", "head")
+
+
+def measure(cfg_name: str, fusion: bool, repeats: int, device: torch.device) -> dict:
+    cfg = load_config(cfg_name, [f"model.fusion={str(fusion).lower()}"])
+    model = StereoDetector3D.from_config(cfg.model).to(device).eval()
+    P2 = torch.tensor(KITTI_P2, dtype=torch.float32)[None].to(device)
+    P3 = torch.tensor(KITTI_P3, dtype=torch.float32)[None].to(device)
+    g = torch.Generator().manual_seed(0)
+    frames = [(torch.rand(1, 3, 375, 1242, generator=g).to(device), torch.rand(1, 3, 375, 1242, generator=g).to(device))
+              for _ in range(2)]
+    model.reset_stream()
+    model.stream_step(*frames[0], P2, P3)  # warm-up (also fills the fusion cache)
+    runs = []
+    for r in range(repeats):
+        timer = StageTimer()
+        t0 = time.perf_counter()
+        out = model.stream_step(*frames[r % 2], P2, P3, timer=timer)
+        with timer("head", device):  # decoding + NMS belongs to the per-frame cost
+            model.decode(out)
+        total = (time.perf_counter() - t0) * 1e3
+        runs.append({**{s: timer.ms.get(s, 0.0) for s in STAGES}, "total": total})
+    mean = {k: float(np.mean([r[k] for r in runs])) for k in runs[0]}
+    return {"config": cfg_name, "fusion": fusion, "params_m": sum(p.numel() for p in model.parameters()) / 1e6,
+            "ms": mean}
+
+
+def stream_implication(latency_ms: float, num_frames: int = 40) -> dict:
+    sched = simulated_schedule(num_frames, [latency_ms])
+    pairs = pair_outputs(sched, num_frames)
+    ages = [i * 100.0 - sched.frame[p] * 100.0 for i, p in enumerate(pairs) if p >= 0]
+    return {"processed_share": len(sched.frame) / num_frames, "skipped": num_frames - len(sched.frame),
+            "unpaired_gt_frames": int((pairs < 0).sum()), "mean_age_ms": float(np.mean(ages)) if ages else float("nan")}
+
+
+def latency_main(args) -> int:
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    rows = []
+    for name in args.configs.split(","):
+        for fusion in (False, True):
+            res = measure(f"detect3d/{name}", fusion, args.repeats if name != "full" else 1, device)
+            res["stream"] = stream_implication(res["ms"]["total"])
+            rows.append(res)
+            print(json.dumps(res), file=sys.stderr)
+    print(f"device {device}, threads {args.threads}, input 375x1242, batch 1 (ms per frame)")
+    print(f"{'config':<10}{'variant':<12}{'params M':>9}" + "".join(f"{s:>10}" for s in STAGES) + f"{'total':>10}"
+          f"{'x base':>8}{'processed':>10}{'skipped/40':>11}{'age ms':>8}")
+    base = {}
+    for r in rows:
+        key = r["config"]
+        if not r["fusion"]:
+            base[key] = r["ms"]["total"]
+        name = "StreamDSGN" if r["fusion"] else "DSGN-like"
+        print(f"{key.split('/')[-1]:<10}{name:<12}{r['params_m']:>9.2f}" + "".join(f"{r['ms'][s]:>10.1f}" for s in STAGES)
+              + f"{r['ms']['total']:>10.1f}{r['ms']['total'] / base[key]:>8.2f}{r['stream']['processed_share']:>10.2f}"
+              + f"{r['stream']['skipped']:>11d}{r['stream']['mean_age_ms']:>8.0f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+    return 0
+
+
+# --------------------------------------------------------------------------------------------- compare
+def stream_outputs(model, task, seq_names, device, *, latency_ms: float | None):
+    """Stream held-out sequences once -> (GT frames, streamed predictions (copy), offline next-frame pairs,
+    mean latency)."""
+    from eventvision.cli.run_detect3d import stream_sequence
+    from eventvision.data.detect3d.kitti_tracking import find_training_dir, load_sequence
+    from eventvision.evaluation.kitti.io import empty_objects
+    from eventvision.evaluation.streaming import Schedule, stream_predictions
+
+    training = find_training_dir(task.cfg.data.synthetic_root)
+    gt_all, stream_all, lats = [], [], []
+    for name in seq_names:
+        seq = load_sequence(training, name)
+        outs = list(stream_sequence(model, seq, device, latency_ms=latency_ms))
+        preds = [empty_objects(0)] * seq.num_frames
+        for f, _, lat, objs, _, _ in outs:
+            preds[f] = objs
+            lats.append(lat)
+        sched = Schedule(np.array([o[0] for o in outs], dtype=np.int64), np.array([o[1] for o in outs]))
+        stream_all += stream_predictions(preds, sched, seq.num_frames, strategy="copy")
+        gt_all += list(seq.objects)
+    return gt_all, stream_all, float(np.mean(lats))
+
+
+def summarise(ap: dict) -> dict:
+    """Moderate R40 AP per class and metric (the headline numbers)."""
+    return {f"{cls}/{m}": v["R40"][1] for cls, per in ap.items() for m, v in per.items() if m in ("bev", "3d")}
+
+
+def compare_main(args) -> int:
+    from eventvision.engine.trainer import Trainer
+    from eventvision.evaluation.kitti.ap import kitti_eval
+    from eventvision.tasks.detect3d import Detect3DTask, ensure_synthetic_dataset
+
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    common = [f"data.synthetic_root={args.data}", f"data.synthetic_train_seqs={args.train_seqs}",
+              f"data.synthetic_val_seqs={args.val_seqs}", f"data.synthetic_frames={args.frames}",
+              f"train.epochs={args.epochs}", "train.val_every=0", "train.tensorboard=false", "device=cpu",
+              f"train.optimizer.lr={args.lr}", f"seed={args.seed}"]
+    variants = {"baseline": "configs/detect3d_small_baseline.yaml", "streamdsgn": "configs/detect3d_small_streamdsgn.yaml"}
+    if args.only:
+        variants = {k: v for k, v in variants.items() if k == args.only}
+    results = {}
+    for name, cfg_path in variants.items():
+        cfg = load_config(cfg_path, common + [f"output_dir={out / name}"])
+        task = Detect3DTask.from_config(cfg)
+        _, _, val_seqs = ensure_synthetic_dataset(cfg.data)
+        t0 = time.time()
+        trainer = Trainer.from_config(cfg, task)
+        final = trainer.fit()
+        train_s = time.time() - t0
+        model = trainer.model.eval()
+        device = torch.device("cpu")
+        r = {"train_seconds": train_s, "steps": final.get("step"), "final_train": {k: v for k, v in final.items()
+                                                                                    if k.startswith("train/")}}
+        for mode, lat in ((f"fixed{args.fixed_latency:g}ms", args.fixed_latency), ("measured", None)):
+            gt, streamed, mean_lat = stream_outputs(model, task, val_seqs, device, latency_ms=lat)
+            r[f"stream_{mode}"] = {"latency_ms_mean": mean_lat}
+            for overlap in ("loose", "strict"):
+                ap = kitti_eval(gt, streamed, overlap=overlap)
+                r[f"stream_{mode}"][overlap] = {"moderate_R40": summarise(ap), "full": ap}
+        results[name] = r
+        (out / f"{name}.json").write_text(json.dumps(r, indent=2))
+        print(f"{name}: done in {train_s:.0f} s", file=sys.stderr)
+    (out / "compare.json").write_text(json.dumps(results, indent=2))
+    return 0
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "compare":
+        p = argparse.ArgumentParser(prog="bench_detect3d.py compare")
+        p.add_argument("--out", default="runs/detect3d_compare")
+        p.add_argument("--data", default="runs/detect3d_compare_data")
+        p.add_argument("--train-seqs", type=int, default=6)
+        p.add_argument("--val-seqs", type=int, default=3)
+        p.add_argument("--frames", type=int, default=40)
+        p.add_argument("--epochs", type=int, default=4)
+        p.add_argument("--lr", type=float, default=2e-3)
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--fixed-latency", type=float, default=50.0)
+        p.add_argument("--threads", type=int, default=1)
+        p.add_argument("--only", choices=("baseline", "streamdsgn"), default=None)
+        return compare_main(p.parse_args(argv[1:]))
+    p = argparse.ArgumentParser(prog="bench_detect3d.py")
+    p.add_argument("--configs", default="small,full")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--threads", type=int, default=torch.get_num_threads())
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--json", default=None)
+    return latency_main(p.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""Geometry of the stereo 3D detector: frames, voxel projection, plane-sweep cost volume."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from eventvision.evaluation.kitti.boxes import project_points
+from eventvision.evaluation.kitti.io import read_calib
+from eventvision.models.detect3d.geometry import (DepthBins, VoxelGrid, camera_to_lidar_boxes, lidar_to_camera_boxes,
+                                                  plane_sweep_grid, stereo_disparity_numerator, voxel_sampling_grid)
+from eventvision.models.detect3d.volume import build_cost_volume, geometry_volume, warp_right_volume
+
+
+@pytest.fixture(scope="module")
+def calib(shared_data):
+    return read_calib(shared_data / "kitti_tracking" / "training" / "calib" / "0000.txt")
+
+
+def test_box_frames_round_trip_and_convention():
+    cam = np.array([[2.0, 1.65, 20.0, 3.9, 1.6, 1.5, 0.0], [-4.0, 1.7, 10.0, 0.8, 0.6, 1.7, -np.pi / 2]])
+    lid = camera_to_lidar_boxes(cam)
+    # x forward = camera z, y left = -camera x, z up = -(bottom y) + h/2 (gravity centre)
+    np.testing.assert_allclose(lid[0, :3], [20.0, -2.0, -1.65 + 0.75], atol=1e-5)
+    # ry = 0 faces camera +x (= grid −y): heading −π/2; ry = −π/2 faces forward: heading 0
+    np.testing.assert_allclose(lid[:, 6], [-np.pi / 2, 0.0], atol=1e-6)
+    np.testing.assert_allclose(lidar_to_camera_boxes(lid), cam, atol=1e-5)
+
+
+def test_voxel_grid_shape_and_centres():
+    g = VoxelGrid(voxel_size=(0.8, 0.8, 0.8))
+    assert g.shape == (5, 72, 64)
+    c = g.centres()
+    np.testing.assert_allclose(c[0, 0, 0].numpy(), [2.4, -28.4, -2.6], atol=1e-5)
+    np.testing.assert_allclose(c[-1, -1, -1].numpy(), [52.8, 28.4, 0.6], atol=1e-5)
+
+
+def test_voxel_centre_samples_where_the_calibration_projects_it(calib):
+    """A plane-sweep volume holding (u_feat, v_feat, depth) as channels, sampled at the voxel centres,
+    returns exactly the projection of each centre computed independently from P2."""
+    stride, h, w = 4, 94, 311
+    bins = DepthBins(2.0, 53.2, 24)
+    grid = VoxelGrid(voxel_size=(1.6, 1.6, 1.0))
+    P2 = torch.tensor(calib.P2, dtype=torch.float64)[None]
+    d = bins.values(dtype=torch.float64)
+    cols = torch.arange(w, dtype=torch.float64).view(1, 1, w).expand(bins.num, h, w)
+    rows = torch.arange(h, dtype=torch.float64).view(1, h, 1).expand(bins.num, h, w)
+    deps = d.view(-1, 1, 1).expand(bins.num, h, w)
+    psv = torch.stack([cols, rows, deps])[None]  # [1, 3, D, h, w]
+    vol = geometry_volume(psv, None, grid, bins, P2, stride)[0]  # [3, Z, Y, X]
+    _, valid = voxel_sampling_grid(grid, bins, P2, (h, w), stride)
+    valid = valid[0].numpy()
+    assert valid.sum() > 1000 and (~valid).sum() > 1000  # part of the grid is outside the view
+    centres = grid.centres(dtype=torch.float64).numpy()[valid]  # grid frame
+    cam = np.stack([-centres[:, 1], -centres[:, 2], centres[:, 0]], axis=1)
+    uv, _ = project_points(cam, calib.P2)
+    expect_feat = (uv + 0.5) / stride - 0.5
+    got = vol.permute(1, 2, 3, 0).numpy()[valid]
+    np.testing.assert_allclose(got[:, 0], expect_feat[:, 0], atol=1e-6)
+    np.testing.assert_allclose(got[:, 1], expect_feat[:, 1], atol=1e-6)
+    np.testing.assert_allclose(got[:, 2], cam[:, 2], atol=1e-6)
+    # outside the image / depth range the volume is zero
+    assert np.abs(vol.permute(1, 2, 3, 0).numpy()[~valid]).max() == 0.0
+
+
+def test_cost_volume_matches_at_the_true_depth_plane(calib):
+    """Right features = left features seen at depth z_k: the warped right volume equals the left features at
+    plane k (and not at the others); group-wise correlation peaks at plane k."""
+    stride, h, w, c = 4, 12, 40, 16
+    bins = DepthBins(2.0, 53.2, 24)
+    k, shift = 9, 3  # plane k has a disparity of exactly `shift` feature columns
+    z_k = float(bins.values(dtype=torch.float64)[k])
+    num = torch.tensor([shift * stride * z_k], dtype=torch.float64)
+    g = torch.Generator().manual_seed(0)
+    left = torch.randn(1, c, h, w, generator=g, dtype=torch.float64)
+    right = torch.zeros_like(left)
+    right[..., : w - shift] = left[..., shift:]  # a point at left column u appears at right column u − shift
+    grid = plane_sweep_grid(bins.values(dtype=torch.float64), num, h, w, stride)
+    warped = warp_right_volume(right, grid)
+    np.testing.assert_allclose(warped[0, :, k, :, shift:].numpy(), left[0, :, :, shift:].numpy(), atol=1e-9)
+    assert (warped[0, :, k - 2, :, shift:] - left[0, :, :, shift:]).abs().mean() > 0.5
+    cv = build_cost_volume(left, right, grid, kind="concat")
+    assert cv.shape == (1, 2 * c, bins.num, h, w)
+    np.testing.assert_allclose(cv[0, c:, k].numpy(), warped[0, :, k].numpy())
+    gwc = build_cost_volume(left, right, grid, kind="gwc", groups=4)
+    best = gwc.mean(dim=1)[0, :, :, shift + 6:].argmax(dim=0)
+    assert (best == k).float().mean() > 0.95
+
+
+def test_stereo_disparity_numerator_is_baseline_times_focal(calib):
+    num = stereo_disparity_numerator(torch.tensor(calib.P2)[None], torch.tensor(calib.P3)[None])
+    np.testing.assert_allclose(float(num[0]), calib.baseline_m * calib.focal_px, rtol=1e-9)
+    assert 0.5 < calib.baseline_m < 0.6
