@@ -316,3 +316,22 @@ def test_bad_arguments():
         F.voxel_grid(np.zeros(3), num_bins=2, width=W, height=H)
     with pytest.raises(UserError):
         F.time_surface(ev, width=W, height=H, tau_us=0)
+
+
+def test_exact_bin_boundaries():
+    """Events exactly on bin edges land in the bin the integer formulas give (the kernels divide by
+    multiplying with a reciprocal plus a correction step)."""
+    ev = make(0)
+    span, B = 999_999, 7
+    ts = np.unique(np.concatenate([(np.arange(B + 1) * span) // B, (np.arange(B + 1) * span) // B + 1,
+                                   (np.arange(B + 1) * span) // B - 1]))
+    ts = ts[(ts >= 0) & (ts <= span)]
+    ev = np.zeros(len(ts), dtype=ev.dtype)
+    ev["t"] = ts + 5_000_000_000
+    ev["x"] = np.arange(len(ts)) % W
+    ev["p"] = 1
+    np.testing.assert_allclose(F.histogram(ev, width=W, height=H, num_bins=B), ref_hist(ev, B))
+    np.testing.assert_allclose(F.stack_by_time(ev, num_bins=B, width=W, height=H), ref_sbt(ev, B))
+    for split_by in ("time", "number"):
+        np.testing.assert_allclose(F.to_frames(ev, num_frames=B, width=W, height=H, split_by=split_by),
+                                   ref_frames(ev, B, split_by))
