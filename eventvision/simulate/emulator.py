@@ -110,24 +110,34 @@ def _emulate_step(l_prev, l_new, l_ref, c_on, c_off, t_last, t_a, t_b, refractor
                 tl = tk
             last_out[yy, xx] = tl
             ref_out[yy, xx] = ref + n * c
-    # counting sort by timestamp (all in [t_a, t_b])
+    # sort by timestamp, stable (row-major pixel order within a µs): counting sort over the interval's
+    # µs when that table is small, else a merge sort (long gaps, e.g. after a pause, must not allocate GBs)
     span = t_b - t_a + 1
-    counts = np.zeros(span + 1, dtype=np.int64)
-    for i in range(m):
-        counts[ts[i] - t_a + 1] += 1
-    for j in range(1, span + 1):
-        counts[j] += counts[j - 1]
     sx = np.empty(m, dtype=np.uint16)
     sy = np.empty(m, dtype=np.uint16)
     st = np.empty(m, dtype=np.int64)
     sp = np.empty(m, dtype=np.int8)
-    for i in range(m):
-        j = counts[ts[i] - t_a]
-        counts[ts[i] - t_a] = j + 1
-        sx[j] = xs[i]
-        sy[j] = ys[i]
-        st[j] = ts[i]
-        sp[j] = ps[i]
+    if span <= max(8 * m, 1 << 20):
+        counts = np.zeros(span + 1, dtype=np.int64)
+        for i in range(m):
+            counts[ts[i] - t_a + 1] += 1
+        for j in range(1, span + 1):
+            counts[j] += counts[j - 1]
+        for i in range(m):
+            j = counts[ts[i] - t_a]
+            counts[ts[i] - t_a] = j + 1
+            sx[j] = xs[i]
+            sy[j] = ys[i]
+            st[j] = ts[i]
+            sp[j] = ps[i]
+    else:
+        order = np.argsort(ts[:m], kind="mergesort")
+        for j in range(m):
+            i = order[j]
+            sx[j] = xs[i]
+            sy[j] = ys[i]
+            st[j] = ts[i]
+            sp[j] = ps[i]
     return sx, sy, st, sp, ref_out, last_out
 
 
