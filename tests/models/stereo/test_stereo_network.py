@@ -1,0 +1,160 @@
+import pytest
+import torch
+from torch import nn
+
+from eventvision.config import config_from_dict
+from eventvision.errors import UserError
+from eventvision.models.stereo import (
+    FULL_CONFIG,
+    SMALL_CONFIG,
+    SPIKEDHS_MVSEC,
+    SpikeDHSStereo,
+    build_cost_volume,
+    build_stereo_model,
+    save_genotype,
+    soft_argmin,
+)
+from eventvision.spiking.adapters import SeqToANN
+from eventvision.spiking.neurons import SpikeDHSNeuron
+from eventvision.spiking.surrogate import DGSSurrogate
+
+TINY = dict(SMALL_CONFIG, fea_filter_multiplier=1, mat_filter_multiplier=1, max_disp=12)
+
+
+def _pair(n=2, h=24, w=36, bins=5, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randint(-1, 2, (n, bins, 1, h, w), generator=g).float(),
+            torch.randint(-1, 2, (n, bins, 1, h, w), generator=g).float())
+
+
+def test_cost_volume_values():
+    left = torch.arange(2 * 1 * 5, dtype=torch.float32).view(1, 2, 1, 5) + 1
+    right = -left
+    cost = build_cost_volume(left, right, 3)
+    assert cost.shape == (1, 4, 3, 1, 5)
+    for d in range(3):
+        for x in range(5):
+            if x >= d:
+                assert torch.equal(cost[0, :2, d, 0, x], left[0, :, 0, x])
+                assert torch.equal(cost[0, 2:, d, 0, x], right[0, :, 0, x - d])
+            else:
+                assert torch.all(cost[0, :, d, 0, x] == 0)
+    # leading time axis is carried through
+    seq = build_cost_volume(left.unsqueeze(0).expand(4, -1, -1, -1, -1), right.unsqueeze(0).expand(4, -1, -1, -1, -1), 3)
+    assert seq.shape == (4, 1, 4, 3, 1, 5) and torch.equal(seq[2], cost)
+
+
+def test_soft_argmin():
+    cost = torch.full((1, 5, 1, 2), 100.0)
+    cost[0, 3, 0, 0] = 0.0
+    cost[0, :, 0, 1] = 0.0   # flat cost -> mean of 0..4
+    d = soft_argmin(cost)
+    assert d[0, 0, 0].item() == pytest.approx(3.0, abs=1e-6)
+    assert d[0, 0, 1].item() == pytest.approx(2.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("feature,matching", [("spiking", "spiking"), ("ann", "ann"), ("spiking", "ann"),
+                                              ("ann", "spiking")])
+def test_shapes_range_and_stage_types(feature, matching):
+    model = build_stereo_model(**dict(TINY, feature=feature, matching=matching))
+    left, right = _pair()
+    d = model(left, right)
+    assert d.shape == (2, 24, 36)
+    assert torch.isfinite(d).all() and d.min() >= 0 and d.max() <= TINY["max_disp"] - 1
+    for stage, kind in ((model.feature, feature), (model.matching, matching)):
+        neurons = [m for m in stage.modules() if isinstance(m, SpikeDHSNeuron)]
+        relus = [m for m in stage.modules() if isinstance(m, nn.ReLU)]
+        seq = [m for m in stage.modules() if isinstance(m, SeqToANN)]
+        if kind == "spiking":
+            assert neurons and seq and not relus
+        else:
+            assert relus and not neurons and not seq
+    # features: 3 * F channels at 1/3 resolution
+    fl, _ = model.features(left, right)
+    assert fl.shape[-3:] == (3, 8, 12)
+
+
+def test_spiking_stage_emits_binary_spikes():
+    model = build_stereo_model(**dict(TINY, matching="ann"))
+    outs = []
+    hooks = [m.register_forward_hook(lambda mod, i, o: outs.append(o)) for m in model.feature.modules()
+             if isinstance(m, SpikeDHSNeuron)]
+    model(*_pair())
+    for h in hooks:
+        h.remove()
+    assert outs and all(torch.all((o == 0) | (o == 1)) for o in outs)
+    assert any(o.sum() > 0 for o in outs)
+
+
+def test_steps_mode_runs_bins_as_time_steps():
+    model = build_stereo_model(**dict(TINY, input_mode="steps"))
+    assert model.in_channels == 1 and model.time_steps == 5
+    seen = []
+    neuron = next(m for m in model.feature.modules() if isinstance(m, SpikeDHSNeuron))
+    neuron.register_forward_hook(lambda mod, i, o: seen.append(i[0].shape[0]))
+    model(*_pair())
+    assert seen == [5]
+
+
+@pytest.mark.parametrize("feature,matching", [("spiking", "spiking"), ("ann", "ann")])
+def test_both_variants_train(feature, matching):
+    torch.manual_seed(0)
+    model = build_stereo_model(**dict(TINY, feature=feature, matching=matching))
+    left, right = _pair(n=2, h=18, w=30)
+    gt = torch.full((2, 18, 30), 6.0)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(6):
+        loss = (model(left, right) - gt).abs().mean()
+        opt.zero_grad()
+        loss.backward()
+        if not losses:
+            grads = [p.grad for p in model.parameters() if p.requires_grad]
+            assert all(g is not None for g in grads)
+            assert sum(float(g.abs().sum()) for g in grads) > 0
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0] * 0.8
+
+
+def test_state_reset_makes_forward_repeatable():
+    model = build_stereo_model(**TINY).eval()
+    left, right = _pair()
+    with torch.no_grad():
+        a = model(left, right)
+        b = model(left, right)
+    assert torch.equal(a, b)
+
+
+def test_from_config_and_errors(tmp_path):
+    path = tmp_path / "g.yaml"
+    save_genotype(path, SPIKEDHS_MVSEC)
+    cfg = config_from_dict(dict(TINY, genotype=str(path), name="ignored_by_the_model"))
+    model = SpikeDHSStereo.from_config(cfg)
+    assert model.genotype == SPIKEDHS_MVSEC
+    with pytest.raises(UserError, match="model.feature"):
+        build_stereo_model(**dict(TINY, feature="cnn"))
+    with pytest.raises(UserError, match="expects input"):
+        model(torch.zeros(1, 4, 24, 36), torch.zeros(1, 4, 24, 36))
+    # [N, B, H, W] is accepted for one polarity channel
+    assert model(torch.zeros(1, 5, 24, 36), torch.zeros(1, 5, 24, 36)).shape == (1, 24, 36)
+
+
+def test_dgs_and_evolved_tau_switches():
+    model = build_stereo_model(**dict(TINY, dgs=True, learn_tau=True))
+    assert any(isinstance(m, DGSSurrogate) for m in model.modules())
+    leak = [n for n, p in model.named_parameters() if n.endswith("leak.raw")]
+    assert leak
+    plain = build_stereo_model(**TINY)
+    assert not any(isinstance(m, DGSSurrogate) for m in plain.modules())
+    assert not [n for n, _ in plain.named_parameters() if n.endswith("leak.raw")]
+    # widths follow the ops: a snn_b5 edge has a width-5 surrogate
+    cell = model.matching.cells.cells[0]
+    assert float(cell.ops["3"].act.surrogate_function.width) == pytest.approx(5.0)
+
+
+def test_full_config_matches_published_size():
+    model = build_stereo_model(**FULL_CONFIG)
+    assert model.feature.out_channels == 24      # filter multiplier 8 x 3 nodes
+    assert model.num_disp == 21                  # 63 / 3
+    assert [c.pre1.body.module[0].out_channels for c in model.matching.cells.cells] == [16, 32, 32, 16]
