@@ -24,8 +24,10 @@ def run_demo(task: str, source: str, *, headless: bool = False, record: str | No
         raise UserError(f"demo: unknown task '{task}'; use gesture or stereo")
     if headless and not record:
         raise UserError("demo: --headless needs --record OUT.mp4 (there is no window to show frames in)")
-    if window_ms <= 0 or contrast <= 0:
-        raise UserError("demo: --window-ms and --contrast must be > 0")
+    if window_ms <= 0 or contrast <= 0 or width <= 0 or height <= 0:
+        raise UserError("demo: --window-ms, --contrast, --width and --height must be > 0")
+    if max_steps is not None and max_steps <= 0:
+        raise UserError(f"demo: --max-steps must be >= 1, got {max_steps}")
     predictor = build_predictor(task, model, checkpoint, device)  # fail fast on a missing checkpoint
     src = open_source(source, task=task, width=width, height=height, realtime=realtime, max_steps=max_steps,
                       seed=seed)
