@@ -124,9 +124,11 @@ class Trainer:
                 find_unused_parameters=bool(tcfg.get("find_unused_parameters", False)))
         else:
             self.train_model = model
-        seed_everything(self.seed + self.dist.rank)  # per-rank stream for augmentation
-
+        # datasets are built under the common seed too, so synthetic/randomly split data match across ranks
         self.train_set = task.build_dataset("train")
+        val_split = str(tcfg.get("val_split", "val"))
+        self._val_set = task.build_dataset(val_split) if int(tcfg.get("val_every", 1) or 0) else None
+        seed_everything(self.seed + self.dist.rank)  # per-rank stream for augmentation
         self.sampler = GlobalBatchSampler(len(self.train_set), batch_size=int(tcfg.batch_size),
                                           shuffle=bool(tcfg.get("shuffle", True)), seed=self.seed,
                                           drop_last=bool(tcfg.get("drop_last", False)), rank=self.dist.rank,
@@ -139,7 +141,6 @@ class Trainer:
         if self.steps_per_epoch == 0:
             raise UserError(f"the training set has {len(self.train_set)} samples, fewer than one batch of "
                             f"{tcfg.batch_size}; lower train.batch_size or set train.drop_last=false")
-        self._val_set = None
 
         groups = task.param_groups(model) if hasattr(task, "param_groups") else \
             [p for p in model.parameters() if p.requires_grad]
