@@ -165,15 +165,18 @@ def scatter_parallel(x, y, t, p, mode, num_bins, channels, width, height, t0, t_
     k = max(1, min(num_chunks, n))
     cells = num_bins * channels * height * width
     size = cells + (channels * height * width if mode == MODE_VOXEL else 0)
-    out = np.zeros(size, dtype=np.float32)
-    partial = np.zeros((k - 1, size), dtype=np.float32)
+    # zeroed inside the parallel loop, so each thread takes the first-touch page faults of its own buffer
+    out = np.empty(size, dtype=np.float32)
+    partial = np.empty((k - 1, size), dtype=np.float32)
     for c in prange(k):
         lo = (n * c) // k
         hi = (n * (c + 1)) // k
         if c == 0:
+            out[:] = 0.0
             _scatter_range(out, x, y, t, p, lo, hi, mode, num_bins, channels, width, height, t0, t_end,
                            ft_scale, idiv)
         else:
+            partial[c - 1, :] = 0.0
             _scatter_range(partial[c - 1], x, y, t, p, lo, hi, mode, num_bins, channels, width, height, t0,
                            t_end, ft_scale, idiv)
     if k > 1:
