@@ -142,7 +142,8 @@ class MixedOp(nn.Module):
 class Cell(nn.Module):
     """A SpikeDHS/LEAStereo cell: inputs ``s0`` (prev-prev), ``s1`` (prev) are resampled to this
     cell's level, projected by 1x1 ConvBN(+neuron) to ``c_out`` channels, then 3 nodes each sum
-    two edges (fixed ``genes``) or all edges mixed by alpha (``genes=None``, the search cell).
+    two edges (fixed ``genes``) or all edges mixed by alpha (``genes=None``, the search cell);
+    in a spiking stage the sum feeds a node neuron (width 3), so node outputs are spikes.
     Output: the 3 nodes concatenated, ``block_multiplier * c_out`` channels (block_multiplier 3).
     """
 
@@ -158,6 +159,9 @@ class Cell(nn.Module):
             self.ops = nn.ModuleList(MixedOp(spec, c_out) for _ in range(sum(2 + i for i in range(steps))))
         else:
             self.ops = nn.ModuleDict({str(e): make_op(o, spec, c_out) for e, o in genes})
+        # spiking stages fire once more per node (u += sum of edges; the released SpikeDHS cell's
+        # node neuron, width 3) so every node output, and every conv it feeds, stays spike-driven
+        self.node_act = nn.ModuleList(spec.neuron.make(3.0) for _ in range(steps)) if spec.spiking else None
 
     @property
     def out_channels_factor(self) -> int:
@@ -174,6 +178,8 @@ class Cell(nn.Module):
                 out = sum(self.ops[e](states[e - edges.start], alpha[e]) for e in edges)
             else:
                 out = sum(self.ops[str(e)](states[e - edges.start]) for e, _ in self.genes if e in edges)
+            if self.node_act is not None:
+                out = self.node_act[node](out)
             states.append(out)
         return torch.cat(states[-self.steps:], dim=self.spec.channel_axis)
 
