@@ -129,3 +129,13 @@ def test_cli_reports_config_mistakes_in_one_line(capsys):
     assert err.count("\n") == 1 and "did you mean 'train.epochs'" in err and err.startswith("eventvision: error:")
     assert main(["train", "toy", "--config", "toy/missing", "--print-config"]) == 2
     assert "config 'toy/missing' not found" in capsys.readouterr().err
+
+
+def test_every_packaged_config_and_recipe_resolves():
+    from eventvision.config import PACKAGED_CONFIG_DIR
+    names = [str(p.relative_to(PACKAGED_CONFIG_DIR).with_suffix("")) for p in PACKAGED_CONFIG_DIR.rglob("*.yaml")]
+    recipes = sorted((REPO / "configs").rglob("*.yaml"))
+    assert "toy/default" in names and REPO / "configs" / "toy" / "smoke.yaml" in recipes
+    for name in [n for n in names if n != "base"] + recipes:
+        cfg = load_config(name)
+        assert isinstance(cfg.train.batch_size, int) and cfg.train.optimizer.name in ("adamw", "adam", "sgd"), name

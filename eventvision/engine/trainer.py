@@ -83,6 +83,9 @@ class Trainer:
                  resume: bool | str | Path | None = None, callbacks: Iterable[Any] = (), verbose: bool = True):
         self.task = task
         self.cfg = cfg
+        if not isinstance(cfg.get("train"), dict):
+            raise UserError("the config has no 'train:' section; a task's default.yaml must start with "
+                            "'_defaults_: [base]' (see docs/engine.md)")
         tcfg = cfg.train
         self.tcfg = tcfg
         self.callbacks = list(callbacks)
