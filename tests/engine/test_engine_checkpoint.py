@@ -13,7 +13,7 @@ from eventvision.cli.main import main as cli_main
 from eventvision.engine import Trainer, evaluate, load_checkpoint, load_model_from_checkpoint, save_checkpoint
 from eventvision.engine.checkpoint import FORMAT, VERSION
 from eventvision.errors import UserError
-from eventvision.tasks.toy import ToyMLP
+from eventvision.tasks.toy import ToyMLP, ToyTask
 
 
 @pytest.fixture(scope="module")
@@ -117,3 +117,27 @@ def test_eval_cli_writes_json_and_fails_cleanly(trained, tmp_path, capsys):
     assert res.returncode == 2 and "corrupt or truncated" in res.stderr
     assert res.stderr.startswith("eventvision: error:") and res.stderr.count("\n") == 1
     assert "Traceback" not in res.stderr
+
+
+def test_task_extra_state_is_saved_and_handed_back_before_the_model_is_built(toy_config, tmp_path):
+    import numpy as np
+
+    calls = []
+
+    class GenotypeToy(ToyTask):
+        def extra_state(self, model):
+            return {"genotype": [[0, 1], [2]], "alphas": np.arange(3.0)}
+
+        def load_extra_state(self, extra):
+            calls.append(("extra", extra["genotype"], extra["alphas"].tolist()))
+
+        def build_model(self):
+            calls.append(("build",))
+            return super().build_model()
+
+    cfg = toy_config("train.epochs=1", "train.val_every=0")
+    Trainer(GenotypeToy.from_config(cfg), cfg, verbose=False).fit()
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["extra"]["genotype"] == [[0, 1], [2]]
+    calls.clear()
+    Trainer(GenotypeToy.from_config(cfg), cfg, resume=True, verbose=False)
+    assert calls == [("extra", [[0, 1], [2]], [0.0, 1.0, 2.0]), ("build",)]
