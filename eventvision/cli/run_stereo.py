@@ -47,6 +47,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--png-every", type=int, default=1, help="write a PNG every N windows (0 = none)")
     parser.add_argument("--duration-s", type=float, default=2.0, help="length of the synthetic recording (no --input)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic recording (no --input)")
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0 = torch's default; 1 is "
+                        "fastest on a machine shared with other jobs)")
 
 
 # ------------------------------------------------------------------------------------------------ input
@@ -317,6 +319,9 @@ def main(args) -> int:
         raise UserError(f"{ckpt_path}: bundled checkpoint missing from this install; pass --checkpoint or train "
                         f"one with 'eventvision train stereo --config stereo/small'")
     device = select_device(args.device)
+    if args.threads > 0:
+        import torch
+        torch.set_num_threads(args.threads)
     source = open_stereo_input(input_path) if input_path else None  # fail on bad input before loading torch models
     task, model, ckpt = load_model_from_checkpoint(ckpt_path, device=device, task_name="stereo")
     if source is None:

@@ -20,6 +20,8 @@ from eventvision.errors import UserError
 from eventvision.simulate.stereo_scenes import SceneParams, StereoCamera, StereoScene
 
 SPLIT_OFFSET = {"train": 0, "val": 1_000_000, "test": 2_000_000, "demo": 3_000_000}
+#: emulation starts this long before a sample's window, so its first SBT bin sees a steady event rate
+WARMUP_US = 10_000
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class SyntheticStereoConfig:
     baseline_m: float = 0.1
     patch_disparity: tuple[float, float] = (6.0, 22.0)
     background_disparity: tuple[float, float] = (2.0, 5.0)
+    num_patches: tuple[int, int] = (2, 5)
     frame_dt_us: int = 1000
 
     @property
@@ -40,14 +43,15 @@ class SyntheticStereoConfig:
 
     @property
     def params(self) -> SceneParams:
-        return SceneParams(patch_disparity=tuple(self.patch_disparity),
+        return SceneParams(patch_disparity=tuple(self.patch_disparity), num_patches=tuple(self.num_patches),
                            background_disparity=tuple(self.background_disparity))
 
     @classmethod
     def from_config(cls, syn_cfg) -> "SyntheticStereoConfig":
         return cls(width=int(syn_cfg.width), height=int(syn_cfg.height), focal_px=float(syn_cfg.focal_px),
                    baseline_m=float(syn_cfg.baseline_m), patch_disparity=tuple(syn_cfg.patch_disparity),
-                   background_disparity=tuple(syn_cfg.background_disparity), frame_dt_us=int(syn_cfg.frame_dt_us))
+                   background_disparity=tuple(syn_cfg.background_disparity),
+                   num_patches=tuple(int(n) for n in syn_cfg.num_patches), frame_dt_us=int(syn_cfg.frame_dt_us))
 
 
 class SyntheticStereoDataset(torch.utils.data.Dataset):
@@ -72,10 +76,11 @@ class SyntheticStereoDataset(torch.utils.data.Dataset):
 
     def _generate(self, index: int) -> dict:
         scene = StereoScene.random(self.scene.camera, self.scene_seed(index), self.scene.params)
-        left, right = scene.events(self.window_us, frame_dt_us=self.scene.frame_dt_us)
-        disparity = mask_disparity(scene.disparity(self.window_us), self.max_disparity)
-        return make_sample(self.encoder(left, 0, self.window_us), self.encoder(right, 0, self.window_us), disparity,
-                           t_end_us=self.window_us, sequence=f"synthetic-{self.split}", index=index)
+        t0, t1 = WARMUP_US, WARMUP_US + self.window_us
+        left, right = scene.events(t1, frame_dt_us=self.scene.frame_dt_us)
+        disparity = mask_disparity(scene.disparity(t1), self.max_disparity)
+        return make_sample(self.encoder(left, t0, t1), self.encoder(right, t0, t1), disparity,
+                           t_end_us=t1, sequence=f"synthetic-{self.split}", index=index)
 
     def __getitem__(self, index: int) -> dict:
         if not 0 <= index < self.num_samples:
