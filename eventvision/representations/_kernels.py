@@ -5,9 +5,9 @@ Every kernel is pure: it reads the event columns it is given and returns a fresh
 repeated pixels add up (fancy-index ``+=`` would drop them).
 
 One scatter kernel serves every linear representation. Per event it computes a time bin ``b``, a
-channel ``c`` and a weight ``w`` (plus, for the voxel grid, a second bin ``b + 1`` with the
-complementary bilinear weight) and adds ``w`` to ``out[b, c, y, x]``. How ``b``/``c``/``w`` are
-computed is chosen by ``mode``; the branch is loop-invariant, so it costs (almost) nothing.
+channel ``c`` and a weight ``w`` and adds ``w`` to ``out[b, c, y, x]``. How ``b``/``c``/``w`` are
+computed is chosen by ``mode``; the branch is loop-invariant, so it costs (almost) nothing. The
+voxel grid (two bins per event with bilinear weights) has its own loop, :func:`_voxel_range`.
 
 The parallel variant splits the events into one contiguous chunk per thread, scatters each chunk
 into its own partial grid (no two threads ever write the same memory) and sums the partials.
@@ -35,6 +35,10 @@ _NEVER = np.int64(-(2**62))  # "no event yet" marker of the time surface
 #: how many events ahead the scatter prefetches its output cells (measured on the voxel grid:
 #: 16-64 all give ~+25-50% on random pixels at 640x480; the scatter is bound by cache misses)
 PREFETCH_DISTANCE = 32
+#: the voxel grid uses the interleaved pair buffer from this many events per pixel and bin on (below,
+#: clearing and flushing the buffer once per bin costs more than it saves; measured crossover at
+#: 640x480x5 between 2 and 3.3 events per pixel, i.e. 0.4-0.65 per pixel and bin)
+VOXEL_PAIR_MIN_EVENTS_PER_CELL = 0.5
 
 
 @intrinsic
@@ -69,14 +73,106 @@ def _floordiv(num, den, inv):
 
 
 @njit(cache=True, nogil=True)
+def _flush_pair(out, pair, b, num_bins, plane):
+    """Add the interleaved (bin b, bin b+1) accumulator into planes b, b+1 of ``out`` and clear it."""
+    a = b * plane
+    if b + 1 < num_bins:
+        a2 = a + plane
+        for j in range(plane):
+            out[a + j] += pair[2 * j]
+            out[a2 + j] += pair[2 * j + 1]
+            pair[2 * j] = 0.0
+            pair[2 * j + 1] = 0.0
+    else:
+        for j in range(plane):
+            out[a + j] += pair[2 * j]
+            pair[2 * j] = 0.0
+            pair[2 * j + 1] = 0.0
+
+
+@njit(cache=True, nogil=True)
+def _voxel_direct(out, x, y, t, p, lo, hi, num_bins, width, height, t0, ft_scale):
+    """Voxel grid of events ``lo..hi-1`` scattered straight into the planes of ``out`` (few events:
+    clearing and flushing a pair buffer would cost more than the events)."""
+    plane = height * width
+    last = num_bins * plane
+    for i in range(lo, hi):
+        k = i + PREFETCH_DISTANCE
+        if k < hi:
+            jk = np.int64((t[k] - t0) * ft_scale) * plane + np.int64(y[k]) * width + np.int64(x[k])
+            if 0 <= jk < last - plane:
+                _prefetch_write(out, jk)
+                _prefetch_write(out, jk + plane)
+        xi = np.int64(x[i])
+        yi = np.int64(y[i])
+        if xi < 0 or xi >= width or yi < 0 or yi >= height:
+            continue
+        ts = (t[i] - t0) * ft_scale
+        b = np.int64(ts)
+        if ts < 0 or b >= num_bins:  # only for unsorted input (t outside [t0, tN])
+            continue
+        pol = np.float32(2 * np.int64(p[i] > 0) - 1)
+        w1 = pol * np.float32(ts - b)
+        j = b * plane + yi * width + xi
+        out[j] += pol - w1
+        if b + 1 < num_bins:
+            out[j + plane] += w1
+
+
+@njit(cache=True, nogil=True)
+def _voxel_range(out, x, y, t, p, lo, hi, num_bins, width, height, t0, ft_scale):
+    """Voxel grid of events ``lo..hi-1`` added into ``out`` (flat [B, H, W], owned by the caller kernel).
+
+    Events are time-sorted, so while t* stays in [b, b+1) every event writes only bins b and b+1.
+    Those two go to an interleaved per-pixel pair buffer (one cache line per event instead of two,
+    2.4 MB instead of two 1.2 MB planes apart at 640x480), flushed into the grid whenever b changes
+    (at most B times for sorted input; unsorted input stays correct, just slower). Measured +40% at
+    10M random events over scattering into the planes directly.
+    """
+    plane = height * width
+    if hi - lo < VOXEL_PAIR_MIN_EVENTS_PER_CELL * plane * num_bins:
+        _voxel_direct(out, x, y, t, p, lo, hi, num_bins, width, height, t0, ft_scale)
+        return
+    pair = np.zeros(2 * plane, dtype=np.float32)
+    cur = -1
+    for i in range(lo, hi):
+        k = i + PREFETCH_DISTANCE
+        if k < hi:
+            jk = 2 * (np.int64(y[k]) * width + np.int64(x[k]))
+            if 0 <= jk < 2 * plane:
+                _prefetch_write(pair, jk)
+        xi = np.int64(x[i])
+        yi = np.int64(y[i])
+        if xi < 0 or xi >= width or yi < 0 or yi >= height:
+            continue
+        ts = (t[i] - t0) * ft_scale
+        b = np.int64(ts)
+        if ts < 0 or b >= num_bins:  # only for unsorted input (t outside [t0, tN])
+            continue
+        if b != cur:
+            if cur >= 0:
+                _flush_pair(out, pair, cur, num_bins, plane)
+            cur = b
+        pol = np.float32(2 * np.int64(p[i] > 0) - 1)
+        w1 = pol * np.float32(ts - b)
+        j = 2 * (yi * width + xi)
+        pair[j] += pol - w1
+        pair[j + 1] += w1
+    if cur >= 0:
+        _flush_pair(out, pair, cur, num_bins, plane)
+
+
+@njit(cache=True, nogil=True)
 def _scatter_range(out, x, y, t, p, lo, hi, mode, num_bins, channels, width, height, t0, t_end, ft_scale, idiv):
     """Add events ``lo..hi-1`` into ``out``, a flat buffer of B x C x H x W cells owned by the calling kernel.
 
-    For the voxel grid the buffer has one extra plane B: it takes the right-hand weight of events at
-    t* = B-1 (always 0), so the hot loop has no branch for it; callers drop it.
     The output cells of the event ``PREFETCH_DISTANCE`` ahead are prefetched (a hint: the scatter
-    into a grid larger than L2 is bound by cache misses).
+    into a grid larger than L2 is bound by cache misses). The voxel grid has its own loop
+    (:func:`_voxel_range`).
     """
+    if mode == MODE_VOXEL:
+        _voxel_range(out, x, y, t, p, lo, hi, num_bins, width, height, t0, ft_scale)
+        return
     span = t_end - t0
     plane = height * width
     bstride = channels * plane
@@ -84,9 +180,7 @@ def _scatter_range(out, x, y, t, p, lo, hi, mode, num_bins, channels, width, hei
     counts = mode == MODE_TIME_COUNT or mode == MODE_FLOORTIME_COUNT or mode == MODE_NUMBER_COUNT
     by_time = mode == MODE_TIME_POLARITY or mode == MODE_TIME_COUNT
     by_number = mode == MODE_NUMBER_POLARITY or mode == MODE_NUMBER_COUNT
-    if mode == MODE_VOXEL:
-        inv = ft_scale
-    elif by_time:
+    if by_time:
         inv = 1.0 / span if span > 0 else 0.0
     else:
         inv = 1.0 / idiv if idiv > 0 else 0.0
@@ -98,7 +192,7 @@ def _scatter_range(out, x, y, t, p, lo, hi, mode, num_bins, channels, width, hei
             elif by_time:
                 bk = np.int64(num_bins * (t[k] - t0) * inv)
             else:
-                bk = np.int64((t[k] - t0) * inv) if (mode == MODE_VOXEL or idiv > 0) else num_bins - 1
+                bk = np.int64((t[k] - t0) * inv) if idiv > 0 else num_bins - 1
             if bk >= num_bins:
                 bk = num_bins - 1
             jk = bk * bstride + np.int64(y[k]) * width + np.int64(x[k])
@@ -106,25 +200,12 @@ def _scatter_range(out, x, y, t, p, lo, hi, mode, num_bins, channels, width, hei
                 jk += plane
             if 0 <= jk < last_cell:
                 _prefetch_write(out, jk)
-                if mode == MODE_VOXEL:
-                    _prefetch_write(out, jk + bstride)
         xi = np.int64(x[i])
         yi = np.int64(y[i])
         if xi < 0 or xi >= width or yi < 0 or yi >= height:
             continue
         on = np.int64(p[i] > 0)
         pix = yi * width + xi
-        if mode == MODE_VOXEL:
-            pol = np.float32(2 * on - 1)
-            ts = (t[i] - t0) * ft_scale
-            b = np.int64(ts)
-            if ts < 0 or b >= num_bins:  # only for unsorted input (t outside [t0, tN]); keeps writes in bounds
-                continue
-            w1 = pol * np.float32(ts - b)
-            j = b * bstride + pix
-            out[j] += pol - w1
-            out[j + bstride] += w1
-            continue
         if by_time:
             dt = t[i] - t0
             if dt < 0 or t[i] > t_end:
@@ -149,9 +230,9 @@ def _scatter_range(out, x, y, t, p, lo, hi, mode, num_bins, channels, width, hei
 def scatter(x, y, t, p, mode, num_bins, channels, width, height, t0, t_end, ft_scale, idiv):
     """Single-thread scatter of all events -> new float32 [B, C, H, W]."""
     cells = num_bins * channels * height * width
-    out = np.zeros(cells + (channels * height * width if mode == MODE_VOXEL else 0), dtype=np.float32)
+    out = np.zeros(cells, dtype=np.float32)
     _scatter_range(out, x, y, t, p, 0, len(x), mode, num_bins, channels, width, height, t0, t_end, ft_scale, idiv)
-    return out[:cells].reshape((num_bins, channels, height, width))
+    return out.reshape((num_bins, channels, height, width))
 
 
 @njit(cache=True, parallel=True)
@@ -164,7 +245,7 @@ def scatter_parallel(x, y, t, p, mode, num_bins, channels, width, height, t0, t_
     n = len(x)
     k = max(1, min(num_chunks, n))
     cells = num_bins * channels * height * width
-    size = cells + (channels * height * width if mode == MODE_VOXEL else 0)
+    size = cells
     # zeroed inside the parallel loop, so each thread takes the first-touch page faults of its own buffer
     out = np.empty(size, dtype=np.float32)
     partial = np.empty((k - 1, size), dtype=np.float32)
@@ -187,7 +268,7 @@ def scatter_parallel(x, y, t, p, mode, num_bins, channels, width, height, t0, t_
             for c in range(k - 1):
                 for j in range(a, e):
                     out[j] += partial[c, j]
-    return out[:cells].reshape((num_bins, channels, height, width))
+    return out.reshape((num_bins, channels, height, width))
 
 
 @njit(cache=True, nogil=True)

@@ -335,3 +335,18 @@ def test_exact_bin_boundaries():
     for split_by in ("time", "number"):
         np.testing.assert_allclose(F.to_frames(ev, num_frames=B, width=W, height=H, split_by=split_by),
                                    ref_frames(ev, B, split_by))
+
+
+@pytest.mark.parametrize("dense", [False, True])
+def test_voxel_grid_both_strategies(dense):
+    """Sparse windows scatter straight into the planes, dense ones go through the pair buffer; same result."""
+    from eventvision.representations import _kernels as K
+    n = int(K.VOXEL_PAIR_MIN_EVENTS_PER_CELL * W * H * 4 * (3 if dense else 0.5))
+    ev = make(n, seed=21, repeat=False)
+    np.testing.assert_allclose(F.voxel_grid(ev, num_bins=4, width=W, height=H, parallel=False), ref_voxel(ev, 4),
+                               atol=1e-5, rtol=1e-5)
+    # unsorted middle (first/last entries still the earliest/latest): same grid, the pair buffer just
+    # flushes more often
+    order = np.concatenate([[0], 1 + np.random.default_rng(1).permutation(n - 2), [n - 1]])
+    np.testing.assert_allclose(F.voxel_grid(ev[order], num_bins=4, width=W, height=H, parallel=False),
+                               ref_voxel(ev, 4), atol=1e-4, rtol=1e-5)
