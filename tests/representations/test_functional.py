@@ -341,7 +341,7 @@ def test_exact_bin_boundaries():
 def test_voxel_grid_both_strategies(dense):
     """Sparse windows scatter straight into the planes, dense ones go through the pair buffer; same result."""
     from eventvision.representations import _kernels as K
-    n = int(K.VOXEL_PAIR_MIN_EVENTS_PER_CELL * W * H * 4 * (3 if dense else 0.5))
+    n = int(K.PAIR_MIN_EVENTS_PER_CELL * W * H * 4 * (3 if dense else 0.5))
     ev = make(n, seed=21, repeat=False)
     np.testing.assert_allclose(F.voxel_grid(ev, num_bins=4, width=W, height=H, parallel=False), ref_voxel(ev, 4),
                                atol=1e-5, rtol=1e-5)
