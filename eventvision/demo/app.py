@@ -29,6 +29,13 @@ def run_demo(task: str, source: str, *, headless: bool = False, record: str | No
     if max_steps is not None and max_steps <= 0:
         raise UserError(f"demo: --max-steps must be >= 1, got {max_steps}")
     predictor = build_predictor(task, model, checkpoint, device)  # fail fast on a missing checkpoint
+    if task == "stereo" and source == "synthetic":
+        # the synthetic rig the model was trained on (ray-cast scenes: small), else the stereo/small one
+        width, height = 96, 64
+        rig = getattr(getattr(getattr(predictor, "task", None), "cfg", None), "data", None)
+        rig = getattr(rig, "synthetic", None) if rig is not None else None
+        if rig is not None:
+            width, height = int(rig.width), int(rig.height)
     src = open_source(source, task=task, width=width, height=height, realtime=realtime, max_steps=max_steps,
                       seed=seed)
     width, height = getattr(src, "width", width), getattr(src, "height", height)

@@ -102,7 +102,7 @@ class WindowDisplay:
     def show(self, rgb: np.ndarray | None) -> bool:
         import cv2
         if rgb is not None:
-            cv2.imshow(self.title, rgb[..., ::-1])
+            cv2.imshow(self.title, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
         handle_key(cv2.waitKey(1), self.controls)
         return not self.controls.quit
 

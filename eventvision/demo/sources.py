@@ -238,7 +238,8 @@ def open_source(spec: str, *, task: str = "gesture", width: int = 640, height: i
     spec = str(spec)
     if spec == "synthetic":
         if task == "stereo":
-            return SyntheticStereoSource(realtime=realtime, max_packets=max_steps, seed=seed)
+            return SyntheticStereoSource(width=width, height=height, realtime=realtime, max_packets=max_steps,
+                                         seed=seed)
         return SyntheticGestureSource(width=width, height=height, realtime=realtime, max_frames=max_steps, seed=seed)
     if spec == "inivation":
         return InivationCameraSource(chunk_us=chunk_us)
