@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from eventvision.spiking.adapters import SeqToANN
-from eventvision.spiking.blocks import LinearBN
+from eventvision.spiking.blocks import LinearBN, SSAProduct
 from eventvision.spiking.neurons import make_neuron
 
 
@@ -70,6 +70,7 @@ class SpikingSelfAttention(nn.Module):
         self.in_sn = make_neuron(neuron)
         self.q, self.k, self.v = (LinearBN(dim, dim, bias=True) for _ in range(3))
         self.q_sn, self.k_sn, self.v_sn = (make_neuron(neuron) for _ in range(3))
+        self.product = SSAProduct(scale=self.head_dim ** -0.5)  # counted by the energy profiler
         self.proj = LinearBN(dim, dim, bias=True)
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:  # [T, N, L, C] -> [T, N, h, L, d]
@@ -81,8 +82,7 @@ class SpikingSelfAttention(nn.Module):
         q = self._heads(self.q_sn(self.q(s)))
         k = self._heads(self.k_sn(self.k(s)))
         v = self._heads(self.v_sn(self.v(s)))
-        kv = k.transpose(-2, -1) @ v  # [T, N, h, d, d]
-        out = (q @ kv) * (self.head_dim ** -0.5)  # [T, N, h, L, d]
+        out = self.product(q, k, v)  # Q (K^T V) d^-1/2 -> [T, N, h, L, d]
         out = out.transpose(2, 3).flatten(-2)  # [T, N, L, C]
         return self.proj(out)
 
