@@ -39,6 +39,7 @@ def run_demo(task: str, source: str, *, headless: bool = False, record: str | No
     src = open_source(source, task=task, width=width, height=height, realtime=realtime, max_steps=max_steps,
                       seed=seed)
     width, height = getattr(src, "width", width), getattr(src, "height", height)
+    _warm_up(predictor, task, width, height)
     controls = Controls(window_us=int(window_ms * 1000), contrast=contrast)
     display = None if headless else WindowDisplay(controls)
     recorder = VideoRecorder(record, fps=float(getattr(src, "fps", 30.0))) if record else None
@@ -69,3 +70,20 @@ def run_demo(task: str, source: str, *, headless: bool = False, record: str | No
     summary["recorded_frames"] = recorder.frames if recorder is not None else 0
     summary["predictor"] = predictor.name
     return summary
+
+
+def _warm_up(predictor, task: str, width: int, height: int) -> None:
+    """Compile/load the numba kernels and run the model once before the clock starts (first calls take
+    seconds, which would otherwise show up as dropped frames and latency at the start of a live run)."""
+    import numpy as np
+
+    from eventvision.demo.predictors import Window
+    from eventvision.events.core import make_events
+    from eventvision.simulate.emulator import EventEmulator
+
+    emu = EventEmulator(8, 8)
+    emu.reset(np.full((8, 8), 0.2), 0)
+    emu.step(np.full((8, 8), 0.8), 1000)
+    ev = make_events([0, min(1, width - 1)], [0, 0], [0, 1000], [1, -1])
+    predictor(Window(0, 1000, ev, width, height, right=ev if task == "stereo" else None))
+
