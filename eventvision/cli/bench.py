@@ -21,5 +21,13 @@ def main(args) -> int:
     print("available benchmarks:")
     for name, what in BENCHMARKS.items():
         print(f"  eventvision bench {name:<8} {what}")
-    print("\nMore (per area, same ratio-against-baseline style): python benchmarks/bench_<area>.py")
+    from pathlib import Path
+    scripts = Path(__file__).resolve().parents[2] / "benchmarks"  # present in a source checkout
+    found = sorted(scripts.glob("bench_*.py")) if scripts.is_dir() else []
+    if found:
+        print(f"\nbenchmark scripts in {scripts} (each prints its figure and the ratio to a named baseline):")
+        for path in found:
+            print(f"  python benchmarks/{path.name}")
+    else:
+        print("\nper-area benchmark scripts live in benchmarks/bench_<area>.py of the source tree")
     return 0
