@@ -24,12 +24,13 @@ class NullLogger:
 
 
 class MetricLogger(NullLogger):
-    def __init__(self, output_dir: str | Path, *, tensorboard: bool = True):
+    def __init__(self, output_dir: str | Path, *, tensorboard: bool = True, append: bool = True):
+        """``append=False`` starts a new ``metrics.csv`` (a fresh run); True continues it (a resumed run)."""
         self.output_dir = Path(output_dir)
         self.output_dir.mkdir(parents=True, exist_ok=True)
         self.csv_path = self.output_dir / "metrics.csv"
-        new = not self.csv_path.exists() or self.csv_path.stat().st_size == 0
-        self._fh = open(self.csv_path, "a", newline="", encoding="utf-8")
+        new = not append or not self.csv_path.exists() or self.csv_path.stat().st_size == 0
+        self._fh = open(self.csv_path, "w" if new else "a", newline="", encoding="utf-8")
         self._csv = csv.writer(self._fh)
         if new:
             self._csv.writerow(CSV_HEADER)

@@ -243,7 +243,10 @@ class Trainer:
             self.output_dir.mkdir(parents=True, exist_ok=True)
             with atomic_path(self.output_dir / "config.yaml") as tmp:
                 tmp.write_text(dump_config(self.cfg))
-            self.logger = MetricLogger(self.output_dir, tensorboard=bool(self.tcfg.get("tensorboard", True)))
+            if self.resume_path is None and (self.output_dir / "last.pt").exists():
+                self._print(f"note: {self.output_dir} holds an earlier run; starting afresh (use --resume to continue it)")
+            self.logger = MetricLogger(self.output_dir, tensorboard=bool(self.tcfg.get("tensorboard", True)),
+                                       append=self.resume_path is not None)
         if self._rng_to_restore is not None:
             set_rng_state(self._rng_to_restore)
             self._rng_to_restore = None

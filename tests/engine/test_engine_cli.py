@@ -31,3 +31,13 @@ def test_train_then_resume_via_cli(tmp_path, capsys, toy_overrides):
     assert "nothing to resume" in err and err.count("\n") == 1
     assert main(["train", "nosuchtask"]) == 2
     assert "unknown task 'nosuchtask'; tasks:" in capsys.readouterr().err
+
+
+def test_a_fresh_run_in_a_used_folder_starts_a_new_log(toy_config, tmp_path):
+    from eventvision.engine import Trainer
+    from eventvision.engine.logger import read_metrics_csv
+
+    for _ in range(2):
+        Trainer.from_config(toy_config("train.epochs=1"), "toy", verbose=False).fit()
+    rows = read_metrics_csv(tmp_path / "run" / "metrics.csv")
+    assert [r["step"] for r in rows if r["tag"] == "train/loss"] == [4, 8]
