@@ -28,6 +28,11 @@ def run_demo(task: str, source: str, *, headless: bool = False, record: str | No
         raise UserError("demo: --window-ms, --contrast, --width and --height must be > 0")
     if max_steps is not None and max_steps <= 0:
         raise UserError(f"demo: --max-steps must be >= 1, got {max_steps}")
+    if not headless:
+        from eventvision.demo.display import gui_available
+        if not gui_available():
+            raise UserError("this OpenCV build has no GUI (opencv-python-headless); install opencv-python, or run "
+                            "with --headless --record out.mp4")
     predictor = build_predictor(task, model, checkpoint, device)  # fail fast on a missing checkpoint
     if task == "stereo" and source == "synthetic":
         # the synthetic rig the model was trained on (ray-cast scenes: small), else the stereo/small one

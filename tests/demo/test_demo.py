@@ -223,3 +223,10 @@ def test_video_file_source_through_cli(tmp_path, capsys):
     assert len(frames) == 12
     red, blue = coloured_pixels(frames[6])
     assert red > 200 and blue > 200  # leading edge brightens (ON), trailing edge darkens (OFF)
+
+
+def test_window_mode_without_gui_says_what_to_do(monkeypatch, tmp_path):
+    from eventvision.demo import display
+    monkeypatch.setattr(display, "gui_available", lambda: False)
+    with pytest.raises(UserError, match="--headless --record"):
+        run_demo("gesture", "synthetic", model="none", max_steps=2)
