@@ -99,6 +99,7 @@ def stream_outputs(model, task, seq_names, device, *, latency_ms: float | None):
     from eventvision.data.detect3d.kitti_tracking import find_training_dir, load_sequence
     from eventvision.evaluation.kitti.io import empty_objects
     from eventvision.evaluation.streaming import Schedule, stream_predictions
+    from eventvision.models.detect3d.postprocess import to_kitti_pixel_scale
 
     training = find_training_dir(task.cfg.data.synthetic_root)
     gt_all, stream_all, lats = [], [], []
@@ -110,8 +111,10 @@ def stream_outputs(model, task, seq_names, device, *, latency_ms: float | None):
             preds[f] = objs
             lats.append(lat)
         sched = Schedule(np.array([o[0] for o in outs], dtype=np.int64), np.array([o[1] for o in outs]))
-        stream_all += stream_predictions(preds, sched, seq.num_frames, strategy="copy")
-        gt_all += list(seq.objects)
+        height = seq.image_size[1]
+        stream_all += [to_kitti_pixel_scale(o, height) for o in stream_predictions(preds, sched, seq.num_frames,
+                                                                                    strategy="copy")]
+        gt_all += [to_kitti_pixel_scale(o, height) for o in seq.objects]
     return gt_all, stream_all, float(np.mean(lats))
 
 
@@ -137,17 +140,23 @@ def compare_main(args) -> int:
         variants = {k: v for k, v in variants.items() if k == args.only}
     results = {}
     for name, cfg_path in variants.items():
-        cfg = load_config(cfg_path, common + [f"output_dir={out / name}"])
+        cfg = load_config(cfg_path, common + [f"output_dir={out / name}", f"model.score_thresh={args.score_thresh}"])
         task = Detect3DTask.from_config(cfg)
         _, _, val_seqs = ensure_synthetic_dataset(cfg.data)
-        t0 = time.time()
-        trainer = Trainer.from_config(cfg, task)
-        final = trainer.fit()
-        train_s = time.time() - t0
-        model = trainer.model.eval()
         device = torch.device("cpu")
-        r = {"train_seconds": train_s, "steps": final.get("step"), "final_train": {k: v for k, v in final.items()
-                                                                                    if k.startswith("train/")}}
+        if args.eval_only:  # evaluate the last.pt a previous run left
+            from eventvision.engine.checkpoint import load_model_from_checkpoint
+            _, model, ckpt = load_model_from_checkpoint(out / name / "last.pt", task_name="detect3d",
+                                                        overrides=[f"model.score_thresh={args.score_thresh}"])
+            r = {"steps": ckpt.get("step"), "final_train": {k: v for k, v in (ckpt.get("metrics") or {}).items()
+                                                            if k.startswith("train/")}}
+        else:
+            t0 = time.time()
+            trainer = Trainer.from_config(cfg, task)
+            final = trainer.fit()
+            model = trainer.model.eval()
+            r = {"train_seconds": time.time() - t0, "steps": final.get("step"),
+                 "final_train": {k: v for k, v in final.items() if k.startswith("train/")}}
         for mode, lat in ((f"fixed{args.fixed_latency:g}ms", args.fixed_latency), ("measured", None)):
             gt, streamed, mean_lat = stream_outputs(model, task, val_seqs, device, latency_ms=lat)
             r[f"stream_{mode}"] = {"latency_ms_mean": mean_lat}
@@ -156,8 +165,10 @@ def compare_main(args) -> int:
                 r[f"stream_{mode}"][overlap] = {"moderate_R40": summarise(ap), "full": ap}
         results[name] = r
         (out / f"{name}.json").write_text(json.dumps(r, indent=2))
-        print(f"{name}: done in {train_s:.0f} s", file=sys.stderr)
-    (out / "compare.json").write_text(json.dumps(results, indent=2))
+        print(f"{name}: {json.dumps({k: v.get('loose', {}).get('moderate_R40') for k, v in r.items() if k.startswith('stream_')})}",
+              file=sys.stderr)
+    if not args.only:
+        (out / "compare.json").write_text(json.dumps(results, indent=2))
     return 0
 
 
@@ -176,6 +187,8 @@ def main(argv=None) -> int:
         p.add_argument("--fixed-latency", type=float, default=50.0)
         p.add_argument("--threads", type=int, default=1)
         p.add_argument("--only", choices=("baseline", "streamdsgn"), default=None)
+        p.add_argument("--eval-only", action="store_true", help="evaluate the checkpoints of a previous run")
+        p.add_argument("--score-thresh", type=float, default=0.02)
         return compare_main(p.parse_args(argv[1:]))
     p = argparse.ArgumentParser(prog="bench_detect3d.py")
     p.add_argument("--configs", default="small,full")

@@ -25,7 +25,7 @@ from eventvision.errors import UserError
 from eventvision.evaluation.base import Evaluator
 from eventvision.evaluation.kitti.ap import KittiAPEvaluator
 from eventvision.models.detect3d import StereoDetector3D
-from eventvision.models.detect3d.postprocess import detections_to_objects
+from eventvision.models.detect3d.postprocess import detections_to_objects, to_kitti_pixel_scale
 from eventvision.tasks.base import Task
 
 
@@ -35,7 +35,8 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 class Detect3DEvaluator(Evaluator):
     """Detections (grid frame) + batch -> KITTI objects with P2 -> :class:`KittiAPEvaluator` (flat
-    ``"Car/3d/R40/moderate"`` percent keys)."""
+    ``"Car/3d/R40/moderate"`` percent keys). 2D boxes of both sides are rescaled to KITTI's 375-px image
+    height first (:func:`to_kitti_pixel_scale`) so difficulty levels hold for down-scaled renders."""
 
     def __init__(self, *, overlap: str = "strict", classes=("Car", "Pedestrian", "Cyclist")):
         self.kitti = KittiAPEvaluator(classes=classes, overlap=overlap)
@@ -44,12 +45,15 @@ class Detect3DEvaluator(Evaluator):
         self.kitti.reset()
 
     def process(self, inputs, outputs) -> None:
-        dts = []
+        dts, gts = [], []
         for i, det in enumerate(outputs):
-            dts.append(detections_to_objects(det["boxes"].cpu().numpy(), det["scores"].cpu().numpy(),
-                                             det["labels"].cpu().numpy(), inputs["P2"][i].cpu().numpy(),
-                                             tuple(inputs["image_size"][i]), frame=int(inputs["frame"][i]) + 1))
-        self.kitti.process(list(inputs["gt_objects"]), dts)
+            size = tuple(inputs["image_size"][i])
+            objs = detections_to_objects(det["boxes"].cpu().numpy(), det["scores"].cpu().numpy(),
+                                         det["labels"].cpu().numpy(), inputs["P2"][i].cpu().numpy(), size,
+                                         frame=int(inputs["frame"][i]) + 1)
+            dts.append(to_kitti_pixel_scale(objs, size[1]))
+            gts.append(to_kitti_pixel_scale(inputs["gt_objects"][i], size[1]))
+        self.kitti.process(gts, dts)
 
     def evaluate(self) -> dict[str, float]:
         return self.kitti.evaluate()
@@ -70,14 +74,16 @@ def ensure_synthetic_dataset(data_cfg) -> tuple[Path, list[str], list[str]]:
     n_train, n_val = int(data_cfg.synthetic_train_seqs), int(data_cfg.synthetic_val_seqs)
     params = {"seed": int(data_cfg.seed), "frames": int(data_cfg.synthetic_frames), "objects": int(data_cfg.synthetic_objects),
               "image_scale": float(data_cfg.image_scale), "class_probs": list(data_cfg.synthetic_class_probs),
-              "calib": str(data_cfg.synthetic_calib or ""), "supersample": int(data_cfg.synthetic_supersample)}
+              "calib": str(data_cfg.synthetic_calib or ""), "supersample": int(data_cfg.synthetic_supersample),
+              "z_range": list(data_cfg.synthetic_z_range)}
     names = [f"{i:04d}" for i in range(n_train + n_val)]
     marker = root / "synthetic.json"
     done = json.loads(marker.read_text()) if marker.is_file() else {}
     if done.get("params") != params:
         done = {"params": params, "sequences": []}
     cfg = SceneConfig(num_frames=params["frames"], num_objects=params["objects"], image_scale=params["image_scale"],
-                      class_probs=tuple(params["class_probs"]), supersample=params["supersample"])
+                      class_probs=tuple(params["class_probs"]), supersample=params["supersample"],
+                      z_range=tuple(params["z_range"]))
     from eventvision.utils.io import atomic_write_text
     from eventvision.utils.progress import progress
     for name in progress([n for n in names if n not in done["sequences"]], desc="render synthetic KITTI", unit="seq"):
