@@ -21,6 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output-dir", "-o", default=None, help="run folder (default: the config's output_dir)")
     parser.add_argument("--resume", action="store_true", help="continue from <output-dir>/last.pt")
     parser.add_argument("--resume-from", default=None, metavar="CKPT", help="continue from this checkpoint")
+    parser.add_argument("--auto-resume", action="store_true",
+                        help="continue <output-dir>/last.pt if it exists, else start afresh (for elastic restarts)")
     parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     parser.add_argument("--quiet", "-q", action="store_true", help="no per-epoch lines")
     # overrides may come before or after the options
@@ -49,7 +51,9 @@ def main(args: argparse.Namespace) -> int:
     from eventvision.engine import Trainer, distributed
 
     try:
-        resume = args.resume_from or (True if args.resume else None)
+        from pathlib import Path
+        auto = args.auto_resume and (Path(cfg.get("output_dir", "runs/default")) / "last.pt").exists()
+        resume = args.resume_from or (True if args.resume or auto else None)
         trainer = Trainer(cls.from_config(cfg), cfg, resume=resume, verbose=not args.quiet)
         metrics = trainer.fit()
         if trainer.dist.is_main:

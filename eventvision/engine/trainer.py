@@ -36,8 +36,7 @@ from torch.utils.data import DataLoader
 
 from eventvision.config import Config, dump_config
 from eventvision.engine import distributed
-from eventvision.engine.checkpoint import (load_checkpoint, load_state_into, restore_task_extra, save_checkpoint,
-                                           unwrap)
+from eventvision.engine.checkpoint import load_checkpoint, load_state_into, restore_task_extra, save_checkpoint
 from eventvision.engine.evaluate import autocast, evaluate
 from eventvision.engine.logger import MetricLogger, NullLogger
 from eventvision.engine.optim import build_optimizer, build_scheduler

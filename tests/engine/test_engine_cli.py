@@ -29,6 +29,15 @@ def test_train_then_resume_via_cli(tmp_path, capsys, toy_overrides):
     assert main(["train", "toy", *toy_overrides, "--output-dir", str(tmp_path / "fresh"), "--resume"]) == 2
     err = capsys.readouterr().err
     assert "nothing to resume" in err and err.count("\n") == 1
+    assert main(["train", "toy", *toy_overrides, "train.epochs=1", "--output-dir", str(tmp_path / "auto"),
+                 "--auto-resume"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out.splitlines()[0])["step"] == 8 and "resuming" not in captured.err  # fresh
+    assert main(["train", "toy", *toy_overrides, "train.epochs=2", "--output-dir", str(tmp_path / "auto"),
+                 "--auto-resume"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out.splitlines()[0])["step"] == 16
+    assert "resuming from" in captured.err and "at epoch 1, step 8" in captured.err
     assert main(["train", "nosuchtask"]) == 2
     assert "unknown task 'nosuchtask'; tasks:" in capsys.readouterr().err
 
