@@ -59,6 +59,10 @@ class StageSpec:
     def channel_axis(self) -> int:
         return 2 if self.spiking else 1
 
+    @property
+    def batch_axis(self) -> int:
+        return 1 if self.spiking else 0
+
     def conv(self, cin: int, cout: int, k: int, stride: int = 1, bias: bool = False) -> nn.Module:
         cls = nn.Conv2d if self.dim == 2 else nn.Conv3d
         return cls(cin, cout, k, stride=stride, padding=k // 2, bias=bias)

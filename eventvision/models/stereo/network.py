@@ -216,10 +216,8 @@ class SpikeDHSStereo(nn.Module):
 
     def features(self, left: torch.Tensor, right: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Shared-weight features of both views (one batched pass)."""
-        n = left.shape[0]
-        x = torch.cat([self.prepare_input(left), self.prepare_input(right)], dim=self.fea_spec.channel_axis - 1)
-        f = self.feature(x)
-        axis = self.fea_spec.channel_axis - 1
+        n, axis = left.shape[0], self.fea_spec.batch_axis
+        f = self.feature(torch.cat([self.prepare_input(left), self.prepare_input(right)], dim=axis))
         return f.narrow(axis, 0, n), f.narrow(axis, n, n)
 
     def cost_volume(self, fl: torch.Tensor, fr: torch.Tensor) -> torch.Tensor:
