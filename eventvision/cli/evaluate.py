@@ -21,6 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", default=None, metavar="OUT", help="also write the metrics to this JSON file")
     parser.add_argument("--batch-size", type=int, default=0, help="per process (default: the config's)")
     parser.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N (default: the config's)")
+    parser.add_argument("--plots", default=None, metavar="DIR", help="write the evaluator's pictures (e.g. a "
+                        "confusion matrix) into DIR")
     parser.parse_args = parser.parse_intermixed_args
 
 
@@ -42,8 +44,9 @@ def main(args: argparse.Namespace) -> int:
         train = task.cfg.get("train", {})
         batch = args.batch_size or int(train.get("val_batch_size", 0) or 0) or \
             max(1, int(train.get("batch_size", 1)) // info.world_size)
+        evaluator = task.build_evaluator()
         metrics = evaluate(task, model, args.split, device, batch_size=batch,
-                           num_workers=int(train.get("num_workers", 0)))
+                           num_workers=int(train.get("num_workers", 0)), evaluator=evaluator)
         if info.is_main:
             result = {"task": ckpt["task"], "checkpoint": str(args.checkpoint), "split": args.split,
                       "epoch": ckpt.get("epoch"), "step": ckpt.get("step"), "metrics": metrics}
@@ -51,6 +54,9 @@ def main(args: argparse.Namespace) -> int:
                 print(f"{key:<24} {value:.6g}" if isinstance(value, float) else f"{key:<24} {value}")
             if args.json:
                 atomic_write_text(args.json, json.dumps(result, indent=2, sort_keys=True) + "\n")
+            if args.plots:
+                for path in evaluator.save_pictures(args.plots):
+                    print(f"picture: {path}")
     finally:
         distributed.cleanup()
     return 0

@@ -48,10 +48,12 @@ def numeric_first(metrics: dict) -> dict:
 
 def evaluate(task: Any, model: nn.Module, split: str = "val", device: str | torch.device | None = None, *,
              batch_size: int = 1, num_workers: int = 0, dataset: Dataset | None = None,
-             amp_dtype: torch.dtype | None = None, desc: str | None = None) -> dict[str, float]:
+             amp_dtype: torch.dtype | None = None, desc: str | None = None,
+             evaluator: Any = None) -> dict[str, float]:
     """Run ``task.validation_step`` over ``split`` and return ``evaluator.evaluate()`` (same on every rank).
 
     ``batch_size`` is per process. ``task.reset(model)`` is called around every batch (spiking state).
+    ``evaluator``: use this one (e.g. to draw its pictures afterwards) instead of ``task.build_evaluator()``.
     """
     model = unwrap(model)
     if device is None:
@@ -59,7 +61,8 @@ def evaluate(task: Any, model: nn.Module, split: str = "val", device: str | torc
         device = param.device if param is not None else torch.device("cpu")
     device = torch.device(device)
     info = distributed.info()
-    evaluator = task.build_evaluator()
+    if evaluator is None:
+        evaluator = task.build_evaluator()
     evaluator.reset()
     sharded = info.enabled and supports_merge(evaluator)
     if info.enabled and not sharded and not info.is_main:

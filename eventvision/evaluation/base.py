@@ -13,6 +13,7 @@ evaluator's ``__dict__``-free list of accumulated items; subclasses that accumul
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 
@@ -29,6 +30,10 @@ class Evaluator:
     def state(self) -> Any:
         """Picklable accumulated state of this rank (for gathering across ranks)."""
         raise NotImplementedError(f"{type(self).__name__} does not support distributed evaluation")
+
+    def save_pictures(self, out_dir: str | Path) -> list[Path]:
+        """Draw what people would rather see than read (after ``evaluate``); returns the files written."""
+        return []
 
     def merge(self, states: list[Any]) -> None:
         """Replace this evaluator's state with the union of ``states`` from all ranks."""

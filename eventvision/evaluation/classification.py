@@ -73,8 +73,8 @@ class ClassificationEvaluator(Evaluator):
     ``logits`` [N, C] (softmax is applied before summing per video, as multi-view testing does).
     """
 
-    def __init__(self, num_classes: int, topk: tuple[int, ...] = (1, 5)):
-        self.num_classes, self.topk = num_classes, topk
+    def __init__(self, num_classes: int, topk: tuple[int, ...] = (1, 5), class_names: list[str] | None = None):
+        self.num_classes, self.topk, self.class_names = num_classes, topk, class_names
         self.reset()
 
     def reset(self) -> None:
@@ -108,6 +108,11 @@ class ClassificationEvaluator(Evaluator):
     def confusion(self) -> np.ndarray:
         scores, labels = self.arrays()
         return confusion_matrix(scores.argmax(1), labels, self.num_classes)
+
+    def save_pictures(self, out_dir: str | Path) -> list[Path]:
+        path = Path(out_dir) / "confusion_matrix.png"
+        save_confusion_matrix_png(path, self.confusion(), self.class_names)
+        return [path]
 
     def evaluate(self) -> dict[str, float]:
         scores, labels = self.arrays()

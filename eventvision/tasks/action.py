@@ -75,7 +75,7 @@ class ActionTask(Task):
                                 seed=self.cfg.seed)
 
     def build_evaluator(self) -> ClassificationEvaluator:
-        return ClassificationEvaluator(num_classes=self.num_classes)
+        return ClassificationEvaluator(num_classes=self.num_classes, class_names=self.class_names)
 
     def predict(self, model: nn.Module, batch) -> torch.Tensor:
         self.reset(model)

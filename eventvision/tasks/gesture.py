@@ -66,7 +66,7 @@ class GestureTask(Task):
                                    split_by=data.split_by)
 
     def build_evaluator(self) -> ClassificationEvaluator:
-        return ClassificationEvaluator(num_classes=dvs128.NUM_CLASSES)
+        return ClassificationEvaluator(num_classes=dvs128.NUM_CLASSES, class_names=self.class_names)
 
     def predict(self, model: nn.Module, batch) -> torch.Tensor:
         self.reset(model)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
 
+from eventvision.cli.main import main
 from eventvision.config import load_config
 from eventvision.engine import Trainer
 from eventvision.engine.logger import read_metrics_csv
@@ -52,3 +55,9 @@ def test_training_on_synthetic_gestures_beats_chance(tmp_path):
     assert metrics["val/top1"] > 2.5 * chance, metrics  # measured: 36.4 % (chance 9.1 %)
     assert (tmp_path / "best.pt").exists() and (tmp_path / "last.pt").exists()
     assert len(losses) >= 2 and losses[-1] < losses[0]
+    # the eval CLI on the checkpoint: metrics JSON and the confusion-matrix picture
+    rc = main(["eval", "gesture", "--checkpoint", str(tmp_path / "best.pt"), "--plots", str(tmp_path / "plots"),
+               "--json", str(tmp_path / "eval.json"), "data.synthetic_val=22"])
+    assert rc == 0
+    assert (tmp_path / "plots" / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
+    assert json.loads((tmp_path / "eval.json").read_text())["metrics"]["top1"] >= 0
