@@ -96,7 +96,7 @@ def test_steps_mode_runs_bins_as_time_steps():
     assert seen == [5]
 
 
-@pytest.mark.parametrize("feature,matching", [("spiking", "spiking"), ("ann", "ann")])
+@pytest.mark.parametrize("feature,matching", [("spiking", "spiking"), ("ann", "ann"), ("spiking", "ann")])
 def test_both_variants_train(feature, matching):
     torch.manual_seed(0)
     model = build_stereo_model(**dict(TINY, feature=feature, matching=matching))
@@ -151,6 +151,12 @@ def test_dgs_and_evolved_tau_switches():
     # widths follow the ops: a snn_b5 edge has a width-5 surrogate
     cell = model.matching.cells.cells[0]
     assert float(cell.ops["3"].act.surrogate_function.width) == pytest.approx(5.0)
+    # the DGS mixture weights and the leaks learn through the loss (leaks matter from T = 2 on)
+    model = build_stereo_model(**dict(TINY, dgs=True, learn_tau=True, input_mode="steps"))
+    model(*_pair(h=18, w=27)).mean().backward()
+    dgs_alpha = [m.alpha.grad for m in model.modules() if isinstance(m, DGSSurrogate)]
+    assert all(g is not None for g in dgs_alpha) and sum(float(g.abs().sum()) for g in dgs_alpha) > 0
+    assert any(float(p.grad.abs()) > 0 for n, p in model.named_parameters() if n.endswith("leak.raw"))
 
 
 def test_full_config_matches_published_size():
