@@ -27,8 +27,9 @@ def _one_torch_thread():
 def _cfg(tmp_path, **extra):
     over = [f"data.synthetic_root={tmp_path / 'data'}", "data.synthetic_train_seqs=1", "data.synthetic_val_seqs=0",
             "data.synthetic_frames=6", "data.synthetic_objects=3", "data.synthetic_class_probs=[1.0, 0.0, 0.0]",
+            "data.synthetic_z_range=[6.0, 20.0]", "model.score_thresh=0.01",
             f"output_dir={tmp_path / 'run'}", "device=cpu", "train.tensorboard=false", "train.val_every=0",
-            "train.batch_size=2", "train.epochs=8", "train.log_every=1", "train.optimizer.lr=3.0e-3",
+            "train.batch_size=2", "train.epochs=8", "train.log_every=1", "train.optimizer.lr=5.0e-3",
             "model.fusion=true", "model.motion_weight=0.2"]
     return load_config("detect3d/small", over + [f"{k}={v}" for k, v in extra.items()])
 
@@ -48,7 +49,8 @@ def test_small_detector_learns_a_training_scene(tmp_path):
     first, last = sum(losses[:4]) / 4, sum(losses[-4:]) / 4
     assert last < 0.6 * first, (first, last)
     metrics = evaluate(task, trainer.model, "train", "cpu")
-    assert metrics["Car/bev/R40/easy"] > 0.0, {k: v for k, v in metrics.items() if k.startswith("Car")}
+    # KITTI AP (loose: BEV IoU 0.5) of the next-frame boxes on the scene it trained on
+    assert metrics["Car/bev/R40/easy"] > 1.0, {k: v for k, v in metrics.items() if k.startswith("Car")}
     # the checkpoint the engine wrote rebuilds the same detector
     _, model, ckpt = load_model_from_checkpoint(tmp_path / "run" / "last.pt", task_name="detect3d")
     assert ckpt["task"] == "detect3d" and model.fusion is not None
