@@ -58,6 +58,15 @@ def test_event_input_variant(root):
     assert float(s["prev_left"].abs().sum()) == 0.0  # frame 0 starts the patch: no earlier frame, no events
     again = ds[1]
     assert torch.equal(again["left"], s["left"])  # seeded per sequence/frame/camera
+    # the same detector runs on event voxel grids (in_channels = bins, no image normalisation)
+    from eventvision.models.detect3d import StereoDetector3D
+    torch.manual_seed(0)
+    model = StereoDetector3D(in_channels=4, feat_width=8, feat_channels=16, psv_channels=8, psv_convs=1,
+                             num_depth_bins=16, voxel_size=(1.6, 1.6, 1.0), voxel_channels=16, bev_channels=16,
+                             bev_blocks=(1, 1), head_stride=1, image_mean=0.0, image_std=1.0)
+    batch = collate_detect3d([s])
+    loss, parts = model.loss(model(batch), batch)
+    assert torch.isfinite(loss) and parts["num_pos"] > 0
 
 
 def test_missing_dataset_says_where_to_get_it(tmp_path):
