@@ -47,6 +47,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--png-every", type=int, default=1, help="write a PNG every N windows (0 = none)")
     parser.add_argument("--duration-s", type=float, default=2.0, help="length of the synthetic recording (no --input)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic recording (no --input)")
+    parser.add_argument("--synthetic-size", default="144x96", help="WxH of the synthetic recording (no --input); "
+                        "same rig and scene statistics as the checkpoint's training data, larger field of view")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0 = torch's default; 1 is "
                         "fastest on a machine shared with other jobs)")
 
@@ -106,10 +108,24 @@ def open_stereo_input(path: str | Path) -> StereoInput:
     return StereoInput(rec, meta.width, meta.height, int(meta.t_offset), maps, kind, notes)
 
 
-def synthetic_input(cfg, *, duration_s: float, seed: int) -> StereoInput:
-    """The built-in synthetic recording, at the rig of the checkpoint's synthetic data config."""
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in str(text).lower().split("x"))
+    except ValueError:
+        raise UserError(f"--synthetic-size {text!r}: expected WIDTHxHEIGHT, e.g. 144x96") from None
+    if not (8 <= w <= 4096 and 8 <= h <= 4096):
+        raise UserError(f"--synthetic-size {text!r}: width and height must lie in 8..4096")
+    return w, h
+
+
+def synthetic_input(cfg, *, duration_s: float, seed: int, size: tuple[int, int] | None = None) -> StereoInput:
+    """The built-in synthetic recording: the rig (focal length, baseline) and scene statistics (disparity
+    ranges, texture scale in px) of the checkpoint's synthetic training data, at ``size`` = (W, H)."""
+    import dataclasses
     from eventvision.data.stereo.synthetic import SyntheticStereoConfig, SyntheticStereoRecording
     scene = SyntheticStereoConfig.from_config(cfg.data.synthetic)
+    if size is not None:
+        scene = dataclasses.replace(scene, width=size[0], height=size[1])
     rec = SyntheticStereoRecording(duration_us=int(round(duration_s * 1e6)), seed=seed, scene=scene)
     return StereoInput(rec, scene.width, scene.height, 0, None, "synthetic")
 
@@ -318,6 +334,7 @@ def main(args) -> int:
     if args.checkpoint is None and not ckpt_path.is_file():
         raise UserError(f"{ckpt_path}: bundled checkpoint missing from this install; pass --checkpoint or train "
                         f"one with 'eventvision train stereo --config stereo/small'")
+    size = parse_size(args.synthetic_size) if input_path is None else None
     device = select_device(args.device)
     if args.threads > 0:
         import torch
@@ -325,7 +342,7 @@ def main(args) -> int:
     source = open_stereo_input(input_path) if input_path else None  # fail on bad input before loading torch models
     task, model, ckpt = load_model_from_checkpoint(ckpt_path, device=device, task_name="stereo")
     if source is None:
-        source = synthetic_input(task.cfg, duration_s=args.duration_s, seed=args.seed)
+        source = synthetic_input(task.cfg, duration_s=args.duration_s, seed=args.seed, size=size)
     for note in source.notes:
         print(f"eventvision: note: {note}", file=sys.stderr)
     summary = run(source=source, task=task, model=model, output=output, window_us=int(round(args.window_ms * 1000)),

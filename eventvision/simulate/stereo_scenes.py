@@ -88,7 +88,7 @@ class SceneParams:
     slanted_fraction: float = 0.5
     max_tilt_deg: float = 40.0
     speed_px_s: tuple[float, float] = (60.0, 240.0)
-    texel_px: tuple[float, float] = (2.0, 5.0)           # texture cell size in pixels at the surface depth
+    texel_px: tuple[float, float] = (5.0, 10.0)          # texture cell size in pixels at the surface depth
     period_s: tuple[float, float] = (1.0, 2.0)           # oscillation period of each surface's motion
 
 

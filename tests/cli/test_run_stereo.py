@@ -11,7 +11,6 @@ import pytest
 from eventvision.cli.main import main
 from eventvision.config import load_config
 from eventvision.data.stereo.export import identity_rectify_map, write_dsec_sequence, write_mvsec_sequence
-from eventvision.data.stereo.synthetic import SyntheticStereoConfig
 from eventvision.engine.checkpoint import save_checkpoint
 from eventvision.simulate.stereo_scenes import StereoCamera, StereoScene
 from eventvision.tasks.stereo import StereoTask
@@ -122,14 +121,12 @@ def test_own_h5_matches_streaming_windows(checkpoint, tmp_path):
 def test_default_synthetic_run(tmp_path):
     out = tmp_path / "demo"
     assert main(["run", "stereo", "--output", str(out), "--duration-s", "0.2", "--device", "cpu", "--threads", "1"]) == 0
-    cfg = load_config("stereo/small")
-    scene = SyntheticStereoConfig.from_config(cfg.data.synthetic)
-    disp = _check_outputs(out, 4, scene.height, scene.width, 50_000)
+    disp = _check_outputs(out, 4, 96, 144, 50_000)                  # default --synthetic-size 144x96
     assert disp[-1].std() > 0.5                                  # a structured map, not a constant
 
 
 @pytest.mark.parametrize("case", ["missing", "mono", "not_events", "output_is_input", "bad_window", "bad_ckpt",
-                                  "incomplete_dsec"])
+                                  "incomplete_dsec", "bad_size"])
 def test_bad_input_one_line_exit_2(case, tmp_path, checkpoint, dsec_folder, capsys):
     args = ["run", "stereo", "--output", str(tmp_path / "o"), "--checkpoint", str(checkpoint), "--device", "cpu"]
     if case == "missing":
@@ -146,6 +143,8 @@ def test_bad_input_one_line_exit_2(case, tmp_path, checkpoint, dsec_folder, caps
                 "--checkpoint", str(checkpoint)]
     elif case == "bad_window":
         args += ["--window-ms", "0"]
+    elif case == "bad_size":
+        args += ["--synthetic-size", "big"]
     elif case == "bad_ckpt":
         (tmp_path / "bad.pt").write_bytes(b"garbage")
         args = ["run", "stereo", "--output", str(tmp_path / "o"), "--checkpoint", str(tmp_path / "bad.pt")]
