@@ -32,13 +32,17 @@ from eventvision.simulate.kitti_scenes import KITTI_P2, KITTI_P3
 STAGES = ("features", "volume", "bev", "fusion", "head")
 
 
-def measure(cfg_name: str, fusion: bool, repeats: int, device: torch.device) -> dict:
+def measure(cfg_name: str, fusion: bool, repeats: int, device: torch.device, hw=(375, 1242)) -> dict:
+    """Per-stage ms of ``stream_step`` + decoding on random stereo pairs of size ``hw`` (KITTI P2/P3 rescaled)."""
+    from eventvision.simulate.kitti_scenes import scaled_projection
+
     cfg = load_config(cfg_name, [f"model.fusion={str(fusion).lower()}"])
     model = StereoDetector3D.from_config(cfg.model).to(device).eval()
-    P2 = torch.tensor(KITTI_P2, dtype=torch.float32)[None].to(device)
-    P3 = torch.tensor(KITTI_P3, dtype=torch.float32)[None].to(device)
+    scale = hw[0] / 375.0
+    P2 = torch.tensor(scaled_projection(KITTI_P2, scale), dtype=torch.float32)[None].to(device)
+    P3 = torch.tensor(scaled_projection(KITTI_P3, scale), dtype=torch.float32)[None].to(device)
     g = torch.Generator().manual_seed(0)
-    frames = [(torch.rand(1, 3, 375, 1242, generator=g).to(device), torch.rand(1, 3, 375, 1242, generator=g).to(device))
+    frames = [(torch.rand(1, 3, *hw, generator=g).to(device), torch.rand(1, 3, *hw, generator=g).to(device))
               for _ in range(2)]
     model.reset_stream()
     model.stream_step(*frames[0], P2, P3)  # warm-up (also fills the fusion cache)
@@ -54,7 +58,7 @@ def measure(cfg_name: str, fusion: bool, repeats: int, device: torch.device) -> 
         runs.append({**{s: timer.ms.get(s, 0.0) for s in STAGES}, "total": total,
                      "cpu": (time.process_time() - c0) * 1e3})
     mean = {k: float(np.mean([r[k] for r in runs])) for k in runs[0]}
-    return {"config": cfg_name, "fusion": fusion, "params_m": sum(p.numel() for p in model.parameters()) / 1e6,
+    return {"config": cfg_name + ("" if tuple(hw) == (375, 1242) else f"@{hw[1]}x{hw[0]}"), "fusion": fusion, "params_m": sum(p.numel() for p in model.parameters()) / 1e6,
             "ms": mean}
 
 
@@ -74,17 +78,19 @@ def latency_main(args) -> int:
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     rows = []
-    for name in args.configs.split(","):
+    for entry in args.configs.split(","):
+        name, _, size = entry.partition("@")  # e.g. small@310x94: the small recipe at its training resolution
+        hw = tuple(int(v) for v in reversed(size.split("x"))) if size else (375, 1242)
         for fusion in (False, True):
-            res = measure(f"detect3d/{name}", fusion, args.repeats if name != "full" else 1, device)
+            res = measure(f"detect3d/{name}", fusion, args.repeats if name != "full" else 1, device, hw)
             res["stream"] = stream_implication(res["ms"]["total"])
             rows.append(res)
             print(json.dumps(res), file=sys.stderr)
     import os
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"device {device}, threads {args.threads}, load average {load:.1f}, input 375x1242, batch 1 "
+    print(f"device {device}, threads {args.threads}, load average {load:.1f}, input 375x1242 unless named, batch 1 "
           f"(wall-clock ms per frame; 'cpu' = process CPU ms)")
-    print(f"{'config':<10}{'variant':<12}{'params M':>9}" + "".join(f"{s:>10}" for s in STAGES) + f"{'total':>10}"
+    print(f"{'config':<16}{'variant':<12}{'params M':>9}" + "".join(f"{s:>10}" for s in STAGES) + f"{'total':>10}"
           f"{'cpu':>10}{'x base':>8}{'processed':>10}{'skipped/40':>11}{'age ms':>8}")
     base = {}
     for r in rows:
@@ -92,7 +98,7 @@ def latency_main(args) -> int:
         if not r["fusion"]:
             base[key] = r["ms"]["total"]
         name = "StreamDSGN" if r["fusion"] else "DSGN-like"
-        print(f"{key.split('/')[-1]:<10}{name:<12}{r['params_m']:>9.2f}" + "".join(f"{r['ms'][s]:>10.1f}" for s in STAGES)
+        print(f"{key.split('/')[-1]:<16}{name:<12}{r['params_m']:>9.2f}" + "".join(f"{r['ms'][s]:>10.1f}" for s in STAGES)
               + f"{r['ms']['total']:>10.1f}{r['ms']['cpu']:>10.1f}{r['ms']['total'] / base[key]:>8.2f}{r['stream']['processed_share']:>10.2f}"
               + f"{r['stream']['skipped']:>11d}{r['stream']['mean_age_ms']:>8.0f}")
     if args.json:
@@ -204,7 +210,7 @@ def main(argv=None) -> int:
         p.add_argument("--score-thresh", type=float, default=0.02)
         return compare_main(p.parse_args(argv[1:]))
     p = argparse.ArgumentParser(prog="bench_detect3d.py")
-    p.add_argument("--configs", default="small,full")
+    p.add_argument("--configs", default="small,full,small@310x94", help="config[@WxH], comma-separated")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
