@@ -36,11 +36,12 @@ def run_demo(task: str, source: str, *, headless: bool = False, record: str | No
     predictor = build_predictor(task, model, checkpoint, device)  # fail fast on a missing checkpoint
     if task == "stereo" and source == "synthetic":
         # the synthetic rig the model was trained on (ray-cast scenes: small), else the stereo/small one
-        width, height = 96, 64
-        rig = getattr(getattr(getattr(predictor, "task", None), "cfg", None), "data", None)
-        rig = getattr(rig, "synthetic", None) if rig is not None else None
-        if rig is not None:
-            width, height = int(rig.width), int(rig.height)
+        cfg = getattr(getattr(predictor, "task", None), "cfg", None)
+        if cfg is None:
+            from eventvision.config import load_config
+            cfg = load_config("stereo/small")
+        rig = cfg.data.synthetic
+        width, height = int(rig.width), int(rig.height)
     src = open_source(source, task=task, width=width, height=height, realtime=realtime, max_steps=max_steps,
                       seed=seed)
     width, height = getattr(src, "width", width), getattr(src, "height", height)

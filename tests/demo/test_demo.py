@@ -196,9 +196,11 @@ def test_headless_stereo_with_model_shows_disparity(tmp_path):
                        realtime=False, window_ms=50, on_frame=lambda rgb, r: shown.append((rgb, r.prediction)))
     assert summary["predictor"] == "stereo" and summary["recorded_frames"] == 2
     rgb, pred = shown[-1]
-    assert pred.overlay is not None and pred.overlay.shape == (64, 96, 3)
+    w, h = int(cfg.data.synthetic.width), int(cfg.data.synthetic.height)  # the rig the model was made for
+    assert pred.overlay is not None and pred.overlay.shape == (h, w, 3)
     assert pred.text.startswith("disparity mean")
-    assert rgb.shape == (3 * 64 + 56, 3 * 2 * 96, 3)  # events | disparity side by side, scaled x3 to fit the text
+    f = -(-480 // (2 * w))  # small sensors are scaled up so the status text fits
+    assert rgb.shape == (f * h + 56, f * 2 * w, 3)  # events | disparity side by side
     left_half = rgb[:-56, : rgb.shape[1] // 2]
     right_half = rgb[:-56, rgb.shape[1] // 2:]
     assert sum(coloured_pixels(np.concatenate([left_half, np.zeros((56, left_half.shape[1], 3), np.uint8)]))) > 50
