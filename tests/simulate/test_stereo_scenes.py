@@ -70,7 +70,6 @@ def test_random_scene_is_deterministic_and_moves():
 
 
 def test_events_from_emulator_are_deterministic_and_per_camera():
-    pytest.importorskip("eventvision.simulate.emulator")
     s1 = make_stereo_sample(3, width=64, height=48, window_us=30_000)
     s2 = make_stereo_sample(3, width=64, height=48, window_us=30_000)
     for cam in ("left", "right"):

@@ -71,7 +71,7 @@ def test_training_beats_constant_median(tmp_path):
     from eventvision.engine import Trainer
     from eventvision.engine.evaluate import evaluate
 
-    cfg = load_config("stereo/small", QUICK + ["model.feature=ann", "model.matching=ann", "train.epochs=6",
+    cfg = load_config("stereo/small", QUICK + ["model.feature=ann", "model.matching=ann", "train.epochs=7",
                                               "train.batch_size=4", "train.optimizer.lr=3e-3",
                                               "train.val_every=0", f"output_dir={tmp_path}"])
     task = StereoTask(cfg)
