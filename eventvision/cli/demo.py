@@ -14,7 +14,8 @@ def add_arguments(parser) -> None:
                         help="'none' shows events only (no model)")
     parser.add_argument("--headless", action="store_true", help="no window; use with --record")
     parser.add_argument("--record", default=None, metavar="OUT.mp4", help="write the shown frames to a video")
-    parser.add_argument("--window-ms", type=float, default=100.0, help="sliding window length (default 100 ms)")
+    parser.add_argument("--window-ms", type=float, default=None,
+                        help="sliding window length (default: the model's training window; 100 ms without a model)")
     parser.add_argument("--contrast", type=float, default=0.2, help="emulator contrast threshold (default 0.2)")
     parser.add_argument("--refractory-us", type=int, default=0, help="emulator refractory period (µs)")
     parser.add_argument("--noise-rate-hz", type=float, default=0.0, help="emulator shot-noise rate per pixel")

@@ -10,7 +10,7 @@ from eventvision.errors import UserError
 
 
 def run_demo(task: str, source: str, *, headless: bool = False, record: str | None = None, model: str = "auto",
-             checkpoint: str | None = None, window_ms: float = 100.0, contrast: float = 0.2,
+             checkpoint: str | None = None, window_ms: float | None = None, contrast: float = 0.2,
              refractory_us: int = 0, noise_rate_hz: float = 0.0, width: int = 640, height: int = 480,
              max_steps: int | None = None, realtime: bool = True, device: str = "cpu", seed: int = 0,
              on_frame=None) -> dict:
@@ -18,13 +18,15 @@ def run_demo(task: str, source: str, *, headless: bool = False, record: str | No
 
     ``task``: 'gesture' or 'stereo'. ``source``: 'synthetic', a camera index, a video, an event
     recording or 'inivation'. ``headless``: no window (then ``record`` is required). ``max_steps``:
-    stop after this many input frames/chunks. ``on_frame(rgb, result)``: optional hook (tests).
+    stop after this many input frames/chunks. ``window_ms``: sliding window (default: what the model was
+    trained on, 1 s for gesture, the stereo config's window; 100 ms without a model).
+    ``on_frame(rgb, result)``: optional hook (tests).
     """
     if task not in ("gesture", "stereo"):
         raise UserError(f"demo: unknown task '{task}'; use gesture or stereo")
     if headless and not record:
         raise UserError("demo: --headless needs --record OUT.mp4 (there is no window to show frames in)")
-    if window_ms <= 0 or contrast <= 0 or width <= 0 or height <= 0:
+    if (window_ms is not None and window_ms <= 0) or contrast <= 0 or width <= 0 or height <= 0:
         raise UserError("demo: --window-ms, --contrast, --width and --height must be > 0")
     if max_steps is not None and max_steps <= 0:
         raise UserError(f"demo: --max-steps must be >= 1, got {max_steps}")
@@ -45,6 +47,8 @@ def run_demo(task: str, source: str, *, headless: bool = False, record: str | No
     src = open_source(source, task=task, width=width, height=height, realtime=realtime, max_steps=max_steps,
                       seed=seed)
     width, height = getattr(src, "width", width), getattr(src, "height", height)
+    if window_ms is None:
+        window_ms = float(getattr(predictor, "window_ms", 100.0))
     _warm_up(predictor, task, width, height)
     controls = Controls(window_us=int(window_ms * 1000), contrast=contrast)
     display = None if headless else WindowDisplay(controls)

@@ -47,6 +47,7 @@ class Prediction:
 
 class Predictor(Protocol):
     name: str
+    window_ms: float   # the sliding window it was trained for (the demo's default)
 
     def __call__(self, window: Window) -> Prediction: ...
 
@@ -55,6 +56,7 @@ class EventsOnly:
     """No model: the demo shows events, FPS and latency only (``--model none``)."""
 
     name = "events only"
+    window_ms = 100.0
 
     def __call__(self, window: Window) -> Prediction:
         return Prediction(text=f"{len(window.events):,} events")
@@ -75,6 +77,8 @@ class GesturePredictor:
     resolution, split into its T frames (``to_frames``), class scores -> name + confidence."""
 
     name = "gesture"
+    #: default sliding window: the synthetic training clips last 1 s
+    window_ms = 1000.0
 
     def __init__(self, task, model, device="cpu"):
         import torch
@@ -133,6 +137,7 @@ class StereoPredictor:
         self.device = next(model.parameters()).device
         self.num_bins = int(task.cfg.data.num_bins)
         self.max_disparity = float(task.cfg.data.max_disparity)
+        self.window_ms = float(getattr(task.cfg.data, "window_ms", 50.0))  # the training window
 
     @classmethod
     def from_checkpoint(cls, path: str | Path | None = None, *, device: str = "cpu") -> "StereoPredictor":
