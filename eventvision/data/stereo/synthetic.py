@@ -97,7 +97,7 @@ class SyntheticStereoRecording:
     """A seeded synthetic stereo *recording* (one long moving scene), streamed window by window.
 
     Offers the stereo-recording interface that ``eventvision run stereo`` uses: ``is_stereo``, ``width``,
-    ``height``, ``t_start``/``t_end`` (µs), ``baseline_m``, ``focal_px`` and ``iter_windows(window_us)``
+    ``height``, ``t_start``/``t_end`` (µs, t_end inclusive), ``baseline_m``, ``focal_px`` and ``iter_windows(window_us)``
     yielding ``(t0, t1, left_events, right_events)``; plus ``disparity_at(t_us)`` for the exact GT.
     """
 
@@ -112,7 +112,7 @@ class SyntheticStereoRecording:
     width = property(lambda self: self.scene.width)
     height = property(lambda self: self.scene.height)
     t_start = property(lambda self: 0)
-    t_end = property(lambda self: int(self.duration_us))
+    t_end = property(lambda self: int(self.duration_us) - 1)   # inclusive, like EventStream.t_end
     baseline_m = property(lambda self: self.scene.baseline_m)
     focal_px = property(lambda self: self.scene.focal_px)
 
