@@ -18,7 +18,8 @@ from eventvision.spiking.adapters import SeqToANN
 from eventvision.spiking.neurons import SpikeDHSNeuron
 from eventvision.spiking.surrogate import DGSSurrogate
 
-TINY = dict(SMALL_CONFIG, fea_filter_multiplier=1, mat_filter_multiplier=1, max_disp=12)
+TINY = dict(SMALL_CONFIG, feature="spiking", matching="spiking", fea_filter_multiplier=1, mat_filter_multiplier=1,
+            max_disp=12)
 
 
 def _pair(n=2, h=24, w=36, bins=5, seed=0):
