@@ -122,7 +122,7 @@ def stream_outputs(model, task, seq_names, device, *, latency_ms: float | None):
         seq = load_sequence(training, name)
         outs = list(stream_sequence(model, seq, device, latency_ms=latency_ms))
         preds = [empty_objects(0)] * seq.num_frames
-        for f, _, lat, objs, _, _ in outs:
+        for f, _, lat, objs, *_ in outs:
             preds[f] = objs
             lats.append(lat)
         sched = Schedule(np.array([o[0] for o in outs], dtype=np.int64), np.array([o[1] for o in outs]))

@@ -40,6 +40,8 @@ def add_arguments(parser) -> None:
                         help="use this latency per run instead of the measured one (simulates a faster device)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--no-overlays", action="store_true", help="skip the BEV/image PNG overlays")
+    parser.add_argument("--overlay-score", type=float, default=0.3,
+                        help="draw detections with at least this score in the overlays (results keep all)")
 
 
 # ----------------------------------------------------------------------------------------------- pieces
@@ -90,7 +92,7 @@ def associate(prev: np.ndarray, cur_boxes: np.ndarray, cur_labels: np.ndarray, p
 def stream_sequence(model, seq, device, *, input_kind: str = "image", event_bins: int = 5,
                     event_contrast: float = 0.2, latency_ms: float | None = None, seed: int = 0):
     """Simulate the 10 Hz stream of one sequence; yields per run ``(frame, emission_ms, latency_ms, objects,
-    grid boxes, labels)`` (objects = OBJECT_DTYPE in the KITTI camera frame with ``frame`` = source frame)."""
+    grid boxes, labels, scores)`` (objects = OBJECT_DTYPE in the KITTI camera frame, ``frame`` = source frame)."""
     import torch
 
     from eventvision.data.detect3d.kitti_tracking import read_image
@@ -126,7 +128,7 @@ def stream_sequence(model, seq, device, *, input_kind: str = "image", event_bins
         objects = detections_to_objects(boxes, scores, labels, seq.calib.P2, size, frame=frame, track_ids=ids)
         prev_ids, prev_boxes, prev_labels = ids, boxes, labels
         emission = start_ms + lat
-        yield frame, emission, lat, objects, boxes, labels
+        yield frame, emission, lat, objects, boxes, labels, scores
         start_ms = max(emission, (frame + 1) * PERIOD_MS)
         frame = int(math.floor(start_ms / PERIOD_MS + 1e-9))
 
@@ -227,7 +229,7 @@ def main(args) -> int:
         results, lats = [], []
         bar = progress(total=seq.num_frames, desc=f"detect3d {name}", unit="frame")
         last = 0
-        for frame, emission, lat, objects, boxes, labels in stream_sequence(
+        for frame, emission, lat, objects, boxes, labels, scores in stream_sequence(
                 model, seq, device, input_kind=data_cfg.input, event_bins=data_cfg.event_bins,
                 event_contrast=data_cfg.event_contrast, latency_ms=args.latency_ms, seed=data_cfg.seed):
             results.append(objects)
@@ -240,9 +242,11 @@ def main(args) -> int:
                 if frame + 1 < seq.num_frames and len(seq.objects[frame + 1]):
                     gt_boxes = objects_to_grid_boxes(seq.objects[frame + 1])[0]
                 ov = out_dir / "overlays" / name
-                save_png(ov / f"{frame:06d}_bev.png", bev_overlay(boxes, labels, gt_boxes, model.grid))
+                shown = scores >= args.overlay_score
+                save_png(ov / f"{frame:06d}_bev.png", bev_overlay(boxes[shown], labels[shown], gt_boxes, model.grid))
                 rgb = (read_image(seq.left[frame]).transpose(1, 2, 0) * 255).astype(np.uint8)
-                save_png(ov / f"{frame:06d}_image.png", image_overlay(rgb, objects, seq.calib.P2))
+                save_png(ov / f"{frame:06d}_image.png",
+                         image_overlay(rgb, objects[objects["score"] >= args.overlay_score], seq.calib.P2))
         bar.update(seq.num_frames - last)
         bar.close()
         from eventvision.evaluation.kitti.io import make_objects
