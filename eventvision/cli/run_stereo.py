@@ -4,8 +4,9 @@
 
 REC is a DSEC sequence folder (``events/{left,right}/events.h5`` + ``rectify_map.h5``), an MVSEC
 ``*_data.hdf5`` (rectified with ``<scene>_calib/*_map.txt`` when those lie beside it) or an eventvision
-stereo ``.h5``. Without ``--input`` a seeded synthetic recording is generated on the fly and run through
-the bundled checkpoint (``eventvision/checkpoints/stereo_small.pt``).
+stereo ``.h5``. Without ``--input`` a seeded synthetic recording (0.25 s clips of fresh random scenes,
+rig and scene statistics of the checkpoint's training data, ``--synthetic-size``) is generated on the
+fly and run through the bundled checkpoint (``eventvision/checkpoints/stereo_small.pt``).
 
 Outputs in DIR: ``disparity.h5`` (``disparity`` [N, H, W] float32 px, NaN where unknown; ``timestamps_us``
 [N] int64 = window ends on the recording's label clock, i.e. file time + t_offset), one colour PNG per
@@ -32,6 +33,7 @@ from eventvision.errors import UserError
 
 HELP = "stream a stereo event recording through the SpikeDHS disparity network (disparity.h5, PNGs, summary.json)"
 
+DEMO_CLIP_US = 250_000
 BUNDLED_CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "stereo_small.pt"
 
 
@@ -126,7 +128,9 @@ def synthetic_input(cfg, *, duration_s: float, seed: int, size: tuple[int, int] 
     scene = SyntheticStereoConfig.from_config(cfg.data.synthetic)
     if size is not None:
         scene = dataclasses.replace(scene, width=size[0], height=size[1])
-    rec = SyntheticStereoRecording(duration_us=int(round(duration_s * 1e6)), seed=seed, scene=scene)
+    # clips of fresh scenes, each seen like a training sample (from 10 ms after its start, surfaces at full speed)
+    rec = SyntheticStereoRecording(duration_us=int(round(duration_s * 1e6)), seed=seed, scene=scene,
+                                   clip_us=DEMO_CLIP_US)
     return StereoInput(rec, scene.width, scene.height, 0, None, "synthetic")
 
 

@@ -94,20 +94,23 @@ class SyntheticStereoDataset(torch.utils.data.Dataset):
 
 @dataclass
 class SyntheticStereoRecording:
-    """A seeded synthetic stereo *recording* (one long moving scene), streamed window by window.
+    """A seeded synthetic stereo *recording*, streamed window by window.
+
+    With ``clip_us`` = 0 it is one long scene whose surfaces oscillate. With ``clip_us`` > 0 it is a
+    sequence of clips of that length, each a fresh scene (seed ``seed + k``) observed from
+    ``WARMUP_US`` after its start, like the training samples (scene motion at full speed).
 
     Offers the stereo-recording interface that ``eventvision run stereo`` uses: ``is_stereo``, ``width``,
-    ``height``, ``t_start``/``t_end`` (µs, t_end inclusive), ``baseline_m``, ``focal_px`` and ``iter_windows(window_us)``
-    yielding ``(t0, t1, left_events, right_events)``; plus ``disparity_at(t_us)`` for the exact GT.
+    ``height``, ``t_start``/``t_end`` (µs, t_end inclusive), ``baseline_m``, ``focal_px`` and
+    ``iter_windows(window_us)`` yielding ``(t0, t1, left_events, right_events)``; plus ``disparity_at(t_us)``
+    for the exact GT.
     """
 
     duration_us: int = 1_000_000
     seed: int = 0
     scene: SyntheticStereoConfig = field(default_factory=SyntheticStereoConfig)
+    clip_us: int = 0
     is_stereo: bool = True
-
-    def __post_init__(self):
-        self._scene = StereoScene.random(self.scene.camera, self.seed + SPLIT_OFFSET["demo"], self.scene.params)
 
     width = property(lambda self: self.scene.width)
     height = property(lambda self: self.scene.height)
@@ -116,14 +119,42 @@ class SyntheticStereoRecording:
     baseline_m = property(lambda self: self.scene.baseline_m)
     focal_px = property(lambda self: self.scene.focal_px)
 
+    def _scene(self, k: int) -> StereoScene:
+        return StereoScene.random(self.scene.camera, self.seed + SPLIT_OFFSET["demo"] + k, self.scene.params)
+
     def iter_windows(self, window_us: int, t_start: int | None = None, t_end: int | None = None
                      ) -> Iterator[tuple[int, int, np.ndarray, np.ndarray]]:
         t_end = self.duration_us if t_end is None else min(int(t_end), self.duration_us)
         t_start = 0 if t_start is None else int(t_start)
-        for t0, t1, left, right in self._scene.iter_events(t_end, frame_dt_us=self.scene.frame_dt_us,
-                                                           chunk_us=int(window_us)):
-            if t0 >= t_start:
-                yield t0, t1, left, right
+        window_us = int(window_us)
+        if not self.clip_us:
+            for t0, t1, left, right in self._scene(0).iter_events(t_end, frame_dt_us=self.scene.frame_dt_us,
+                                                                   chunk_us=window_us):
+                if t0 >= t_start:
+                    yield t0, t1, left, right
+            return
+        k = 0
+        while k * self.clip_us < t_end:
+            base = k * self.clip_us
+            clip_end = min(self.clip_us, t_end - base)
+            if base + clip_end > t_start:
+                left, right = self._scene(k).events(WARMUP_US + clip_end, frame_dt_us=self.scene.frame_dt_us)
+                for ev in (left, right):
+                    ev["t"] += base - WARMUP_US
+                for t0 in range(base, base + clip_end, window_us):
+                    t1 = min(t0 + window_us, base + clip_end)
+                    if t0 >= t_start:
+                        yield t0, t1, _slice(left, t0, t1), _slice(right, t0, t1)
+            k += 1
 
     def disparity_at(self, t_us: int) -> np.ndarray:
-        return self._scene.disparity(int(t_us))
+        t_us = int(t_us)
+        if not self.clip_us:
+            return self._scene(0).disparity(t_us)
+        k = max(t_us - 1, 0) // self.clip_us      # a window ending exactly at a clip boundary belongs to that clip
+        return self._scene(k).disparity(t_us - k * self.clip_us + WARMUP_US)
+
+
+def _slice(events: np.ndarray, t0: int, t1: int) -> np.ndarray:
+    i0, i1 = np.searchsorted(events["t"], [t0, t1], side="left")
+    return events[i0:i1]
