@@ -44,3 +44,16 @@ def test_recording_streams_windows_with_gt():
             assert len(ev) and ev["t"].min() >= t0 and ev["t"].max() < t1
     gt = rec.disparity_at(100_000)
     assert gt.shape == (24, 40) and np.isfinite(gt).mean() > 0.5
+
+
+def test_clip_recording_restarts_scenes_and_gt_follows():
+    rec = SyntheticStereoRecording(duration_us=200_000, seed=2, scene=SCENE, clip_us=100_000)
+    windows = list(rec.iter_windows(50_000))
+    assert [(t0, t1) for t0, t1, _, _ in windows] == [(0, 50_000), (50_000, 100_000), (100_000, 150_000),
+                                                     (150_000, 200_000)]
+    for t0, t1, left, right in windows:
+        assert len(left) > 50 and left["t"].min() >= t0 and left["t"].max() < t1
+    # the window ending at a clip boundary belongs to the first clip; the next one to a different scene
+    assert np.array_equal(rec.disparity_at(100_000), rec._scene(0).disparity(100_000 + 10_000), equal_nan=True)
+    assert not np.array_equal(rec.disparity_at(150_000), rec._scene(0).disparity(160_000), equal_nan=True)
+    assert np.array_equal(rec.disparity_at(150_000), rec._scene(1).disparity(60_000), equal_nan=True)
