@@ -199,8 +199,6 @@ def load_detector(checkpoint: str | None, device):
 
 
 def main(args) -> int:
-    import torch
-
     from eventvision.data.detect3d.kitti_tracking import load_sequence, read_image
     from eventvision.errors import UserError
     from eventvision.evaluation.kitti.io import write_result_file

@@ -4,7 +4,6 @@ confusion matrix (and its picture).
 
 from __future__ import annotations
 
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np

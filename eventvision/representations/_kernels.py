@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 from llvmlite import ir
-from numba import get_num_threads, njit, prange
+from numba import njit, prange
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 

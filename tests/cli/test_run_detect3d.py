@@ -18,12 +18,7 @@ from eventvision.models.detect3d import StereoDetector3D
 from eventvision.simulate.kitti_scenes import SceneConfig, write_sequence
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module")

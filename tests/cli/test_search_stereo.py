@@ -12,19 +12,7 @@ TINY_RUN = ["search.epochs=2", "search.warmup_epochs=1", "search.filter_multipli
             "model.max_disp=12", "data.max_disparity=11.0", "device=cpu"]
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    # numba's parallel kernels (used by the data pipeline) leave spinning worker threads that slow
-    # torch 30x on a busy 2-core machine; tiny nets are fastest single-threaded anyway
-    import numba
-
-    nb = numba.get_num_threads()
-    numba.set_num_threads(1)
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-    numba.set_num_threads(nb)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def test_search_cli_writes_loadable_genotype(tmp_path, capsys):

@@ -12,7 +12,6 @@ from eventvision.spiking.blocks import (
     CMLDownsample,
     QKFormerBlock,
     QKTokenAttention,
-    SDSAProduct,
     SpikeDrivenBlock,
     SpikformerBlock,
     SpikingMLP,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import pytest
-import torch
 
 from eventvision.config import load_config
 from eventvision.engine.evaluate import evaluate
@@ -16,12 +15,7 @@ from eventvision.tasks import get_task_class
 from eventvision.tasks.detect3d import Detect3DTask
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _cfg(tmp_path, **extra):

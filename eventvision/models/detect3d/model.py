@@ -19,7 +19,6 @@ import time
 from contextlib import contextmanager
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from eventvision.models.detect3d.backbone import BEVBackbone, FeatureNet

@@ -1,12 +1,8 @@
-"""One torch thread in these tests: the CI machine is shared, and oversubscribed threads are ~10x slower."""
+"""Every test here runs single-threaded (see the ``single_thread`` fixture in tests/conftest.py)."""
 
 import pytest
-import torch
 
 
 @pytest.fixture(autouse=True)
-def _one_torch_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_torch_thread(single_thread):
     yield
-    torch.set_num_threads(n)

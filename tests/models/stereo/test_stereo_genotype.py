@@ -5,7 +5,6 @@ import pytest
 
 from eventvision.errors import UserError
 from eventvision.models.stereo.genotype import (
-    PRIMITIVES,
     SPIKEDHS_MVSEC,
     Genotype,
     StageGenotype,
