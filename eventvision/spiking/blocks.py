@@ -291,46 +291,40 @@ class SpikingMLP(nn.Module):
         return _from_tokens(y, hw)
 
 
-class SpikformerBlock(nn.Module):
+class _AttentionMLPBlock(nn.Module):
+    """``x = x + Attention(x); x = x + MLP(x)``; subclasses choose the attention and the MLP shortcut."""
+
+    attention: type[nn.Module]
+    mlp_shortcut = "spike"
+
+    def __init__(self, dim: int, num_heads: int = 8, mlp_ratio: float = 4.0, neuron: str = "lif",
+                 neuron_kw: dict | None = None):
+        super().__init__()
+        self.attn = self.attention(dim, num_heads, neuron=neuron, neuron_kw=neuron_kw)
+        self.mlp = SpikingMLP(dim, int(dim * mlp_ratio), self.mlp_shortcut, neuron, neuron_kw)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(x)
+        return x + self.mlp(x)
+
+
+class SpikformerBlock(_AttentionMLPBlock):
     """``x = x + SSA(x); x = x + MLP(x)`` (Spikformer)."""
 
-    def __init__(self, dim: int, num_heads: int = 8, mlp_ratio: float = 4.0, neuron: str = "lif",
-                 neuron_kw: dict | None = None):
-        super().__init__()
-        self.attn = SSA(dim, num_heads, neuron=neuron, neuron_kw=neuron_kw)
-        self.mlp = SpikingMLP(dim, int(dim * mlp_ratio), "spike", neuron, neuron_kw)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(x)
-        return x + self.mlp(x)
+    attention = SSA
 
 
-class SpikeDrivenBlock(nn.Module):
+class SpikeDrivenBlock(_AttentionMLPBlock):
     """``x = x + SDSA(x); x = x + MLP(x)`` with membrane shortcuts (Spike-driven Transformer)."""
 
-    def __init__(self, dim: int, num_heads: int = 8, mlp_ratio: float = 4.0, neuron: str = "lif",
-                 neuron_kw: dict | None = None):
-        super().__init__()
-        self.attn = SDSA(dim, num_heads, neuron=neuron, neuron_kw=neuron_kw)
-        self.mlp = SpikingMLP(dim, int(dim * mlp_ratio), "membrane", neuron, neuron_kw)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(x)
-        return x + self.mlp(x)
+    attention = SDSA
+    mlp_shortcut = "membrane"
 
 
-class QKFormerBlock(nn.Module):
+class QKFormerBlock(_AttentionMLPBlock):
     """``x = x + QKTA(x); x = x + MLP(x)`` (QKFormer's token-attention block)."""
 
-    def __init__(self, dim: int, num_heads: int = 8, mlp_ratio: float = 4.0, neuron: str = "lif",
-                 neuron_kw: dict | None = None):
-        super().__init__()
-        self.attn = QKTokenAttention(dim, num_heads, neuron=neuron, neuron_kw=neuron_kw)
-        self.mlp = SpikingMLP(dim, int(dim * mlp_ratio), "spike", neuron, neuron_kw)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(x)
-        return x + self.mlp(x)
+    attention = QKTokenAttention
 
 
 class ConvBNSN(nn.Module):
