@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from eventvision.models.conv import Conv3d
 from eventvision.models.detect3d.geometry import DepthBins, VoxelGrid, plane_sweep_grid, voxel_sampling_grid
 
 
@@ -44,7 +45,7 @@ def build_cost_volume(left: torch.Tensor, right: torch.Tensor, grid: torch.Tenso
 
 
 def conv3d_bn_relu(cin: int, cout: int, s: int = 1) -> nn.Sequential:
-    return nn.Sequential(nn.Conv3d(cin, cout, 3, s, 1, bias=False), nn.BatchNorm3d(cout), nn.ReLU(inplace=True))
+    return nn.Sequential(Conv3d(cin, cout, 3, s, 1, bias=False), nn.BatchNorm3d(cout), nn.ReLU(inplace=True))
 
 
 class PlaneSweepNet(nn.Module):
@@ -55,7 +56,7 @@ class PlaneSweepNet(nn.Module):
         super().__init__()
         self.stem = conv3d_bn_relu(in_channels, channels)
         self.convs = nn.ModuleList(conv3d_bn_relu(channels, channels) for _ in range(num_convs))
-        self.cost = nn.Conv3d(channels, 1, 3, 1, 1)
+        self.cost = Conv3d(channels, 1, 3, 1, 1)
 
     def forward(self, volume: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.stem(volume)

@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from eventvision.models.conv import Conv3d
+
 from eventvision.models.stereo.genotype import PRIMITIVES, STEPS, StageGenotype, node_edges
 from eventvision.spiking.adapters import SeqToANN
 
@@ -64,7 +66,7 @@ class StageSpec:
         return 1 if self.spiking else 0
 
     def conv(self, cin: int, cout: int, k: int, stride: int = 1, bias: bool = False) -> nn.Module:
-        cls = nn.Conv2d if self.dim == 2 else nn.Conv3d
+        cls = nn.Conv2d if self.dim == 2 else Conv3d
         return cls(cin, cout, k, stride=stride, padding=k // 2, bias=bias)
 
     def bn(self, c: int) -> nn.Module:

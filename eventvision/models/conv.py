@@ -1,0 +1,25 @@
+"""Convolution layers shared by the models."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class Conv3d(nn.Conv3d):
+    """``nn.Conv3d`` that uses oneDNN (mkldnn) on the CPU for a batch of one sample.
+
+    PyTorch's backend heuristic sends single-sample 3D convolutions with small kernels and
+    ``N*C*D*H <= 20480`` to its reference kernel (``slow_conv3d``), about 10x slower than oneDNN on
+    the same input (measured: 63 ms vs 6 ms for 16->16 channels on 8x87x116). Streaming inference
+    (``run stereo``, ``run detect3d``) runs exactly that case. Same parameters, state dict and
+    results (to float rounding) as ``nn.Conv3d``; autograd works through both paths.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if (x.device.type == "cpu" and x.dtype == torch.float32 and x.dim() == 5 and x.shape[0] == 1
+                and self.padding_mode == "zeros" and isinstance(self.padding, tuple)
+                and torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled):
+            return torch.mkldnn_convolution(x.contiguous(), self.weight, self.bias, self.padding, self.stride,
+                                            self.dilation, self.groups)
+        return super().forward(x)
