@@ -92,6 +92,19 @@ def _rect_intersection(a, b, ca, cb, bx, bz, tx, tz):
     return _polygon_area(bx, bz, n)
 
 
+@numba.njit(cache=True, inline="always")
+def _overlap_ratio(inter, size_a, size_b, criterion):
+    """Overlap of two boxes from their intersection and sizes (areas or volumes), as in the reference:
+    criterion -1 = IoU, 0 = inter / size_a, 1 = inter / size_b, else the raw intersection."""
+    if criterion == -1:
+        return inter / (size_a + size_b - inter)
+    if criterion == 0:
+        return inter / size_a
+    if criterion == 1:
+        return inter / size_b
+    return inter
+
+
 @numba.njit(cache=True)
 def _bev_overlap_kernel(boxes, query, criterion):
     n = boxes.shape[0]
@@ -109,15 +122,7 @@ def _bev_overlap_kernel(boxes, query, criterion):
             inter = _rect_intersection(boxes[i], query[j], ca, cb, bx, bz, tx, tz)
             if inter <= 0.0:
                 continue
-            if criterion == -1:
-                ua = area_a + query[j, 2] * query[j, 3] - inter
-            elif criterion == 0:
-                ua = area_a
-            elif criterion == 1:
-                ua = query[j, 2] * query[j, 3]
-            else:
-                ua = 1.0
-            out[i, j] = inter / ua
+            out[i, j] = _overlap_ratio(inter, area_a, query[j, 2] * query[j, 3], criterion)
     return out
 
 
@@ -152,18 +157,8 @@ def _d3_overlap_kernel(boxes, query, criterion):
             inter_bev = _rect_intersection(a, b, ca, cb, bx, bz, tx, tz)
             if inter_bev <= 0.0:
                 continue
-            inc = iw * inter_bev
-            vol_a = boxes[i, 3] * boxes[i, 4] * boxes[i, 5]
-            vol_b = query[j, 3] * query[j, 4] * query[j, 5]
-            if criterion == -1:
-                ua = vol_a + vol_b - inc
-            elif criterion == 0:
-                ua = vol_a
-            elif criterion == 1:
-                ua = vol_b
-            else:
-                ua = 1.0
-            out[i, j] = inc / ua
+            out[i, j] = _overlap_ratio(iw * inter_bev, boxes[i, 3] * boxes[i, 4] * boxes[i, 5],
+                                       query[j, 3] * query[j, 4] * query[j, 5], criterion)
     return out
 
 
@@ -181,15 +176,8 @@ def _image_overlap_kernel(boxes, query, criterion):
             ih = min(boxes[i, 3], query[j, 3]) - max(boxes[i, 1], query[j, 1])
             if ih <= 0.0:
                 continue
-            if criterion == -1:
-                ua = (boxes[i, 2] - boxes[i, 0]) * (boxes[i, 3] - boxes[i, 1]) + q_area - iw * ih
-            elif criterion == 0:
-                ua = (boxes[i, 2] - boxes[i, 0]) * (boxes[i, 3] - boxes[i, 1])
-            elif criterion == 1:
-                ua = q_area
-            else:
-                ua = 1.0
-            out[i, j] = iw * ih / ua
+            out[i, j] = _overlap_ratio(iw * ih, (boxes[i, 2] - boxes[i, 0]) * (boxes[i, 3] - boxes[i, 1]), q_area,
+                                       criterion)
     return out
 
 
