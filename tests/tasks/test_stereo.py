@@ -64,7 +64,7 @@ def test_energy_per_inference_is_positive():
     assert energy["energy_mj"] > 0 and energy["macs"] > 0 and energy["acs"] > 0   # spiking layers count ACs
 
 
-def test_training_beats_constant_median(tmp_path):
+def test_training_beats_constant_median(tmp_path, single_thread):
     """~400 steps of the small architecture; its all-ANN variant (the spiking one needs ~10x more steps than
     a CPU test can afford: see docs/stereo.md) must end far below the constant-median predictor."""
     from eventvision.engine import Trainer
@@ -74,14 +74,9 @@ def test_training_beats_constant_median(tmp_path):
                                               "train.batch_size=4", "train.optimizer.lr=3e-3",
                                               "train.val_every=0", f"output_dir={tmp_path}"])
     task = StereoTask(cfg)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)   # a loaded 2-core machine wastes most CPU on OpenMP spinning
-    try:
-        trainer = Trainer.from_config(cfg, task, verbose=False)
-        trainer.fit()
-        metrics = evaluate(task, trainer.model, "val", "cpu")
-    finally:
-        torch.set_num_threads(threads)
+    trainer = Trainer.from_config(cfg, task, verbose=False)
+    trainer.fit()
+    metrics = evaluate(task, trainer.model, "val", "cpu")
     trivial = constant_baseline_epe(trainer.train_set, task.build_dataset("val"), cfg.data.max_disparity)
     assert math.isfinite(metrics["epe"]) and metrics["valid_pixels"] > 10_000
     assert trivial["epe"] > 3.0
