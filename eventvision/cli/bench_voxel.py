@@ -21,7 +21,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--bins", type=int, default=5, help="time bins (default 5)")
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=480)
-    parser.add_argument("--repeats", type=int, default=3, help="runs per figure; the best is reported (default 3)")
+    parser.add_argument("--repeats", type=int, default=5, help="runs per figure; the best is reported (default 5)")
+    parser.add_argument("--warmup", type=float, default=0.3,
+                        help="seconds of untimed runs before each method's timed ones, at least 2 runs (default 0.3)")
     parser.add_argument("--no-tonic", action="store_true", help="skip the tonic baselines")
     parser.add_argument("--threads", type=int, default=None, help="numba threads for the parallel kernel")
 
@@ -31,6 +33,8 @@ def main(args) -> int:
     from eventvision.representations import benchmark
     if args.bins < 1 or args.repeats < 1 or args.width < 1 or args.height < 1:
         raise UserError("bench voxel: --bins, --repeats, --width and --height must be >= 1")
+    if not args.warmup >= 0:
+        raise UserError(f"bench voxel: --warmup must be >= 0 seconds, got {args.warmup}")
     if args.threads is not None:
         import numba
         if not 1 <= args.threads <= numba.config.NUMBA_NUM_THREADS:
@@ -43,5 +47,5 @@ def main(args) -> int:
         except ImportError:
             raise UserError("bench voxel: tonic is not installed; pip install tonic, or pass --no-tonic") from None
     print(benchmark.main(_sizes(args.sizes), num_bins=args.bins, width=args.width, height=args.height,
-                         repeats=args.repeats, with_tonic=with_tonic))
+                         repeats=args.repeats, with_tonic=with_tonic, warmup_s=args.warmup))
     return 0

@@ -2,8 +2,8 @@
 
 Used by ``eventvision bench voxel`` and ``benchmarks/bench_voxel.py``. Events: uniform random pixels
 on the sensor, uniform sorted timestamps over 50 ms, random polarity. Each figure is the best of
-``repeats`` wall-clock runs (the best run is the one least disturbed by other processes on a shared
-machine); the load average is printed so a reader can judge the conditions.
+``repeats`` wall-clock runs after untimed warm-up runs (the best run is the one least disturbed by
+other processes on a shared machine); the load average is printed so a reader can judge the conditions.
 
 Baselines: tonic's ``to_voxel_grid_numpy`` (ToVoxelGrid) and ``to_frame_numpy`` with ``n_time_bins``
 (ToFrame), fed the structured int64 array they expect (x, y, t, p with p in {0, 1}). ToVoxelGrid
@@ -58,8 +58,19 @@ def to_tonic(ev: np.ndarray) -> np.ndarray:
     return out
 
 
-def best_times(fn, repeats: int, setup=None) -> tuple[float, float]:
-    """(best wall seconds, best process-CPU seconds) over ``repeats`` runs of ``fn(setup())``."""
+#: untimed runs of each method before its timed ones last at least this long (and are at least 2): an
+#: idle core of a virtual machine is parked by the host and takes tens of ms of work to come back to
+#: full speed; measured the parallel kernel 1.7x slower in its first runs than after this warm-up
+WARMUP_SECONDS = 0.3
+
+
+def best_times(fn, repeats: int, setup=None, warmup_s: float = WARMUP_SECONDS) -> tuple[float, float]:
+    """(best wall seconds, best process-CPU seconds) over ``repeats`` runs of ``fn(setup())``, after
+    untimed warm-up runs (at least 2, at least ``warmup_s`` seconds)."""
+    start, runs = time.perf_counter(), 0
+    while runs < 2 or time.perf_counter() - start < warmup_s:
+        fn(setup() if setup is not None else None)
+        runs += 1
     wall = cpu = float("inf")
     for _ in range(repeats):
         arg = setup() if setup is not None else None
@@ -70,8 +81,8 @@ def best_times(fn, repeats: int, setup=None) -> tuple[float, float]:
     return wall, cpu
 
 
-def best_time(fn, repeats: int, setup=None) -> float:
-    return best_times(fn, repeats, setup)[0]
+def best_time(fn, repeats: int, setup=None, warmup_s: float = WARMUP_SECONDS) -> float:
+    return best_times(fn, repeats, setup, warmup_s)[0]
 
 
 def check_against_tonic(ev: np.ndarray, *, num_bins: int, width: int, height: int) -> None:
@@ -93,7 +104,8 @@ def check_against_tonic(ev: np.ndarray, *, num_bins: int, width: int, height: in
 
 
 def run(sizes=(1_000_000, 10_000_000), *, num_bins: int = 5, width: int = 640, height: int = 480,
-        repeats: int = 3, with_tonic: bool = True, crossover=(30_000, 100_000, 300_000, 1_000_000)):
+        repeats: int = 5, with_tonic: bool = True, crossover=(30_000, 100_000, 300_000, 1_000_000),
+        warmup_s: float = WARMUP_SECONDS):
     """Measure; returns (rows, crossover_rows). Prints nothing."""
     from numba import get_num_threads  # noqa: F401 - documents the thread count used
     warm = random_events(1000, width=width, height=height)
@@ -103,31 +115,34 @@ def run(sizes=(1_000_000, 10_000_000), *, num_bins: int = 5, width: int = 640, h
     if with_tonic:
         check_against_tonic(random_events(20_000, width=width, height=height, seed=1), num_bins=num_bins,
                             width=width, height=height)
+
+    def timed(fn, setup=None):
+        return best_times(fn, repeats, setup, warmup_s)
+
     rows = []
     for n in sizes:
         ev = random_events(int(n), width=width, height=height)
         kw = dict(num_bins=num_bins, width=width, height=height)
-        rows.append(Row(n, "ours voxel_grid 1 thread", *best_times(lambda _: F.voxel_grid(ev, parallel=False, **kw), repeats)))
-        rows.append(Row(n, "ours voxel_grid parallel", *best_times(lambda _: F.voxel_grid(ev, parallel=True, **kw), repeats)))
+        rows.append(Row(n, "ours voxel_grid 1 thread", *timed(lambda _: F.voxel_grid(ev, parallel=False, **kw))))
+        rows.append(Row(n, "ours voxel_grid parallel", *timed(lambda _: F.voxel_grid(ev, parallel=True, **kw))))
         fkw = dict(num_frames=num_bins, width=width, height=height, split_by="time")
-        rows.append(Row(n, "ours to_frames 1 thread", *best_times(lambda _: F.to_frames(ev, parallel=False, **fkw), repeats)))
+        rows.append(Row(n, "ours to_frames 1 thread", *timed(lambda _: F.to_frames(ev, parallel=False, **fkw))))
         if with_tonic:
             from tonic.functional.to_frame import to_frame_numpy
             from tonic.functional.to_voxel_grid import to_voxel_grid_numpy
             tev = to_tonic(ev)
             del ev
-            rows.append(Row(n, "tonic ToVoxelGrid", *best_times(
-                lambda a: to_voxel_grid_numpy(a, (width, height, 2), num_bins), repeats, setup=tev.copy)))
-            rows.append(Row(n, "tonic ToFrame", *best_times(
-                lambda a: to_frame_numpy(a, (width, height, 2), n_time_bins=num_bins), repeats, setup=tev.copy)))
+            rows.append(Row(n, "tonic ToVoxelGrid", *timed(
+                lambda a: to_voxel_grid_numpy(a, (width, height, 2), num_bins), setup=tev.copy)))
+            rows.append(Row(n, "tonic ToFrame", *timed(
+                lambda a: to_frame_numpy(a, (width, height, 2), n_time_bins=num_bins), setup=tev.copy)))
             del tev
     cross = []
     for n in [c for c in crossover if c <= max(sizes)]:
         ev = random_events(int(n), width=width, height=height, seed=2)
         kw = dict(num_bins=num_bins, width=width, height=height)
-        r = max(repeats, 5)
-        cross.append((n, best_time(lambda _: F.voxel_grid(ev, parallel=False, **kw), r),
-                      best_time(lambda _: F.voxel_grid(ev, parallel=True, **kw), r),
+        cross.append((n, timed(lambda _: F.voxel_grid(ev, parallel=False, **kw))[0],
+                      timed(lambda _: F.voxel_grid(ev, parallel=True, **kw))[0],
                       F.use_parallel(n, num_bins * width * height, ignore_load=True)))
     return rows, cross
 
@@ -166,9 +181,11 @@ def format_report(rows, cross, *, num_bins: int, width: int, height: int, load_b
     return "\n".join(lines)
 
 
-def main(sizes=(1_000_000, 10_000_000), *, num_bins=5, width=640, height=480, repeats=3, with_tonic=True) -> str:
+def main(sizes=(1_000_000, 10_000_000), *, num_bins=5, width=640, height=480, repeats=5, with_tonic=True,
+         warmup_s=WARMUP_SECONDS) -> str:
     before = os.getloadavg()
-    rows, cross = run(sizes, num_bins=num_bins, width=width, height=height, repeats=repeats, with_tonic=with_tonic)
+    rows, cross = run(sizes, num_bins=num_bins, width=width, height=height, repeats=repeats, with_tonic=with_tonic,
+                      warmup_s=warmup_s)
     after = os.getloadavg()
     return format_report(rows, cross, num_bins=num_bins, width=width, height=height, load_before=before,
                          load_after=after)

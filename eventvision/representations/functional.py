@@ -17,8 +17,9 @@ Conventions shared by all functions:
 * per-polarity channels are ordered ``[OFF, ON]`` (channel 1 is ON, as in SpikingJelly/tonic with
   {0, 1} polarity).
 
-Large inputs run on all numba threads (per-thread partial grids, no races); see
-:data:`PARALLEL_MIN_EVENTS` and :func:`use_parallel`. ``parallel=True/False`` forces a variant.
+Large inputs run on all numba threads (one contiguous, i.e. time-ordered, chunk of events per thread,
+each writing its own planes of the grid; no races); see :data:`PARALLEL_MIN_EVENTS` and
+:func:`use_parallel`. ``parallel=True/False`` forces a variant.
 """
 
 from __future__ import annotations
@@ -30,11 +31,12 @@ import numpy as np
 from eventvision.errors import UserError
 from eventvision.representations import _kernels as K
 
-#: below this many events the single-thread kernel wins (thread start-up plus summing the partial
-#: grids outweighs the split); measured with benchmarks/bench_voxel.py (see docs/representations.md)
-PARALLEL_MIN_EVENTS = 200_000
-#: ...and the events must outnumber the output cells by this factor (the partial sums cost ~1 pass/cell/thread)
-PARALLEL_MIN_EVENTS_PER_CELL = 0.25
+#: below this many events the single-thread kernel wins (waking the threads outweighs the split);
+#: measured with benchmarks/bench_voxel.py: at 640x480x5 parallel loses at 30k events, wins 1.3x at 100k
+PARALLEL_MIN_EVENTS = 100_000
+#: ...and the window must be dense enough for the bin accumulator (sparser windows scatter directly,
+#: on one thread)
+PARALLEL_MIN_EVENTS_PER_CELL = K.PAIR_MIN_EVENTS_PER_CELL
 
 
 def _validate(events) -> None:

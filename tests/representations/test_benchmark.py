@@ -15,7 +15,8 @@ def test_our_kernels_agree_with_tonic():
 
 
 def test_bench_voxel_cli_prints_ratios(capsys):
-    assert main(["bench", "voxel", "--sizes", "20000", "--repeats", "1", "--width", "64", "--height", "48"]) == 0
+    assert main(["bench", "voxel", "--sizes", "20000", "--repeats", "1", "--warmup", "0", "--width", "64",
+                 "--height", "48"]) == 0
     out = capsys.readouterr().out
     assert "tonic ToVoxelGrid" in out and "x tonic ToVoxelGrid" in out and "x ours 1 thread" in out
     assert "load average" in out
@@ -25,3 +26,4 @@ def test_bench_lists_voxel(capsys):
     assert main(["bench"]) == 0
     assert "eventvision bench voxel" in capsys.readouterr().out
     assert main(["bench", "voxel", "--sizes", "x"]) == 2
+    assert main(["bench", "voxel", "--warmup", "-1"]) == 2

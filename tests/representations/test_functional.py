@@ -339,14 +339,108 @@ def test_exact_bin_boundaries():
 
 @pytest.mark.parametrize("dense", [False, True])
 def test_voxel_grid_both_strategies(dense):
-    """Sparse windows scatter straight into the planes, dense ones go through the pair buffer; same result."""
+    """Sparse windows scatter straight into the planes, dense ones go through the bin accumulator; same result."""
     from eventvision.representations import _kernels as K
     n = int(K.PAIR_MIN_EVENTS_PER_CELL * W * H * 4 * (3 if dense else 0.5))
     ev = make(n, seed=21, repeat=False)
     np.testing.assert_allclose(F.voxel_grid(ev, num_bins=4, width=W, height=H, parallel=False), ref_voxel(ev, 4),
                                atol=1e-5, rtol=1e-5)
-    # unsorted middle (first/last entries still the earliest/latest): same grid, the pair buffer just
-    # flushes more often
+    # unsorted middle (first/last entries still the earliest/latest): same grid, through the direct scatter
     order = np.concatenate([[0], 1 + np.random.default_rng(1).permutation(n - 2), [n - 1]])
     np.testing.assert_allclose(F.voxel_grid(ev[order], num_bins=4, width=W, height=H, parallel=False),
                                ref_voxel(ev, 4), atol=1e-4, rtol=1e-5)
+
+
+def _scenario(name, n=2000):
+    """Dense events (several per output cell) shaped to hit the chunked kernel's edge cases."""
+    ev = make(n, seed=len(name) + n, repeat=False)
+    if name == "gaps":  # empty bins inside the window and a chunk boundary inside a gap
+        t = np.sort(np.concatenate([np.random.default_rng(3).integers(1_000, 2_500, n // 2),
+                                    np.random.default_rng(4).integers(9_000, 11_000, n - n // 2)]))
+        ev["t"] = t
+    elif name == "off_sensor":  # events outside the sensor, also as the first and last event of a chunk
+        ev["x"][::7] = W + 3
+        ev["y"][n // 2 - 1:n // 2 + 1] = H
+        ev["x"][0] = W
+    elif name == "same_time":  # every event at one timestamp: one bin
+        ev["t"] = 5_000
+    elif name == "unsorted":  # the first and last stay the extremes, the middle is shuffled
+        order = np.concatenate([[0], 1 + np.random.default_rng(5).permutation(n - 2), [n - 1]])
+        ev = ev[order]
+    return ev
+
+
+def _sorted(ev):
+    return ev[np.argsort(ev["t"], kind="stable")]
+
+
+SCENARIOS = ["plain", "gaps", "off_sensor", "same_time", "unsorted", "tiny"]
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+@pytest.mark.parametrize("chunks", [1, 2, 3, 5, 8])
+def test_chunked_kernel_equals_reference(scenario, chunks, monkeypatch):
+    """The multi-core kernel with any number of chunks (a chunk per thread) equals the numpy references:
+    chunk boundaries inside a bin, in a gap between bins, more chunks than events, unsorted input."""
+    import numba
+    monkeypatch.setattr(numba, "get_num_threads", lambda: chunks)
+    ev = _scenario(scenario) if scenario != "tiny" else make(3, seed=8, repeat=False)
+    keep = (ev["x"] < W) & (ev["y"] < H)
+    inside = ev[keep]
+    B = 5
+    tol = dict(atol=1e-4, rtol=1e-5)
+    if scenario != "off_sensor":  # (ref_voxel takes t0 and tN from the events it adds)
+        np.testing.assert_allclose(F.voxel_grid(ev, num_bins=B, width=W, height=H, parallel=True),
+                                   ref_voxel(_sorted(ev), B), **tol)
+    t0, t1 = int(ev["t"].min()), int(ev["t"].max())
+    np.testing.assert_allclose(F.histogram(ev, num_bins=B, width=W, height=H, parallel=True, t_start=t0, t_end=t1),
+                               ref_hist(inside, B, t0, t1), **tol)
+    # a window narrower than the events: events before and after it are dropped
+    w0, w1 = t0 + (t1 - t0) // 5, t1 - (t1 - t0) // 7
+    np.testing.assert_allclose(F.stack_by_time(ev, num_bins=B, width=W, height=H, parallel=True, t_start=w0,
+                                               t_end=w1), ref_sbt(inside, B, w0, w1), **tol)
+    if scenario != "unsorted":  # number bins follow the event order; frames by time assume sorted input
+        sbn = F.stack_by_number(ev, num_bins=B, width=W, height=H, parallel=True)
+        np.testing.assert_allclose(sbn, F.stack_by_number(ev, num_bins=B, width=W, height=H, parallel=False), **tol)
+        if scenario != "off_sensor":
+            np.testing.assert_allclose(sbn, ref_sbn(ev, B), **tol)
+            for split_by in ("number", "time"):
+                np.testing.assert_allclose(F.to_frames(ev, num_frames=B, width=W, height=H, split_by=split_by,
+                                                       parallel=True), ref_frames(ev, B, split_by), **tol)
+
+
+def test_chunk_layout_shares_only_boundary_planes():
+    """Two chunks of sorted events split inside bin 2 of 6: the voxel grid's planes 2 and 3 are shared
+    (bin 2's events of both chunks spill into plane 3), chunk 0 owns them, chunk 1 keeps two edge slots."""
+    from eventvision.representations import _kernels as K
+    t = np.arange(1000, dtype=np.int64)
+    bounds, bins, planes, cover, owner, edge_base = K._chunk_layout(t, K.MODE_VOXEL, 6, 1, 0, 999, 5 / 999, 0, 2)
+    assert bounds.tolist() == [0, 500, 1000]
+    assert bins.tolist() == [[0, 2], [2, 5]] and planes.tolist() == [[0, 3], [2, 5]]
+    assert cover.tolist() == [1, 1, 2, 2, 1, 1] and owner.tolist() == [0, 0, 0, 0, 1, 1]
+    assert edge_base.tolist() == [0, 0, 2]
+    # per-polarity counts: bins are not spilled into, so only bin 2's two channel planes are shared
+    _, _, planes, cover, owner, edge_base = K._chunk_layout(t, K.MODE_TIME_COUNT, 5, 2, 0, 999, 0.0, 0, 2)
+    assert planes.tolist() == [[0, 5], [4, 9]] and cover.tolist() == [1, 1, 1, 1, 2, 2, 1, 1, 1, 1]
+    assert edge_base.tolist() == [0, 0, 2]
+
+
+def test_bin_key_ranges_match_the_bin_formula():
+    """The per-bin key ranges that let the kernel skip the bin formula give exactly the formula's bins."""
+    from eventvision.representations import _kernels as K
+    for mode, t0, t_end, idiv in [(K.MODE_TIME_COUNT, 10, 10 + 999_999, 0), (K.MODE_TIME_POLARITY, 0, 7, 0),
+                                  (K.MODE_TIME_COUNT, 5, 5, 0), (K.MODE_FLOORTIME_COUNT, 3, 0, 13),
+                                  (K.MODE_NUMBER_COUNT, 0, 0, 4), (K.MODE_NUMBER_POLARITY, 0, 0, 0)]:
+        B = 7
+        span = t_end - t0
+        inv = K._reciprocal(mode, t0, t_end, idiv)
+        edges = t0 + (np.arange(B + 1) * max(span, 1)) // B
+        keys = np.arange(0, 200) if mode in (K.MODE_NUMBER_COUNT, K.MODE_NUMBER_POLARITY) else \
+            np.unique(np.concatenate([np.arange(t0 - 2, t0 + 120), edges - 1, edges, edges + 1, [t_end, t_end + 1]]))
+        for key in keys:
+            i, ti = (int(key), 0) if mode in (K.MODE_NUMBER_COUNT, K.MODE_NUMBER_POLARITY) else (0, int(key))
+            b = K._event_bin(mode, i, ti, t0, t_end, span, B, idiv, inv)
+            if b < 0:
+                continue
+            lo, hi = K._bin_keys(mode, b, B, t0, t_end, idiv)
+            assert lo <= key < hi, (mode, key, b, lo, hi)
