@@ -2,10 +2,12 @@
 
     eventvision eval sap --gt KITTI_ROOT --pred DIR --seqs 0001,0006 [--latency-ms L | --emission FILE |
         --latencies FILE] [--strategy copy|kf] [--overlap strict|loose] [--split all|train|val]
-        [--json OUT] [--plots DIR]
+        [--image-height PX] [--json OUT] [--plots DIR]
 
 ``--pred DIR`` holds ``<seq>.txt`` result files in the KITTI tracking format (with or without score).
-Without a latency source only the offline AP is computed.
+Without a latency source only the offline AP is computed. ``--image-height`` is for sequences rendered
+at another size than KITTI's 375 px (e.g. 94 for the quarter-size synthetic recipe): the 2D boxes of
+ground truth and predictions are rescaled to 375 px so the difficulty levels select the same objects.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import json
 from pathlib import Path
 
 import numpy as np
+
+from eventvision.evaluation.kitti.io import KITTI_IMAGE_SIZE, to_kitti_pixel_scale
 
 HELP = "offline KITTI AP and streaming AP (sAP) of tracking-format results on KITTI Tracking"
 
@@ -34,6 +38,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--split", choices=("all", "train", "val"), default="all",
                         help="StreamDSGN 40-frame patches (even train, odd val), each its own clip")
     parser.add_argument("--patch-len", type=int, default=40, help="patch length in frames for --split")
+    parser.add_argument("--image-height", type=int, default=375,
+                        help="image height in pixels of the sequences (default 375, KITTI's); 2D boxes are rescaled "
+                             "to 375 px before evaluation, so difficulty levels hold for down-scaled renders")
     parser.add_argument("--json", default=None, help="write the results here (JSON)")
     parser.add_argument("--plots", default=None, help="write one PR-curve PNG per class into this folder")
 
@@ -50,8 +57,9 @@ def _parse_seqs(text: str) -> list[str]:
 
 
 def collect_clips(gt_root, pred_dir, seqs, *, split="all", patch_len=40, schedule_source=None,
-                  strategy="copy"):
-    """Load GT and predictions -> (gt_frames, offline_frames, streamed_frames or None) over all clips."""
+                  strategy="copy", image_height=KITTI_IMAGE_SIZE[1]):
+    """Load GT and predictions -> (gt_frames, offline_frames, streamed_frames or None) over all clips,
+    2D boxes at KITTI's pixel scale (``image_height``: the sequences' image height in pixels)."""
     from eventvision.errors import UserError
     from eventvision.evaluation import streaming as st
     from eventvision.evaluation.kitti import io
@@ -88,6 +96,8 @@ def collect_clips(gt_root, pred_dir, seqs, *, split="all", patch_len=40, schedul
                 sched = st.clip_schedule(value[seq], start, stop)
             stream_all += st.stream_predictions(pred_frames[start:stop], sched, m, strategy=strategy,
                                                 P2=None if calib is None else calib.P2)
+    gt_all, off_all, stream_all = ([to_kitti_pixel_scale(o, image_height) for o in frames]
+                                   for frames in (gt_all, off_all, stream_all))
     return gt_all, off_all, (stream_all if schedule_source is not None else None)
 
 
@@ -157,6 +167,8 @@ def main(args) -> int:
     tracking_root(args.gt)
     if args.patch_len <= 0:
         raise UserError(f"--patch-len must be > 0, got {args.patch_len}")
+    if args.image_height <= 0:
+        raise UserError(f"--image-height must be > 0 pixels, got {args.image_height}")
     source = None
     if args.latency_ms is not None:
         if not np.isfinite(args.latency_ms) or args.latency_ms < 0:
@@ -171,7 +183,8 @@ def main(args) -> int:
         refuse_overwrite_input(args.json, args.emission, args.latencies)
 
     gt, offline, streamed = collect_clips(args.gt, args.pred, seqs, split=args.split, patch_len=args.patch_len,
-                                          schedule_source=source, strategy=args.strategy)
+                                          schedule_source=source, strategy=args.strategy,
+                                          image_height=args.image_height)
     if not gt:
         raise UserError(f"no frames to evaluate in sequences {','.join(seqs)} (split {args.split}); check --seqs/--split")
     results = {"offline": evaluate_kitti(gt, offline, overlap=args.overlap)}
@@ -180,6 +193,7 @@ def main(args) -> int:
     payload = {mode: res.to_dict() for mode, res in results.items()}
     payload["settings"] = {
         "seqs": seqs, "frames": len(gt), "overlap": args.overlap, "split": args.split, "patch_len": args.patch_len,
+        "image_height": args.image_height,
         "strategy": args.strategy if streamed is not None else None,
         "latency_ms": args.latency_ms, "emission": args.emission, "latencies": args.latencies,
         "min_overlaps": {f"{c}/{m}": v for (c, m), v in results["offline"].min_overlaps.items()},

@@ -25,7 +25,8 @@ import cv2
 import numpy as np
 
 from eventvision.evaluation.kitti.boxes import alpha_from_rotation_y, corners_3d, project_boxes_2d, project_points
-from eventvision.evaluation.kitti.io import Calibration, make_objects, read_calib, write_result_file
+from eventvision.evaluation.kitti.io import (KITTI_IMAGE_SIZE, Calibration, make_objects, read_calib,
+                                            write_result_file)
 from eventvision.utils.io import atomic_path, atomic_write_text
 
 #: KITTI Tracking sequence 0000 calibration (P2/P3 of the colour cameras), used when no calib file is given
@@ -33,7 +34,6 @@ KITTI_P2 = np.array([[721.5377, 0.0, 609.5593, 44.85728], [0.0, 721.5377, 172.85
                      [0.0, 0.0, 1.0, 0.002745884]])
 KITTI_P3 = np.array([[721.5377, 0.0, 609.5593, -339.5242], [0.0, 721.5377, 172.854, 2.199936],
                      [0.0, 0.0, 1.0, 0.002729905]])
-KITTI_IMAGE_SIZE = (1242, 375)  # (width, height)
 
 #: class -> (mean (h, w, l), std, speed range m/s)
 CLASS_SPECS = {

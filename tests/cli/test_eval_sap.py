@@ -75,7 +75,43 @@ def test_emission_file(kitti_root, tmp_path):
     assert json.loads(a.read_text())["streaming"] == json.loads(b.read_text())["streaming"]
 
 
-@pytest.mark.parametrize("case", ["no_pred_file", "bad_seqs", "bad_emission", "bad_root", "bad_line", "both_sources"])
+def _scaled_copy(objects, factor):
+    out = objects.copy()
+    out["bbox"] = out["bbox"] * factor
+    return out
+
+
+def test_image_height_rescales_boxes_of_downscaled_renders(kitti_root, tmp_path):
+    """The same sequence rendered at 1/3 size (2D boxes / 3, image 125 px high) evaluated with
+    --image-height 125 gives KITTI's numbers at full size; without it, objects change difficulty."""
+    import shutil
+    seq = "0001"
+    full_pred = _write_preds(kitti_root, tmp_path / "pred_full", [seq])
+    small_root = tmp_path / "small"
+    (small_root / "label_02").mkdir(parents=True)
+    shutil.copytree(kitti_root / ("training" if (kitti_root / "training").is_dir() else ".") / "calib",
+                    small_root / "calib")
+    gt = io.read_sequence_labels(kitti_root, seq)
+    io.write_result_file(small_root / "label_02" / f"{seq}.txt", _scaled_copy(gt, 1 / 3), with_score=False)
+    small_pred = tmp_path / "pred_small"
+    small_pred.mkdir()
+    io.write_result_file(small_pred / f"{seq}.txt", _scaled_copy(io.read_label_file(full_pred / f"{seq}.txt"), 1 / 3))
+    out = {k: tmp_path / f"{k}.json" for k in ("full", "small_rescaled", "small_raw")}
+    base = ["eval", "sap", "--seqs", seq, "--latency-ms", "120"]
+    assert main(base + ["--gt", str(kitti_root), "--pred", str(full_pred), "--json", str(out["full"])]) == 0
+    assert main(base + ["--gt", str(small_root), "--pred", str(small_pred), "--image-height", "125",
+                        "--json", str(out["small_rescaled"])]) == 0
+    assert main(base + ["--gt", str(small_root), "--pred", str(small_pred), "--json", str(out["small_raw"])]) == 0
+    full, rescaled, raw = (json.loads(out[k].read_text()) for k in ("full", "small_rescaled", "small_raw"))
+    for mode in ("offline", "streaming"):
+        for metric in ("bbox", "bev", "3d"):  # label files keep 2 decimals, so boxes differ by < 0.015 px
+            assert rescaled[mode]["Car"][metric]["R40"] == pytest.approx(full[mode]["Car"][metric]["R40"], abs=0.5)
+    assert raw["offline"]["Car"]["3d"]["R40"] != pytest.approx(full["offline"]["Car"]["3d"]["R40"], abs=0.5)
+    assert rescaled["settings"]["image_height"] == 125
+
+
+@pytest.mark.parametrize("case", ["no_pred_file", "bad_seqs", "bad_emission", "bad_root", "bad_line", "both_sources",
+                                  "bad_image_height"])
 def test_bad_input_exits_2(kitti_root, tmp_path, capsys, case):
     pred = tmp_path / "pred"
     pred.mkdir()
@@ -94,6 +130,8 @@ def test_bad_input_exits_2(kitti_root, tmp_path, capsys, case):
         (pred / "0001.txt").write_text("0 1 Car 0 0\n")
     elif case == "both_sources":
         args += ["--latency-ms", "10", "--latencies", "x.txt"]
+    elif case == "bad_image_height":
+        args += ["--image-height", "0"]
     try:
         rc = main(args)
     except SystemExit as exc:  # argparse usage errors exit through the one-line parser

@@ -141,6 +141,22 @@ def split_frames(objects: np.ndarray, num_frames: int | None = None) -> list[np.
     return [objects[bounds[i]:bounds[i + 1]] for i in range(num_frames)]
 
 
+#: (width, height) of KITTI's colour camera images in pixels; difficulty levels are defined on them
+KITTI_IMAGE_SIZE = (1242, 375)
+
+
+def to_kitti_pixel_scale(objects: np.ndarray, image_height: int) -> np.ndarray:
+    """Copy of ``objects`` with 2D boxes rescaled to KITTI's 375-pixel image height.
+
+    KITTI's difficulty levels are defined by the 2D box height in pixels (40/25/25) of 375x1242 images;
+    for sequences rendered at another resolution (the small synthetic recipe renders at 1/4) the boxes
+    are rescaled before evaluation so "easy/moderate/hard" mean the same objects. 3D boxes are unchanged."""
+    out = np.array(objects, copy=True)
+    if len(out) and image_height != KITTI_IMAGE_SIZE[1]:
+        out["bbox"] = out["bbox"] * (KITTI_IMAGE_SIZE[1] / float(image_height))
+    return out
+
+
 # ----------------------------------------------------------------------------------------- calibration
 
 _ALIASES = {

@@ -47,18 +47,3 @@ def objects_to_grid_boxes(objects: np.ndarray, class_names=CLASS_NAMES) -> tuple
     cam = np.concatenate([obj["location"], dims[:, 2:3], dims[:, 1:2], dims[:, 0:1], obj["rotation_y"][:, None]], axis=1)
     labels = np.array([list(class_names).index(t) for t in obj["type"]], dtype=np.int64)
     return camera_to_lidar_boxes(cam), labels, obj["track_id"].astype(np.int64)
-
-
-KITTI_IMAGE_HEIGHT = 375
-
-
-def to_kitti_pixel_scale(objects: np.ndarray, image_height: int) -> np.ndarray:
-    """Copy of ``objects`` with 2D boxes rescaled to KITTI's 375-pixel image height.
-
-    KITTI's difficulty levels are defined by the 2D box height in pixels (40/25/25) of 375x1242 images;
-    for sequences rendered at another resolution (the small synthetic recipe renders at 1/4) the boxes are
-    rescaled before evaluation so "easy/moderate/hard" mean the same objects. 3D boxes are unchanged."""
-    out = np.array(objects, copy=True)
-    if len(out) and image_height != KITTI_IMAGE_HEIGHT:
-        out["bbox"] = out["bbox"] * (KITTI_IMAGE_HEIGHT / float(image_height))
-    return out
