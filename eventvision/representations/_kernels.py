@@ -161,8 +161,11 @@ def _scatter_direct(out, x, y, t, p, mode, num_bins, channels, width, height, t0
     counts = mode == MODE_TIME_COUNT or mode == MODE_FLOORTIME_COUNT or mode == MODE_NUMBER_COUNT
     for i in range(n):
         k = i + PREFETCH_DISTANCE
-        if k < n:
-            bk = _clamped_bin(mode, k, t[k], num_bins, t0, t_end, ft_scale, idiv)
+        if k < n:  # (a bin outside [0, B) gives an index outside the grid: no prefetch)
+            if mode == MODE_VOXEL:
+                bk = np.int64(_voxel_time(t[k], t0, ft_scale))
+            else:
+                bk = _event_bin(mode, k, t[k], t0, t_end, span, num_bins, idiv, inv)
             jk = bk * bstride + np.int64(y[k]) * width + np.int64(x[k])
             if counts and p[k] > 0:
                 jk += plane
