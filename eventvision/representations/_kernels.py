@@ -479,9 +479,10 @@ def scatter(x, y, t, p, mode, num_bins, channels, width, height, t0, t_end, ft_s
 @njit(cache=True, parallel=True)
 def scatter_parallel(x, y, t, p, mode, num_bins, channels, width, height, t0, t_end, ft_scale, idiv, num_chunks):
     """Multi-core scatter: the sorted events are cut into ``num_chunks`` contiguous chunks, which are
-    contiguous time ranges, so each chunk writes its own planes of the grid; the (at most two) planes
-    at a chunk boundary go to per-chunk edge buffers that are summed after the join. No two threads
-    ever write the same memory. Unsorted input falls back to the single-thread direct scatter.
+    contiguous time ranges, so each chunk writes its own planes of the grid. A plane of the bin a chunk
+    boundary falls in is written into the grid by its owner (the first chunk touching it) and into an
+    edge buffer by the other chunk; the edge buffers are added after the join. No two threads ever
+    write the same memory. Unsorted input falls back to the single-thread direct scatter.
     """
     plane = height * width
     cells = num_bins * channels * plane
