@@ -365,9 +365,9 @@ def _chunk_layout(t, mode, num_bins, channels, t0, t_end, ft_scale, idiv, num_ch
     """Cut the events into ``num_chunks`` contiguous chunks and work out which planes each may write.
 
     Returns ``bounds`` [k+1] (event index of each chunk start), ``bins`` [k, 2] (first/last bin),
-    ``planes`` [k, 2] (first/last output plane), ``cover`` [Q] (chunks touching each plane),
-    ``owner`` [Q] (the first chunk touching each plane, -1 if none) and ``edge_base`` [k+1] (each
-    chunk's first slot in the edge buffer; a chunk needs slots up to its last plane it does not own).
+    ``planes`` [k, 2] (first/last output plane), ``owner`` [Q] (the first chunk touching each plane,
+    -1 if none) and ``edge_base`` [k+1] (each chunk's first slot in the edge buffer; a chunk needs slots
+    up to its last plane it does not own).
     """
     n = len(t)
     k = max(1, min(num_chunks, n))
@@ -376,8 +376,8 @@ def _chunk_layout(t, mode, num_bins, channels, t0, t_end, ft_scale, idiv, num_ch
         bounds[c] = (n * c) // k
     bins = np.zeros((k, 2), dtype=np.int64)
     planes = np.zeros((k, 2), dtype=np.int64)
-    num_planes = num_bins * channels
-    cover = np.zeros(num_planes, dtype=np.int64)
+    owner = np.full(num_bins * channels, -1, dtype=np.int64)
+    edge_base = np.zeros(k + 1, dtype=np.int64)
     for c in range(k):
         lo = bounds[c]
         hi = bounds[c + 1]
@@ -391,28 +391,22 @@ def _chunk_layout(t, mode, num_bins, channels, t0, t_end, ft_scale, idiv, num_ch
         else:
             planes[c, 0] = bins[c, 0] * channels
             planes[c, 1] = bins[c, 1] * channels + channels - 1
-        if hi > lo:
-            for q in range(planes[c, 0], planes[c, 1] + 1):
-                cover[q] += 1
-    owner = np.full(num_planes, -1, dtype=np.int64)
-    edge_base = np.zeros(k + 1, dtype=np.int64)
-    for c in range(k):
         used = 0
-        if bounds[c + 1] > bounds[c]:
+        if hi > lo:
             for q in range(planes[c, 0], planes[c, 1] + 1):
                 if owner[q] < 0:
                     owner[q] = c
                 else:
                     used = q - planes[c, 0] + 1
         edge_base[c + 1] = edge_base[c] + used
-    return bounds, bins, planes, cover, owner, edge_base
+    return bounds, bins, planes, owner, edge_base
 
 
 @njit(cache=True, nogil=True)
 def _run_chunk(c, out, edge, layout, x, y, t, p, mode, num_bins, channels, width, height, t0, t_end,
                ft_scale, idiv):
     """Scatter chunk ``c`` of ``layout`` (see :func:`_chunk_layout`); False if its events are unsorted."""
-    bounds, bins, planes, cover, owner, edge_base = layout
+    bounds, bins, planes, owner, edge_base = layout
     lo = bounds[c]
     hi = bounds[c + 1]
     if hi <= lo:
@@ -433,10 +427,10 @@ def _run_chunk(c, out, edge, layout, x, y, t, p, mode, num_bins, channels, width
 def _merge_planes(out, edge, layout, plane, a, e):
     """Cells ``a..e-1`` of every plane no chunk wrote: zeros; of every shared plane: add the edge slots
     of the chunks other than its owner."""
-    bounds, bins, planes, cover, owner, edge_base = layout
-    for q in range(len(cover)):
+    bounds, bins, planes, owner, edge_base = layout
+    for q in range(len(owner)):
         dst = out[q * plane + a:q * plane + e]
-        if cover[q] == 0:
+        if owner[q] < 0:
             dst[:] = 0.0
             continue
         for c in range(len(bounds) - 1):
@@ -489,7 +483,7 @@ def scatter_parallel(x, y, t, p, mode, num_bins, channels, width, height, t0, t_
     layout = _chunk_layout(t, mode, num_bins, channels, t0, t_end, ft_scale, idiv, num_chunks)
     k = len(layout[0]) - 1
     out = np.empty(cells, dtype=np.float32)
-    edge = np.empty(layout[5][k] * plane, dtype=np.float32)
+    edge = np.empty(layout[4][k] * plane, dtype=np.float32)
     ok = np.ones(k, dtype=np.bool_)
     for c in prange(k):
         ok[c] = _run_chunk(c, out, edge, layout, x, y, t, p, mode, num_bins, channels, width, height, t0, t_end,

@@ -81,10 +81,6 @@ def best_times(fn, repeats: int, setup=None, warmup_s: float = WARMUP_SECONDS) -
     return wall, cpu
 
 
-def best_time(fn, repeats: int, setup=None, warmup_s: float = WARMUP_SECONDS) -> float:
-    return best_times(fn, repeats, setup, warmup_s)[0]
-
-
 def check_against_tonic(ev: np.ndarray, *, num_bins: int, width: int, height: int) -> None:
     """Raise AssertionError if tonic's results disagree with ours (see module doc for the mapping)."""
     from tonic.functional.to_frame import to_frame_numpy

@@ -414,15 +414,18 @@ def test_chunk_layout_shares_only_boundary_planes():
     (bin 2's events of both chunks spill into plane 3), chunk 0 owns them, chunk 1 keeps two edge slots."""
     from eventvision.representations import _kernels as K
     t = np.arange(1000, dtype=np.int64)
-    bounds, bins, planes, cover, owner, edge_base = K._chunk_layout(t, K.MODE_VOXEL, 6, 1, 0, 999, 5 / 999, 0, 2)
+    bounds, bins, planes, owner, edge_base = K._chunk_layout(t, K.MODE_VOXEL, 6, 1, 0, 999, 5 / 999, 0, 2)
     assert bounds.tolist() == [0, 500, 1000]
     assert bins.tolist() == [[0, 2], [2, 5]] and planes.tolist() == [[0, 3], [2, 5]]
-    assert cover.tolist() == [1, 1, 2, 2, 1, 1] and owner.tolist() == [0, 0, 0, 0, 1, 1]
+    assert owner.tolist() == [0, 0, 0, 0, 1, 1]
     assert edge_base.tolist() == [0, 0, 2]
     # per-polarity counts: bins are not spilled into, so only bin 2's two channel planes are shared
-    _, _, planes, cover, owner, edge_base = K._chunk_layout(t, K.MODE_TIME_COUNT, 5, 2, 0, 999, 0.0, 0, 2)
-    assert planes.tolist() == [[0, 5], [4, 9]] and cover.tolist() == [1, 1, 1, 1, 2, 2, 1, 1, 1, 1]
+    _, _, planes, owner, edge_base = K._chunk_layout(t, K.MODE_TIME_COUNT, 5, 2, 0, 999, 0.0, 0, 2)
+    assert planes.tolist() == [[0, 5], [4, 9]] and owner.tolist() == [0, 0, 0, 0, 0, 0, 1, 1, 1, 1]
     assert edge_base.tolist() == [0, 0, 2]
+    # a plane no chunk touches has no owner (zeros after the merge): events only in bins 0-1 of 5
+    _, _, planes, owner, edge_base = K._chunk_layout(t, K.MODE_TIME_COUNT, 5, 1, 0, 2499, 0.0, 0, 1)
+    assert owner.tolist() == [0, 0, -1, -1, -1] and edge_base.tolist() == [0, 0]
 
 
 def test_bin_key_ranges_match_the_bin_formula():
