@@ -1,17 +1,30 @@
-"""User-facing errors.
+"""Typed errors of the library.
 
-Anything a user can cause (missing file, bad format, wrong config key) raises :class:`UserError`
-with one self-contained sentence: what file, what is wrong, what to do. The CLI prints it on one
-line to stderr and exits with code 2, no traceback.
+Anything a user can cause (a missing or malformed file, a bad config value, an output that would
+overwrite an input) raises a subclass of :class:`UserError` with one self-contained sentence: which
+file or key, what is wrong, what to do. The library never names CLI flags; the CLI
+(``eventvision.cli.main``) turns every :class:`UserError` into one line on stderr and exit code 2.
+
+Pick the most specific class:
+
+========================== =====================================================================
+``FileFormatError``        a file's content is invalid (bad header, field out of range, NaN, ...)
+``ConfigError``            a config key or value is invalid (unknown key, wrong type, out of range)
+``InvalidValueError``      an argument passed to a library function is out of its valid range
+``OutputPathError``        an output path is unusable (would overwrite an input, below a file, ...)
+``CheckpointError``        a checkpoint cannot be used (wrong task, malformed config, missing keys)
+``DatasetNotFoundError``   a real dataset folder/file is missing (message says where to get it)
+========================== =====================================================================
 """
 
 from __future__ import annotations
 
 EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
 
 
 class UserError(Exception):
-    """Bad input from the user; message is a single line: which file, what is wrong, what to do."""
+    """Base class: bad input from the user; the message is one line (file/key, problem, remedy)."""
 
     def __init__(self, message: str, *, path: str | None = None):
         message = " ".join(str(message).split())  # always one line
@@ -19,6 +32,26 @@ class UserError(Exception):
             message = f"{path}: {message}"
         super().__init__(message)
         self.path = path
+
+
+class FileFormatError(UserError):
+    """A file's content is invalid: malformed header or metadata, a field out of range or non-finite."""
+
+
+class ConfigError(UserError):
+    """A config key or value is invalid (the message names the key)."""
+
+
+class InvalidValueError(UserError):
+    """A value given to a library function is outside its valid range (the message names it)."""
+
+
+class OutputPathError(UserError):
+    """An output path cannot be used: it is an input, lies below a file, or is not writable."""
+
+
+class CheckpointError(UserError):
+    """A checkpoint cannot be used: another task, a malformed config, missing entries."""
 
 
 class DatasetNotFoundError(UserError):
