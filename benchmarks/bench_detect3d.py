@@ -112,9 +112,9 @@ def stream_outputs(model, task, seq_names, device, *, latency_ms: float | None):
     mean latency)."""
     from eventvision.cli.run_detect3d import stream_sequence
     from eventvision.data.detect3d.kitti_tracking import find_training_dir, load_sequence
-    from eventvision.evaluation.kitti.io import empty_objects
+    from eventvision.formats.kitti import empty_objects
     from eventvision.evaluation.streaming import Schedule, stream_predictions
-    from eventvision.evaluation.kitti.io import to_kitti_pixel_scale
+    from eventvision.formats.kitti import to_kitti_pixel_scale
 
     training = find_training_dir(task.cfg.data.synthetic_root)
     gt_all, stream_all, lats = [], [], []

@@ -34,7 +34,7 @@ DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "kitti_
 
 
 def load(root: Path):
-    from eventvision.evaluation.kitti import io
+    from eventvision.formats import kitti as io
     from eventvision.evaluation.kitti.synthetic import jitter_predictions
 
     gt_frames, dt_frames = [], []
@@ -81,7 +81,7 @@ def _numpy_clip_area(a: np.ndarray, b: np.ndarray) -> float:
 
 def bev_baseline(dt_bev, dt_off, gt_bev, gt_off):
     """Per-frame BEV IoU with shapely 2 (vectorised) or the numpy clipping loop. Returns (name, flat values)."""
-    from eventvision.evaluation.kitti.boxes import bev_corners
+    from eventvision.geometry.boxes3d import bev_corners
 
     out = []
     try:
@@ -139,15 +139,15 @@ def main() -> int:
 
     from eventvision.evaluation import streaming as st
     from eventvision.evaluation.kitti.ap import kitti_eval
-    from eventvision.evaluation.kitti.boxes import bev_from_boxes3d, boxes3d_from_objects
-    from eventvision.evaluation.kitti.iou import frames_overlap
+    from eventvision.geometry.boxes3d import bev_from_boxes3d, boxes3d_from_objects
+    from eventvision.geometry.rotated_iou import frames_overlap
 
     gt, dt = load(root)
     kitti_eval(gt[:50], dt[:50])  # compile / load cache in this process
     t0 = time.perf_counter()
     kitti_eval(gt, dt)
     warm = time.perf_counter() - t0
-    from eventvision.evaluation.kitti import io
+    from eventvision.formats import kitti as io
 
     t0 = time.perf_counter()
     streamed, start = [], 0

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eventvision.evaluation.kitti.io import KITTI_IMAGE_SIZE, to_kitti_pixel_scale
+from eventvision.formats.kitti import KITTI_IMAGE_SIZE, to_kitti_pixel_scale
 
 HELP = "offline KITTI AP and streaming AP (sAP) of tracking-format results on KITTI Tracking"
 
@@ -62,7 +62,7 @@ def collect_clips(gt_root, pred_dir, seqs, *, split="all", patch_len=40, schedul
     2D boxes at KITTI's pixel scale (``image_height``: the sequences' image height in pixels)."""
     from eventvision.errors import UserError
     from eventvision.evaluation import streaming as st
-    from eventvision.evaluation.kitti import io
+    from eventvision.formats import kitti as io
 
     pred_dir = Path(pred_dir)
     if not pred_dir.is_dir():
@@ -160,7 +160,7 @@ def main(args) -> int:
     from eventvision.errors import UserError
     from eventvision.evaluation import streaming as st
     from eventvision.evaluation.kitti.ap import evaluate_kitti
-    from eventvision.evaluation.kitti.io import tracking_root
+    from eventvision.formats.kitti import tracking_root
     from eventvision.utils.io import atomic_write_text
 
     seqs = _parse_seqs(args.seqs)

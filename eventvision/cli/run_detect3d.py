@@ -172,7 +172,7 @@ def image_overlay(image_rgb: np.ndarray, objects: np.ndarray, P2: np.ndarray) ->
     """Left image with the projected 3D boxes of ``objects`` (KITTI camera frame). uint8 RGB."""
     import cv2
 
-    from eventvision.evaluation.kitti.boxes import boxes3d_from_objects, corners_3d, project_points
+    from eventvision.geometry.boxes3d import boxes3d_from_objects, corners_3d, project_points
 
     img = np.ascontiguousarray(image_rgb)
     colours = {"Car": (255, 80, 80), "Pedestrian": (80, 255, 80), "Cyclist": (80, 160, 255)}
@@ -201,8 +201,8 @@ def load_detector(checkpoint: str | None, device):
 def main(args) -> int:
     from eventvision.data.detect3d.kitti_tracking import load_sequence, read_image
     from eventvision.errors import UserError
-    from eventvision.evaluation.kitti.io import write_result_file
-    from eventvision.models.detect3d.postprocess import objects_to_grid_boxes
+    from eventvision.formats.kitti import write_result_file
+    from eventvision.geometry.boxes3d import objects_to_grid_boxes
     from eventvision.utils.device import select_device
     from eventvision.utils.io import atomic_write_text, refuse_overwrite_input
     from eventvision.utils.progress import progress
@@ -247,7 +247,7 @@ def main(args) -> int:
                          image_overlay(rgb, objects[objects["score"] >= args.overlay_score], seq.calib.P2))
         bar.update(seq.num_frames - last)
         bar.close()
-        from eventvision.evaluation.kitti.io import make_objects
+        from eventvision.formats.kitti import make_objects
         objs = np.concatenate(results) if results else make_objects()[:0]
         write_result_file(out_dir / f"{name}.txt", objs)
         all_lat += lats

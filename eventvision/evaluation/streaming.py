@@ -38,8 +38,8 @@ from typing import Sequence
 import numpy as np
 
 from eventvision.errors import UserError
-from eventvision.evaluation.kitti.boxes import alpha_from_rotation_y, project_points
-from eventvision.evaluation.kitti.io import FRAME_PERIOD_MS, OBJECT_DTYPE, empty_objects
+from eventvision.formats.kitti import FRAME_PERIOD_MS, OBJECT_DTYPE, empty_objects
+from eventvision.geometry.boxes3d import alpha_from_rotation_y, project_points
 
 STRATEGIES = ("copy", "kf")
 

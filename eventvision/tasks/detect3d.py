@@ -23,7 +23,7 @@ from eventvision.data.detect3d.kitti_tracking import KittiTrackingStereo, collat
 from eventvision.errors import UserError
 from eventvision.evaluation.base import Evaluator
 from eventvision.evaluation.kitti.ap import KittiAPEvaluator
-from eventvision.evaluation.kitti.io import to_kitti_pixel_scale
+from eventvision.formats.kitti import to_kitti_pixel_scale
 from eventvision.models.detect3d import StereoDetector3D
 from eventvision.models.detect3d.postprocess import detections_to_objects
 from eventvision.tasks.base import Task

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from eventvision.cli.main import main
-from eventvision.evaluation.kitti import io
+from eventvision.formats import kitti as io
 from eventvision.evaluation.kitti.synthetic import jitter_predictions
 
 

@@ -12,7 +12,7 @@ from eventvision.cli.main import main
 from eventvision.cli.run_detect3d import associate
 from eventvision.config import load_config
 from eventvision.engine.checkpoint import save_checkpoint
-from eventvision.evaluation.kitti.io import read_label_file
+from eventvision.formats.kitti import read_label_file
 from eventvision.evaluation.streaming import read_emission_file, simulated_schedule
 from eventvision.models.detect3d import StereoDetector3D
 from eventvision.simulate.kitti_scenes import SceneConfig, write_sequence

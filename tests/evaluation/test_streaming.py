@@ -9,7 +9,9 @@ import pytest
 
 from eventvision.errors import UserError
 from eventvision.evaluation import streaming as st
-from eventvision.evaluation.kitti import ap, boxes, io
+from eventvision.evaluation.kitti import ap
+from eventvision.formats import kitti as io
+from eventvision.geometry import boxes3d as boxes
 from eventvision.evaluation.kitti.synthetic import jitter_predictions
 
 

@@ -20,7 +20,7 @@ Per class and difficulty (easy/moderate/hard = index 0/1/2):
 IoU thresholds: ``strict`` 0.7/0.5/0.5 (Car/Pedestrian/Cyclist) for bbox, BEV and 3D; ``loose``
 0.7/0.5/0.5 for bbox and 0.5/0.25/0.25 for BEV and 3D (the reference's second row).
 
-Frames are :data:`eventvision.evaluation.kitti.io.OBJECT_DTYPE` arrays, one per image, ground truth and
+Frames are :data:`eventvision.formats.kitti.OBJECT_DTYPE` arrays, one per image, ground truth and
 detections aligned by index.
 """
 
@@ -33,9 +33,9 @@ import numba
 import numpy as np
 
 from eventvision.evaluation.base import Evaluator
-from eventvision.evaluation.kitti.boxes import bev_from_boxes3d, boxes3d_from_objects
-from eventvision.evaluation.kitti.io import CLASSES, OBJECT_DTYPE
-from eventvision.evaluation.kitti.iou import frames_overlap
+from eventvision.formats.kitti import CLASSES, OBJECT_DTYPE
+from eventvision.geometry.boxes3d import bev_from_boxes3d, boxes3d_from_objects
+from eventvision.geometry.rotated_iou import frames_overlap
 
 N_SAMPLE_PTS = 41
 DIFFICULTIES = ("easy", "moderate", "hard")

@@ -1,4 +1,4 @@
-"""KITTI Tracking text formats: label_02 / result files and calibration files.
+"""KITTI text formats: label_02 / result files and calibration files (read, scaled and written here only).
 
 Label and result files share the tracking columns (one object per line, space separated)::
 
@@ -243,6 +243,29 @@ def read_calib(path: str | os.PathLike) -> Calibration:
         raise UserError(f"{path}: calibration file not found; check the path")
     with open(path, encoding="utf-8") as fh:
         return parse_calib_lines(fh, source=str(path))
+
+
+def scaled_projection(P: np.ndarray, scale: float) -> np.ndarray:
+    """P for an image resized by ``scale`` (pixel centres at integer coordinates: u' = (u + 0.5)·s − 0.5)."""
+    S = np.array([[scale, 0.0, 0.5 * scale - 0.5], [0.0, scale, 0.5 * scale - 0.5], [0.0, 0.0, 1.0]])
+    return S @ P
+
+
+def scale_calibration(calib: Calibration, scale: float) -> Calibration:
+    """The calibration of the images resized by ``scale`` (every P scaled by :func:`scaled_projection`)."""
+    return Calibration(P0=scaled_projection(calib.P0, scale), P1=scaled_projection(calib.P1, scale),
+                       P2=scaled_projection(calib.P2, scale), P3=scaled_projection(calib.P3, scale),
+                       R0_rect=calib.R0_rect, Tr_velo_to_cam=calib.Tr_velo_to_cam, Tr_imu_to_velo=calib.Tr_imu_to_velo)
+
+
+def format_calibration(calib: Calibration) -> str:
+    """Calibration -> KITTI Tracking calib text (Tracking key names R_rect / Tr_velo_cam / Tr_imu_velo)."""
+    tr = calib.Tr_velo_to_cam if calib.Tr_velo_to_cam is not None else np.array(
+        [[0.0, -1.0, 0.0, 0.0], [0.0, 0.0, -1.0, 0.0], [1.0, 0.0, 0.0, 0.0]])
+    imu = calib.Tr_imu_to_velo if calib.Tr_imu_to_velo is not None else np.hstack([np.eye(3), np.zeros((3, 1))])
+    rows = [(f"P{i}", getattr(calib, f"P{i}")) for i in range(4)]
+    rows += [("R_rect", calib.R0_rect), ("Tr_velo_cam", tr), ("Tr_imu_velo", imu)]
+    return "".join(f"{k} " + " ".join(f"{v:.12e}" for v in np.asarray(m).ravel()) + "\n" for k, m in rows)
 
 
 # ------------------------------------------------------------------------------------ dataset folders

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from eventvision.errors import UserError
-from eventvision.evaluation.kitti import boxes, io
+from eventvision.formats import kitti as io
+from eventvision.geometry import boxes3d as boxes
 
 
 def _root(shared_data):
