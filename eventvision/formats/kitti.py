@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eventvision.errors import DatasetNotFoundError, UserError
+from eventvision.errors import DatasetNotFoundError, FileFormatError, UserError
 from eventvision.utils.io import atomic_path
 
 #: one object (one text line). bbox: x1, y1, x2, y2 px; dimensions: h, w, l m; location: x, y, z m (camera).
@@ -286,6 +286,23 @@ def read_sequence_labels(root: str | os.PathLike, seq: str) -> np.ndarray:
     if not path.is_file():
         raise DatasetNotFoundError(f"{path}: sequence {seq} has no label file; check --seqs and the KITTI root")
     return read_label_file(path)
+
+
+def png_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(width, height) in pixels from a PNG's IHDR chunk (reads 24 bytes)."""
+    with open(path, "rb") as fh:
+        head = fh.read(24)
+    if len(head) < 24 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        raise FileFormatError(f"{path}: not a PNG image; re-download or regenerate the sequence")
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
+def sequence_image_size(root: str | os.PathLike, seq: str, *, default: tuple[int, int] | None = None
+                        ) -> tuple[int, int] | None:
+    """(width, height) of ``image_02/<seq>/000000.png`` beside the labels of a KITTI Tracking root;
+    ``default`` when the images are not there."""
+    path = tracking_root(root) / "image_02" / seq / "000000.png"
+    return png_size(path) if path.is_file() else default
 
 
 def read_sequence_calib(root: str | os.PathLike, seq: str) -> Calibration:

@@ -58,6 +58,9 @@ class Detect3DEvaluator(Evaluator):
     def evaluate(self) -> dict[str, float]:
         return self.kitti.evaluate()
 
+    def save_pictures(self, out_dir):
+        return self.kitti.save_pictures(out_dir)
+
     def state(self):
         return self.kitti.state()
 
