@@ -99,6 +99,36 @@ def parse_label_lines(lines, *, source: str = "<text>") -> np.ndarray:
     return np.array(rows, dtype=OBJECT_DTYPE)
 
 
+def parse_object_label_lines(lines, *, frame: int = 0, source: str = "<text>") -> np.ndarray:
+    """Parse KITTI *Object* label lines (15 columns, or 16 with score: type truncated occluded alpha x1 y1 x2 y2
+    h w l x y z rotation_y [score]) -> :data:`OBJECT_DTYPE` with ``frame`` and track id -1."""
+    rows = []
+    for lineno, line in enumerate(lines, 1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) not in (15, 16):
+            raise UserError(f"{source}:{lineno}: expected 15 or 16 columns (KITTI object format: type truncated "
+                            f"occluded alpha x1 y1 x2 y2 h w l x y z rotation_y [score]), got {len(parts)}; "
+                            f"fix or regenerate the file")
+        rows.append(f"{frame} -1 " + " ".join(parts))
+    return parse_label_lines(rows, source=source)
+
+
+def read_object_label_file(path: str | os.PathLike, *, frame: int = 0) -> np.ndarray:
+    """Read a KITTI Object ``label_2/NNNNNN.txt`` or result file -> :data:`OBJECT_DTYPE` array [N]."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: label/result file not found; check the path")
+    with open(path, encoding="utf-8") as fh:
+        return parse_object_label_lines(fh, frame=frame, source=str(path))
+
+
+def format_object_lines(objects: np.ndarray, *, with_score: bool = True) -> str:
+    """Objects -> KITTI *Object* text (the tracking columns without frame and track id)."""
+    return "".join(line.split(" ", 2)[2] + "\n" for line in format_objects(objects, with_score=with_score).splitlines())
+
+
 def read_label_file(path: str | os.PathLike) -> np.ndarray:
     """Read a KITTI Tracking ``label_02/<seq>.txt`` or result file -> :data:`OBJECT_DTYPE` array [N]."""
     path = Path(path)
