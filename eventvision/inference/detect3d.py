@@ -110,19 +110,19 @@ class Detect3DPredictor:
 
     model: :class:`~eventvision.models.detect3d.StereoDetector3D` (eval mode); input_kind: ``image`` or
     ``events`` (simulated from the frames); image_scale: the checkpoint's training scale relative to KITTI's
-    1242x375 images; latency_ms: None measures each run, a number replaces it (a faster or slower device).
+    1242x375 images (frames of another height are resized to it; None: frames used as they are); latency_ms: None measures each run, a number replaces it (a faster or slower device).
     """
 
     def __init__(self, model, device, *, input_kind: str = "image", event_bins: int = 5,
-                 event_contrast: float = 0.2, seed: int = 0, image_scale: float = 1.0,
+                 event_contrast: float = 0.2, seed: int = 0, image_scale: float | None = None,
                  latency_ms: float | None = None):
         if latency_ms is not None:
             latency_ms = float(check_latencies_ms([latency_ms], source="fixed latency")[0])
-        if not image_scale > 0:
+        if image_scale is not None and not image_scale > 0:
             raise InvalidValueError(f"image_scale {image_scale} must be > 0")
         self.model, self.device = model, device
         self.input_kind, self.event_bins, self.event_contrast, self.seed = input_kind, event_bins, event_contrast, seed
-        self.image_scale, self.latency_ms = float(image_scale), latency_ms
+        self.image_scale, self.latency_ms = image_scale, latency_ms
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike | None, device, *, latency_ms: float | None = None):
@@ -138,6 +138,8 @@ class Detect3DPredictor:
 
     def _resize(self, seq) -> float:
         """Factor from the sequence's pixels to the model's: its height -> scale x 375 px (1 when equal)."""
+        if self.image_scale is None:
+            return 1.0
         want = round(KITTI_IMAGE_SIZE[1] * self.image_scale)
         height = seq.image_size[1]
         return 1.0 if abs(height - want) <= 1 else want / height
