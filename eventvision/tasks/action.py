@@ -69,7 +69,7 @@ class ActionTask(Task):
             records = ucf101_records(data.root, split=split_name, fold=data.fold)
         else:
             records = ntu60_records(data.root, split=split_name, benchmark=data.benchmark)
-        return records, _read_record
+        return records, functools.partial(_read_record, short_side=data.image_size)
 
     def build_dataset(self, split: str) -> torch.utils.data.Dataset:
         data = self.cfg.data
@@ -97,5 +97,5 @@ def _render_synthetic(record: VideoRecord, *, num_frames: int, seed_offset: int)
     return render_action_video(record.label, num_frames=num_frames, seed=seed_offset + record.video_id)
 
 
-def _read_record(record: VideoRecord):
-    return read_video(record.path)
+def _read_record(record: VideoRecord, *, short_side: int):
+    return read_video(record.path, short_side=short_side)
