@@ -10,7 +10,9 @@ rates) and the energy in mJ per sample (E = 4.6 pJ/MAC + 0.9 pJ/AC unless overri
 
 from __future__ import annotations
 
+import contextlib
 import json
+import tempfile
 
 HELP = "count MACs/ACs per layer and estimate the energy (mJ per sample) of a task's model"
 
@@ -52,6 +54,19 @@ def build(task_name: str, config: str | None, overrides: list[str], checkpoint: 
     return task, model
 
 
+@contextlib.contextmanager
+def example_data(task_name: str, batch_size: int):
+    """Overrides that make the task's example batch come from a minimal dataset rendered in a temporary
+    folder removed on exit (detect3d's synthetic set would otherwise render 10s of MB into ./runs for the
+    one sample profiling needs); no overrides for tasks that render nothing to disk."""
+    if task_name != "detect3d":
+        yield []
+        return
+    with tempfile.TemporaryDirectory(prefix="eventvision-profile-") as tmp:
+        yield [f"data.synthetic_root={tmp}", "data.synthetic_train_seqs=1", "data.synthetic_val_seqs=1",
+               f"data.synthetic_frames={batch_size + 1}"]  # a sample needs its next frame
+
+
 def main(args) -> int:
     from eventvision.errors import UserError
     from eventvision.spiking.energy import E_AC_PJ, E_MAC_PJ, _fmt, profile_energy
@@ -59,8 +74,9 @@ def main(args) -> int:
 
     if args.batch_size < 1:
         raise UserError(f"--batch-size must be >= 1, got {args.batch_size}")
-    task, model = build(args.task, args.config, list(args.overrides), args.checkpoint)
-    batch = task.example_batch(args.batch_size)
+    with example_data(args.task, args.batch_size) as data_overrides:
+        task, model = build(args.task, args.config, list(args.overrides) + data_overrides, args.checkpoint)
+        batch = task.example_batch(args.batch_size)
     report = profile_energy(model, lambda m: task.predict(m, batch), batch_size=args.batch_size,
                             e_mac_pj=E_MAC_PJ if args.e_mac is None else args.e_mac,
                             e_ac_pj=E_AC_PJ if args.e_ac is None else args.e_ac)

@@ -12,4 +12,5 @@ from eventvision.engine.checkpoint import load_checkpoint, load_model_from_check
 from eventvision.engine.evaluate import evaluate
 from eventvision.engine.trainer import Trainer
 
-__all__ = ["Trainer", "evaluate", "save_checkpoint", "load_checkpoint", "load_model_from_checkpoint", "unwrap"]
+__all__ = ["Trainer", "evaluate", "save_checkpoint", "load_checkpoint", "load_model_from_checkpoint",
+           "unwrap"]

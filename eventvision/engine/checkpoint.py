@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from eventvision.config import Config, apply_overrides, config_from_dict
-from eventvision.errors import UserError
+from eventvision.errors import CheckpointError
 from eventvision.utils.io import atomic_path
 
 FORMAT = "eventvision-checkpoint"
@@ -96,65 +96,66 @@ def _torch_load(path: Path) -> Any:
 
 
 def load_checkpoint(path: str | os.PathLike, *, expected_task: str | None = None) -> dict:
-    """Read and check a checkpoint; UserError (one line) if missing, unreadable, foreign or for another task."""
+    """Read and check a checkpoint; CheckpointError (one line) if missing, unreadable, foreign or for another
+    task."""
     path = Path(path)
     if not path.exists():
-        raise UserError(f"{path}: checkpoint not found; check the path (training writes <output_dir>/last.pt "
-                        f"and best.pt)")
+        raise CheckpointError(f"{path}: checkpoint not found; check the path (training writes "
+                              f"<output_dir>/last.pt and best.pt)")
     if path.is_dir():
-        raise UserError(f"{path}: is a folder, not a checkpoint file; pass <folder>/best.pt or last.pt")
+        raise CheckpointError(f"{path}: is a folder, not a checkpoint file; give <folder>/best.pt or last.pt")
     try:
         ckpt = _torch_load(path)
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, pickle.UnpicklingError,
             AttributeError, ImportError, IndexError, KeyError, TypeError, MemoryError) as exc:
         reason = " ".join(str(exc).split()).split(". ")[0][:160] or type(exc).__name__
-        raise UserError(f"{path}: cannot read checkpoint, the file is corrupt or truncated ({reason}); "
-                        f"re-train or use another checkpoint") from None
+        raise CheckpointError(f"{path}: cannot read checkpoint, the file is corrupt or truncated ({reason}); "
+                              f"re-train or use another checkpoint") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise UserError(f"{path}: not an eventvision checkpoint (no format='{FORMAT}' header); "
-                        f"use a checkpoint written by 'eventvision train'")
+        raise CheckpointError(f"{path}: not an eventvision checkpoint (no format='{FORMAT}' header); "
+                              f"use a checkpoint written by 'eventvision train'")
     version = ckpt.get("version")
     if not isinstance(version, int) or version > VERSION:
-        raise UserError(f"{path}: checkpoint format version {version!r} is newer than this eventvision "
-                        f"supports ({VERSION}); upgrade eventvision")
+        raise CheckpointError(f"{path}: checkpoint format version {version!r} is newer than this eventvision "
+                              f"supports ({VERSION}); upgrade eventvision")
     missing = [k for k in REQUIRED_KEYS if k not in ckpt]
     if missing:
-        raise UserError(f"{path}: checkpoint lacks {', '.join(missing)}; it is incomplete, re-train")
+        raise CheckpointError(f"{path}: checkpoint lacks {', '.join(missing)}; it is incomplete, re-train")
     if expected_task is not None and ckpt["task"] != expected_task:
-        raise UserError(f"{path}: checkpoint is for task '{ckpt['task']}', not '{expected_task}'; "
-                        f"use 'eventvision eval {ckpt['task']}' or a {expected_task} checkpoint")
+        raise CheckpointError(f"{path}: checkpoint is for task '{ckpt['task']}', not '{expected_task}'; "
+                              f"use 'eventvision eval {ckpt['task']}' or a {expected_task} checkpoint")
     return ckpt
 
 
 def unwrap(model: nn.Module) -> nn.Module:
     """The module inside DistributedDataParallel / DataParallel (or ``model`` itself)."""
-    return model.module if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)) else model
+    wrapped = isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel))
+    return model.module if wrapped else model
 
 
 def load_state_into(model: nn.Module, state: Mapping, *, source: str | os.PathLike) -> None:
-    """``load_state_dict`` (strict) with a one-line UserError naming what does not match."""
+    """``load_state_dict`` (strict) with a one-line CheckpointError naming what does not match."""
     try:
         result = unwrap(model).load_state_dict(dict(state), strict=False)
     except RuntimeError as exc:  # shape mismatch
         reason = " ".join(str(exc).split())[:200]
-        raise UserError(f"{source}: weights do not fit the model built from the config ({reason}); "
-                        f"use the config the checkpoint was trained with") from None
+        raise CheckpointError(f"{source}: weights do not fit the model built from the config ({reason}); "
+                              f"use the config the checkpoint was trained with") from None
     problems = []
     if result.missing_keys:
         problems.append(f"{len(result.missing_keys)} missing (e.g. {result.missing_keys[0]})")
     if result.unexpected_keys:
         problems.append(f"{len(result.unexpected_keys)} unexpected (e.g. {result.unexpected_keys[0]})")
     if problems:
-        raise UserError(f"{source}: weights do not fit the model built from the config: {'; '.join(problems)}; "
-                        f"use the config the checkpoint was trained with")
+        raise CheckpointError(f"{source}: weights do not fit the model built from the config: "
+                              f"{'; '.join(problems)}; use the config the checkpoint was trained with")
 
 
 def restore_task_extra(task: Any, ckpt: Mapping) -> None:
     """Hand ``ckpt["extra"]`` (what ``task.extra_state(model)`` returned) back to the task BEFORE it builds
-    its model, via the optional hook ``task.load_extra_state(extra)`` (e.g. a searched genotype)."""
-    hook = getattr(task, "load_extra_state", None)
-    if ckpt.get("extra") and callable(hook):
-        hook(dict(ckpt["extra"]))
+    its model, through ``task.load_extra_state(extra)`` (e.g. a searched genotype)."""
+    if ckpt.get("extra"):
+        task.load_extra_state(dict(ckpt["extra"]))
 
 
 def load_model_from_checkpoint(path: str | os.PathLike, *, device: str | torch.device = "cpu",

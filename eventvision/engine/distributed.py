@@ -13,7 +13,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from eventvision.errors import UserError
+from eventvision.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -61,11 +61,12 @@ def init(device: torch.device, backend: str = "auto") -> DistInfo:
     if env.world_size <= 1 or is_initialized():
         return info()
     if not dist.is_available():
-        raise UserError("WORLD_SIZE > 1 but this torch build has no torch.distributed; run a single process")
+        raise ConfigError("WORLD_SIZE > 1 but this torch build has no torch.distributed; "
+                          "run a single process")
     if backend == "auto":
         backend = "nccl" if device.type == "cuda" else "gloo"
     if backend not in ("gloo", "nccl"):
-        raise UserError(f"train.dist_backend '{backend}' is not supported; use auto, gloo or nccl")
+        raise ConfigError(f"train.dist_backend '{backend}' is not supported; use auto, gloo or nccl")
     if device.type == "cuda":
         torch.cuda.set_device(device)
     dist.init_process_group(backend=backend)

@@ -42,7 +42,8 @@ def numeric_first(metrics: dict) -> dict:
             value = value.item()
         if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
             value = value.item()
-        out[str(key)] = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        out[str(key)] = float(value) if number else value
     return out
 
 
@@ -52,7 +53,7 @@ def evaluate(task: Any, model: nn.Module, split: str = "val", device: str | torc
              evaluator: Any = None) -> dict[str, float]:
     """Run ``task.validation_step`` over ``split`` and return ``evaluator.evaluate()`` (same on every rank).
 
-    ``batch_size`` is per process. ``task.reset(model)`` is called around every batch (spiking state).
+    ``batch_size`` is per process. ``task.reset(model)`` is called once before every batch (spiking state).
     ``evaluator``: use this one (e.g. to draw its pictures afterwards) instead of ``task.build_evaluator()``.
     """
     model = unwrap(model)
@@ -79,10 +80,9 @@ def evaluate(task: Any, model: nn.Module, split: str = "val", device: str | torc
             for batch in progress(loader, total=len(loader), desc=desc or f"eval {split}", unit="batch",
                                   disable=None if info.is_main else True, leave=False):
                 batch = task.move_batch(batch, device)
-                task.reset(model)
+                task.reset(model)  # the one reset of this forward path
                 with autocast(device, amp_dtype):
                     task.validation_step(model, batch, evaluator)
-                task.reset(model)
     finally:
         model.train(was_training)
     if sharded:

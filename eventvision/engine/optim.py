@@ -12,7 +12,7 @@ from typing import Any, Iterable, Mapping
 
 import torch
 
-from eventvision.errors import UserError
+from eventvision.errors import ConfigError
 
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULERS = ("cosine", "step", "none")
@@ -25,17 +25,18 @@ def build_optimizer(params: Iterable[Any], opt_cfg: Mapping) -> torch.optim.Opti
     wd = float(opt_cfg.get("weight_decay", 0.0))
     params = list(params)
     if not params:
-        raise UserError("the model has no trainable parameters; check the model config")
+        raise ConfigError("the model has no trainable parameters; check the model config")
     if name not in OPTIMIZERS:
-        raise UserError(f"train.optimizer.name '{name}' is unknown; use one of {', '.join(OPTIMIZERS)}")
+        raise ConfigError(f"train.optimizer.name '{name}' is unknown; use one of {', '.join(OPTIMIZERS)}")
     try:
         if name == "sgd":
-            return torch.optim.SGD(params, lr=lr, weight_decay=wd, momentum=float(opt_cfg.get("momentum", 0.0)))
+            momentum = float(opt_cfg.get("momentum", 0.0))
+            return torch.optim.SGD(params, lr=lr, weight_decay=wd, momentum=momentum)
         betas = tuple(float(b) for b in opt_cfg.get("betas", (0.9, 0.999)))
         cls = torch.optim.AdamW if name == "adamw" else torch.optim.Adam
         return cls(params, lr=lr, weight_decay=wd, betas=betas)
     except ValueError as exc:  # torch's range checks (negative lr, betas outside [0, 1), ...)
-        raise UserError(f"train.optimizer: {exc}; fix the value in the config") from None
+        raise ConfigError(f"train.optimizer: {exc}; fix the value in the config") from None
 
 
 def lr_factor(step: int, *, name: str, total_steps: int, warmup_steps: int = 0, warmup_factor: float = 1e-3,
@@ -52,14 +53,14 @@ def lr_factor(step: int, *, name: str, total_steps: int, warmup_steps: int = 0, 
         span = max(1, total_steps - warmup_steps)
         progress = min(1.0, (step - warmup_steps) / span)
         return min_lr_ratio + (1.0 - min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
-    raise UserError(f"train.scheduler.name '{name}' is unknown; use one of {', '.join(SCHEDULERS)}")
+    raise ConfigError(f"train.scheduler.name '{name}' is unknown; use one of {', '.join(SCHEDULERS)}")
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, sched_cfg: Mapping, *, steps_per_epoch: int,
                     epochs: int) -> torch.optim.lr_scheduler.LambdaLR:
     name = str(sched_cfg.get("name", "none")).lower()
     if name not in SCHEDULERS:
-        raise UserError(f"train.scheduler.name '{name}' is unknown; use one of {', '.join(SCHEDULERS)}")
+        raise ConfigError(f"train.scheduler.name '{name}' is unknown; use one of {', '.join(SCHEDULERS)}")
     kwargs = dict(name=name, total_steps=max(1, steps_per_epoch * epochs),
                   warmup_steps=int(round(float(sched_cfg.get("warmup_epochs", 0)) * steps_per_epoch)),
                   warmup_factor=float(sched_cfg.get("warmup_factor", 1e-3)),

@@ -17,7 +17,7 @@ from typing import Iterator
 import torch
 from torch.utils.data import Sampler
 
-from eventvision.errors import UserError
+from eventvision.errors import ConfigError
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -30,10 +30,11 @@ class GlobalBatchSampler(Sampler[list[int]]):
     def __init__(self, num_samples: int, *, batch_size: int, shuffle: bool = True, seed: int = 0,
                  drop_last: bool = False, rank: int = 0, world_size: int = 1):
         if batch_size < world_size or batch_size % world_size:
-            raise UserError(f"train.batch_size={batch_size} is the global batch and must be a multiple of the "
-                            f"{world_size} processes; set train.batch_size to a multiple of {world_size}")
+            raise ConfigError(f"train.batch_size={batch_size} is the global batch and must be a multiple of "
+                              f"the {world_size} processes; set train.batch_size to a multiple of "
+                              f"{world_size}")
         if num_samples <= 0:
-            raise UserError("the training dataset is empty; check the dataset paths in the config")
+            raise ConfigError("the training dataset is empty; check the dataset paths in the config")
         self.num_samples = num_samples
         self.batch_size = batch_size
         self.shuffle = shuffle

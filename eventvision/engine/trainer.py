@@ -3,17 +3,21 @@
     trainer = Trainer.from_config(cfg, task)          # or Trainer.from_config(cfg, "toy")
     metrics = trainer.fit()                            # {"train/loss": ..., "val/<metric>": ..., ...}
 
-Per optimizer step: ``task.move_batch`` -> ``task.reset(model)`` -> ``task.training_step(model, batch)``
-under autocast -> backward (GradScaler for fp16) -> optional grad-norm clipping -> optimizer and
-per-step LR schedule -> ``task.reset(model)``. Per epoch: hooks (``task.on_epoch_end(model, epoch)``,
-``model.on_epoch_end(epoch)``, callbacks), validation every ``train.val_every`` epochs,
-``last.pt`` (and ``best.pt`` when the watched metric improves) written atomically by rank 0.
+The trainer is a loop plus hooks (:mod:`eventvision.engine.hooks`, the split of detectron2's
+``HookBase``): the loop runs optimizer steps and counts epochs; logging, the task's epoch hook,
+validation and best-metric tracking, the epoch summary and checkpointing are hooks called at
+``before_train`` / ``before_epoch`` / ``before_step`` / ``after_step`` / ``after_epoch`` / ``after_train``.
+
+Per optimizer step (:meth:`Trainer.run_step`): ``task.move_batch`` -> ``task.reset(model)`` ->
+``task.training_step(model, batch)`` under autocast -> backward (GradScaler for fp16) -> optional
+grad-norm clipping -> optimizer and per-step LR schedule.
 
 Exact resumption: checkpoints carry model/optimizer/scheduler/scaler state, every rank's RNG state,
-the epoch and the number of batches done in the current epoch; the train order is a pure function
-of ``(seed, epoch)`` (see :mod:`eventvision.engine.sampling`), so a resumed run on CPU continues
-bit for bit (with ``num_workers=0``; worker processes are seeded per epoch but an interrupted epoch
-redistributes samples over workers).
+the epoch and the number of batches done in the current epoch, the running log sums and the number of
+``metrics.csv`` rows written; the train order is a pure function of ``(seed, epoch)`` (see
+:mod:`eventvision.engine.sampling`), so a resumed run on CPU continues bit for bit (with
+``num_workers=0``; worker processes are seeded per epoch but an interrupted epoch redistributes samples
+over workers) and its log continues without repeated rows.
 
 Distributed: under ``torchrun`` the model is wrapped in DistributedDataParallel and
 ``train.batch_size`` is the GLOBAL batch, split evenly over processes. ``training_step`` receives the
@@ -24,9 +28,7 @@ DDP wrapper (call it for the forward so gradients are synchronised; use
 from __future__ import annotations
 
 import math
-import shutil
 import sys
-import time
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -34,20 +36,22 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from eventvision.config import Config, dump_config
+from eventvision.config import Config
 from eventvision.engine import distributed
-from eventvision.engine.checkpoint import load_checkpoint, load_state_into, restore_task_extra, save_checkpoint
+from eventvision.engine.checkpoint import (load_checkpoint, load_state_into, restore_task_extra,
+                                           save_checkpoint)
 from eventvision.engine.evaluate import autocast, evaluate
-from eventvision.engine.logger import MetricLogger, NullLogger
+from eventvision.engine.hooks import HookBase, best_mode_for, default_hooks
+from eventvision.engine.logger import NullLogger
 from eventvision.engine.optim import build_optimizer, build_scheduler
 from eventvision.engine.rng import get_rng_state, seed_everything, seed_worker, set_rng_state
 from eventvision.engine.sampling import GlobalBatchSampler, epoch_seed
-from eventvision.errors import UserError
+from eventvision.errors import CheckpointError, ConfigError, InvalidValueError
+from eventvision.tasks.base import Task
 from eventvision.utils.device import select_device
-from eventvision.utils.io import atomic_path
 from eventvision.utils.progress import progress
 
-LOWER_IS_BETTER = ("loss", "error", "err", "epe", "rmse", "mae", "mse", "abs_rel", "outlier", "latency")
+__all__ = ["Trainer", "resolve_amp", "best_mode_for"]
 
 
 def resolve_amp(amp: Any, device: torch.device) -> torch.dtype | None:
@@ -59,54 +63,56 @@ def resolve_amp(amp: Any, device: torch.device) -> torch.dtype | None:
         return torch.float16 if device.type == "cuda" else None
     if value in ("fp16", "float16", "half", "true"):
         if device.type != "cuda":
-            raise UserError(f"train.amp={amp} needs a CUDA device (running on {device}); use train.amp=bf16 or none")
+            raise ConfigError(f"train.amp={amp} needs a CUDA device (running on {device}); "
+                              f"use train.amp=bf16 or none")
         return torch.float16
     if value in ("bf16", "bfloat16"):
         return torch.bfloat16
-    raise UserError(f"train.amp={amp!r} is not one of auto, fp16, bf16, none")
-
-
-def best_mode_for(name: str) -> str:
-    return "min" if any(s in name.lower() for s in LOWER_IS_BETTER) else "max"
+    raise ConfigError(f"train.amp={amp!r} is not one of auto, fp16, bf16, none")
 
 
 class Trainer:
-    """Train ``task`` as configured by ``cfg`` (``cfg.train``, ``cfg.seed``, ``cfg.device``, ``cfg.output_dir``).
+    """Train ``task`` as configured by ``cfg`` (``train``, ``seed``, ``device``, ``output_dir``).
 
     ``resume``: None/False = fresh run; True = ``<output_dir>/last.pt``; a path = that checkpoint.
-    ``callbacks``: objects with any of ``on_step_end(trainer, scalars)``, ``on_epoch_end(trainer, epoch)``,
-    ``on_validation_end(trainer, metrics)``.
+    ``hooks``: :class:`eventvision.engine.hooks.HookBase` objects, called after validation and before the
+    epoch summary and checkpointing (they see ``trainer.metrics`` with the epoch's validation metrics).
     """
 
-    def __init__(self, task: Any, cfg: Config, *, output_dir: str | Path | None = None,
-                 resume: bool | str | Path | None = None, callbacks: Iterable[Any] = (), verbose: bool = True):
+    def __init__(self, task: Task, cfg: Config, *, output_dir: str | Path | None = None,
+                 resume: bool | str | Path | None = None, hooks: Iterable[HookBase] = (),
+                 verbose: bool = True):
         self.task = task
         self.cfg = cfg
         if not isinstance(cfg.get("train"), dict):
-            raise UserError("the config has no 'train:' section; a task's default.yaml must start with "
-                            "'_defaults_: [base]' (see docs/engine.md)")
+            raise ConfigError("the config has no 'train:' section; a task's default.yaml must start with "
+                              "'_defaults_: [base]' (see docs/engine.md)")
         tcfg = cfg.train
         self.tcfg = tcfg
-        self.callbacks = list(callbacks)
-        self.output_dir = Path(output_dir if output_dir is not None else cfg.get("output_dir", "runs/default"))
+        self.output_dir = Path(output_dir if output_dir is not None
+                               else cfg.get("output_dir", "runs/default"))
         env = distributed.env_info()
         self.device = distributed.resolve_device(select_device(cfg.get("device", "auto")), env.local_rank)
         self.dist = distributed.init(self.device, backend=str(tcfg.get("dist_backend", "auto")))
         self.verbose = verbose and self.dist.is_main
         self.amp_dtype = resolve_amp(tcfg.get("amp", "auto"), self.device)
-        self.scaler = torch.amp.GradScaler(self.device.type,
-                                           enabled=self.amp_dtype == torch.float16 and self.device.type == "cuda")
+        fp16_cuda = self.amp_dtype == torch.float16 and self.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=fp16_cuda)
         self.seed = int(cfg.get("seed", 0))
+        self.epochs = int(tcfg.epochs)
+        self.max_steps = int(tcfg.get("max_steps", 0) or 0)
+        self.grad_clip = float(tcfg.get("grad_clip", 0.0) or 0.0)
+        self.val_split = str(tcfg.get("val_split", "val"))
 
         ckpt = None
         if resume:
             path = self.output_dir / "last.pt" if resume is True else Path(resume)
             if not path.exists() and resume is True:
-                raise UserError(f"{path}: nothing to resume (no last.pt in {self.output_dir}); "
-                                f"drop --resume or pass the run's --output-dir")
+                raise CheckpointError(f"{path}: nothing to resume (no last.pt in {self.output_dir}); start a "
+                                      f"fresh run or point at the run's output folder")
             ckpt = load_checkpoint(path, expected_task=task.name or None)
             restore_task_extra(task, ckpt)
-            self.resume_path = path
+            self.resume_path: Path | None = path
         else:
             self.resume_path = None
 
@@ -128,8 +134,7 @@ class Trainer:
             self.train_model = model
         # datasets are built under the common seed too, so synthetic/randomly split data match across ranks
         self.train_set = task.build_dataset("train")
-        val_split = str(tcfg.get("val_split", "val"))
-        self._val_set = task.build_dataset(val_split) if int(tcfg.get("val_every", 1) or 0) else None
+        self._val_set = task.build_dataset(self.val_split) if int(tcfg.get("val_every", 1) or 0) else None
         seed_everything(self.seed + self.dist.rank)  # per-rank stream for augmentation
         self.sampler = GlobalBatchSampler(len(self.train_set), batch_size=int(tcfg.batch_size),
                                           shuffle=bool(tcfg.get("shuffle", True)), seed=self.seed,
@@ -141,27 +146,36 @@ class Trainer:
                                  generator=self.loader_generator, pin_memory=self.device.type == "cuda")
         self.steps_per_epoch = self.sampler.num_batches()
         if self.steps_per_epoch == 0:
-            raise UserError(f"the training set has {len(self.train_set)} samples, fewer than one batch of "
-                            f"{tcfg.batch_size}; lower train.batch_size or set train.drop_last=false")
+            raise ConfigError(f"the training set has {len(self.train_set)} samples, fewer than one batch of "
+                              f"{tcfg.batch_size}; lower train.batch_size or set train.drop_last=false")
 
-        groups = task.param_groups(model) if hasattr(task, "param_groups") else \
-            [p for p in model.parameters() if p.requires_grad]
-        self.optimizer = build_optimizer(groups, tcfg.optimizer)
+        self.optimizer = build_optimizer(task.param_groups(model), tcfg.optimizer)
+        self._params = [p for group in self.optimizer.param_groups for p in group["params"]]
         self.scheduler = build_scheduler(self.optimizer, tcfg.scheduler, steps_per_epoch=self.steps_per_epoch,
-                                         epochs=int(tcfg.epochs))
+                                         epochs=self.epochs)
+        # loop state (all of it goes into the checkpoint)
         self.epoch = 0            # epochs completed
         self.batch_in_epoch = 0   # batches done in epoch ``self.epoch`` (mid-epoch checkpoints)
         self.step = 0             # optimizer steps
         self.best: float | None = None
         self.metrics: dict[str, Any] = {}
+        self.epoch_sum: dict[str, float] = {}  # running sums of this epoch's train scalars (per rank)
+        self.epoch_count = 0
+        self.window_sum: dict[str, float] = {}  # ... and since the last log line
+        self.window_count = 0
+        # per-step / per-epoch values the hooks read
+        self.step_scalars: dict[str, float] = {}
+        self.step_lr = 0.0
+        self.improved = False
+        self.resumed_log_rows: int | None = None
+        self.logger: NullLogger = NullLogger()
         self._rng_to_restore = None
-        self._epoch_sum: dict[str, float] = {}  # running sums of this epoch's train scalars (per rank)
-        self._epoch_n = 0
-        self._window: dict[str, float] = {}  # ... and since the last log line
-        self._window_n = 0
+        self._bar = None
         if ckpt is not None:
             self._load_training_state(ckpt)
-        self.logger: NullLogger = NullLogger()
+        self.hooks = default_hooks(tcfg, list(hooks))
+        for hook in self.hooks:
+            hook.trainer = self
 
     @classmethod
     def from_config(cls, cfg: Config, task: Any = None, **kwargs) -> "Trainer":
@@ -170,7 +184,7 @@ class Trainer:
             from eventvision.tasks import get_task_class
             name = task or cfg.get("task")
             if not name:
-                raise UserError("no task given; pass a task name (e.g. 'eventvision train toy')")
+                raise ConfigError("no task given; name a task (e.g. 'toy') or set the config's 'task' key")
             task = get_task_class(name).from_config(cfg)
         return cls(task, cfg, **kwargs)
 
@@ -178,14 +192,16 @@ class Trainer:
     def _load_training_state(self, ckpt: dict) -> None:
         saved_cls, cls = ckpt.get("optimizer_class"), type(self.optimizer).__name__
         if ckpt.get("optimizer") is not None and saved_cls not in (None, cls):
-            raise UserError(f"{self.resume_path}: optimizer state does not fit: the checkpoint was trained with "
-                            f"{saved_cls}, the config builds {cls}; resume with the original train.optimizer.name")
+            raise CheckpointError(f"{self.resume_path}: optimizer state does not fit: the checkpoint was "
+                                  f"trained with {saved_cls}, the config builds {cls}; resume with the "
+                                  f"original train.optimizer.name")
         if ckpt.get("optimizer") is not None:
             try:
                 self.optimizer.load_state_dict(ckpt["optimizer"])
             except (ValueError, KeyError) as exc:
-                raise UserError(f"{self.resume_path}: optimizer state does not fit ({exc}); the optimizer config "
-                                f"changed since the checkpoint, resume with the original config") from None
+                raise CheckpointError(f"{self.resume_path}: optimizer state does not fit ({exc}); the "
+                                      f"optimizer config changed since the checkpoint, resume with the "
+                                      f"original config") from None
         if ckpt.get("scheduler") is not None:
             self.scheduler.load_state_dict(ckpt["scheduler"])
         if ckpt.get("scaler") is not None and self.scaler.is_enabled():
@@ -197,10 +213,12 @@ class Trainer:
         self.metrics = dict(ckpt.get("metrics") or {})
         accum = ckpt.get("epoch_accum") or {}
         if self.batch_in_epoch:
-            self._epoch_sum = {str(k): float(v) for k, v in (accum.get("sum") or {}).items()}
-            self._epoch_n = int(accum.get("count", 0))
-        self._window = {str(k): float(v) for k, v in (accum.get("window_sum") or {}).items()}
-        self._window_n = int(accum.get("window_count", 0))
+            self.epoch_sum = {str(k): float(v) for k, v in (accum.get("sum") or {}).items()}
+            self.epoch_count = int(accum.get("count", 0))
+        self.window_sum = {str(k): float(v) for k, v in (accum.get("window_sum") or {}).items()}
+        self.window_count = int(accum.get("window_count", 0))
+        rows = ckpt.get("log_rows")
+        self.resumed_log_rows = int(rows) if rows is not None else None
         per_rank = ckpt.get("rng_per_rank") or []
         if len(per_rank) == self.dist.world_size:
             self._rng_to_restore = per_rank[self.dist.rank]
@@ -209,192 +227,130 @@ class Trainer:
 
     def state_extras(self) -> dict:
         return {"batch_in_epoch": self.batch_in_epoch, "best": self.best, "world_size": self.dist.world_size,
-                "optimizer_class": type(self.optimizer).__name__,
-                "epoch_accum": {"sum": dict(self._epoch_sum), "count": self._epoch_n,
-                                "window_sum": dict(self._window), "window_count": self._window_n}}
+                "optimizer_class": type(self.optimizer).__name__, "log_rows": self.logger.rows,
+                "epoch_accum": {"sum": dict(self.epoch_sum), "count": self.epoch_count,
+                                "window_sum": dict(self.window_sum), "window_count": self.window_count}}
 
     def save(self, path: str | Path) -> None:
         """Collective: every rank calls it (RNG states are gathered), rank 0 writes ``path`` atomically."""
         rngs = distributed.all_gather_object(get_rng_state())
         if not self.dist.is_main:
             return
-        save_checkpoint(path, task=self.task.name, config=self.cfg, model=self.model, optimizer=self.optimizer,
-                        scheduler=self.scheduler, scaler=self.scaler if self.scaler.is_enabled() else None,
-                        rng=rngs[0], rng_per_rank=rngs, epoch=self.epoch, step=self.step, metrics=self.metrics,
+        save_checkpoint(path, task=self.task.name, config=self.cfg, model=self.model,
+                        optimizer=self.optimizer, scheduler=self.scheduler,
+                        scaler=self.scaler if self.scaler.is_enabled() else None, rng=rngs[0],
+                        rng_per_rank=rngs, epoch=self.epoch, step=self.step, metrics=self.metrics,
                         extra=self.task.extra_state(self.model), **self.state_extras())
 
-    # --- loops --------------------------------------------------------------------------------
-    def _print(self, text: str) -> None:
+    # --- loop -------------------------------------------------------------------------------
+    def print(self, text: str) -> None:
+        """A line on stderr (rank 0, unless quiet)."""
         if self.verbose:
             print(text, file=sys.stderr, flush=True)
 
-    def _call_hooks(self, name: str, *args: Any) -> None:
-        for cb in self.callbacks:
-            fn = getattr(cb, name, None)
-            if callable(fn):
-                fn(self, *args)
+    def set_postfix(self, **values: str) -> None:
+        """Show ``values`` beside the epoch's progress bar (rank 0)."""
+        if self._bar is not None and self.dist.is_main:
+            self._bar.set_postfix(**values)
+
+    def max_steps_reached(self) -> bool:
+        return bool(self.max_steps) and self.step >= self.max_steps
+
+    def _call(self, stage: str) -> None:
+        for hook in self.hooks:
+            getattr(hook, stage)()
 
     def fit(self) -> dict[str, Any]:
         """Train until ``train.epochs`` (or ``train.max_steps``); returns the final metrics."""
-        epochs = int(self.tcfg.epochs)
-        max_steps = int(self.tcfg.get("max_steps", 0) or 0)
-        if self.dist.is_main:
-            self.output_dir.mkdir(parents=True, exist_ok=True)
-            with atomic_path(self.output_dir / "config.yaml") as tmp:
-                tmp.write_text(dump_config(self.cfg))
-            if self.resume_path is None and (self.output_dir / "last.pt").exists():
-                self._print(f"note: {self.output_dir} holds an earlier run; starting afresh (use --resume to continue it)")
-            self.logger = MetricLogger(self.output_dir, tensorboard=bool(self.tcfg.get("tensorboard", True)),
-                                       append=self.resume_path is not None)
+        self._call("before_train")
         if self._rng_to_restore is not None:
             set_rng_state(self._rng_to_restore)
             self._rng_to_restore = None
         if self.resume_path is not None:
-            self._print(f"resuming from {self.resume_path} at epoch {self.epoch}, step {self.step}")
+            self.print(f"resuming from {self.resume_path} at epoch {self.epoch}, step {self.step}")
         try:
-            while self.epoch < epochs:
-                if max_steps and self.step >= max_steps:
-                    break
-                t0 = time.perf_counter()
-                train_scalars = self._train_epoch(max_steps)
+            while self.epoch < self.epochs and not self.max_steps_reached():
+                self._call("before_epoch")
+                train_scalars = self.run_epoch()
                 if self.batch_in_epoch < self.steps_per_epoch:  # stopped by max_steps inside the epoch
-                    self.save(self.output_dir / "last.pt")
                     break
                 self.epoch += 1
                 self.batch_in_epoch = 0
-                self._end_of_epoch(train_scalars, epochs, time.perf_counter() - t0)
+                self.metrics = {f"train/{k}": v for k, v in train_scalars.items()}
+                self._call("after_epoch")
         finally:
-            self.logger.close()
+            self._call("after_train")
         return dict(self.metrics, epoch=self.epoch, step=self.step)
 
-    def _end_of_epoch(self, train_scalars: dict[str, float], epochs: int, seconds: float) -> None:
-        epoch_index = self.epoch - 1
-        hook = getattr(self.task, "on_epoch_end", None)
-        if callable(hook):
-            hook(self.model, epoch_index)
-        hook = getattr(self.model, "on_epoch_end", None)
-        if callable(hook):
-            hook(epoch_index)
-        self._call_hooks("on_epoch_end", epoch_index)
-        self.metrics = {f"train/{k}": v for k, v in train_scalars.items()}
-        val_every = int(self.tcfg.get("val_every", 1) or 0)
-        improved = False
-        if val_every and (self.epoch % val_every == 0 or self.epoch == epochs):
-            val = self.validate()
-            self.metrics.update({f"val/{k}": v for k, v in val.items()})
-            self.logger.log({k: v for k, v in val.items() if isinstance(v, float)}, step=self.step,
-                            epoch=self.epoch, prefix="val/")
-            self._call_hooks("on_validation_end", val)
-            improved = self._update_best(val)
-        self.logger.log({"epoch_seconds": seconds}, step=self.step, epoch=self.epoch, prefix="time/")
-        shown = "  ".join(f"{k} {v:.4g}" for k, v in self.metrics.items() if isinstance(v, float))
-        self._print(f"epoch {self.epoch}/{epochs}  step {self.step}  {shown}  ({seconds:.1f} s)")
-        self.save(self.output_dir / "last.pt")
-        if improved and self.dist.is_main:
-            with atomic_path(self.output_dir / "best.pt") as tmp:
-                shutil.copyfile(self.output_dir / "last.pt", tmp)
-
-    def _watched(self, val: dict[str, Any]) -> tuple[str, str] | None:
-        numeric = [k for k, v in val.items() if isinstance(v, float)]
-        name = str(self.tcfg.get("best_metric", "") or getattr(self.task, "best_metric", "") or "")
-        if not name:
-            if not numeric:
-                return None
-            name = numeric[0]
-        if name not in numeric:
-            raise UserError(f"train.best_metric '{name}' is not among the validation metrics "
-                            f"({', '.join(numeric)}); set train.best_metric to one of them")
-        mode = str(self.tcfg.get("best_mode", "auto"))
-        if mode == "auto":
-            mode = getattr(self.task, "best_mode", "") or best_mode_for(name)
-        if mode not in ("min", "max"):
-            raise UserError(f"train.best_mode '{mode}' is not one of max, min, auto")
-        return name, mode
-
-    def _update_best(self, val: dict[str, Any]) -> bool:
-        watched = self._watched(val)
-        if watched is None:
-            return False
-        name, mode = watched
-        value = val[name]
-        if math.isnan(value):
-            return False
-        if self.best is None or (value > self.best if mode == "max" else value < self.best):
-            self.best = float(value)
-            self.metrics["best/" + name] = self.best
-            return True
-        self.metrics["best/" + name] = self.best
-        return False
-
-    def _train_epoch(self, max_steps: int) -> dict[str, float]:
-        tcfg = self.tcfg
+    def run_epoch(self) -> dict[str, float]:
+        """Steps of epoch ``epoch`` from batch ``batch_in_epoch`` on -> the epoch's mean train scalars."""
         self.sampler.set_epoch(self.epoch, start_batch=self.batch_in_epoch)
         self.loader_generator.manual_seed(epoch_seed(self.seed + 7919 * self.dist.rank, self.epoch))
         self.train_model.train()
-        log_every = max(1, int(tcfg.get("log_every", 10) or 1))
-        ckpt_every = int(tcfg.get("checkpoint_every", 0) or 0)
-        grad_clip = float(tcfg.get("grad_clip", 0.0) or 0.0)
-        params = [p for group in self.optimizer.param_groups for p in group["params"]]
         if self.batch_in_epoch == 0:
-            self._epoch_sum, self._epoch_n = {}, 0
-        epoch_sum = self._epoch_sum
-        bar = progress(self.loader, total=len(self.sampler), desc=f"epoch {self.epoch + 1}/{tcfg.epochs}",
-                       unit="batch", disable=None if self.dist.is_main else True, leave=False)
-        for batch in bar:
-            batch = self.task.move_batch(batch, self.device)
-            self.task.reset(self.train_model)
-            with autocast(self.device, self.amp_dtype):
-                loss, scalars = self.task.training_step(self.train_model, batch)
-            loss_value = float(loss.detach())
-            if not math.isfinite(loss_value):
-                raise UserError(f"training loss became {loss_value} at epoch {self.epoch + 1}, step {self.step + 1}; "
-                                f"lower train.optimizer.lr, set train.grad_clip or check the data")
-            self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
-            if grad_clip > 0:
-                self.scaler.unscale_(self.optimizer)
-                torch.nn.utils.clip_grad_norm_(params, grad_clip)
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            used_lr = self.optimizer.param_groups[0]["lr"]
-            self.scheduler.step()
-            self.task.reset(self.train_model)
-            self.step += 1
-            self.batch_in_epoch += 1
-
-            values = {"loss": loss_value, **{k: float(v) for k, v in (scalars or {}).items() if k != "loss"}}
-            for k, v in values.items():
-                self._window[k] = self._window.get(k, 0.0) + v
-                epoch_sum[k] = epoch_sum.get(k, 0.0) + v
-            self._window_n += 1
-            self._epoch_n += 1
-            if self.step % log_every == 0:
-                mean = distributed.mean_scalars({k: v / self._window_n for k, v in self._window.items()}, 1)
-                mean["lr"] = used_lr  # the lr of the step just taken
-                self.logger.log(mean, step=self.step, epoch=self.epoch, prefix="train/")
-                if self.dist.is_main:
-                    bar.set_postfix(loss=f"{mean['loss']:.4g}")
-                self._call_hooks("on_step_end", mean)
-                self._window, self._window_n = {}, 0
-            if ckpt_every and self.step % ckpt_every == 0:
-                self.save(self.output_dir / "last.pt")
-            if max_steps and self.step >= max_steps:
-                break
-        bar.close()
-        if self._epoch_n == 0:
+            self.epoch_sum, self.epoch_count = {}, 0
+        self._bar = progress(self.loader, total=len(self.sampler), unit="batch", leave=False,
+                             desc=f"epoch {self.epoch + 1}/{self.epochs}",
+                             disable=None if self.dist.is_main else True)
+        try:
+            for batch in self._bar:
+                self._call("before_step")
+                self.run_step(batch)
+                self._call("after_step")
+                if self.max_steps_reached():
+                    break
+        finally:
+            self._bar.close()
+            self._bar = None
+        if self.epoch_count == 0:
             return {}
-        return distributed.mean_scalars({k: v / self._epoch_n for k, v in epoch_sum.items()}, 1)
+        return distributed.mean_scalars({k: v / self.epoch_count for k, v in self.epoch_sum.items()}, 1)
+
+    def run_step(self, batch: Any) -> None:
+        """One optimizer step; its scalars go to ``step_scalars`` and into the running sums.
+
+        The spiking state is reset once, before the forward, through ``task.reset`` (the engine's only reset
+        on this path)."""
+        batch = self.task.move_batch(batch, self.device)
+        self.task.reset(self.train_model)
+        with autocast(self.device, self.amp_dtype):
+            loss, scalars = self.task.training_step(self.train_model, batch)
+        loss_value = float(loss.detach())
+        if not math.isfinite(loss_value):
+            raise InvalidValueError(f"training loss became {loss_value} at epoch {self.epoch + 1}, step "
+                                    f"{self.step + 1}; lower train.optimizer.lr, set train.grad_clip or "
+                                    f"check the data")
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self._params, self.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.step_lr = self.optimizer.param_groups[0]["lr"]  # the lr of the step just taken
+        self.scheduler.step()
+        self.step += 1
+        self.batch_in_epoch += 1
+
+        self.step_scalars = {"loss": loss_value,
+                             **{k: float(v) for k, v in (scalars or {}).items() if k != "loss"}}
+        for k, v in self.step_scalars.items():
+            self.window_sum[k] = self.window_sum.get(k, 0.0) + v
+            self.epoch_sum[k] = self.epoch_sum.get(k, 0.0) + v
+        self.window_count += 1
+        self.epoch_count += 1
 
     def validate(self, split: str | None = None) -> dict[str, Any]:
         """Evaluate the current model on ``split`` (default ``train.val_split``); same dict on every rank."""
-        split = split or str(self.tcfg.get("val_split", "val"))
-        if split == str(self.tcfg.get("val_split", "val")):
+        split = split or self.val_split
+        if split == self.val_split:
             if self._val_set is None:
                 self._val_set = self.task.build_dataset(split)
             dataset = self._val_set
         else:
             dataset = self.task.build_dataset(split)
-        batch = int(self.tcfg.get("val_batch_size", 0) or 0) or max(1, int(self.tcfg.batch_size) // self.dist.world_size)
+        batch = int(self.tcfg.get("val_batch_size", 0) or 0) or max(
+            1, int(self.tcfg.batch_size) // self.dist.world_size)
         return evaluate(self.task, self.model, split, self.device, batch_size=batch,
-                        num_workers=int(self.tcfg.get("num_workers", 0)), dataset=dataset, amp_dtype=self.amp_dtype,
-                        desc=f"val {split}")
+                        num_workers=int(self.tcfg.get("num_workers", 0)), dataset=dataset,
+                        amp_dtype=self.amp_dtype, desc=f"val {split}")

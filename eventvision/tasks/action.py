@@ -16,10 +16,10 @@ from torch import nn
 from eventvision.data.action.synthetic import SYNTHETIC_ACTIONS, render_action_video
 from eventvision.data.action.ucf101 import ntu60_records, ucf101_classes, ucf101_records
 from eventvision.data.action.video import VideoClipDataset, VideoRecord, read_video
-from eventvision.errors import UserError
+from eventvision.errors import ConfigError
 from eventvision.evaluation.classification import ClassificationEvaluator
 from eventvision.models.action.svformer import SVFormer
-from eventvision.tasks.base import Task
+from eventvision.tasks.base import SPLITS, Task, check_split
 
 NUM_CLASSES = {"ucf101": 101, "ntu60": 60, "synthetic": len(SYNTHETIC_ACTIONS)}
 
@@ -33,7 +33,8 @@ class ActionTask(Task):
     def num_classes(self) -> int:
         dataset = self.cfg.data.dataset
         if dataset not in NUM_CLASSES:
-            raise UserError(f"unknown action dataset '{dataset}'; choose {', '.join(NUM_CLASSES)}")
+            raise ConfigError(f"data.dataset: unknown action dataset '{dataset}'; "
+                              f"choose {', '.join(NUM_CLASSES)}")
         return NUM_CLASSES[dataset]
 
     @property
@@ -52,33 +53,37 @@ class ActionTask(Task):
 
     def _records(self, split: str) -> tuple[list[VideoRecord], object]:
         data = self.cfg.data
+        stream = SPLITS.index(check_split(self.name, split))
         if data.dataset == "synthetic":
-            offset = 0 if split == "train" else 1_000_000
+            offset = 1_000_000 * stream  # disjoint train/val/test videos
             records = [VideoRecord(None, i % self.num_classes, i) for i in range(data.synthetic_videos)]
-            load = functools.partial(_render_synthetic, num_frames=data.synthetic_frames, seed_offset=offset + data.seed)
+            load = functools.partial(_render_synthetic, num_frames=data.synthetic_frames,
+                                     seed_offset=offset + data.seed)
             return records, load
         if not data.root:
-            raise UserError(f"data.root is empty: set data.root=/path/to/{data.dataset}")
+            raise ConfigError(f"data.root is empty: set data.root=/path/to/{data.dataset}")
+        # UCF101 and NTU publish train and test lists only: validation uses the test list (val_clips x
+        # val_crops views, fewer than the test's)
         split_name = "train" if split == "train" else "test"
         if data.dataset == "ucf101":
             records = ucf101_records(data.root, split=split_name, fold=data.fold)
         else:
             records = ntu60_records(data.root, split=split_name, benchmark=data.benchmark)
-        return records, _read_record
+        return records, functools.partial(_read_record, short_side=data.image_size)
 
     def build_dataset(self, split: str) -> torch.utils.data.Dataset:
         data = self.cfg.data
         records, load = self._records(split)
-        clips, crops = (data.test_clips, data.test_crops) if split == "test" else (data.val_clips, data.val_crops)
+        test = split == "test"
+        clips, crops = (data.test_clips, data.test_crops) if test else (data.val_clips, data.val_crops)
         return VideoClipDataset(records, load, train=split == "train", num_frames=data.num_frames,
-                                stride=data.stride, image_size=data.image_size, num_clips=clips, num_crops=crops,
-                                seed=self.cfg.seed)
+                                stride=data.stride, image_size=data.image_size, num_clips=clips,
+                                num_crops=crops, seed=self.cfg.seed)
 
     def build_evaluator(self) -> ClassificationEvaluator:
         return ClassificationEvaluator(num_classes=self.num_classes, class_names=self.class_names)
 
     def predict(self, model: nn.Module, batch) -> torch.Tensor:
-        self.reset(model)
         return model(batch["video"])
 
     def training_step(self, model: nn.Module, batch):
@@ -92,5 +97,5 @@ def _render_synthetic(record: VideoRecord, *, num_frames: int, seed_offset: int)
     return render_action_video(record.label, num_frames=num_frames, seed=seed_offset + record.video_id)
 
 
-def _read_record(record: VideoRecord):
-    return read_video(record.path)
+def _read_record(record: VideoRecord, *, short_side: int):
+    return read_video(record.path, short_side=short_side)

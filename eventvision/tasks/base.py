@@ -2,7 +2,12 @@
 
 A task turns a config into a model, datasets, a loss and an evaluator, and knows how to
 pre/post-process for streaming inference. The trainer (``eventvision.engine``) only talks to
-this interface, so stereo, detect3d, action and gesture share one training loop.
+this interface, so stereo, detect3d, action and gesture share one training loop. Every method the
+engine calls is declared here with its default; a task overrides what it needs.
+
+Spiking state: the engine calls :meth:`Task.reset` once before every forward it runs (each training
+step, each validation batch); ``training_step``/``predict`` do not reset on their own. A caller that runs
+``predict`` itself on a new sample calls ``task.reset(model)`` first.
 
 Shapes/units are the task's own and documented in its module.
 """
@@ -15,7 +20,17 @@ import torch
 from torch import nn
 
 from eventvision.config import Config
+from eventvision.errors import ConfigError
 from eventvision.evaluation.base import Evaluator
+
+SPLITS = ("train", "val", "test")
+
+
+def check_split(task: str, split: str) -> str:
+    """``split`` if it is one of :data:`SPLITS`, else a ConfigError naming the task."""
+    if split not in SPLITS:
+        raise ConfigError(f"{task}: unknown split '{split}'; choose one of {', '.join(SPLITS)}")
+    return split
 
 
 class Task:
@@ -23,6 +38,10 @@ class Task:
     name: ClassVar[str] = ""
     #: packaged config used when the user gives none, e.g. "stereo/small"
     default_config: ClassVar[str] = ""
+    #: validation metric deciding ``best.pt`` unless ``train.best_metric`` names one ("" = the first metric)
+    best_metric: ClassVar[str] = ""
+    #: "min" | "max" for ``best_metric`` under ``train.best_mode=auto`` ("" = by its name, min for loss...)
+    best_mode: ClassVar[str] = ""
 
     def __init__(self, cfg: Config):
         self.cfg = cfg
@@ -36,7 +55,7 @@ class Task:
         raise NotImplementedError
 
     def build_dataset(self, split: str) -> torch.utils.data.Dataset:
-        """``split`` in {"train", "val", "test"}."""
+        """``split`` in {"train", "val", "test"} (anything else: :func:`check_split`'s ConfigError)."""
         raise NotImplementedError
 
     def collate(self, samples: list[Any]) -> Any:
@@ -75,10 +94,26 @@ class Task:
         return batch
 
     def reset(self, model: nn.Module) -> None:
-        """Reset spiking state at sample/recording boundaries (default: SpikingJelly reset_net)."""
+        """Reset spiking state at sample/recording boundaries (default: SpikingJelly reset_net).
+
+        The engine's single reset point: called before every training and validation forward."""
         from spikingjelly.activation_based import functional
         functional.reset_net(model)
+
+    # --- engine hooks -----------------------------------------------------------------------
+    def param_groups(self, model: nn.Module) -> list:
+        """Parameters (or parameter-group dicts, e.g. with their own ``lr``) for the optimizer;
+        default: every parameter with ``requires_grad``."""
+        return [p for p in model.parameters() if p.requires_grad]
+
+    def on_epoch_end(self, model: nn.Module, epoch: int) -> None:
+        """Called after each training epoch (0-based ``epoch``), before validation, with the bare model;
+        must do the same on every rank. Default: nothing."""
 
     def extra_state(self, model: nn.Module) -> dict:
         """Extra things to save in a checkpoint (e.g. a genotype); default none."""
         return {}
+
+    def load_extra_state(self, extra: dict) -> None:
+        """Receives a checkpoint's ``extra`` (what :meth:`extra_state` returned) before :meth:`build_model`,
+        on resume and in ``load_model_from_checkpoint`` (e.g. a searched genotype). Default: nothing."""

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from eventvision.data.detect3d.kitti_tracking import KittiTrackingStereo, collate_detect3d
+from eventvision.engine.checkpoint import unwrap
 from eventvision.errors import UserError
 from eventvision.evaluation.base import Evaluator
 from eventvision.evaluation.kitti.ap import KittiAPEvaluator
@@ -27,10 +28,6 @@ from eventvision.formats.kitti import to_kitti_pixel_scale
 from eventvision.models.detect3d import StereoDetector3D
 from eventvision.models.detect3d.postprocess import detections_to_objects
 from eventvision.tasks.base import Task
-
-
-def unwrap(model: nn.Module) -> nn.Module:
-    return model.module if hasattr(model, "module") else model
 
 
 class Detect3DEvaluator(Evaluator):

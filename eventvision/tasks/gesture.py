@@ -12,10 +12,10 @@ from torch import nn
 
 from eventvision.data.gesture import dvs128
 from eventvision.data.gesture.datasets import DVS128GestureEvents, GestureFrameDataset, SyntheticGestureEvents
-from eventvision.errors import UserError
+from eventvision.errors import ConfigError
 from eventvision.evaluation.classification import ClassificationEvaluator
 from eventvision.simulate.gesture_scenes import GESTURE_CLASSES
-from eventvision.tasks.base import Task
+from eventvision.tasks.base import SPLITS, Task, check_split
 
 
 def build_gesture_model(model_cfg, *, num_frames: int, resolution: int, num_classes: int = dvs128.NUM_CLASSES) -> nn.Module:
@@ -36,7 +36,7 @@ def build_gesture_model(model_cfg, *, num_frames: int, resolution: int, num_clas
         from eventvision.models.action.svformer import SVFormer
         return SVFormer.from_config(model_cfg, num_classes=num_classes, in_channels=2, num_frames=num_frames,
                                     image_size=resolution)
-    raise UserError(f"unknown gesture model '{name}'; choose plif_net, spikformer or svformer")
+    raise ConfigError(f"model.name: unknown gesture model '{name}'; choose plif_net, spikformer or svformer")
 
 
 class GestureTask(Task):
@@ -51,17 +51,21 @@ class GestureTask(Task):
 
     def build_dataset(self, split: str) -> torch.utils.data.Dataset:
         data = self.cfg.data
+        stream = SPLITS.index(check_split(self.name, split))
         if data.dataset == "synthetic":
             count = data.synthetic_train if split == "train" else data.synthetic_val
-            seed = data.seed * 10 + (0 if split == "train" else 1)  # disjoint train/val scenes
-            source = SyntheticGestureEvents(count, seed=seed, sensor_size=data.resolution)  # rendered at model size
+            seed = data.seed * 10 + stream  # disjoint train/val/test scenes
+            # rendered at the model's size
+            source = SyntheticGestureEvents(count, seed=seed, sensor_size=data.resolution)
         elif data.dataset == "dvs128":
             if not data.root:
-                raise UserError("data.root is empty: set data.root=/path/to/DvsGesture "
-                                f"({dvs128.DOWNLOAD_HINT})")
+                raise ConfigError("data.root is empty: set data.root=/path/to/DvsGesture "
+                                  f"({dvs128.DOWNLOAD_HINT})")
+            # DVS128 Gesture has train and test trials only: validation uses the test trials (as SpikingJelly)
             source = DVS128GestureEvents(data.root, "train" if split == "train" else "test")
         else:
-            raise UserError(f"unknown gesture dataset '{data.dataset}'; choose synthetic or dvs128")
+            raise ConfigError(f"data.dataset: unknown gesture dataset '{data.dataset}'; "
+                              f"choose synthetic or dvs128")
         return GestureFrameDataset(source, num_frames=data.num_frames, resolution=data.resolution,
                                    split_by=data.split_by)
 
@@ -69,7 +73,6 @@ class GestureTask(Task):
         return ClassificationEvaluator(num_classes=dvs128.NUM_CLASSES, class_names=self.class_names)
 
     def predict(self, model: nn.Module, batch) -> torch.Tensor:
-        self.reset(model)
         return model(batch["frames"])
 
     def training_step(self, model: nn.Module, batch):

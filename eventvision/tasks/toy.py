@@ -20,7 +20,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from eventvision.evaluation.base import Evaluator
-from eventvision.tasks.base import Task
+from eventvision.tasks.base import Task, check_split
 
 
 def make_blobs(*, num_classes: int, dim: int, size: int, separation: float, spread: float, seed: int,
@@ -110,6 +110,7 @@ class ToyTask(Task):
 
     def _blobs(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         d = self.cfg.data
+        check_split(self.name, split)
         size = {"train": d.train_size, "val": d.val_size, "test": d.val_size}[split]
         stream = {"train": 0, "val": 1, "test": 2}[split]
         return make_blobs(num_classes=d.num_classes, dim=d.dim, size=size, separation=d.separation,

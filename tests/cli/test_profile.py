@@ -40,3 +40,16 @@ def test_profile_bad_input_exits_2(argv, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("eventvision: error:") and len(err.strip().splitlines()) == 1
+
+
+def test_profile_detect3d_renders_its_one_sample_in_a_removed_temp_dir(tmp_path, monkeypatch, capsys):
+    import tempfile
+
+    work, temp = tmp_path / "work", tmp_path / "temp"
+    work.mkdir()
+    temp.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    assert main(["profile", "detect3d", "--batch-size", "2"]) == 0
+    assert "mJ per sample" in capsys.readouterr().out
+    assert list(work.iterdir()) == [] and list(temp.iterdir()) == []  # nothing under ./runs, temp removed

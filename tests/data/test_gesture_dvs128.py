@@ -7,7 +7,7 @@ import pytest
 
 from eventvision.data.gesture import dvs128
 from eventvision.data.gesture.datasets import DVS128GestureEvents, GestureFrameDataset
-from eventvision.errors import DatasetNotFoundError, UserError
+from eventvision.errors import DatasetNotFoundError, FileFormatError, UserError
 
 
 def _aedat31_bytes(x, y, t, p, *, valid=None, packet_size=3) -> bytes:
@@ -115,3 +115,21 @@ def test_missing_dataset_says_where_to_get_it(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DatasetNotFoundError, match="ibmGestureTrain"):
         DVS128GestureEvents(str(tmp_path / "empty"), "train")
+
+
+def test_real_label_file_with_a_repeated_class_and_rows_out_of_order(shared_data, tmp_path):
+    rows = dvs128.read_labels_csv(shared_data / "gesture" / "user01_natural_labels.csv")
+    assert len(rows) == 12  # every row is a sample, in file order
+    assert [label + 1 for label, _, _ in rows] == [1, 2, 3, 5, 4, 6, 7, 8, 8, 9, 10, 11]
+    assert rows[0] == (0, 53036986, 59508469) and rows[-1] == (10, 171367247, 177991967)
+    assert rows[7] == (7, 132355007, 141594080) and rows[8] == (7, 142355542, 148751823)
+    assert all(start < end for _, start, end in rows)
+
+    for text, match in [("class,startTime_usec,endTime_usec\n12,1,2\n", "class 12 outside"),
+                        ("class,startTime_usec,endTime_usec\n1,5,5\n", "empty or negative"),
+                        ("class,startTime_usec,endTime_usec\n1,x,5\n", "line 2 is not"),
+                        ("class,startTime_usec,endTime_usec\nclass,a,b\n", "line 2 is not")]:
+        bad = tmp_path / "bad_labels.csv"
+        bad.write_text(text)
+        with pytest.raises(FileFormatError, match=match):
+            dvs128.read_labels_csv(bad)

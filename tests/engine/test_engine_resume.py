@@ -109,3 +109,86 @@ def test_resume_errors(toy_config, tmp_path, reference):
     with pytest.raises(UserError, match="optimizer state does not fit"):
         Trainer.from_config(toy_config(*NOISY, "train.optimizer.name=sgd", output_dir=reference), "toy",
                             resume=True, verbose=False)
+
+
+class Killed(Exception):
+    pass
+
+
+def kill_at(step: int):
+    """A hook that stops the run right after optimizer step ``step`` like a kill would (no checkpoint)."""
+    from eventvision.engine.hooks import HookBase
+
+    class Kill(HookBase):
+        def after_step(self):
+            if self.trainer.step == step:
+                raise Killed
+
+    return Kill()
+
+
+def rows_of(path):
+    return [(r["step"], r["epoch"], r["tag"], r["value"]) for r in read_metrics_csv(path)
+            if not r["tag"].startswith("time/")]
+
+
+def test_repeated_kills_with_auto_resume_leave_the_log_of_an_uninterrupted_run(toy_config, tmp_path, reference):
+    """Killed after steps 7, 10 (an epoch end: val logged, last.pt of epoch 1 written at step 8) and 20,
+    each time after rows the last checkpoint (every 5 steps) had not seen; resumed each time."""
+    out = tmp_path / "killed"
+    cfg = toy_config(*NOISY, "train.checkpoint_every=5", output_dir=out)
+    for i, step in enumerate((7, 10, 20)):
+        with pytest.raises(Killed):
+            Trainer(ToyTask.from_config(cfg), cfg, resume=i > 0 or None, hooks=[kill_at(step)], verbose=False).fit()
+    Trainer(ToyTask.from_config(cfg), cfg, resume=True, verbose=False).fit()
+    assert rows_of(out / "metrics.csv") == rows_of(reference / "metrics.csv")
+    assert_same_state(reference / "last.pt", out / "last.pt")
+
+
+def test_sigkill_then_resume_cuts_the_log_back_to_the_checkpoint(toy_config, toy_overrides, tmp_path, reference):
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    out = tmp_path / "sigkill"
+    overrides = toy_overrides + NOISY + ["train.checkpoint_every=5", f"output_dir={out}"]
+    script = textwrap.dedent(f"""
+        import os, signal
+        from eventvision.config import load_config
+        from eventvision.engine import Trainer
+        from eventvision.engine.hooks import HookBase
+
+        class Kill(HookBase):
+            def after_step(self):
+                if self.trainer.step == 7:
+                    os.kill(os.getpid(), signal.SIGKILL)
+
+        Trainer.from_config(load_config("toy/default", {overrides!r}), "toy", hooks=[Kill()], verbose=False).fit()
+    """)
+    env = {**os.environ, "EVENTVISION_NO_PROGRESS": "1", "OMP_NUM_THREADS": "1"}
+    res = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, timeout=120)
+    assert res.returncode == -9, res.stderr[-2000:]
+    assert [r[0] for r in rows_of(out / "metrics.csv") if r[2] == "train/loss"] == [3, 6]
+    assert load_checkpoint(out / "last.pt")["step"] == 5
+    Trainer.from_config(load_config("toy/default", overrides), "toy", resume=True, verbose=False).fit()
+    assert rows_of(out / "metrics.csv") == rows_of(reference / "metrics.csv")
+
+
+def test_log_truncation_keeps_whole_rows(tmp_path):
+    from eventvision.engine.logger import MetricLogger, truncate_rows
+
+    logger = MetricLogger(tmp_path, tensorboard=False, append=False)
+    for step in range(1, 5):
+        logger.log({"loss": float(step)}, step=step, epoch=0, prefix="train/")
+    logger.close()
+    path = tmp_path / "metrics.csv"
+    with open(path, "ab") as fh:
+        fh.write(b"5,0,train/lo")  # a row cut by a kill
+    assert truncate_rows(path, None) == 4
+    assert truncate_rows(path, 10) == 4
+    resumed = MetricLogger(tmp_path, tensorboard=False, append=True, keep_rows=2)
+    assert resumed.rows == 2
+    resumed.log({"loss": 9.0}, step=3, epoch=0, prefix="train/")
+    resumed.close()
+    assert [(r["step"], r["value"]) for r in read_metrics_csv(path)] == [(1, 1.0), (2, 2.0), (3, 9.0)]

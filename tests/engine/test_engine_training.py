@@ -46,48 +46,81 @@ def test_toy_training_lowers_loss_and_raises_accuracy(toy_config, tmp_path):
     assert not [p for p in (tmp_path / "run").iterdir() if p.name.startswith(".")]  # no temp files left
 
 
-def test_spiking_toy_learns_and_state_is_reset(toy_config):
+def test_spiking_toy_learns_and_state_is_reset_once_before_every_forward(toy_config):
     cfg = toy_config("model.spiking=true", "train.epochs=3", "train.val_every=3")
-    task = ToyTask.from_config(cfg)
     calls = []
+
+    def membrane(model):
+        return float(torch.as_tensor(model.lif.v).abs().sum())
 
     class CountingToy(ToyTask):
         def reset(self, model):
-            calls.append(1)
+            calls.append("reset")
             super().reset(model)
 
-    task = CountingToy.from_config(cfg)
-    trainer = Trainer(task, cfg, verbose=False)
+        def training_step(self, model, batch):
+            calls.append(membrane(model))
+            return super().training_step(model, batch)
+
+        def predict(self, model, batch):
+            calls.append(membrane(model))
+            return super().predict(model, batch)
+
+    trainer = Trainer(CountingToy.from_config(cfg), cfg, verbose=False)
     metrics = trainer.fit()
     assert metrics["val/accuracy"] > 0.7
-    assert len(calls) == 2 * 3 * 8 + 2 * 8  # around every train batch and every val batch
-    lif = trainer.model.lif
-    assert float(torch.as_tensor(lif.v).abs().sum()) == 0.0  # membrane reset after the last batch
+    # one reset per forward (3 epochs x 8 train batches + 8 val batches), always right before it
+    assert calls == ["reset", 0.0] * (3 * 8 + 8)
+    assert membrane(trainer.model) > 0.0  # no second reset after the step
 
 
-def test_epoch_hooks_and_callbacks_are_called_in_order(toy_config):
-    cfg = toy_config("train.epochs=2", "train.val_every=2")
+def test_hooks_are_called_in_order(toy_config):
+    from eventvision.engine.hooks import HookBase
+
+    cfg = toy_config("train.epochs=2", "train.val_every=2", "train.log_every=4")
     events = []
 
     class HookedToy(ToyTask):
         def on_epoch_end(self, model, epoch):
             events.append(("task", epoch))
 
-    class Callback:
-        def on_epoch_end(self, trainer, epoch):
-            events.append(("callback", epoch))
+    class Recorder(HookBase):
+        def before_train(self):
+            events.append(("before_train", self.trainer.step))
 
-        def on_validation_end(self, trainer, metrics):
-            events.append(("val", round(metrics["accuracy"], 6)))
+        def before_epoch(self):
+            events.append(("before_epoch", self.trainer.epoch))
 
-        def on_step_end(self, trainer, scalars):
-            assert "loss" in scalars and "lr" in scalars
+        def after_step(self):
+            if self.trainer.step % 4 == 0:
+                events.append(("step", self.trainer.step, sorted(self.trainer.step_scalars)))
 
-    trainer = Trainer(HookedToy.from_config(cfg), cfg, callbacks=[Callback()], verbose=False)
-    trainer.model.on_epoch_end = lambda epoch: events.append(("model", epoch))
+        def after_epoch(self):
+            val = self.trainer.metrics.get("val/accuracy")
+            events.append(("epoch", self.trainer.epoch, None if val is None else round(val, 6)))
+
+        def after_train(self):
+            events.append(("after_train", self.trainer.step))
+
+    trainer = Trainer(HookedToy.from_config(cfg), cfg, hooks=[Recorder()], verbose=False)
     metrics = trainer.fit()
-    assert events == [("task", 0), ("model", 0), ("callback", 0),
-                      ("task", 1), ("model", 1), ("callback", 1), ("val", round(metrics["val/accuracy"], 6))]
+    step = ["accuracy", "loss"]
+    assert events == [("before_train", 0), ("before_epoch", 0), ("step", 4, step), ("step", 8, step),
+                      ("task", 0), ("epoch", 1, None), ("before_epoch", 1), ("step", 12, step),
+                      ("step", 16, step), ("task", 1), ("epoch", 2, round(metrics["val/accuracy"], 6)),
+                      ("after_train", 16)]
+
+
+def test_task_contract_declares_every_hook_the_engine_calls(toy_config):
+    from eventvision.tasks.base import Task
+
+    cfg = toy_config()
+    task = ToyTask.from_config(cfg)
+    model = task.build_model()
+    assert Task.best_metric == "" and Task.best_mode == "" and ToyTask.best_metric == "accuracy"
+    assert task.param_groups(model) == [p for p in model.parameters() if p.requires_grad]
+    assert task.on_epoch_end(model, 0) is None and task.load_extra_state({"x": 1}) is None
+    assert task.extra_state(model) == {}
 
 
 def test_same_seed_same_weights_and_grad_clip(toy_config, tmp_path):

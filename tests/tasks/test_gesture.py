@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+import eventvision
 from eventvision.cli.main import main
 from eventvision.config import load_config
 from eventvision.engine import Trainer
 from eventvision.engine.logger import read_metrics_csv
-from eventvision.simulate.gesture_scenes import GESTURE_CLASSES, render_gesture_frames, synthetic_gesture_events
+from eventvision.simulate.gesture_scenes import (
+    GESTURE_CLASSES,
+    render_gesture_frames,
+    synthetic_gesture_events,
+)
 from eventvision.tasks.gesture import GestureTask
 
 
@@ -61,3 +67,27 @@ def test_training_on_synthetic_gestures_beats_chance(tmp_path):
     assert rc == 0
     assert (tmp_path / "plots" / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
     assert json.loads((tmp_path / "eval.json").read_text())["metrics"]["top1"] >= 0
+
+
+def test_eval_split_test_evaluates_the_test_split_and_an_unknown_split_is_one_line(tmp_path, capsys):
+    from eventvision.engine.checkpoint import load_model_from_checkpoint
+    from eventvision.errors import ConfigError
+
+    checkpoint = str(Path(eventvision.__file__).parent / "checkpoints" / "gesture_small.pt")
+    task, _, _ = load_model_from_checkpoint(checkpoint, task_name="gesture", overrides=["data.synthetic_val=11"])
+    val, test = task.build_dataset("val"), task.build_dataset("test")
+    assert len(val) == len(test) == 11
+    assert not torch.equal(val[0]["frames"], test[0]["frames"])  # another seed stream: other scenes
+    with pytest.raises(ConfigError, match="gesture: unknown split 'foo'; choose one of train, val, test"):
+        task.build_dataset("foo")
+
+    results = {}
+    for split in ("val", "test"):
+        out = tmp_path / f"{split}.json"
+        assert main(["eval", "gesture", "--checkpoint", checkpoint, "--split", split, "data.synthetic_val=11", "--json", str(out)]) == 0
+        results[split] = json.loads(out.read_text())
+    capsys.readouterr()
+    assert results["test"]["split"] == "test" and results["val"]["split"] == "val"
+    assert main(["eval", "gesture", "--checkpoint", checkpoint, "--split", "foo"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown split 'foo'" in err and err.count("\n") == 1

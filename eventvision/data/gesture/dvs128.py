@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eventvision.errors import DatasetNotFoundError, UserError
+from eventvision.errors import DatasetNotFoundError, FileFormatError, UserError
 from eventvision.events.core import make_events
 
 SENSOR_SIZE = 128
@@ -77,15 +77,31 @@ def read_aedat31_polarity(path: str | Path) -> np.ndarray:
 
 
 def read_labels_csv(path: str | Path) -> list[tuple[int, int, int]]:
-    """``[(label 0..10, start_us, end_us), ...]`` from a ``*_labels.csv`` (class column is 1-based)."""
+    """``[(label 0..10, start_us, end_us), ...]`` from a ``*_labels.csv``, in file order.
+
+    Format of the IBM release: a header ``class,startTime_usec,endTime_usec`` then one row per performed
+    gesture, class 1-based. A class may repeat within a trial and rows need not be in class order
+    (``user01_natural``: class 8 twice, 5 before 4); every row is a sample, as in SpikingJelly's
+    ``DVS128Gesture`` conversion.
+    """
     rows = []
-    with open(path, newline="") as fh:
-        for row in csv.reader(fh):
-            if not row or not row[0].strip().lstrip("-").isdigit():
+    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+        for number, row in enumerate(csv.reader(fh), 1):
+            if not row or not "".join(row).strip():
+                continue
+            if number == 1 and not row[0].strip().isdigit():
                 continue  # header
-            cls, start, end = (int(v) for v in row[:3])
+            try:
+                cls, start, end = (int(v) for v in row[:3])
+            except ValueError:
+                raise FileFormatError(f"{path}: line {number} is not 'class,startTime_usec,endTime_usec' "
+                                      f"integers; is this a DVS128 Gesture label file?") from None
             if not 1 <= cls <= NUM_CLASSES:
-                raise UserError(f"{path}: class {cls} outside 1..{NUM_CLASSES}; is this a DVS128 Gesture label file?")
+                raise FileFormatError(f"{path}: line {number}: class {cls} outside 1..{NUM_CLASSES}; is this "
+                                      f"a DVS128 Gesture label file?")
+            if not 0 <= start < end:
+                raise FileFormatError(f"{path}: line {number}: interval [{start}, {end}) us is empty or "
+                                      f"negative; fix or drop the row")
             rows.append((cls - 1, start, end))
     return rows
 
