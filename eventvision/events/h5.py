@@ -27,7 +27,7 @@ from eventvision.errors import UserError
 from eventvision.events._kernels import pack_events
 from eventvision.events.core import EVENT_DTYPE, EventMeta, check_events, compute_ms_to_idx
 from eventvision.events.recording import IndexedStream, StereoRecording, bisect_left
-from eventvision.utils.io import atomic_path
+from eventvision.utils.io import atomic_path, interrupt_count
 
 try:  # registers the Blosc/ZSTD HDF5 filters DSEC files use
     import hdf5plugin
@@ -318,6 +318,7 @@ class _H5Writer:
         self.width, self.height = int(width), int(height)
         self._stack = contextlib.ExitStack()
         self._tmp = self._stack.enter_context(atomic_path(self.path))
+        self._interrupts = interrupt_count()
         try:
             self._file = h5py.File(self._tmp, "w")
             for k, v in {"width": self.width, "height": self.height, **attrs}.items():
@@ -336,6 +337,9 @@ class _H5Writer:
         self._closed = False
 
     def _append(self, per_cam: dict[str, np.ndarray]) -> None:
+        if interrupt_count() != self._interrupts:  # Ctrl-C swallowed by a callback: stop now, not at the end
+            self.abort()
+            raise KeyboardInterrupt
         if self._t_offset is None:
             firsts = [int(e["t"][0]) for e in per_cam.values() if len(e)]
             if not firsts:
