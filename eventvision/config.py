@@ -211,3 +211,31 @@ _Dumper.add_representer(list, _represent_list)
 def dump_config(cfg: Mapping) -> str:
     """The resolved config as YAML (what ``--print-config`` prints); ``load_config`` reads it back."""
     return yaml.dump(_plain(cfg), Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=100)
+
+
+def config_input_paths(cfg: Mapping, *, skip: tuple[str, ...] = ("output_dir",)) -> list[str]:
+    """Every string value of ``cfg`` (nested) that names an existing file or folder: the inputs a run reads.
+
+    Keys in ``skip`` (outputs) are left out. Commands pass the result to
+    ``eventvision.utils.io.refuse_overwrite_input`` so no output lands on or inside a dataset or input file.
+    """
+    found: list[str] = []
+
+    def walk(value: Any, key: str) -> None:
+        if key in skip:
+            return
+        if isinstance(value, Mapping):
+            for k, v in value.items():
+                walk(v, str(k))
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                walk(v, key)
+        elif isinstance(value, str) and value.strip() and len(value) < 4096:
+            try:
+                if Path(value).expanduser().exists():
+                    found.append(value)
+            except (OSError, ValueError):
+                pass
+
+    walk(cfg, "")
+    return found

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from eventvision.cli.args import nonneg_float, positive_int
 from eventvision.evaluation.kitti.io import KITTI_IMAGE_SIZE, to_kitti_pixel_scale
 
 HELP = "offline KITTI AP and streaming AP (sAP) of tracking-format results on KITTI Tracking"
@@ -27,7 +28,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--pred", required=True, help="folder of <seq>.txt result files (tracking format)")
     parser.add_argument("--seqs", required=True, help="comma-separated sequences, e.g. 0001,0006")
     src = parser.add_mutually_exclusive_group()
-    src.add_argument("--latency-ms", type=float, default=None, help="fixed latency: frame i emitted at 100 i + L ms")
+    src.add_argument("--latency-ms", type=nonneg_float, default=None, help="fixed latency: frame i emitted at 100 i + L ms")
     src.add_argument("--emission", default=None,
                      help="measured emission times: lines 'seq frame_index emission_time_ms' or JSON {seq: [[f, t], ...]}")
     src.add_argument("--latencies", default=None,
@@ -37,8 +38,8 @@ def add_arguments(parser) -> None:
                         help="IoU thresholds: strict 0.7/0.5/0.5, loose 0.5/0.25/0.25 for BEV/3D")
     parser.add_argument("--split", choices=("all", "train", "val"), default="all",
                         help="StreamDSGN 40-frame patches (even train, odd val), each its own clip")
-    parser.add_argument("--patch-len", type=int, default=40, help="patch length in frames for --split")
-    parser.add_argument("--image-height", type=int, default=375,
+    parser.add_argument("--patch-len", type=positive_int, default=40, help="patch length in frames for --split")
+    parser.add_argument("--image-height", type=positive_int, default=375,
                         help="image height in pixels of the sequences (default 375, KITTI's); 2D boxes are rescaled "
                              "to 375 px before evaluation, so difficulty levels hold for down-scaled renders")
     parser.add_argument("--json", default=None, help="write the results here (JSON)")
@@ -163,6 +164,10 @@ def main(args) -> int:
     from eventvision.evaluation.kitti.io import tracking_root
     from eventvision.utils.io import atomic_write_text
 
+    from eventvision.utils.io import refuse_overwrite_input
+
+    for out in (args.json, args.plots):
+        refuse_overwrite_input(out, args.gt, args.pred, args.emission, args.latencies)
     seqs = _parse_seqs(args.seqs)
     tracking_root(args.gt)
     if args.patch_len <= 0:
@@ -178,9 +183,6 @@ def main(args) -> int:
         source = ("emission", st.read_emission_file(args.emission))
     elif args.latencies is not None:
         source = ("latencies", st.read_latency_file(args.latencies))
-    if args.json:
-        from eventvision.utils.io import refuse_overwrite_input
-        refuse_overwrite_input(args.json, args.emission, args.latencies)
 
     gt, offline, streamed = collect_clips(args.gt, args.pred, seqs, split=args.split, patch_len=args.patch_len,
                                           schedule_source=source, strategy=args.strategy,

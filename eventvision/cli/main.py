@@ -48,7 +48,10 @@ class OneLineArgumentParser(argparse.ArgumentParser):
     """argparse that reports a usage error as one line on stderr and exits 2."""
 
     def error(self, message: str):  # noqa: D401 - argparse API
-        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        command = self.prog.removeprefix("eventvision").strip()
+        message = " ".join(message.split())
+        self.exit(EXIT_USER_ERROR, f"eventvision: error: {command + ': ' if command else ''}{message} "
+                                   f"(see {self.prog} --help)\n")
 
 
 def _usage() -> str:
@@ -135,7 +138,10 @@ def _main(argv: list[str] | None) -> int:
         module = importlib.import_module(module_name)
         parser = OneLineArgumentParser(prog=prog, description=getattr(module, "HELP", None))
         module.add_arguments(parser)
-        args = parser.parse_args(rest)
+        try:
+            args = parser.parse_args(rest)
+        except SystemExit as exc:  # --help (0) or a usage error (2, already printed as one line)
+            return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_USER_ERROR
         if task is not None:
             args.task = task
         return int(module.main(args) or 0)

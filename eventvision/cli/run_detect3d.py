@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from eventvision.cli.args import finite_float, nonneg_float
+
 HELP = "stream KITTI stereo sequences through the 3D detector: KITTI results + emission times + overlays"
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "detect3d_small.pt"
@@ -36,11 +38,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--output", required=True, help="output folder")
     parser.add_argument("--checkpoint", default=None, help=f"detect3d checkpoint (default: {DEFAULT_CHECKPOINT.name})")
     parser.add_argument("--seqs", default=None, help="comma-separated sequences (default: all)")
-    parser.add_argument("--latency-ms", type=float, default=None,
+    parser.add_argument("--latency-ms", type=nonneg_float, default=None,
                         help="use this latency per run instead of the measured one (simulates a faster device)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--no-overlays", action="store_true", help="skip the BEV/image PNG overlays")
-    parser.add_argument("--overlay-score", type=float, default=0.3,
+    parser.add_argument("--overlay-score", type=finite_float, default=0.3,
                         help="draw detections with at least this score in the overlays (results keep all)")
 
 
@@ -212,7 +214,8 @@ def main(args) -> int:
         raise UserError(f"--latency-ms {args.latency_ms}: must be a finite value >= 0")
     training, names = resolve_input(args.input, args.seqs)
     out_dir = Path(args.output)
-    refuse_overwrite_input(out_dir, args.input)
+    for out in (out_dir, out_dir / "emission.txt", out_dir / "summary.json", out_dir / "overlays"):
+        refuse_overwrite_input(out, args.input, args.checkpoint)
     inside = [training / d for d in ("image_02", "image_03", "label_02", "calib")] + [training]
     if any(out_dir.resolve() == p.resolve() or p.resolve() in out_dir.resolve().parents for p in inside[:4]) \
             or out_dir.resolve() == training.resolve():
