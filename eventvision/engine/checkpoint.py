@@ -24,8 +24,8 @@ from typing import Any, Iterable, Mapping
 import torch
 from torch import nn
 
-from eventvision.config import Config, apply_overrides, config_from_dict
-from eventvision.errors import UserError
+from eventvision.config import Config, apply_overrides, config_from_dict, declared_choices, validate_config
+from eventvision.errors import CheckpointError, UserError
 from eventvision.utils.io import atomic_path
 
 FORMAT = "eventvision-checkpoint"
@@ -99,29 +99,29 @@ def load_checkpoint(path: str | os.PathLike, *, expected_task: str | None = None
     """Read and check a checkpoint; UserError (one line) if missing, unreadable, foreign or for another task."""
     path = Path(path)
     if not path.exists():
-        raise UserError(f"{path}: checkpoint not found; check the path (training writes <output_dir>/last.pt "
+        raise CheckpointError(f"{path}: checkpoint not found; check the path (training writes <output_dir>/last.pt "
                         f"and best.pt)")
     if path.is_dir():
-        raise UserError(f"{path}: is a folder, not a checkpoint file; pass <folder>/best.pt or last.pt")
+        raise CheckpointError(f"{path}: is a folder, not a checkpoint file; pass <folder>/best.pt or last.pt")
     try:
         ckpt = _torch_load(path)
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, pickle.UnpicklingError,
             AttributeError, ImportError, IndexError, KeyError, TypeError, MemoryError) as exc:
         reason = " ".join(str(exc).split()).split(". ")[0][:160] or type(exc).__name__
-        raise UserError(f"{path}: cannot read checkpoint, the file is corrupt or truncated ({reason}); "
+        raise CheckpointError(f"{path}: cannot read checkpoint, the file is corrupt or truncated ({reason}); "
                         f"re-train or use another checkpoint") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise UserError(f"{path}: not an eventvision checkpoint (no format='{FORMAT}' header); "
+        raise CheckpointError(f"{path}: not an eventvision checkpoint (no format='{FORMAT}' header); "
                         f"use a checkpoint written by 'eventvision train'")
     version = ckpt.get("version")
     if not isinstance(version, int) or version > VERSION:
-        raise UserError(f"{path}: checkpoint format version {version!r} is newer than this eventvision "
+        raise CheckpointError(f"{path}: checkpoint format version {version!r} is newer than this eventvision "
                         f"supports ({VERSION}); upgrade eventvision")
     missing = [k for k in REQUIRED_KEYS if k not in ckpt]
     if missing:
-        raise UserError(f"{path}: checkpoint lacks {', '.join(missing)}; it is incomplete, re-train")
+        raise CheckpointError(f"{path}: checkpoint lacks {', '.join(missing)}; it is incomplete, re-train")
     if expected_task is not None and ckpt["task"] != expected_task:
-        raise UserError(f"{path}: checkpoint is for task '{ckpt['task']}', not '{expected_task}'; "
+        raise CheckpointError(f"{path}: checkpoint is for task '{ckpt['task']}', not '{expected_task}'; "
                         f"use 'eventvision eval {ckpt['task']}' or a {expected_task} checkpoint")
     return ckpt
 
@@ -137,7 +137,7 @@ def load_state_into(model: nn.Module, state: Mapping, *, source: str | os.PathLi
         result = unwrap(model).load_state_dict(dict(state), strict=False)
     except RuntimeError as exc:  # shape mismatch
         reason = " ".join(str(exc).split())[:200]
-        raise UserError(f"{source}: weights do not fit the model built from the config ({reason}); "
+        raise CheckpointError(f"{source}: weights do not fit the model built from the config ({reason}); "
                         f"use the config the checkpoint was trained with") from None
     problems = []
     if result.missing_keys:
@@ -145,7 +145,7 @@ def load_state_into(model: nn.Module, state: Mapping, *, source: str | os.PathLi
     if result.unexpected_keys:
         problems.append(f"{len(result.unexpected_keys)} unexpected (e.g. {result.unexpected_keys[0]})")
     if problems:
-        raise UserError(f"{source}: weights do not fit the model built from the config: {'; '.join(problems)}; "
+        raise CheckpointError(f"{source}: weights do not fit the model built from the config: {'; '.join(problems)}; "
                         f"use the config the checkpoint was trained with")
 
 
@@ -155,6 +155,32 @@ def restore_task_extra(task: Any, ckpt: Mapping) -> None:
     hook = getattr(task, "load_extra_state", None)
     if ckpt.get("extra") and callable(hook):
         hook(dict(ckpt["extra"]))
+
+
+def checkpoint_config(ckpt: Mapping, path, overrides: Iterable[str] = ()) -> Config:
+    """The config stored in ``ckpt`` plus ``overrides``, checked like a config file (:class:`CheckpointError`)."""
+    from eventvision.tasks import TASKS
+
+    raw = ckpt.get("config")
+    if not isinstance(raw, Mapping) or not all(isinstance(k, str) for k in raw):
+        raise CheckpointError(f"{path}: the stored config is a {type(raw).__name__}, not a mapping of keys to "
+                              "values; the checkpoint was edited or is corrupt")
+    if not isinstance(ckpt.get("task"), str) or ckpt["task"] not in TASKS:
+        raise CheckpointError(f"{path}: stored task {ckpt.get('task')!r} is not one of {', '.join(TASKS)}; the "
+                              "checkpoint was edited or is corrupt")
+    cfg: Config = config_from_dict(raw)
+    overrides = list(overrides)
+    if overrides:
+        cfg = apply_overrides(cfg, overrides)
+    try:
+        choices = declared_choices(f"{ckpt['task']}/default")
+    except UserError:
+        choices = {}
+    try:
+        validate_config(cfg, source=f"{path} (stored config)", choices=choices)
+    except UserError as exc:
+        raise CheckpointError(str(exc)) from None
+    return cfg
 
 
 def load_model_from_checkpoint(path: str | os.PathLike, *, device: str | torch.device = "cpu",
@@ -168,13 +194,16 @@ def load_model_from_checkpoint(path: str | os.PathLike, *, device: str | torch.d
     from eventvision.utils.device import select_device
 
     ckpt = load_checkpoint(path, expected_task=task_name)
-    cfg: Config = config_from_dict(ckpt["config"])
-    overrides = list(overrides)
-    if overrides:
-        cfg = apply_overrides(cfg, overrides)
-    task = get_task_class(ckpt["task"]).from_config(cfg)
-    restore_task_extra(task, ckpt)
-    model = task.build_model()
+    cfg = checkpoint_config(ckpt, path, overrides)
+    try:
+        task = get_task_class(ckpt["task"]).from_config(cfg)
+        restore_task_extra(task, ckpt)
+        model = task.build_model()
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        # a hand-edited config that passed the checks above but does not build the model
+        reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:160]
+        raise CheckpointError(f"{path}: the config stored in the checkpoint does not build a {ckpt['task']} model "
+                              f"({reason}); use an unedited checkpoint or fix its config") from None
     load_state_into(model, ckpt["model"], source=path)
     model.to(select_device(device))
     model.eval()

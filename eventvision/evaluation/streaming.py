@@ -37,9 +37,10 @@ from typing import Sequence
 
 import numpy as np
 
-from eventvision.errors import UserError
+from eventvision.errors import FileFormatError, UserError
 from eventvision.evaluation.kitti.boxes import alpha_from_rotation_y, project_points
-from eventvision.evaluation.kitti.io import FRAME_PERIOD_MS, OBJECT_DTYPE, empty_objects
+from eventvision.evaluation.kitti.io import FRAME_PERIOD_MS, MAX_FRAME_INDEX, OBJECT_DTYPE, empty_objects
+from eventvision.utils.io import read_text
 
 STRATEGIES = ("copy", "kf")
 
@@ -87,16 +88,16 @@ def read_emission_file(path: str | os.PathLike) -> dict[str, Schedule]:
     """Measured emission times per sequence (text ``seq frame_index emission_time_ms`` lines or JSON)."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"{path}: emission file not found; check --emission")
-    text = path.read_text(encoding="utf-8")
+        raise UserError(f"{path}: emission file not found; check the path")
+    text = read_text(path)
     rows: dict[str, list[tuple[int, float]]] = {}
     if text.lstrip().startswith("{"):
         try:
             data = json.loads(text)
             for seq, pairs in data.items():
                 rows[str(seq)] = [(int(f), float(t)) for f, t in pairs]
-        except (ValueError, TypeError) as exc:
-            raise UserError(f"{path}: not a JSON object {{seq: [[frame_index, emission_time_ms], ...]}} ({exc}); "
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise FileFormatError(f"{path}: not a JSON object {{seq: [[frame_index, emission_time_ms], ...]}} ({exc}); "
                             f"fix the file") from None
     else:
         for lineno, line in enumerate(text.splitlines(), 1):
@@ -114,8 +115,9 @@ def read_emission_file(path: str | os.PathLike) -> dict[str, Schedule]:
     out = {}
     for seq, pairs in rows.items():
         arr = np.asarray(pairs, dtype=np.float64).reshape(-1, 2)
-        if (arr[:, 0] < 0).any() or not np.isfinite(arr[:, 1]).all():
-            raise UserError(f"{path}: sequence {seq} has a negative frame index or a non-finite time; fix the file")
+        if (arr[:, 0] < 0).any() or (arr[:, 0] >= MAX_FRAME_INDEX).any() or not np.isfinite(arr[:, 1]).all():
+            raise FileFormatError(f"{path}: sequence {seq} has a frame index outside 0..{MAX_FRAME_INDEX - 1} or a "
+                                  "non-finite time; fix the file")
         bad = arr[:, 1] < arr[:, 0] * FRAME_PERIOD_MS - 1e-6
         if bad.any():
             f = int(arr[bad][0, 0])
@@ -129,8 +131,8 @@ def read_latency_file(path: str | os.PathLike) -> np.ndarray:
     """Measured latencies (ms): one number per line (``#`` comments allowed) or a JSON list."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"{path}: latency file not found; check --latencies")
-    text = path.read_text(encoding="utf-8")
+        raise UserError(f"{path}: latency file not found; check the path")
+    text = read_text(path)
     try:
         if text.lstrip().startswith("["):
             values = [float(v) for v in json.loads(text)]
@@ -140,7 +142,11 @@ def read_latency_file(path: str | os.PathLike) -> np.ndarray:
         raise UserError(f"{path}: expected one latency in ms per line or a JSON list ({exc}); fix the file") from None
     if not values:
         raise UserError(f"{path}: no latencies in the file; write one latency in ms per line")
-    return np.asarray(values, dtype=np.float64)
+    values = np.asarray(values, dtype=np.float64)
+    if not (np.isfinite(values) & (values >= 0)).all():
+        bad = values[~(np.isfinite(values) & (values >= 0))][0]
+        raise FileFormatError(f"{path}: latency {bad!r} ms is not a finite value >= 0; fix the file")
+    return values
 
 
 def clip_schedule(schedule: Schedule, start: int, stop: int, *, period_ms: float = FRAME_PERIOD_MS) -> Schedule:

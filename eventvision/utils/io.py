@@ -21,7 +21,7 @@ import socket
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from eventvision.errors import OutputPathError
+from eventvision.errors import FileFormatError, OutputPathError
 
 _TEMP_MARK = ".evtmp"
 _TEMP_RE = re.compile(r"^\.(?P<name>.+)\.(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)-[0-9a-f]+\.evtmp(?P<suffix>.*)$")
@@ -195,3 +195,49 @@ def atomic_write_bytes(final_path: str | os.PathLike, data: bytes) -> None:
 
 def atomic_write_text(final_path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(final_path, text.encode("utf-8"))
+
+
+# ------------------------------------------------------------------------------------------- text inputs
+#: longest accepted line of a text input (labels, results, calibration, emission, csv); longer is corruption
+MAX_TEXT_LINE_BYTES = 1 << 16
+#: largest text input read whole (configs, JSON emission/latency files)
+MAX_TEXT_FILE_BYTES = 256 << 20
+
+
+def _decode(raw: bytes, path, lineno: int | None) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        where = f"{path}:{lineno}" if lineno is not None else str(path)
+        raise FileFormatError(f"{where}: byte {exc.start} is not UTF-8 ({raw[exc.start:exc.start + 1]!r}); "
+                              "save the file as UTF-8 text", path=str(path)) from None
+
+
+def text_lines(path: str | os.PathLike, *, max_line_bytes: int = MAX_TEXT_LINE_BYTES) -> Iterator[str]:
+    """Lines of a UTF-8 text file (without the newline), read in bounded memory.
+
+    A line longer than ``max_line_bytes`` or bytes that are not UTF-8 raise :class:`FileFormatError`
+    naming the file and line (a binary file given as text never makes us hold it whole).
+    """
+    with open(path, "rb") as fh:
+        lineno = 0
+        while True:
+            raw = fh.readline(max_line_bytes + 1)
+            if not raw:
+                return
+            lineno += 1
+            if len(raw) > max_line_bytes:
+                raise FileFormatError(f"{path}:{lineno}: line longer than {max_line_bytes} bytes; not a text file "
+                                      "of this kind", path=str(path))
+            yield _decode(raw, path, lineno).rstrip("\r\n")
+
+
+def read_text(path: str | os.PathLike, *, max_bytes: int = MAX_TEXT_FILE_BYTES) -> str:
+    """A whole UTF-8 text file, its size checked before reading (:class:`FileFormatError` if too big or
+    not UTF-8)."""
+    size = os.stat(path).st_size
+    if size > max_bytes:
+        raise FileFormatError(f"{path}: {size} bytes, more than the {max_bytes} a text input of this kind may "
+                              "hold; check the path", path=str(path))
+    with open(path, "rb") as fh:
+        return _decode(fh.read(max_bytes + 1), path, None)

@@ -78,15 +78,23 @@ def read_aedat31_polarity(path: str | Path) -> np.ndarray:
 
 def read_labels_csv(path: str | Path) -> list[tuple[int, int, int]]:
     """``[(label 0..10, start_us, end_us), ...]`` from a ``*_labels.csv`` (class column is 1-based)."""
+    from eventvision.errors import FileFormatError
+    from eventvision.utils.io import text_lines
+
     rows = []
-    with open(path, newline="") as fh:
-        for row in csv.reader(fh):
-            if not row or not row[0].strip().lstrip("-").isdigit():
-                continue  # header
+    for lineno, row in enumerate(csv.reader(text_lines(path)), 1):
+        if not row or not row[0].strip().lstrip("-").isdigit():
+            continue  # header
+        try:
             cls, start, end = (int(v) for v in row[:3])
-            if not 1 <= cls <= NUM_CLASSES:
-                raise UserError(f"{path}: class {cls} outside 1..{NUM_CLASSES}; is this a DVS128 Gesture label file?")
-            rows.append((cls - 1, start, end))
+        except ValueError:
+            raise FileFormatError(f"{path}:{lineno}: expected 'class,startTime_usec,endTime_usec' integers, got "
+                                  f"{','.join(row)[:60]!r}; is this a DVS128 Gesture label file?") from None
+        if not 1 <= cls <= NUM_CLASSES:
+            raise UserError(f"{path}: class {cls} outside 1..{NUM_CLASSES}; is this a DVS128 Gesture label file?")
+        if not 0 <= start < end:
+            raise FileFormatError(f"{path}:{lineno}: interval {start}..{end} µs is empty or negative; fix the file")
+        rows.append((cls - 1, start, end))
     return rows
 
 
