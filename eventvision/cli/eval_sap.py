@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 
+from eventvision.cli.args import nonneg_float, positive_int
+
 HELP = "offline KITTI AP and streaming AP (sAP) of tracking-format results on KITTI Tracking"
 
 
@@ -22,7 +24,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--pred", required=True, help="folder of <seq>.txt result files (tracking format)")
     parser.add_argument("--seqs", required=True, help="comma-separated sequences, e.g. 0001,0006")
     src = parser.add_mutually_exclusive_group()
-    src.add_argument("--latency-ms", type=float, default=None, help="fixed latency: frame i emitted at 100 i + L ms")
+    src.add_argument("--latency-ms", type=nonneg_float, default=None, help="fixed latency: frame i emitted at 100 i + L ms")
     src.add_argument("--emission", default=None,
                      help="measured emission times: lines 'seq frame_index emission_time_ms' or JSON {seq: [[f, t], ...]}")
     src.add_argument("--latencies", default=None,
@@ -39,8 +41,8 @@ def add_arguments(parser) -> None:
                         help="StreamDSGN 40-frame patches (even train, odd val), each its own clip")
     parser.add_argument("--patch-rule", choices=("streamdsgn", "alternating"), default="streamdsgn",
                         help="streamdsgn: the release's split_patch_in_scene; alternating: every frame kept")
-    parser.add_argument("--patch-len", type=int, default=40, help="patch length in frames for --split")
-    parser.add_argument("--image-height", type=int, default=None,
+    parser.add_argument("--patch-len", type=positive_int, default=40, help="patch length in frames for --split")
+    parser.add_argument("--image-height", type=positive_int, default=None,
                         help="image height in pixels of the sequences (default: read from image_02, else 375); "
                              "2D boxes are rescaled to 375 px so difficulty levels hold for down-scaled renders")
     parser.add_argument("--json", default=None, help="write the results here (JSON)")
@@ -79,7 +81,6 @@ def main(args) -> int:
     from eventvision.evaluation.streaming import collect_clips
     from eventvision.formats.kitti import tracking_root
     from eventvision.utils.io import atomic_write_text, refuse_overwrite_input
-
     seqs = _parse_seqs(args.seqs)
     tracking_root(args.gt)
     if args.patch_len <= 0:

@@ -14,6 +14,8 @@ import contextlib
 import json
 import tempfile
 
+from eventvision.cli.args import nonneg_float, positive_int
+
 HELP = "count MACs/ACs per layer and estimate the energy (mJ per sample) of a task's model"
 
 
@@ -22,9 +24,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. model.T=8")
     parser.add_argument("--config", default=None, help="config file or packaged name (default: the task's default)")
     parser.add_argument("--checkpoint", default=None, help="profile the model of this checkpoint (trained weights)")
-    parser.add_argument("--batch-size", type=int, default=1, help="samples in the profiled batch (default 1)")
-    parser.add_argument("--e-mac", type=float, default=None, help="energy per MAC in pJ (default 4.6)")
-    parser.add_argument("--e-ac", type=float, default=None, help="energy per AC in pJ (default 0.9)")
+    parser.add_argument("--batch-size", type=positive_int, default=1, help="samples in the profiled batch (default 1)")
+    parser.add_argument("--e-mac", type=nonneg_float, default=None, help="energy per MAC in pJ (default 4.6)")
+    parser.add_argument("--e-ac", type=nonneg_float, default=None, help="energy per AC in pJ (default 0.9)")
     parser.add_argument("--json", default=None, metavar="OUT", help="also write the report as JSON to OUT")
 
 
@@ -68,12 +70,10 @@ def example_data(task_name: str, batch_size: int):
 
 
 def main(args) -> int:
-    from eventvision.errors import UserError
     from eventvision.spiking.energy import E_AC_PJ, E_MAC_PJ, _fmt, profile_energy
-    from eventvision.utils.io import atomic_write_text
+    from eventvision.utils.io import atomic_write_text, refuse_overwrite_input
 
-    if args.batch_size < 1:
-        raise UserError(f"--batch-size must be >= 1, got {args.batch_size}")
+    refuse_overwrite_input(args.json, args.checkpoint, args.config)
     with example_data(args.task, args.batch_size) as data_overrides:
         task, model = build(args.task, args.config, list(args.overrides) + data_overrides, args.checkpoint)
         batch = task.example_batch(args.batch_size)

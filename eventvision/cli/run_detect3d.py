@@ -16,6 +16,8 @@ import json
 import math
 from pathlib import Path
 
+from eventvision.cli.args import finite_float, nonneg_float
+
 HELP = "stream KITTI stereo sequences through the 3D detector: KITTI results + emission times + overlays"
 
 
@@ -26,11 +28,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--output", required=True, help="output folder")
     parser.add_argument("--checkpoint", default=None, help="detect3d checkpoint (default: the bundled detect3d_small)")
     parser.add_argument("--seqs", default=None, help="comma-separated sequences or Object frames (default: all)")
-    parser.add_argument("--latency-ms", type=float, default=None,
+    parser.add_argument("--latency-ms", type=nonneg_float, default=None,
                         help="use this latency per run instead of the measured one (simulates a faster device)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--no-overlays", action="store_true", help="skip the BEV/image PNG overlays")
-    parser.add_argument("--overlay-score", type=float, default=0.3,
+    parser.add_argument("--overlay-score", type=finite_float, default=0.3,
                         help="draw detections with at least this score in the overlays (results keep all)")
 
 

@@ -53,8 +53,9 @@ from typing import Sequence
 import numpy as np
 
 from eventvision.errors import DatasetNotFoundError, FileFormatError, InvalidValueError
-from eventvision.formats.kitti import FRAME_PERIOD_MS, OBJECT_DTYPE, empty_objects
+from eventvision.formats.kitti import FRAME_PERIOD_MS, MAX_FRAME_INDEX, OBJECT_DTYPE, empty_objects
 from eventvision.geometry.boxes3d import alpha_from_rotation_y, project_points
+from eventvision.utils.io import read_text
 
 STRATEGIES = ("copy", "kf", "kf-streamdsgn")
 PATCH_RULES = ("streamdsgn", "alternating")
@@ -131,14 +132,14 @@ def read_emission_file(path: str | os.PathLike) -> dict[str, Schedule]:
     path = Path(path)
     if not path.is_file():
         raise DatasetNotFoundError(f"{path}: emission file not found; check the path")
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path)
     rows: dict[str, list[tuple[int, float]]] = {}
     if text.lstrip().startswith("{"):
         try:
             data = json.loads(text)
             for seq, pairs in data.items():
                 rows[str(seq)] = [(int(f), float(t)) for f, t in pairs]
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, AttributeError) as exc:
             raise FileFormatError(f"{path}: not a JSON object {{seq: [[frame_index, emission_time_ms], ...]}} ({exc}); "
                             f"fix the file") from None
     else:
@@ -157,8 +158,9 @@ def read_emission_file(path: str | os.PathLike) -> dict[str, Schedule]:
     out = {}
     for seq, pairs in rows.items():
         arr = np.asarray(pairs, dtype=np.float64).reshape(-1, 2)
-        if (arr[:, 0] < 0).any() or not np.isfinite(arr[:, 1]).all():
-            raise FileFormatError(f"{path}: sequence {seq} has a negative frame index or a non-finite time; fix the file")
+        if (arr[:, 0] < 0).any() or (arr[:, 0] >= MAX_FRAME_INDEX).any() or not np.isfinite(arr[:, 1]).all():
+            raise FileFormatError(f"{path}: sequence {seq} has a frame index outside 0..{MAX_FRAME_INDEX - 1} or a "
+                                  "non-finite time; fix the file")
         bad = arr[:, 1] < arr[:, 0] * FRAME_PERIOD_MS - 1e-6
         if bad.any():
             f = int(arr[bad][0, 0])
@@ -173,7 +175,7 @@ def read_latency_file(path: str | os.PathLike) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise DatasetNotFoundError(f"{path}: latency file not found; check the path")
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path)
     try:
         if text.lstrip().startswith("["):
             values = [float(v) for v in json.loads(text)]

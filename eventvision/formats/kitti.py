@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from eventvision.errors import DatasetNotFoundError, FileFormatError, UserError
-from eventvision.utils.io import atomic_path
+from eventvision.utils.io import atomic_path, text_lines
 
 #: one object (one text line). bbox: x1, y1, x2, y2 px; dimensions: h, w, l m; location: x, y, z m (camera).
 OBJECT_DTYPE = np.dtype([
@@ -47,6 +47,8 @@ OBJECT_DTYPE = np.dtype([
 ])
 
 CLASSES = ("Car", "Pedestrian", "Cyclist")
+#: frame indices read from text files lie below this (10 Hz: > 27 hours; KITTI sequences hold < 1200 frames)
+MAX_FRAME_INDEX = 1_000_000
 FRAME_PERIOD_MS = 100.0  #: KITTI Tracking is recorded at 10 Hz
 
 
@@ -75,6 +77,24 @@ def make_objects(*, frame=0, track_id=-1, type="Car", truncated=0.0, occluded=0,
     return out
 
 
+def _check_object_row(frame: int, track: int, kind: str, nums: list[float], where: str) -> None:
+    """Range checks of one label/result line (nums = columns 4..): finite, sizes >= 0, frame bounded."""
+    bad = None
+    if not 0 <= frame < MAX_FRAME_INDEX:
+        bad = f"frame {frame} outside 0..{MAX_FRAME_INDEX - 1}"
+    elif track < -1:
+        bad = f"track_id {track} < -1"
+    elif not all(np.isfinite(nums)):
+        names = ("truncated occluded alpha x1 y1 x2 y2 h w l x y z rotation_y score").split()
+        bad = f"{names[next(i for i, v in enumerate(nums) if not np.isfinite(v))]} is not finite"
+    elif not -1 <= nums[1] <= 3 or nums[1] != int(nums[1]):
+        bad = f"occluded {nums[1]:g} is not one of -1, 0, 1, 2, 3"
+    elif kind != "DontCare" and min(nums[7:10]) < 0:  # DontCare rows hold -1 -1 -1 by convention
+        bad = f"negative 3D box size (h, w, l = {nums[7]:g}, {nums[8]:g}, {nums[9]:g} m)"
+    if bad:
+        raise FileFormatError(f"{where}: {bad}; fix or regenerate the file")
+
+
 def parse_label_lines(lines, *, source: str = "<text>") -> np.ndarray:
     """Parse tracking-format lines (17 columns, or 18 with score) into an :data:`OBJECT_DTYPE` array."""
     rows = []
@@ -90,7 +110,8 @@ def parse_label_lines(lines, *, source: str = "<text>") -> np.ndarray:
             nums = [float(v) for v in parts[3:]]
             frame, track = int(parts[0]), int(parts[1])
         except ValueError as exc:
-            raise UserError(f"{source}:{lineno}: non-numeric value ({exc}); fix the file") from None
+            raise FileFormatError(f"{source}:{lineno}: non-numeric value ({exc}); fix the file") from None
+        _check_object_row(frame, track, parts[2], nums, f"{source}:{lineno}")
         score = nums[14] if len(nums) == 15 else 1.0
         rows.append((frame, track, parts[2], nums[0], int(nums[1]), nums[2], nums[3:7], nums[7:10],
                      nums[10:13], nums[13], score))
@@ -134,8 +155,7 @@ def read_label_file(path: str | os.PathLike) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: label/result file not found; check the path")
-    with open(path, encoding="utf-8") as fh:
-        return parse_label_lines(fh, source=str(path))
+    return parse_label_lines(text_lines(path), source=str(path))
 
 
 def format_objects(objects: np.ndarray, *, with_score: bool = True) -> str:
@@ -252,7 +272,9 @@ def parse_calib_lines(lines, *, source: str = "<text>") -> Calibration:
         try:
             nums = np.array([float(v) for v in rest.split()], dtype=np.float64)
         except ValueError:
-            raise UserError(f"{source}:{lineno}: non-numeric value in {key}; fix the calibration file") from None
+            raise FileFormatError(f"{source}:{lineno}: non-numeric value in {key}; fix the calibration file") from None
+        if not np.isfinite(nums).all():
+            raise FileFormatError(f"{source}:{lineno}: {key} holds a non-finite value; fix the calibration file")
         name = _ALIASES[key]
         want = 9 if name == "R0_rect" else 12
         if nums.size != want:
@@ -263,6 +285,9 @@ def parse_calib_lines(lines, *, source: str = "<text>") -> Calibration:
     if missing:
         raise UserError(f"{source}: calibration lacks {', '.join(missing)} (accepted keys: P0..P3, "
                         f"R0_rect or R_rect, Tr_velo_to_cam or Tr_velo_cam); use a KITTI calib file")
+    if not values["P2"][0, 0] > 0 or not values["P3"][0, 0] > 0:
+        raise FileFormatError(f"{source}: P2/P3 focal length (first value) must be > 0 pixels; fix the calibration "
+                              "file")
     return Calibration(**values)
 
 
@@ -271,8 +296,7 @@ def read_calib(path: str | os.PathLike) -> Calibration:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: calibration file not found; check the path")
-    with open(path, encoding="utf-8") as fh:
-        return parse_calib_lines(fh, source=str(path))
+    return parse_calib_lines(text_lines(path), source=str(path))
 
 
 def scaled_projection(P: np.ndarray, scale: float) -> np.ndarray:
