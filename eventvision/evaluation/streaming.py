@@ -80,7 +80,8 @@ def check_latencies_ms(values, *, source: str = "latency") -> np.ndarray:
         raise InvalidValueError(f"{source}: no latencies; give at least one latency in ms")
     bad = ~np.isfinite(lat) | (lat < 0)
     if bad.any():
-        raise InvalidValueError(f"{source}: latency {lat[bad][0]} ms is not a finite value >= 0; use latencies >= 0 ms")
+        raise InvalidValueError(f"{source}: latency {lat[bad][0]} ms is not a finite value >= 0; "
+                                f"use latencies >= 0 ms")
     return lat
 
 
@@ -290,11 +291,11 @@ class StreamDSGNKalman:
     """The released StreamDSGN Kalman forecaster (pcdet/datasets/kitti_streaming/kalman_filter.py, used with
     ``R_fac=40`` by ``kf_interpolation`` of stereo_kitti_streaming.py), rule for rule.
 
-    State per detection ``[x, y, z, cos ry, sin ry]`` (camera location, metres). Each call (once per ground-truth
-    frame, with ``dt`` = GT time minus the source frame's time in **milliseconds**, as the release passes it):
-    predict the previous states with the release's transition matrix (identity with ``F[0, 3] = F[1, 4] = dt``),
-    ``P = F P Fᵀ + Q`` with ``Q = diag(dt², dt², dt², dt, dt)``; match the current detections to the predictions
-    by Hungarian assignment on the 3D distance of the first three state entries, same class only, kept when
+    State per detection ``[x, y, z, cos ry, sin ry]`` (camera location, metres). Each call (once per
+    ground-truth frame, with ``dt`` = GT time minus the source frame's time in **milliseconds**, as the release
+    passes it): predict the previous states with the release's transition matrix (identity with
+    ``F[0, 3] = F[1, 4] = dt``), ``P = F P Fᵀ + Q`` with ``Q = diag(dt², dt², dt², dt, dt)``; match the current
+    detections to the predictions by Hungarian assignment on the 3D distance of the first three state entries, same class only, kept when
     < 4 m; matched detections take the Kalman update with ``H = I``, ``R = 40 I``; unmatched ones restart
     with their observation and ``P = 40 I``. The output moves location to the state's (x, y, z) and sets
     ``rotation_y = atan2(sin, cos)``; the 2D box, alpha and dimensions are left as they are (as released).
@@ -358,7 +359,8 @@ def stream_predictions(pred_frames: Sequence[np.ndarray], schedule: Schedule, nu
     when each was emitted. Returns ``num_frames`` arrays (``frame`` set to the GT frame).
     """
     if strategy not in STRATEGIES:
-        raise InvalidValueError(f"unknown streaming strategy {strategy!r}; use one of {', '.join(STRATEGIES)}")
+        raise InvalidValueError(f"unknown streaming strategy {strategy!r}; use one of "
+                                f"{', '.join(STRATEGIES)}")
     pairs = pair_outputs(schedule, num_frames, period_ms=period_ms)
     order = np.argsort(schedule.time_ms, kind="stable")
     filters = _TrackFilters(kalman) if strategy == "kf" else None
@@ -416,7 +418,8 @@ def patch_ranges(num_frames: int, *, patch_len: int = 40, split: str = "all",
         raise InvalidValueError(f"unknown patch rule {rule!r}; use one of {', '.join(PATCH_RULES)}")
     first = 0 if split == "train" else 1
     if rule == "alternating":
-        return [(s, min(s + patch_len, num_frames)) for s in range(first * patch_len, num_frames, 2 * patch_len)]
+        starts = range(first * patch_len, num_frames, 2 * patch_len)
+        return [(s, min(s + patch_len, num_frames)) for s in starts]
     return release_patches(num_frames, patch_len)[first::2]
 
 
@@ -477,7 +480,7 @@ class SampledLatencies:
 
 @dataclass(frozen=True)
 class EmissionTimes:
-    """Measured emission times per sequence (sequence clock), e.g. the ``emission.txt`` of ``run detect3d``."""
+    """Measured emission times per sequence (sequence clock), e.g. ``emission.txt`` of ``run detect3d``."""
 
     schedules: dict
     source: str = "emission file"
@@ -504,8 +507,9 @@ class StreamingClips:
 
 
 def collect_clips(gt_root, pred_dir, seqs: Sequence[str], *, split: str = "all", patch_len: int = 40,
-                  patch_rule: str = "streamdsgn", latency: LatencySource | None = None, strategy: str = "copy",
-                  image_height: int | None = None, kalman: KalmanParams = KalmanParams()) -> StreamingClips:
+                  patch_rule: str = "streamdsgn", latency: LatencySource | None = None,
+                  strategy: str = "copy", image_height: int | None = None,
+                  kalman: KalmanParams = KalmanParams()) -> StreamingClips:
     """Read the ground truth of ``seqs`` under a KITTI Tracking root and the ``<seq>.txt`` results in
     ``pred_dir``, cut the clips (:func:`patch_ranges`), stream each with ``latency`` and ``strategy``.
 
@@ -516,19 +520,21 @@ def collect_clips(gt_root, pred_dir, seqs: Sequence[str], *, split: str = "all",
 
     pred_dir = Path(pred_dir)
     if not pred_dir.is_dir():
-        raise DatasetNotFoundError(f"{pred_dir}: prediction folder not found; give a folder of <seq>.txt result files")
+        raise DatasetNotFoundError(f"{pred_dir}: prediction folder not found; give a folder of <seq>.txt "
+                                   f"result files")
     rng = np.random.default_rng(latency.seed if isinstance(latency, SampledLatencies) else 0)
     out = StreamingClips([], [], [] if latency is not None else None, [])
     for seq in seqs:
         gt = io.read_sequence_labels(gt_root, seq)
         pred_path = pred_dir / f"{seq}.txt"
         if not pred_path.is_file():
-            raise DatasetNotFoundError(f"{pred_path}: no result file for sequence {seq}; write one (may be empty) "
-                                       f"or leave the sequence out")
+            raise DatasetNotFoundError(f"{pred_path}: no result file for sequence {seq}; write one (may be "
+                                       f"empty) or leave the sequence out")
         pred = io.read_label_file(pred_path)
         if len(pred) and (pred["frame"] < 0).any():
             raise FileFormatError(f"{pred_path}: negative frame index; fix the result file")
-        n = max(int(gt["frame"].max()) + 1 if len(gt) else 0, int(pred["frame"].max()) + 1 if len(pred) else 0)
+        n = max(int(gt["frame"].max()) + 1 if len(gt) else 0,
+                int(pred["frame"].max()) + 1 if len(pred) else 0)
         height = image_height or io.sequence_image_size(gt_root, seq, default=io.KITTI_IMAGE_SIZE)[1]
         gt_frames, pred_frames = io.split_frames(gt, n), io.split_frames(pred, n)
         P2 = io.read_sequence_calib(gt_root, seq).P2 if strategy == "kf" and latency is not None else None
