@@ -149,19 +149,21 @@ class Detect3DPredictor:
         return 1.0 if abs(height - want) <= 1 else want / height
 
     def _inputs(self, seq, frame: int, factor: float):
+        """Left/right model inputs [C, H, W] float32 (RGB or event voxel planes), resized by ``factor``."""
         import cv2
 
         if self.input_kind == "events":
             from eventvision.data.detect3d.events import stereo_event_voxels
-            return stereo_event_voxels(seq, frame, 0, num_bins=self.event_bins, contrast=self.event_contrast,
-                                       seed=self.seed)
-        from eventvision.data.detect3d.kitti_tracking import read_image
-        left, right = read_image(seq.left[frame]), read_image(seq.right[frame])
+            left, right = stereo_event_voxels(seq, frame, 0, num_bins=self.event_bins,
+                                              contrast=self.event_contrast, seed=self.seed)
+        else:
+            from eventvision.data.detect3d.kitti_tracking import read_image
+            left, right = read_image(seq.left[frame]), read_image(seq.right[frame])
         if factor != 1.0:
             size = (round(left.shape[2] * factor), round(left.shape[1] * factor))
             left, right = (cv2.resize(x.transpose(1, 2, 0), size, interpolation=cv2.INTER_AREA)
-                           .transpose(2, 0, 1) for x in (left, right))
-        return np.ascontiguousarray(left), np.ascontiguousarray(right)
+                           .reshape(size[1], size[0], -1).transpose(2, 0, 1) for x in (left, right))
+        return np.ascontiguousarray(left, dtype=np.float32), np.ascontiguousarray(right, dtype=np.float32)
 
     def _run(self, seq, frame: int, factor: float, P2, P3) -> dict:
         import torch
