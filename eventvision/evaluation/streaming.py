@@ -100,14 +100,19 @@ def next_run(emission_ms: float, frame: int, *, period_ms: float = FRAME_PERIOD_
     return start, int(math.floor(start / period_ms + 1e-9))
 
 
-def _single_detector(num_frames: int, draw, period_ms: float) -> Schedule:
+def _single_detector(num_frames: int, draw, period_ms: float, *, finish_last: bool = False) -> Schedule:
+    """``finish_last``: a run that would start past the clip's last frame runs on the last frame instead, unless
+    that frame was the previous run's (the release's simulation loop stops only after the last frame)."""
     frames, times = [], []
     start, frame = 0.0, 0
     while frame < num_frames:
         tau = start + draw()
         frames.append(frame)
         times.append(tau)
+        prev = frame
         start, frame = next_run(tau, frame, period_ms=period_ms)
+        if finish_last and frame >= num_frames and prev < num_frames - 1:
+            frame = num_frames - 1
     return Schedule(np.asarray(frames, dtype=np.int64), np.asarray(times, dtype=np.float64))
 
 
@@ -122,9 +127,12 @@ def simulated_schedule(num_frames: int, latencies_ms: Sequence[float], *,
 def sampled_schedule(num_frames: int, latencies_ms: Sequence[float], rng: np.random.Generator, *,
                      period_ms: float = FRAME_PERIOD_MS) -> Schedule:
     """Single-detector simulation with frame skipping, each run's latency drawn uniformly with replacement
-    from ``latencies_ms`` (the release's ``Empirical.draw``); ``rng`` advances by one draw per run."""
+    from ``latencies_ms`` (the release's ``Empirical.draw``); ``rng`` advances by one draw per run. As in the
+    release's ``streaming_simulation``, the clip's last frame is always processed (a run that would start past
+    it runs on it), which only adds an output emitted after the last ground-truth time: it is never paired,
+    but it decides which output is the last one for ``kf-streamdsgn`` and consumes a draw."""
     lat = check_latencies_ms(latencies_ms, source="measured latencies")
-    return _single_detector(num_frames, lambda: float(lat[rng.integers(lat.size)]), period_ms)
+    return _single_detector(num_frames, lambda: float(lat[rng.integers(lat.size)]), period_ms, finish_last=True)
 
 
 def read_emission_file(path: str | os.PathLike) -> dict[str, Schedule]:

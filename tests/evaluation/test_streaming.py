@@ -173,7 +173,12 @@ def test_sampled_schedule_draws_measured_latencies_deterministically():
     # every run's latency is one of the measured values; frames skipped as in the single-detector rule
     start = np.r_[0.0, [max(t, (f + 1) * 100.0) for f, t in zip(a.frame[:-1], a.time_ms[:-1])]]
     assert set(np.round(a.time_ms - start, 6)) <= set(lat)
-    np.testing.assert_array_equal(a.frame[1:], np.floor(start[1:] / 100.0 + 1e-9).astype(int))
+    np.testing.assert_array_equal(a.frame[1:], np.minimum(np.floor(start[1:] / 100.0 + 1e-9), 29).astype(int))
+    assert a.frame[-1] == 29  # the release always processes the clip's last frame
+    # 350 ms every run on 6 frames: 0 (-> 350), 3 (-> 700), then the start at 700 is past frame 5: frame 5
+    one = st.sampled_schedule(6, [350.0], np.random.default_rng(0))
+    assert one.frame.tolist() == [0, 3, 5] and one.time_ms.tolist() == [350.0, 700.0, 1050.0]
+    assert st.simulated_schedule(6, [350.0]).frame.tolist() == [0, 3]  # in-order measured latencies: as run
     c = st.sampled_schedule(30, lat, np.random.default_rng(8))
     assert not np.array_equal(a.time_ms, c.time_ms)
     # a source draws all clips from one generator seeded once
