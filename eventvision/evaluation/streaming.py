@@ -1,4 +1,4 @@
-"""Streaming perception evaluation (sAP): emission schedules, pairing and copy/Kalman forecasting.
+"""Streaming perception evaluation (sAP): schedules, latency sources, pairing, forecasting, patch split.
 
 A detector runs on a 10 Hz stream: frame i is captured at ``t_i = i * period_ms`` (ms, clip clock,
 frame 0 at 0). Each output has a *source frame* (the frame it was computed on) and an *emission
@@ -16,7 +16,6 @@ Schedules (:class:`Schedule`, arrays ``frame`` [M] and ``time_ms`` [M]):
 - :func:`read_emission_file`: measured emission times, text lines ``seq frame_index emission_time_ms``
   (``#`` comments, blank lines allowed; time on the sequence clock, frame 0 captured at 0 ms) or JSON
   ``{"0001": [[frame_index, emission_time_ms], ...], ...}``.
-
 - :func:`sampled_schedule`: the same single-detector simulation with each run's latency drawn at random
   (with replacement) from the measured ones, as the released StreamDSGN does (``Empirical.draw`` in
   pcdet/datasets/stereo_streaming_template.py, used by ``streaming_simulation`` in

@@ -77,6 +77,8 @@ def read_velodyne(path: str | os.PathLike) -> np.ndarray:
     return points
 
 
-def frame_velodyne(training: Path, name: str) -> np.ndarray:
-    """The LiDAR scan of frame ``name`` (float32 [N, 4])."""
-    return read_velodyne(training / "velodyne" / f"{name}.bin")
+def frame_velodyne(training: Path, name: str, *, seq: str | None = None) -> np.ndarray:
+    """The LiDAR scan of frame ``name`` (float32 [N, 4]): Object layout ``velodyne/NNNNNN.bin``, or with
+    ``seq`` the Tracking layout ``velodyne/<seq>/NNNNNN.bin``."""
+    folder = training / "velodyne" if seq is None else training / "velodyne" / seq
+    return read_velodyne(folder / f"{name}.bin")
