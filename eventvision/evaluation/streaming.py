@@ -519,6 +519,8 @@ def collect_clips(gt_root, pred_dir, seqs: Sequence[str], *, split: str = "all",
                   kalman: KalmanParams = KalmanParams()) -> StreamingClips:
     """Read the ground truth of ``seqs`` under a KITTI Tracking root and the ``<seq>.txt`` results in
     ``pred_dir``, cut the clips (:func:`patch_ranges`), stream each with ``latency`` and ``strategy``.
+    A sequence has as many frames as ``image_02/<seq>`` holds, or, without images (or with fewer), up to
+    the last labelled or predicted frame.
 
     image_height: the sequences' image height in pixels; None reads it from ``image_02/<seq>/000000.png`` when
     present (else KITTI's 375). 2D boxes are rescaled to 375 px so difficulty levels mean the same objects.
@@ -541,7 +543,7 @@ def collect_clips(gt_root, pred_dir, seqs: Sequence[str], *, split: str = "all",
         if len(pred) and (pred["frame"] < 0).any():
             raise FileFormatError(f"{pred_path}: negative frame index; fix the result file")
         n = max(int(gt["frame"].max()) + 1 if len(gt) else 0,
-                int(pred["frame"].max()) + 1 if len(pred) else 0)
+                int(pred["frame"].max()) + 1 if len(pred) else 0, io.sequence_num_frames(gt_root, seq))
         height = image_height or io.sequence_image_size(gt_root, seq, default=io.KITTI_IMAGE_SIZE)[1]
         gt_frames, pred_frames = io.split_frames(gt, n), io.split_frames(pred, n)
         P2 = io.read_sequence_calib(gt_root, seq).P2 if strategy == "kf" and latency is not None else None
