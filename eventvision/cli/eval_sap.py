@@ -20,21 +20,25 @@ HELP = "offline KITTI AP and streaming AP (sAP) of tracking-format results on KI
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--gt", required=True, help="KITTI Tracking root (holding [training/]label_02 and calib)")
+    parser.add_argument("--gt", required=True,
+                        help="KITTI Tracking root (holding [training/]label_02 and calib)")
     parser.add_argument("--pred", required=True, help="folder of <seq>.txt result files (tracking format)")
     parser.add_argument("--seqs", required=True, help="comma-separated sequences, e.g. 0001,0006")
     src = parser.add_mutually_exclusive_group()
-    src.add_argument("--latency-ms", type=nonneg_float, default=None, help="fixed latency: frame i emitted at 100 i + L ms")
+    src.add_argument("--latency-ms", type=nonneg_float, default=None,
+                     help="fixed latency: frame i emitted at 100 i + L ms")
     src.add_argument("--emission", default=None,
-                     help="measured emission times: lines 'seq frame_index emission_time_ms' or JSON {seq: [[f, t], ...]}")
+                     help="measured emission times: lines 'seq frame_index emission_time_ms' or JSON "
+                          "{seq: [[f, t], ...]}")
     src.add_argument("--latencies", default=None,
-                     help="measured latencies (ms, one per line): single-detector simulation with frame skipping")
+                     help="measured latencies (ms, one per line): one detector simulated with frame skipping")
     parser.add_argument("--latency-draw", choices=("order", "random"), default="order",
-                        help="--latencies taken in order (cyclically) or drawn at random per run as the released "
-                             "StreamDSGN does (deterministic by --seed)")
+                        help="--latencies taken in order (cyclically) or drawn at random per run as the "
+                             "released StreamDSGN does (deterministic by --seed)")
     parser.add_argument("--seed", type=int, default=0, help="seed of --latency-draw random")
     parser.add_argument("--strategy", choices=("copy", "kf", "kf-streamdsgn"), default="copy",
-                        help="streaming strategy: copy, kf (per-track velocity), kf-streamdsgn (the release's filter)")
+                        help="streaming strategy: copy, kf (per-track velocity), kf-streamdsgn "
+                             "(the release's filter)")
     parser.add_argument("--overlap", choices=("strict", "loose"), default="strict",
                         help="IoU thresholds: strict 0.7/0.5/0.5, loose 0.5/0.25/0.25 for BEV/3D")
     parser.add_argument("--split", choices=("all", "train", "val"), default="all",
@@ -43,8 +47,9 @@ def add_arguments(parser) -> None:
                         help="streamdsgn: the release's split_patch_in_scene; alternating: every frame kept")
     parser.add_argument("--patch-len", type=positive_int, default=40, help="patch length in frames for --split")
     parser.add_argument("--image-height", type=positive_int, default=None,
-                        help="image height in pixels of the sequences (default: read from image_02, else 375); "
-                             "2D boxes are rescaled to 375 px so difficulty levels hold for down-scaled renders")
+                        help="image height in pixels of the sequences (default: read from image_02, "
+                             "else 375); 2D boxes are rescaled to 375 px so difficulty levels hold for "
+                             "down-scaled renders")
     parser.add_argument("--json", default=None, help="write the results here (JSON)")
     parser.add_argument("--plots", default=None, help="write one PR-curve PNG per class into this folder")
 
@@ -70,7 +75,9 @@ def latency_source(args):
         return st.EmissionTimes(st.read_emission_file(args.emission), source=str(args.emission))
     if args.latencies is not None:
         lat = tuple(float(v) for v in st.read_latency_file(args.latencies))
-        return st.SampledLatencies(lat, args.seed) if args.latency_draw == "random" else st.MeasuredLatencies(lat)
+        if args.latency_draw == "random":
+            return st.SampledLatencies(lat, args.seed)
+        return st.MeasuredLatencies(lat)
     return None
 
 
@@ -95,7 +102,8 @@ def main(args) -> int:
                           patch_rule=args.patch_rule, latency=source, strategy=args.strategy,
                           image_height=args.image_height)
     if not clips.gt:
-        raise UserError(f"no frames to evaluate in sequences {','.join(seqs)} (split {args.split}); check --seqs/--split")
+        raise UserError(f"no frames to evaluate in sequences {','.join(seqs)} (split {args.split}); "
+                        f"check --seqs/--split")
     results = {"offline": evaluate_kitti(clips.gt, clips.offline, overlap=args.overlap)}
     if clips.streamed is not None:
         results["streaming"] = evaluate_kitti(clips.gt, clips.streamed, overlap=args.overlap)

@@ -1,19 +1,18 @@
-"""``eventvision run detect3d``: stream KITTI stereo sequences (Tracking or Object layout) through the 3D detector.
+"""``eventvision run detect3d``: stream KITTI stereo (Tracking or Object layout) through the 3D detector.
 
     eventvision run detect3d --input KITTI_ROOT|SEQ_DIR --output DIR [--checkpoint C] [--seqs 0001,0006]
         [--latency-ms L] [--device auto] [--no-overlays]
 
 The streaming rules (10 Hz arrival, one detector, frame skipping, warm-up) and the writers live in
-:mod:`eventvision.inference.detect3d`. Writes ``DIR/<seq>.txt`` (Tracking: tracking columns with score and track
-ids by greedy BEV-IoU association, so ``eval sap --strategy kf`` works; Object: ``<frame>.txt`` in the object
-columns), ``DIR/emission.txt`` (what ``eval sap --emission`` reads), ``DIR/summary.json`` and, unless
-``--no-overlays``, ``DIR/overlays/<seq>/<frame>_bev.png`` / ``_image.png``.
+:mod:`eventvision.inference.detect3d`. Writes ``DIR/<seq>.txt`` (Tracking: tracking columns with score and
+track ids by greedy BEV-IoU association, so ``eval sap --strategy kf`` works; Object: ``<frame>.txt`` in
+the object columns), ``DIR/emission.txt`` (what ``eval sap --emission`` reads), ``DIR/summary.json`` and,
+unless ``--no-overlays``, ``DIR/overlays/<seq>/<frame>_bev.png`` / ``_image.png``.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 from eventvision.cli.args import finite_float, nonneg_float
@@ -23,13 +22,15 @@ HELP = "stream KITTI stereo sequences through the 3D detector: KITTI results + e
 
 def add_arguments(parser) -> None:
     parser.add_argument("--input", required=True,
-                        help="KITTI Tracking root ([training/]image_02, image_03, calib), one image_02/<seq> folder, "
-                             "or a KITTI Object root ([training/]image_2, image_3, calib)")
+                        help="KITTI Tracking root ([training/]image_02, image_03, calib), one image_02/<seq> "
+                             "folder, or a KITTI Object root ([training/]image_2, image_3, calib)")
     parser.add_argument("--output", required=True, help="output folder")
-    parser.add_argument("--checkpoint", default=None, help="detect3d checkpoint (default: the bundled detect3d_small)")
-    parser.add_argument("--seqs", default=None, help="comma-separated sequences or Object frames (default: all)")
+    parser.add_argument("--checkpoint", default=None,
+                        help="detect3d checkpoint (default: the bundled detect3d_small)")
+    parser.add_argument("--seqs", default=None,
+                        help="comma-separated sequences or Object frames (default: all)")
     parser.add_argument("--latency-ms", type=nonneg_float, default=None,
-                        help="use this latency per run instead of the measured one (simulates a faster device)")
+                        help="use this latency per run instead of the measured one (a faster device)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--no-overlays", action="store_true", help="skip the BEV/image PNG overlays")
     parser.add_argument("--overlay-score", type=finite_float, default=0.3,
@@ -38,12 +39,11 @@ def add_arguments(parser) -> None:
 
 def main(args) -> int:
     from eventvision.errors import UserError
-    from eventvision.inference.detect3d import DEFAULT_CHECKPOINT, Detect3DPredictor, open_kitti, run_to_folder
+    from eventvision.inference.detect3d import (DEFAULT_CHECKPOINT, Detect3DPredictor, open_kitti,
+                                                run_to_folder)
     from eventvision.utils.device import select_device
     from eventvision.utils.io import atomic_write_text, refuse_overwrite_input
 
-    if args.latency_ms is not None and not (args.latency_ms >= 0 and math.isfinite(args.latency_ms)):
-        raise UserError(f"--latency-ms {args.latency_ms}: must be a finite value >= 0")
     names = [s.strip() for s in args.seqs.split(",") if s.strip()] if args.seqs else None
     layout, training, names = open_kitti(args.input, names)
     out_dir = Path(args.output)
@@ -53,7 +53,7 @@ def main(args) -> int:
     if out_res == training.resolve() or training.resolve() in out_res.parents:
         raise UserError(f"{out_dir}: output lies inside the input dataset; choose another --output")
     device = select_device(args.device)
-    predictor = Detect3DPredictor.from_checkpoint(checkpoint, device, latency_ms=args.latency_ms)
+    predictor = Detect3DPredictor.from_checkpoint(checkpoint, device, latency_ms=args.latency_ms)  # checks it
     summary = run_to_folder(predictor, layout, training, names, out_dir, overlays=not args.no_overlays,
                             overlay_score=args.overlay_score)
     summary["checkpoint"] = str(checkpoint)

@@ -1,4 +1,4 @@
-"""Streaming perception evaluation (sAP): emission schedules, pairing and copy/Kalman forecasting.
+"""Streaming perception evaluation (sAP): schedules, latency sources, pairing, forecasting, patch split.
 
 A detector runs on a 10 Hz stream: frame i is captured at ``t_i = i * period_ms`` (ms, clip clock,
 frame 0 at 0). Each output has a *source frame* (the frame it was computed on) and an *emission
@@ -16,7 +16,6 @@ Schedules (:class:`Schedule`, arrays ``frame`` [M] and ``time_ms`` [M]):
 - :func:`read_emission_file`: measured emission times, text lines ``seq frame_index emission_time_ms``
   (``#`` comments, blank lines allowed; time on the sequence clock, frame 0 captured at 0 ms) or JSON
   ``{"0001": [[frame_index, emission_time_ms], ...], ...}``.
-
 - :func:`sampled_schedule`: the same single-detector simulation with each run's latency drawn at random
   (with replacement) from the measured ones, as the released StreamDSGN does (``Empirical.draw`` in
   pcdet/datasets/stereo_streaming_template.py, used by ``streaming_simulation`` in
@@ -81,7 +80,8 @@ def check_latencies_ms(values, *, source: str = "latency") -> np.ndarray:
         raise InvalidValueError(f"{source}: no latencies; give at least one latency in ms")
     bad = ~np.isfinite(lat) | (lat < 0)
     if bad.any():
-        raise InvalidValueError(f"{source}: latency {lat[bad][0]} ms is not a finite value >= 0; use latencies >= 0 ms")
+        raise InvalidValueError(f"{source}: latency {lat[bad][0]} ms is not a finite value >= 0; "
+                                f"use latencies >= 0 ms")
     return lat
 
 
@@ -100,14 +100,19 @@ def next_run(emission_ms: float, frame: int, *, period_ms: float = FRAME_PERIOD_
     return start, int(math.floor(start / period_ms + 1e-9))
 
 
-def _single_detector(num_frames: int, draw, period_ms: float) -> Schedule:
+def _single_detector(num_frames: int, draw, period_ms: float, *, finish_last: bool = False) -> Schedule:
+    """``finish_last``: a run that would start past the clip's last frame runs on the last frame instead, unless
+    that frame was the previous run's (the release's simulation loop stops only after the last frame)."""
     frames, times = [], []
     start, frame = 0.0, 0
     while frame < num_frames:
         tau = start + draw()
         frames.append(frame)
         times.append(tau)
+        prev = frame
         start, frame = next_run(tau, frame, period_ms=period_ms)
+        if finish_last and frame >= num_frames and prev < num_frames - 1:
+            frame = num_frames - 1
     return Schedule(np.asarray(frames, dtype=np.int64), np.asarray(times, dtype=np.float64))
 
 
@@ -122,9 +127,12 @@ def simulated_schedule(num_frames: int, latencies_ms: Sequence[float], *,
 def sampled_schedule(num_frames: int, latencies_ms: Sequence[float], rng: np.random.Generator, *,
                      period_ms: float = FRAME_PERIOD_MS) -> Schedule:
     """Single-detector simulation with frame skipping, each run's latency drawn uniformly with replacement
-    from ``latencies_ms`` (the release's ``Empirical.draw``); ``rng`` advances by one draw per run."""
+    from ``latencies_ms`` (the release's ``Empirical.draw``); ``rng`` advances by one draw per run. As in the
+    release's ``streaming_simulation``, the clip's last frame is always processed (a run that would start past
+    it runs on it), which only adds an output emitted after the last ground-truth time: it is never paired,
+    but it decides which output is the last one for ``kf-streamdsgn`` and consumes a draw."""
     lat = check_latencies_ms(latencies_ms, source="measured latencies")
-    return _single_detector(num_frames, lambda: float(lat[rng.integers(lat.size)]), period_ms)
+    return _single_detector(num_frames, lambda: float(lat[rng.integers(lat.size)]), period_ms, finish_last=True)
 
 
 def read_emission_file(path: str | os.PathLike) -> dict[str, Schedule]:
@@ -292,11 +300,11 @@ class StreamDSGNKalman:
     """The released StreamDSGN Kalman forecaster (pcdet/datasets/kitti_streaming/kalman_filter.py, used with
     ``R_fac=40`` by ``kf_interpolation`` of stereo_kitti_streaming.py), rule for rule.
 
-    State per detection ``[x, y, z, cos ry, sin ry]`` (camera location, metres). Each call (once per ground-truth
-    frame, with ``dt`` = GT time minus the source frame's time in **milliseconds**, as the release passes it):
-    predict the previous states with the release's transition matrix (identity with ``F[0, 3] = F[1, 4] = dt``),
-    ``P = F P Fᵀ + Q`` with ``Q = diag(dt², dt², dt², dt, dt)``; match the current detections to the predictions
-    by Hungarian assignment on the 3D distance of the first three state entries, same class only, kept when
+    State per detection ``[x, y, z, cos ry, sin ry]`` (camera location, metres). Each call (once per
+    ground-truth frame, with ``dt`` = GT time minus the source frame's time in **milliseconds**, as the release
+    passes it): predict the previous states with the release's transition matrix (identity with
+    ``F[0, 3] = F[1, 4] = dt``), ``P = F P Fᵀ + Q`` with ``Q = diag(dt², dt², dt², dt, dt)``; match the current
+    detections to the predictions by Hungarian assignment on the 3D distance of the first three state entries, same class only, kept when
     < 4 m; matched detections take the Kalman update with ``H = I``, ``R = 40 I``; unmatched ones restart
     with their observation and ``P = 40 I``. The output moves location to the state's (x, y, z) and sets
     ``rotation_y = atan2(sin, cos)``; the 2D box, alpha and dimensions are left as they are (as released).
@@ -360,7 +368,8 @@ def stream_predictions(pred_frames: Sequence[np.ndarray], schedule: Schedule, nu
     when each was emitted. Returns ``num_frames`` arrays (``frame`` set to the GT frame).
     """
     if strategy not in STRATEGIES:
-        raise InvalidValueError(f"unknown streaming strategy {strategy!r}; use one of {', '.join(STRATEGIES)}")
+        raise InvalidValueError(f"unknown streaming strategy {strategy!r}; use one of "
+                                f"{', '.join(STRATEGIES)}")
     pairs = pair_outputs(schedule, num_frames, period_ms=period_ms)
     order = np.argsort(schedule.time_ms, kind="stable")
     filters = _TrackFilters(kalman) if strategy == "kf" else None
@@ -418,7 +427,8 @@ def patch_ranges(num_frames: int, *, patch_len: int = 40, split: str = "all",
         raise InvalidValueError(f"unknown patch rule {rule!r}; use one of {', '.join(PATCH_RULES)}")
     first = 0 if split == "train" else 1
     if rule == "alternating":
-        return [(s, min(s + patch_len, num_frames)) for s in range(first * patch_len, num_frames, 2 * patch_len)]
+        starts = range(first * patch_len, num_frames, 2 * patch_len)
+        return [(s, min(s + patch_len, num_frames)) for s in starts]
     return release_patches(num_frames, patch_len)[first::2]
 
 
@@ -479,7 +489,7 @@ class SampledLatencies:
 
 @dataclass(frozen=True)
 class EmissionTimes:
-    """Measured emission times per sequence (sequence clock), e.g. the ``emission.txt`` of ``run detect3d``."""
+    """Measured emission times per sequence (sequence clock), e.g. ``emission.txt`` of ``run detect3d``."""
 
     schedules: dict
     source: str = "emission file"
@@ -506,10 +516,13 @@ class StreamingClips:
 
 
 def collect_clips(gt_root, pred_dir, seqs: Sequence[str], *, split: str = "all", patch_len: int = 40,
-                  patch_rule: str = "streamdsgn", latency: LatencySource | None = None, strategy: str = "copy",
-                  image_height: int | None = None, kalman: KalmanParams = KalmanParams()) -> StreamingClips:
+                  patch_rule: str = "streamdsgn", latency: LatencySource | None = None,
+                  strategy: str = "copy", image_height: int | None = None,
+                  kalman: KalmanParams = KalmanParams()) -> StreamingClips:
     """Read the ground truth of ``seqs`` under a KITTI Tracking root and the ``<seq>.txt`` results in
     ``pred_dir``, cut the clips (:func:`patch_ranges`), stream each with ``latency`` and ``strategy``.
+    A sequence has as many frames as ``image_02/<seq>`` holds, or, without images (or with fewer), up to
+    the last labelled or predicted frame.
 
     image_height: the sequences' image height in pixels; None reads it from ``image_02/<seq>/000000.png`` when
     present (else KITTI's 375). 2D boxes are rescaled to 375 px so difficulty levels mean the same objects.
@@ -518,19 +531,21 @@ def collect_clips(gt_root, pred_dir, seqs: Sequence[str], *, split: str = "all",
 
     pred_dir = Path(pred_dir)
     if not pred_dir.is_dir():
-        raise DatasetNotFoundError(f"{pred_dir}: prediction folder not found; give a folder of <seq>.txt result files")
+        raise DatasetNotFoundError(f"{pred_dir}: prediction folder not found; give a folder of <seq>.txt "
+                                   f"result files")
     rng = np.random.default_rng(latency.seed if isinstance(latency, SampledLatencies) else 0)
     out = StreamingClips([], [], [] if latency is not None else None, [])
     for seq in seqs:
         gt = io.read_sequence_labels(gt_root, seq)
         pred_path = pred_dir / f"{seq}.txt"
         if not pred_path.is_file():
-            raise DatasetNotFoundError(f"{pred_path}: no result file for sequence {seq}; write one (may be empty) "
-                                       f"or leave the sequence out")
+            raise DatasetNotFoundError(f"{pred_path}: no result file for sequence {seq}; write one (may be "
+                                       f"empty) or leave the sequence out")
         pred = io.read_label_file(pred_path)
         if len(pred) and (pred["frame"] < 0).any():
             raise FileFormatError(f"{pred_path}: negative frame index; fix the result file")
-        n = max(int(gt["frame"].max()) + 1 if len(gt) else 0, int(pred["frame"].max()) + 1 if len(pred) else 0)
+        n = max(int(gt["frame"].max()) + 1 if len(gt) else 0,
+                int(pred["frame"].max()) + 1 if len(pred) else 0, io.sequence_num_frames(gt_root, seq))
         height = image_height or io.sequence_image_size(gt_root, seq, default=io.KITTI_IMAGE_SIZE)[1]
         gt_frames, pred_frames = io.split_frames(gt, n), io.split_frames(pred, n)
         P2 = io.read_sequence_calib(gt_root, seq).P2 if strategy == "kf" and latency is not None else None

@@ -359,6 +359,12 @@ def sequence_image_size(root: str | os.PathLike, seq: str, *, default: tuple[int
     return png_size(path) if path.is_file() else default
 
 
+def sequence_num_frames(root: str | os.PathLike, seq: str) -> int:
+    """Number of ``image_02/<seq>/*.png`` frames beside the labels of a KITTI Tracking root (0: no images)."""
+    folder = tracking_root(root) / "image_02" / seq
+    return sum(1 for _ in folder.glob("*.png")) if folder.is_dir() else 0
+
+
 def read_sequence_calib(root: str | os.PathLike, seq: str) -> Calibration:
     path = tracking_root(root) / "calib" / f"{seq}.txt"
     if not path.is_file():

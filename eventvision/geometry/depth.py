@@ -7,17 +7,19 @@ import numpy as np
 from eventvision.errors import InvalidValueError
 
 
-def lidar_depth_map(points: np.ndarray, calib, image_size: tuple[int, int], *, keep: str = "nearest") -> np.ndarray:
+def lidar_depth_map(points: np.ndarray, calib, image_size: tuple[int, int], *,
+                    keep: str = "nearest") -> np.ndarray:
     """Velodyne points [N, >=3] (m, LiDAR frame) -> depth map float32 [H, W] in metres, 0 where no point.
 
     The points go to the rectified camera (``Tr_velo_to_cam`` then ``R0_rect``) and are projected with P2;
     depth is the rectified camera z. As the release (pcdet/datasets/kitti_streaming/stereo_kitti_streaming.py
     ``get_fov_flag`` and pcdet/utils/depth_map_utils.py ``points_to_depth_map``): points with depth >= 0 and
-    0 < u < W-1, 0 < v < H-1 are kept and rounded to the nearest pixel. Where several points land on one pixel,
-    ``keep="nearest"`` keeps the smallest depth (a point behind a car never overwrites it; the default, a
-    deliberate difference) and ``keep="last"`` the last one in file order (the release's assignment).
+    0 < u < W-1, 0 < v < H-1 are kept and rounded to the nearest pixel. Where several points land on one
+    pixel, ``keep="nearest"`` keeps the smallest depth (a point behind a car never overwrites it; the default,
+    a deliberate difference) and ``keep="last"`` the last one in file order (the release's assignment).
 
-    calib: :class:`eventvision.formats.kitti.Calibration` with ``Tr_velo_to_cam``; image_size: (width, height).
+    calib: :class:`eventvision.formats.kitti.Calibration` with ``Tr_velo_to_cam``;
+    image_size: (width, height) in pixels.
     """
     if keep not in ("nearest", "last"):
         raise InvalidValueError(f"lidar_depth_map keep={keep!r}; use nearest or last")

@@ -35,7 +35,8 @@ DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "dete
 @dataclass(frozen=True)
 class Detect3DResult:
     """One run: ``frame`` (source frame), ``emission_ms`` (sequence clock), ``latency_ms``, ``objects``
-    (OBJECT_DTYPE, KITTI camera frame, track ids), grid-frame ``boxes`` [K, 7], ``labels`` [K], ``scores`` [K]."""
+    (OBJECT_DTYPE, KITTI camera frame, track ids), grid-frame ``boxes`` [K, 7], ``labels`` [K],
+    ``scores`` [K]."""
 
     seq: str
     frame: int
@@ -110,7 +111,8 @@ class Detect3DPredictor:
 
     model: :class:`~eventvision.models.detect3d.StereoDetector3D` (eval mode); input_kind: ``image`` or
     ``events`` (simulated from the frames); image_scale: the checkpoint's training scale relative to KITTI's
-    1242x375 images (frames of another height are resized to it; None: frames used as they are); latency_ms: None measures each run, a number replaces it (a faster or slower device).
+    1242x375 images (frames of another height are resized to it; None: frames used as they are);
+    latency_ms: None measures each run, a number replaces it (a faster or slower device).
     """
 
     def __init__(self, model, device, *, input_kind: str = "image", event_bins: int = 5,
@@ -121,7 +123,8 @@ class Detect3DPredictor:
         if image_scale is not None and not image_scale > 0:
             raise InvalidValueError(f"image_scale {image_scale} must be > 0")
         self.model, self.device = model, device
-        self.input_kind, self.event_bins, self.event_contrast, self.seed = input_kind, event_bins, event_contrast, seed
+        self.input_kind, self.event_bins = input_kind, event_bins
+        self.event_contrast, self.seed = event_contrast, seed
         self.image_scale, self.latency_ms = image_scale, latency_ms
 
     @classmethod
@@ -133,8 +136,9 @@ class Detect3DPredictor:
             raise DatasetNotFoundError(f"{path}: checkpoint not found; train one with the detect3d task")
         task, model, _ = load_model_from_checkpoint(path, device=device, task_name="detect3d")
         data = task.cfg.data
-        return cls(model, device, input_kind=data.input, event_bins=data.event_bins, event_contrast=data.event_contrast,
-                   seed=data.seed, image_scale=float(data.get("image_scale", 1.0)), latency_ms=latency_ms)
+        return cls(model, device, input_kind=data.input, event_bins=data.event_bins,
+                   event_contrast=data.event_contrast, seed=data.seed,
+                   image_scale=float(data.get("image_scale", 1.0)), latency_ms=latency_ms)
 
     def _resize(self, seq) -> float:
         """Factor from the sequence's pixels to the model's: its height -> scale x 375 px (1 when equal)."""
@@ -145,19 +149,21 @@ class Detect3DPredictor:
         return 1.0 if abs(height - want) <= 1 else want / height
 
     def _inputs(self, seq, frame: int, factor: float):
+        """Left/right model inputs [C, H, W] float32 (RGB or event voxel planes), resized by ``factor``."""
         import cv2
 
         if self.input_kind == "events":
             from eventvision.data.detect3d.events import stereo_event_voxels
-            return stereo_event_voxels(seq, frame, 0, num_bins=self.event_bins, contrast=self.event_contrast,
-                                       seed=self.seed)
-        from eventvision.data.detect3d.kitti_tracking import read_image
-        left, right = read_image(seq.left[frame]), read_image(seq.right[frame])
+            left, right = stereo_event_voxels(seq, frame, 0, num_bins=self.event_bins,
+                                              contrast=self.event_contrast, seed=self.seed)
+        else:
+            from eventvision.data.detect3d.kitti_tracking import read_image
+            left, right = read_image(seq.left[frame]), read_image(seq.right[frame])
         if factor != 1.0:
             size = (round(left.shape[2] * factor), round(left.shape[1] * factor))
-            left, right = (cv2.resize(x.transpose(1, 2, 0), size, interpolation=cv2.INTER_AREA).transpose(2, 0, 1)
-                           for x in (left, right))
-        return np.ascontiguousarray(left), np.ascontiguousarray(right)
+            left, right = (cv2.resize(x.transpose(1, 2, 0), size, interpolation=cv2.INTER_AREA)
+                           .reshape(size[1], size[0], -1).transpose(2, 0, 1) for x in (left, right))
+        return np.ascontiguousarray(left, dtype=np.float32), np.ascontiguousarray(right, dtype=np.float32)
 
     def _run(self, seq, frame: int, factor: float, P2, P3) -> dict:
         import torch
@@ -198,7 +204,8 @@ class Detect3DPredictor:
         P2, P3 = self._projections(seq, factor)
         size = seq.image_size
         self.model.reset_stream()
-        prev_ids, prev_boxes, prev_labels = np.zeros(0, dtype=np.int64), np.zeros((0, 7)), np.zeros(0, dtype=np.int64)
+        prev_ids, prev_labels = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        prev_boxes = np.zeros((0, 7))
         next_id, start_ms, frame = 0, 0.0, 0
         while frame < seq.num_frames:
             t0 = time.perf_counter()
@@ -208,7 +215,8 @@ class Detect3DPredictor:
             boxes = det["boxes"].cpu().numpy().astype(np.float64)
             labels, scores = det["labels"].cpu().numpy(), det["scores"].cpu().numpy()
             ids, next_id = associate(prev_ids, boxes, labels, prev_boxes, prev_labels, next_id)
-            objects = detections_to_objects(boxes, scores, labels, seq.calib.P2, size, frame=frame, track_ids=ids)
+            objects = detections_to_objects(boxes, scores, labels, seq.calib.P2, size, frame=frame,
+                                            track_ids=ids)
             prev_ids, prev_boxes, prev_labels = ids, boxes, labels
             emission = start_ms + lat
             yield Detect3DResult(seq.name, frame, emission, lat, objects, boxes, labels, scores)
@@ -234,8 +242,8 @@ def write_overlays(out_dir: Path, seq, result: Detect3DResult, *, grid_ranges, m
              image_overlay(rgb, result.objects[result.objects["score"] >= min_score], seq.calib.P2))
 
 
-def run_to_folder(predictor: Detect3DPredictor, layout: str, training: Path, names: list[str], out_dir: Path, *,
-                  overlays: bool = True, overlay_score: float = 0.3) -> dict:
+def run_to_folder(predictor: Detect3DPredictor, layout: str, training: Path, names: list[str],
+                  out_dir: Path, *, overlays: bool = True, overlay_score: float = 0.3) -> dict:
     """Stream every sequence (or Object frame) and write, under ``out_dir``: results (Tracking: ``<seq>.txt``
     tracking columns with score, ``frame`` = source frame; Object: ``<frame>.txt`` object columns),
     ``emission.txt`` (``seq frame_index emission_time_ms``, what ``eval sap`` reads), ``summary.json`` and
@@ -260,7 +268,8 @@ def run_to_folder(predictor: Detect3DPredictor, layout: str, training: Path, nam
             results.append(res)
             emissions.append(f"{name} {res.frame} {res.emission_ms:.3f}")
             if overlays:
-                write_overlays(out_dir / "overlays" / name, seq, res, grid_ranges=grid_ranges, min_score=overlay_score)
+                write_overlays(out_dir / "overlays" / name, seq, res, grid_ranges=grid_ranges,
+                               min_score=overlay_score)
         objs = np.concatenate([r.objects for r in results]) if results else make_objects()[:0]
         if layout == "object":
             atomic_write_text(out_dir / f"{name}.txt", format_object_lines(objs))
@@ -273,7 +282,8 @@ def run_to_folder(predictor: Detect3DPredictor, layout: str, training: Path, nam
                                       "mean_latency_ms": float(np.mean(lats)) if lats else 0.0}
         bar.update(1)
     bar.close()
-    atomic_write_text(out_dir / "emission.txt", "# seq frame_index emission_time_ms\n" + "\n".join(emissions) + "\n")
+    atomic_write_text(out_dir / "emission.txt",
+                      "# seq frame_index emission_time_ms\n" + "\n".join(emissions) + "\n")
     summary["mean_latency_ms"] = float(np.mean(all_lat)) if all_lat else 0.0
     summary["latency_source"] = "fixed" if predictor.latency_ms is not None else "measured"
     summary["warm_up"] = "one untimed run before the first timed frame"

@@ -186,3 +186,28 @@ def test_bad_input_exits_2(kitti_root, tmp_path, capsys, case):
     assert rc == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "error" in err and "Traceback" not in err
+
+
+def test_sequence_length_from_image_02(kitti_root, tmp_path):
+    """Frames after the last labelled one count when the images are there (they change the patches)."""
+    import cv2
+    import numpy as np
+    seq = "0001"  # 447 labelled frames; with 560 images: 13 patches of 40 and none for the last 40 frames
+    root = tmp_path / "root"
+    (root / "label_02").mkdir(parents=True)
+    (root / "calib").mkdir()
+    (root / "image_02" / seq).mkdir(parents=True)
+    src = io.tracking_root(kitti_root)
+    for sub in ("label_02", "calib"):
+        (root / sub / f"{seq}.txt").write_text((src / sub / f"{seq}.txt").read_text())
+    img = np.zeros((375, 1242, 3), np.uint8)
+    ok, buf = cv2.imencode(".png", img)
+    for i in range(560):
+        (root / "image_02" / seq / f"{i:06d}.png").write_bytes(buf.tobytes())
+    pred = _write_preds(kitti_root, tmp_path / "pred", [seq])
+    out = tmp_path / "r.json"
+    assert main(["eval", "sap", "--gt", str(root), "--pred", str(pred), "--seqs", seq, "--split", "val",
+                 "--json", str(out)]) == 0
+    # val patches 1, 3, .., 11 (from the 447 labelled frames alone: 5 patches)
+    assert json.loads(out.read_text())["settings"]["frames"] == 40 * 6
+    assert io.sequence_num_frames(root, seq) == 560

@@ -108,3 +108,15 @@ def test_output_inside_input_is_refused(shared_data, setup, tmp_path, capsys):
     rc = main(["run", "detect3d", "--input", str(shared_data / "kitti_object"), "--output",
                str(shared_data / "kitti_object" / "training" / "out"), "--checkpoint", str(ckpt)])
     assert rc == 2 and "inside the input" in capsys.readouterr().err
+
+
+def test_eval_detect3d_plots_draws_pr_curves_and_bev(setup, tmp_path, capsys):
+    _, ckpt = setup
+    over = [f"data.synthetic_root={tmp_path / 'syn'}", "data.synthetic_train_seqs=1", "data.synthetic_val_seqs=1",
+            "data.synthetic_frames=4", "data.synthetic_objects=2", "data.synthetic_supersample=1"]
+    rc = main(["eval", "detect3d", "--checkpoint", str(ckpt), "--device", "cpu", "--plots", str(tmp_path / "pl")]
+              + over)
+    assert rc == 0
+    names = sorted(p.name for p in (tmp_path / "pl").iterdir())
+    assert "pr_Car.png" in names and any(n.startswith("bev_") for n in names)
+    capsys.readouterr()

@@ -54,3 +54,11 @@ def test_bad_scan_and_missing_layout(tmp_path):
         kitti_object.read_velodyne(bad)
     with pytest.raises(UserError, match="cvlibs"):
         kitti_object.find_object_dir(tmp_path)
+
+
+def test_tracking_layout_scan_path(tmp_path):
+    folder = tmp_path / "velodyne" / "0003"
+    folder.mkdir(parents=True)
+    np.array([[10.0, 0.5, -1.0, 0.3]], dtype="<f4").tofile(folder / "000012.bin")
+    pts = kitti_object.frame_velodyne(tmp_path, "000012", seq="0003")
+    np.testing.assert_allclose(pts, [[10.0, 0.5, -1.0, 0.3]], rtol=1e-6)

@@ -2,7 +2,7 @@
 
     ROOT[/training]/image_2/NNNNNN.png      left colour camera
     ROOT[/training]/image_3/NNNNNN.png      right colour camera
-    ROOT[/training]/calib/NNNNNN.txt        P0..P3, R0_rect, Tr_velo_to_cam, Tr_imu_to_velo (one file per frame)
+    ROOT[/training]/calib/NNNNNN.txt        P0..P3, R0_rect, Tr_velo_to_cam, Tr_imu_to_velo (one per frame)
     ROOT[/training]/velodyne/NNNNNN.bin     LiDAR scan, float32 x, y, z, reflectance per point (optional)
     ROOT[/training]/label_2/NNNNNN.txt      object labels (optional; 15 columns, no frame / track id)
 
@@ -37,9 +37,10 @@ def find_object_dir(root: str | os.PathLike) -> Path:
     for cand in (root, root / "training"):
         if (cand / "image_2").is_dir() and (cand / "calib").is_dir():
             return cand
-    raise DatasetNotFoundError(f"{root}: no KITTI Object stereo data (expected [training/]image_2/NNNNNN.png, "
-                               f"image_3/NNNNNN.png, calib/NNNNNN.txt); download 'left color images', 'right color "
-                               f"images' and 'camera calibration' of the object benchmark from {KITTI_OBJECT_URL}")
+    raise DatasetNotFoundError(
+        f"{root}: no KITTI Object stereo data (expected [training/]image_2/NNNNNN.png, image_3/NNNNNN.png, "
+        f"calib/NNNNNN.txt); download 'left color images', 'right color images' and 'camera calibration' "
+        f"of the object benchmark from {KITTI_OBJECT_URL}")
 
 
 def list_frames(training: Path) -> list[str]:
@@ -61,10 +62,11 @@ def load_frame(training: Path, name: str) -> Sequence:
 
 
 def read_velodyne(path: str | os.PathLike) -> np.ndarray:
-    """A KITTI ``velodyne/NNNNNN.bin`` scan -> float32 [N, 4] (x, y, z metres in the LiDAR frame, reflectance)."""
+    """A KITTI ``velodyne/NNNNNN.bin`` scan -> float32 [N, 4] (x, y, z metres, LiDAR frame; reflectance)."""
     path = Path(path)
     if not path.is_file():
-        raise DatasetNotFoundError(f"{path}: LiDAR scan not found; get 'Velodyne point clouds' from {KITTI_OBJECT_URL}")
+        raise DatasetNotFoundError(f"{path}: LiDAR scan not found; get 'Velodyne point clouds' from "
+                                   f"{KITTI_OBJECT_URL}")
     size = path.stat().st_size
     if size % 16:
         raise FileFormatError(f"{path}: {size} bytes is not a whole number of points (16 bytes: 4 float32 "
@@ -75,6 +77,8 @@ def read_velodyne(path: str | os.PathLike) -> np.ndarray:
     return points
 
 
-def frame_velodyne(training: Path, name: str) -> np.ndarray:
-    """The LiDAR scan of frame ``name`` (float32 [N, 4])."""
-    return read_velodyne(training / "velodyne" / f"{name}.bin")
+def frame_velodyne(training: Path, name: str, *, seq: str | None = None) -> np.ndarray:
+    """The LiDAR scan of frame ``name`` (float32 [N, 4]): Object layout ``velodyne/NNNNNN.bin``, or with
+    ``seq`` the Tracking layout ``velodyne/<seq>/NNNNNN.bin``."""
+    folder = training / "velodyne" if seq is None else training / "velodyne" / seq
+    return read_velodyne(folder / f"{name}.bin")

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from eventvision.geometry.boxes3d import boxes3d_from_objects, corners_3d, objects_to_grid_boxes, project_points
+from eventvision.geometry.boxes3d import (boxes3d_from_objects, corners_3d, objects_to_grid_boxes,
+                                         project_points)
 
 CLASS_COLOURS = {"Car": (255, 80, 80), "Pedestrian": (80, 255, 80), "Cyclist": (80, 160, 255)}
 _LABEL_COLOURS = list(CLASS_COLOURS.values())
@@ -84,7 +85,8 @@ def save_pr_curves(results_by_mode: dict, out_dir) -> list[Path]:
     written = []
     recall_axis = np.linspace(0, 1, 41)
     for cls in any_res.classes:
-        fig, axes = plt.subplots(1, len(any_res.metrics), figsize=(4.2 * len(any_res.metrics), 4), squeeze=False)
+        n = len(any_res.metrics)
+        fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 4), squeeze=False)
         for ax, metric in zip(axes[0], any_res.metrics):
             for k, (mode, res) in enumerate(results_by_mode.items()):
                 prec = res.precision[(cls, metric)]
