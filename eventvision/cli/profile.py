@@ -6,6 +6,8 @@ inference forward on ``task.example_batch(batch_size)`` with the hooks of
 ``eventvision.spiking.energy.profile_energy`` and prints the per-layer table (MACs for layers fed
 by non-spike input, firing-rate-scaled ACs for spike-fed layers, attention products, firing
 rates) and the energy in mJ per sample (E = 4.6 pJ/MAC + 0.9 pJ/AC unless overridden).
+``--convention syops`` counts as syops-counter does (biases, BN, pooling, activations, neuron
+updates; no attention products) -- see ``eventvision.spiking.energy``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--batch-size", type=int, default=1, help="samples in the profiled batch (default 1)")
     parser.add_argument("--e-mac", type=float, default=None, help="energy per MAC in pJ (default 4.6)")
     parser.add_argument("--e-ac", type=float, default=None, help="energy per AC in pJ (default 0.9)")
+    parser.add_argument("--convention", default="spikformer", choices=("spikformer", "syops"),
+                        help="what is counted: spikformer (conv, linear, attention products; default) or "
+                             "syops (as syops-counter: also biases, BN, pooling, activations, neuron updates)")
     parser.add_argument("--json", default=None, metavar="OUT", help="also write the report as JSON to OUT")
 
 
@@ -63,7 +68,7 @@ def main(args) -> int:
     batch = task.example_batch(args.batch_size)
     report = profile_energy(model, lambda m: task.predict(m, batch), batch_size=args.batch_size,
                             e_mac_pj=E_MAC_PJ if args.e_mac is None else args.e_mac,
-                            e_ac_pj=E_AC_PJ if args.e_ac is None else args.e_ac)
+                            e_ac_pj=E_AC_PJ if args.e_ac is None else args.e_ac, convention=args.convention)
     print(f"eventvision profile {args.task}: {type(model).__name__}, "
           f"{_fmt(sum(p.numel() for p in model.parameters()))} parameters, "
           f"{'trained weights from ' + args.checkpoint if args.checkpoint else 'untrained (seeded) weights'}")

@@ -40,3 +40,17 @@ def test_profile_bad_input_exits_2(argv, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("eventvision: error:") and len(err.strip().splitlines()) == 1
+
+
+def test_profile_syops_convention(tmp_path, capsys):
+    out = tmp_path / "syops.json"
+    rc = main(["profile", "toy", "model.spiking=true", "model.timesteps=4", "--convention", "syops",
+               "--json", str(out)])
+    assert rc == 0 and "syops convention" in capsys.readouterr().out
+    rep = json.loads(out.read_text())
+    rows = {r["name"]: r for r in rep["rows"]}
+    assert rep["convention"] == "syops"
+    assert rows["fc1"]["macs"] == 4 * 32 * 8 + 32  # syops-counter adds the bias once per call
+    assert rows["lif"]["acs"] == 4 * 32  # one membrane update per neuron and step
+    fr = rows["fc2"]["fr_in"]
+    assert rows["fc2"]["acs"] == pytest.approx(fr * (4 * 4 * 32 + 4))
