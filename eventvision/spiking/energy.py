@@ -240,6 +240,21 @@ class _Acc:
     spike_calls: int = 0
     details: list = field(default_factory=list)
 
+    def add_output_rate(self, out: torch.Tensor | None) -> None:
+        if out is not None and out.numel():
+            self.fr_out_num += float(out.detach().float().sum())
+            self.fr_out_den += out.numel()
+
+    def add_ops(self, ops: float, rate: float | None, numel: int) -> None:
+        """``ops`` of one call: ACs scaled by the input ``rate`` if spike-fed (rate not None), else MACs."""
+        if rate is None:
+            self.macs += ops
+            return
+        self.acs += rate * ops
+        self.fr_in_num += rate * numel
+        self.fr_in_den += numel
+        self.spike_calls += 1
+
 
 def _first_tensor(x: Any) -> torch.Tensor | None:
     if isinstance(x, torch.Tensor):
@@ -267,20 +282,11 @@ def _make_hook(acc: _Acc) -> Callable:
             return
         out = _first_tensor(output)
         if acc.kind == "neuron":
-            if out is not None and out.numel():
-                acc.fr_out_num += float(out.detach().float().sum())
-                acc.fr_out_den += out.numel()
+            acc.add_output_rate(out)
             return
         inp = _first_tensor(inputs)
-        ops = layer_ops(module, inp, out)
-        if is_binary(inp):
-            fr = float(inp.detach().float().mean())
-            acc.acs += fr * ops
-            acc.fr_in_num += fr * inp.numel()
-            acc.fr_in_den += inp.numel()
-            acc.spike_calls += 1
-        else:
-            acc.macs += ops
+        fr = float(inp.detach().float().mean()) if is_binary(inp) else None
+        acc.add_ops(layer_ops(module, inp, out), fr, inp.numel())
     return hook
 
 
@@ -290,19 +296,11 @@ def _make_syops_hook(acc: _Acc) -> Callable:
         inp, out = _first_tensor(inputs), _first_tensor(output)
         if acc.kind == "neuron":  # membrane updates: one AC per input element, whatever it holds
             acc.acs += float(inp.numel())
-            if out is not None and out.numel():
-                acc.fr_out_num += float(out.detach().float().sum())
-                acc.fr_out_den += out.numel()
+            acc.add_output_rate(out)
             return
         ops, tested = syops_layer_ops(module, inp, out)
         spike, rate = syops_spike_rate(tested)
-        if spike:
-            acc.acs += rate * ops
-            acc.fr_in_num += rate * tested.numel()
-            acc.fr_in_den += tested.numel()
-            acc.spike_calls += 1
-        else:
-            acc.macs += ops
+        acc.add_ops(ops, rate if spike else None, tested.numel())
     return hook
 
 
