@@ -22,6 +22,8 @@ detach_reset); every conv and linear layer has a bias; there is no position enco
   ``BN(PW(DW3x3/2(PLIF(x))))`` to the stage-4 width, concatenated with the stage-4 output;
 * head: PLIF -> Conv3d over (T, h, w) grouped by ``dims[3]`` (two channels per group) with bias ->
   BatchNorm3d -> Linear.
+* initialisation: Linear weights truncated normal with std 0.02 and zero biases (``_init_weights``),
+  convolutions PyTorch's default;
 * stochastic depth (``drop_path``, linearly increasing over the blocks, 0.2 in the release) drops a
   residual branch per *time step*: the release applies timm's ``DropPath`` to ``[T, N, ...]``
   tensors, whose first axis is time.
@@ -212,6 +214,7 @@ class SVFormer(nn.Module):
         self.head_bn = nn.BatchNorm3d(fused)
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(fused, num_classes)
+        self.apply(_init_linear)
 
     @classmethod
     def from_config(cls, model_cfg, *, num_classes: int, in_channels: int, num_frames: int, image_size: int):
@@ -236,6 +239,15 @@ class SVFormer(nn.Module):
         s = self.head_sn(x).permute(1, 2, 0, 3, 4)  # [N, C, T, h, w]
         z = self.head_bn(self.head_conv(s)).flatten(1)  # [N, C]
         return self.fc(self.dropout(z))
+
+
+def _init_linear(m: nn.Module) -> None:
+    """The release's ``_init_weights``: Linear weights truncated normal (std 0.02), biases 0;
+    convolutions keep PyTorch's default initialisation."""
+    if isinstance(m, nn.Linear):
+        nn.init.trunc_normal_(m.weight, std=0.02)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -87,6 +87,8 @@ def test_small_forward_backward_and_binary_spikes():
     model = SVFormer(num_classes=5, in_channels=3, num_frames=4, image_size=32, dims=(8, 16, 24, 32),
                      depths=(1, 1, 1, 1), head_dim=8)
     assert model.stages[2][0].attn.num_heads == 3
+    qkv = model.stages[2][0].attn.qkv  # the release's init: trunc_normal(std=.02), zero bias
+    assert abs(float(qkv.weight.detach().std()) - 0.02) < 0.004 and not qkv.bias.any()
     spikes = []
     model.stages[2][0].attn.q_sn.register_forward_hook(lambda m, i, o: spikes.append(o.detach()))
     video = torch.rand(2, 4, 3, 32, 32)
