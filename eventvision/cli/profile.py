@@ -26,8 +26,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--e-mac", type=float, default=None, help="energy per MAC in pJ (default 4.6)")
     parser.add_argument("--e-ac", type=float, default=None, help="energy per AC in pJ (default 0.9)")
     parser.add_argument("--convention", default="spikformer", choices=("spikformer", "syops"),
-                        help="what is counted: spikformer (conv, linear, attention products; default) or "
-                             "syops (as syops-counter: also biases, BN, pooling, activations, neuron updates)")
+                        help="what is counted: spikformer (conv, linear, attention products; default) "
+                             "or syops (as syops-counter: also biases, BN, pooling, activations, neuron "
+                             "updates)")
     parser.add_argument("--json", default=None, metavar="OUT", help="also write the report as JSON to OUT")
 
 

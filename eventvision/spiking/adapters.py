@@ -62,7 +62,8 @@ class StepBatchNorm(nn.BatchNorm1d):
     def __init__(self, num_channels: int, num_steps: int, eps: float = 1e-5, momentum: float = 0.1,
                  channels_last: bool = False):
         super().__init__(num_channels * num_steps, eps=eps, momentum=momentum)
-        self.num_channels, self.num_steps, self.channels_last = int(num_channels), int(num_steps), channels_last
+        self.num_channels, self.num_steps = int(num_channels), int(num_steps)
+        self.channels_last = channels_last
 
     def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
         if self.channels_last:

@@ -115,7 +115,8 @@ def syops_layer_ops(module: nn.Module, inp: torch.Tensor, out: torch.Tensor) -> 
     """(ops, tensor whose spike test decides AC vs MAC) of one call, by syops-counter's rules."""
     if isinstance(module, _CONV + _CONVT):
         positions = out.shape[0] * math.prod(out.shape[2:])
-        ops = positions * math.prod(module.kernel_size) * module.in_channels * (module.out_channels // module.groups)
+        taps = math.prod(module.kernel_size) * module.in_channels * (module.out_channels // module.groups)
+        ops = positions * taps
         bias = module.out_channels * positions if module.bias is not None else 0
         return float(ops + bias), inp
     if isinstance(module, nn.Linear):
@@ -347,7 +348,8 @@ def profile_energy(model: nn.Module, inputs_or_callable: Any, *, batch_size: int
     if batch_size < 1:
         raise InvalidValueError(f"batch_size must be >= 1, got {batch_size}")
     if convention not in CONVENTIONS:
-        raise InvalidValueError(f"energy convention '{convention}' is unknown; use one of {', '.join(CONVENTIONS)}")
+        raise InvalidValueError(f"energy convention '{convention}' is unknown; "
+                                f"use one of {', '.join(CONVENTIONS)}")
     make_hook = _make_syops_hook if convention == "syops" else _make_hook
     accs: dict[str, _Acc] = {}
     handles = []

@@ -39,7 +39,8 @@ def test_step_batch_norm_keeps_statistics_per_time_step():
     bn = StepBatchNorm(C, T)
     assert bn.weight.shape == (T * C,)
     y = bn(x)
-    ref = torch.nn.BatchNorm2d(T * C)(x.transpose(0, 1).reshape(N, T * C, 5, 6)).view(N, T, C, 5, 6).transpose(0, 1)
+    ref = torch.nn.BatchNorm2d(T * C)(x.transpose(0, 1).reshape(N, T * C, 5, 6))
+    ref = ref.view(N, T, C, 5, 6).transpose(0, 1)
     torch.testing.assert_close(y, ref)
     std = y.permute(2, 0, 1, 3, 4).reshape(C, T, -1).std(dim=-1, unbiased=False)  # every (c, t) normalised
     torch.testing.assert_close(std, torch.ones(C, T), atol=1e-3, rtol=0)

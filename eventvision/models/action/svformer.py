@@ -218,8 +218,9 @@ class SVFormer(nn.Module):
 
     @classmethod
     def from_config(cls, model_cfg, *, num_classes: int, in_channels: int, num_frames: int, image_size: int):
-        return cls(num_classes=num_classes, in_channels=in_channels, num_frames=num_frames, image_size=image_size,
-                   dims=tuple(model_cfg.dims), depths=tuple(model_cfg.depths), head_dim=int(model_cfg.head_dim),
+        return cls(num_classes=num_classes, in_channels=in_channels, num_frames=num_frames,
+                   image_size=image_size, dims=tuple(model_cfg.dims), depths=tuple(model_cfg.depths),
+                   head_dim=int(model_cfg.head_dim),
                    mlp_ratio=float(model_cfg.mlp_ratio), neuron=model_cfg.neuron,
                    detach_reset=bool(model_cfg.get("detach_reset", True)),
                    drop_path=float(model_cfg.get("drop_path", 0.0)), dropout=float(model_cfg.dropout))
@@ -303,7 +304,7 @@ def load_released_state_dict(model: SVFormer, state_dict: dict, *, source: str =
     ours = model.state_dict()
     mapped, unknown, wrong = {}, [], []
     for key, value in state_dict.items():
-        name = released_key(key[len("module."):] if key.startswith("module.") else key)
+        name = released_key(key.removeprefix("module."))
         if name not in ours:
             unknown.append(key)
         elif tuple(ours[name].shape) != tuple(value.shape):
@@ -313,9 +314,10 @@ def load_released_state_dict(model: SVFormer, state_dict: dict, *, source: str =
     missing = sorted(set(ours) - set(mapped))
     if unknown or wrong or missing:
         parts = [f"{label}: {', '.join(items[:4])}{' ...' if len(items) > 4 else ''}"
-                 for label, items in (("unknown keys", unknown), ("shape mismatch", wrong), ("missing", missing))
-                 if items]
-        raise CheckpointError(f"{source}: not a released SVFormer of this size ({'; '.join(parts)}); build the "
-                              "model with the release's dims, depths, head_dim, mlp_ratio, frames and image size")
+                 for label, items in (("unknown keys", unknown), ("shape mismatch", wrong),
+                                      ("missing", missing)) if items]
+        raise CheckpointError(f"{source}: not a released SVFormer of this size ({'; '.join(parts)}); build "
+                              "the model with the release's dims, depths, head_dim, mlp_ratio, frames and "
+                              "image size")
     model.load_state_dict(mapped, strict=True)
     return list(mapped)

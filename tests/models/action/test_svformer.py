@@ -6,7 +6,12 @@ import torch
 from spikingjelly.activation_based import functional
 
 from eventvision.errors import CheckpointError
-from eventvision.models.action.svformer import SVFormer, count_parameters, load_released_state_dict, released_key
+from eventvision.models.action.svformer import (
+    SVFormer,
+    count_parameters,
+    load_released_state_dict,
+    released_key,
+)
 from eventvision.spiking.neurons import PLIFNode
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -128,7 +133,8 @@ def _bn_et(x, sd, key):  # BatchNorm*_eT: [T, B, C, ...] -> [B, T*C, ...]
 
 
 def _conv(x, sd, key, stride=1, padding=0, groups=1):
-    y = torch.nn.functional.conv2d(x.flatten(0, 1), sd[key + ".weight"], sd[key + ".bias"], stride, padding, 1, groups)
+    y = torch.nn.functional.conv2d(x.flatten(0, 1), sd[key + ".weight"], sd[key + ".bias"], stride, padding, 1,
+                                   groups)
     return y.view(x.shape[0], x.shape[1], *y.shape[1:])
 
 
@@ -158,12 +164,14 @@ def _released_forward(sd, video, depths, head_dim):
                 y = _conv(_conv(y, sd, b + ".attn", padding=2, groups=y.shape[2]), sd, b + ".conv2")
                 x = x + _bn_et(y, sd, b + ".norm2")
                 y = _bn_et(_conv(_plif(x, sd[b + ".mlp.act1.w"]), sd, b + ".mlp.fc1"), sd, b + ".mlp.norm1")
-                x = x + _bn_et(_conv(_plif(y, sd[b + ".mlp.act2.w"]), sd, b + ".mlp.fc2"), sd, b + ".mlp.norm2")
+                y = _conv(_plif(y, sd[b + ".mlp.act2.w"]), sd, b + ".mlp.fc2")
+                x = x + _bn_et(y, sd, b + ".mlp.norm2")
                 continue
             T, B, C, H, W = x.shape  # SABlock
             t = x.flatten(3).transpose(2, 3)
             heads = C // head_dim
-            qkv = _bn_tokens(_lin(_plif(t, sd[b + ".attn.in_lif.w"]), sd, b + ".attn.qkv"), sd, b + ".attn.norm1")
+            qkv = _lin(_plif(t, sd[b + ".attn.in_lif.w"]), sd, b + ".attn.qkv")
+            qkv = _bn_tokens(qkv, sd, b + ".attn.norm1")
             qkv = qkv.flatten(0, 1).reshape(T * B, H * W, 3, heads, C // heads).permute(2, 0, 3, 1, 4)
             q, k, v = (_plif(z.reshape(T, B, heads, H * W, C // heads), sd[f"{b}.attn.{n}_lif.w"])
                        for z, n in zip(qkv, "qkv"))
@@ -171,7 +179,8 @@ def _released_forward(sd, video, depths, head_dim):
             a = _plif(a.transpose(2, 3).reshape(T, B, H * W, C), sd[b + ".attn.proj_lif.w"])
             t = t + _bn_tokens(_lin(a, sd, b + ".attn.proj"), sd, b + ".attn.norm2")
             y = _bn_tokens(_lin(_plif(t, sd[b + ".mlp.act1.w"]), sd, b + ".mlp.fc1"), sd, b + ".mlp.norm1")
-            t = t + _bn_tokens(_lin(_plif(y, sd[b + ".mlp.act2.w"]), sd, b + ".mlp.fc2"), sd, b + ".mlp.norm2")
+            y = _lin(_plif(y, sd[b + ".mlp.act2.w"]), sd, b + ".mlp.fc2")
+            t = t + _bn_tokens(y, sd, b + ".mlp.norm2")
             x = t.transpose(2, 3).reshape(T, B, C, H, W)
     x = _plif(torch.cat((x_lp, x), 2), sd["lif_bf_head.w"]).permute(1, 2, 0, 3, 4)
     x = torch.nn.functional.conv3d(x, sd["dwconv_bf_head.weight"], sd["dwconv_bf_head.bias"],
