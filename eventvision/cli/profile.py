@@ -34,11 +34,11 @@ def add_arguments(parser) -> None:
 
 def build(task_name: str, config: str | None, overrides: list[str], checkpoint: str | None):
     """(task, model) in eval mode on the CPU, from a config or a checkpoint."""
-    from eventvision.errors import UserError
+    from eventvision.errors import ConfigError
 
     if checkpoint is not None:
         if config is not None:
-            raise UserError("--config and --checkpoint both given; a checkpoint carries its own config")
+            raise ConfigError("--config and --checkpoint both given; a checkpoint carries its own config")
         from eventvision.engine.checkpoint import load_model_from_checkpoint
 
         task, model, _ = load_model_from_checkpoint(checkpoint, device="cpu", task_name=task_name,
@@ -59,12 +59,12 @@ def build(task_name: str, config: str | None, overrides: list[str], checkpoint: 
 
 
 def main(args) -> int:
-    from eventvision.errors import UserError
+    from eventvision.errors import InvalidValueError
     from eventvision.spiking.energy import E_AC_PJ, E_MAC_PJ, _fmt, profile_energy
     from eventvision.utils.io import atomic_write_text
 
     if args.batch_size < 1:
-        raise UserError(f"--batch-size must be >= 1, got {args.batch_size}")
+        raise InvalidValueError(f"--batch-size must be >= 1, got {args.batch_size}")
     task, model = build(args.task, args.config, list(args.overrides), args.checkpoint)
     batch = task.example_batch(args.batch_size)
     report = profile_energy(model, lambda m: task.predict(m, batch), batch_size=args.batch_size,
