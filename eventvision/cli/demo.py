@@ -31,10 +31,10 @@ def add_arguments(parser) -> None:
 def main(args) -> int:
     import json
 
-    from eventvision.demo.app import run_demo
     from eventvision.utils.io import refuse_overwrite_input
 
     refuse_overwrite_input(args.record, args.source, args.checkpoint)
+    from eventvision.demo.app import run_demo
     summary = run_demo(args.task, args.source, headless=args.headless, record=args.record, model=args.model,
                        checkpoint=args.checkpoint, window_ms=args.window_ms, contrast=args.contrast,
                        refractory_us=args.refractory_us, noise_rate_hz=args.noise_rate_hz, width=args.width,

@@ -97,7 +97,7 @@ def stream_sequence(model, seq, device, *, input_kind: str = "image", event_bins
     grid boxes, labels, scores)`` (objects = OBJECT_DTYPE in the KITTI camera frame, ``frame`` = source frame)."""
     import torch
 
-    from eventvision.data.detect3d.kitti_tracking import read_image
+    from eventvision.data.detect3d.kitti_tracking import read_stereo_pair
     from eventvision.models.detect3d.postprocess import detections_to_objects
 
     model.reset_stream()
@@ -114,7 +114,7 @@ def stream_sequence(model, seq, device, *, input_kind: str = "image", event_bins
             from eventvision.data.detect3d.events import stereo_event_voxels
             left, right = stereo_event_voxels(seq, frame, 0, num_bins=event_bins, contrast=event_contrast, seed=seed)
         else:
-            left, right = read_image(seq.left[frame]), read_image(seq.right[frame])
+            left, right = read_stereo_pair(seq.left[frame], seq.right[frame])
         left_t = torch.from_numpy(left)[None].to(device)
         right_t = torch.from_numpy(right)[None].to(device)
         out = model.stream_step(left_t, right_t, P2, P3)
