@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from eventvision.errors import FileFormatError, UserError
+from eventvision.errors import FileFormatError, InvalidValueError
 
 EVENT_DTYPE = np.dtype([("x", "<u2"), ("y", "<u2"), ("t", "<i8"), ("p", "i1")])
 
@@ -118,18 +118,18 @@ def is_sorted(t: np.ndarray) -> bool:
 def check_events(events: np.ndarray, meta: EventMeta | None = None, *, source: str = "events") -> np.ndarray:
     """Validate an event array: dtype fields, time order, coordinates inside the sensor.
 
-    Raises :class:`UserError` naming ``source`` (usually the file) on the first problem found.
+    Raises :class:`~eventvision.errors.InvalidValueError` naming ``source`` (usually the file) on the first problem found.
     """
     if events.dtype.names is None or not {"x", "y", "t", "p"} <= set(events.dtype.names):
-        raise UserError(f"{source}: expected a structured event array with fields x, y, t, p; got dtype {events.dtype}")
+        raise InvalidValueError(f"{source}: expected a structured event array with fields x, y, t, p; got dtype {events.dtype}")
     if not is_sorted(events["t"]):
         bad = int(np.argmax(events["t"][1:] < events["t"][:-1])) + 1
-        raise UserError(f"{source}: timestamps are not monotonic (event {bad} at t={int(events['t'][bad])} µs comes "
+        raise InvalidValueError(f"{source}: timestamps are not monotonic (event {bad} at t={int(events['t'][bad])} µs comes "
                         f"after t={int(events['t'][bad - 1])} µs); sort the events by time first")
     if meta is not None and len(events):
         xmax, ymax = int(events["x"].max()), int(events["y"].max())
         if xmax >= meta.width or ymax >= meta.height:
-            raise UserError(f"{source}: event coordinates ({xmax}, {ymax}) lie outside the {meta.width}x{meta.height} "
+            raise InvalidValueError(f"{source}: event coordinates ({xmax}, {ymax}) lie outside the {meta.width}x{meta.height} "
                             f"sensor; check the sensor size (width/height) of the recording")
     return events
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from eventvision.errors import FileFormatError, UserError
+from eventvision.errors import DatasetNotFoundError, FileFormatError, InvalidValueError
 from eventvision.events._kernels import pack_events
 from eventvision.events.core import (MAX_ABS_TIME_US, EventMeta, check_events, compute_ms_to_idx, file_float, file_int,
                                     file_meta)
@@ -45,7 +45,7 @@ def open_h5(path: Path) -> h5py.File:
     try:
         return h5py.File(path, "r")
     except OSError as exc:
-        raise UserError(f"{path}: not a readable HDF5 file ({_short(exc)}); the file is truncated or corrupt") from None
+        raise FileFormatError(f"{path}: not a readable HDF5 file ({_short(exc)}); the file is truncated or corrupt") from None
 
 
 def _short(exc: Exception) -> str:
@@ -59,9 +59,9 @@ def read_h5(dset: h5py.Dataset, sel, path) -> np.ndarray:
     except OSError as exc:
         missing = _missing_filter(dset)
         if missing:
-            raise UserError(f"{path}: dataset {dset.name} is {missing}-compressed but the HDF5 filter is not "
+            raise FileFormatError(f"{path}: dataset {dset.name} is {missing}-compressed but the HDF5 filter is not "
                             f"available; install it with 'pip install hdf5plugin'") from None
-        raise UserError(f"{path}: cannot read {dset.name} ({_short(exc)}); the file is truncated or corrupt") from None
+        raise FileFormatError(f"{path}: cannot read {dset.name} ({_short(exc)}); the file is truncated or corrupt") from None
 
 
 def _missing_filter(dset: h5py.Dataset) -> str | None:
@@ -98,7 +98,7 @@ class DsecStream(IndexedStream):
         where = f" under '{group.name}'" if group.name != "/" else ""
         missing = [k for k in ("events/x", "events/y", "events/t", "events/p") if k not in group]
         if missing:
-            raise UserError(f"{path}: no {', '.join(missing)} dataset{where}; expected the DSEC events.h5 layout "
+            raise FileFormatError(f"{path}: no {', '.join(missing)} dataset{where}; expected the DSEC events.h5 layout "
                             f"(events/x, events/y, events/t, events/p, ms_to_idx, t_offset)")
         self._x, self._y, self._t, self._p = (_dataset(group, f"events/{k}", path) for k in "xytp")
         lengths = {d.shape[0] if d.ndim == 1 else -1 for d in (self._x, self._y, self._t, self._p)}
@@ -193,7 +193,7 @@ def _size_attrs(f: h5py.File, default: tuple[int, int] | None, path) -> tuple[in
         meta = file_meta(f.attrs["width"], f.attrs["height"], source=path)
         return meta.width, meta.height
     if default is None:
-        raise UserError(f"{path}: root attributes 'width' and 'height' are missing; the eventvision stereo layout "
+        raise FileFormatError(f"{path}: root attributes 'width' and 'height' are missing; the eventvision stereo layout "
                         f"needs them")
     return default
 
@@ -236,7 +236,7 @@ def open_mvsec(path: Path) -> StereoRecording | MvsecStream:
     try:
         cams = [c for c in ("left", "right") if f.get(f"davis/{c}/events") is not None]
         if not cams:
-            raise UserError(f"{path}: no davis/left/events or davis/right/events dataset; not an MVSEC *_data.hdf5")
+            raise FileFormatError(f"{path}: no davis/left/events or davis/right/events dataset; not an MVSEC *_data.hdf5")
         if len(cams) == 1:
             return MvsecStream(path, f[f"davis/{cams[0]}/events"], owner=f)
         return StereoRecording(MvsecStream(path, f["davis/left/events"]),
@@ -252,7 +252,7 @@ def open_dsec_sequence(folder: Path) -> StereoRecording:
     for cam in ("left", "right"):
         p = folder / "events" / cam / "events.h5"
         if not p.is_file():
-            raise UserError(f"{folder}: {p.relative_to(folder)} is missing; a DSEC sequence folder holds "
+            raise DatasetNotFoundError(f"{folder}: {p.relative_to(folder)} is missing; a DSEC sequence folder holds "
                             f"events/left/events.h5 and events/right/events.h5")
         streams.append(open_dsec_events(p))
     return StereoRecording(*streams, path=folder, format="dsec-sequence")
@@ -268,7 +268,7 @@ def sniff_h5(path: Path) -> str:
         if "davis" in f:
             return "mvsec"
         keys = ", ".join(sorted(f.keys())[:8]) or "nothing"
-    raise UserError(f"{path}: HDF5 file without event datasets (found {keys}); expected DSEC events/x..., "
+    raise FileFormatError(f"{path}: HDF5 file without event datasets (found {keys}); expected DSEC events/x..., "
                     f"MVSEC davis/left/events or eventvision left/ and right/ groups")
 
 
@@ -285,7 +285,7 @@ def h5_compression(kind: str = "blosc") -> dict:
         return {"compression": "gzip", "compression_opts": 4, "shuffle": True}
     if kind == "none":
         return {}
-    raise UserError(f"unknown compression '{kind}'; use blosc, gzip or none")
+    raise InvalidValueError(f"unknown compression '{kind}'; use blosc, gzip or none")
 
 
 class _DsecGroupWriter:
@@ -307,14 +307,14 @@ class _DsecGroupWriter:
         check_events(events, EventMeta(self.width, self.height), source=self.name)
         t = events["t"].astype(np.int64) - t_offset
         if self.last_t is not None and t[0] < self.last_t:
-            raise UserError(f"{self.name}: appended events start at t={int(t[0]) + t_offset} µs, before the previous "
+            raise InvalidValueError(f"{self.name}: appended events start at t={int(t[0]) + t_offset} µs, before the previous "
                             f"chunk's last event; append chunks in time order")
         if t[0] < 0:
-            raise UserError(f"{self.name}: event at t={int(t[0]) + t_offset} µs lies before t_offset {t_offset} µs; "
+            raise InvalidValueError(f"{self.name}: event at t={int(t[0]) + t_offset} µs lies before t_offset {t_offset} µs; "
                             f"pass an explicit t_offset no later than the first event of either camera")
         info = np.iinfo(self.t_dtype)
         if t[0] < info.min or t[-1] > info.max:
-            raise UserError(f"{self.name}: timestamps {int(t[0])}..{int(t[-1])} µs (relative to t_offset "
+            raise FileFormatError(f"{self.name}: timestamps {int(t[0])}..{int(t[-1])} µs (relative to t_offset "
                             f"{t_offset}) do not fit {self.t_dtype}; pass t_offset or t_dtype='<i8'")
         ms_last = int(t[-1]) // 1000  # every ms <= this has its first event in data seen so far
         if ms_last >= self.next_ms:

@@ -377,35 +377,30 @@ def test_hostile_case(world, case):
     assert sorted(os.listdir(out)) == [], "output left behind"
 
 
-def _big_npy(path: Path) -> None:
-    if not path.exists():
-        np.save(path, _events(400_000, 640, 480, seed=3))
+def _signalled_convert(root: Path, name: str, signum: int) -> tuple[Path, int, str]:
+    """Convert a 400k-event file slowly and send ``signum`` once its temporary output exists."""
+    src = root / "big.npy"
+    if not src.exists():
+        np.save(src, _events(400_000, 640, 480, seed=3))
+    out = root / "out" / name
+    out.mkdir(parents=True)
+    started = lambda: any(".evtmp" in n for n in os.listdir(out))  # noqa: E731
+    rc, _, err = run_cli(["convert", str(src), str(out / "o.h5"), "--chunk-events", "2000", "--compression", "gzip"],
+                         root, mem_mb=1500, signal_when=(started, signum))
+    return out, rc, err
 
 
 @pytest.mark.parametrize("signum,rc", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_interrupt_during_convert_removes_temp(world, signum, rc):
-    root, _ = world
-    src = root / "big.npy"
-    _big_npy(src)
-    out = root / "out" / f"interrupt-{signum}"
-    out.mkdir(parents=True)
-    started = lambda: any(".evtmp" in n for n in os.listdir(out))  # noqa: E731
-    rc_got, _, err = run_cli(["convert", str(src), str(out / "o.h5"), "--chunk-events", "2000",
-                              "--compression", "gzip"], root, mem_mb=1500, signal_when=(started, signum))
+    out, rc_got, err = _signalled_convert(world[0], f"interrupt-{signum}", signum)
     assert rc_got == rc, err
     _check_one_line(err, "interrupted")
     assert os.listdir(out) == []
 
 
 def test_killed_convert_leaves_a_temp_that_the_next_run_sweeps(world):
-    root, _ = world
-    src = root / "big.npy"
-    _big_npy(src)
-    out = root / "out" / "sigkill"
-    out.mkdir(parents=True)
-    started = lambda: any(".evtmp" in n for n in os.listdir(out))  # noqa: E731
-    rc, _, _ = run_cli(["convert", str(src), str(out / "o.h5"), "--chunk-events", "2000", "--compression", "gzip"],
-                       root, mem_mb=1500, signal_when=(started, signal.SIGKILL))
+    root = world[0]
+    out, rc, _ = _signalled_convert(root, "sigkill", signal.SIGKILL)
     assert rc == -signal.SIGKILL
     assert [n for n in os.listdir(out) if ".evtmp" in n], "SIGKILL left no temp file: the test did not test"
     rc, _, err = run_cli(["convert", str(root / "in" / "ev.npy"), str(out / "small.h5")], root, mem_mb=1500)
