@@ -31,6 +31,7 @@ from eventvision.errors import ConfigError, UserError
 
 PACKAGED_CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 BASE_KEY = "_base_"
+MAX_YAML_ALIASES = 100
 DEFAULTS_KEY = "_defaults_"
 
 
@@ -110,7 +111,13 @@ def _read_yaml(path: Path) -> dict:
     from eventvision.utils.io import read_text
 
     try:
-        data = _yaml_load(read_text(path, max_bytes=16 << 20)) or {}
+        text = read_text(path, max_bytes=16 << 20)
+        # aliases share nodes; a few hundred nested ones ("billion laughs") expand exponentially when copied
+        aliases = sum(isinstance(e, yaml.AliasEvent) for e in yaml.parse(text)) if "*" in text else 0
+        if aliases > MAX_YAML_ALIASES:
+            raise ConfigError(f"{path}: {aliases} YAML aliases (*name), more than {MAX_YAML_ALIASES}; "
+                              "write the values out")
+        data = _yaml_load(text) or {}
     except yaml.YAMLError as exc:
         line = getattr(getattr(exc, "problem_mark", None), "line", None)
         where = f" (line {line + 1})" if line is not None else ""
@@ -147,7 +154,8 @@ def _merge(base: dict, child: Mapping, *, source: str, prefix: str = "", strict:
             raise ConfigError(f"{source}: unknown config key '{full}'{hint}")
         declared = base.get(key)
         if strict and not _type_ok(declared, value):
-            raise ConfigError(f"{source}: config key '{full}' expects {type(declared).__name__}, got {value!r}")
+            raise ConfigError(f"{source}: config key '{full}' expects {type(declared).__name__}, got "
+                              f"{value!r}")
         if isinstance(declared, Mapping) and isinstance(value, Mapping) and declared:
             out[key] = _merge(dict(declared), value, source=source, prefix=f"{full}.", strict=strict)
         else:

@@ -28,7 +28,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--pred", required=True, help="folder of <seq>.txt result files (tracking format)")
     parser.add_argument("--seqs", required=True, help="comma-separated sequences, e.g. 0001,0006")
     src = parser.add_mutually_exclusive_group()
-    src.add_argument("--latency-ms", type=nonneg_float, default=None, help="fixed latency: frame i emitted at 100 i + L ms")
+    src.add_argument("--latency-ms", type=nonneg_float, default=None,
+                     help="fixed latency: frame i emitted at 100 i + L ms")
     src.add_argument("--emission", default=None,
                      help="measured emission times: lines 'seq frame_index emission_time_ms' or JSON {seq: [[f, t], ...]}")
     src.add_argument("--latencies", default=None,
@@ -38,7 +39,8 @@ def add_arguments(parser) -> None:
                         help="IoU thresholds: strict 0.7/0.5/0.5, loose 0.5/0.25/0.25 for BEV/3D")
     parser.add_argument("--split", choices=("all", "train", "val"), default="all",
                         help="StreamDSGN 40-frame patches (even train, odd val), each its own clip")
-    parser.add_argument("--patch-len", type=positive_int, default=40, help="patch length in frames for --split")
+    parser.add_argument("--patch-len", type=positive_int, default=40,
+                        help="patch length in frames for --split")
     parser.add_argument("--image-height", type=positive_int, default=375,
                         help="image height in pixels of the sequences (default 375, KITTI's); 2D boxes are rescaled "
                              "to 375 px before evaluation, so difficulty levels hold for down-scaled renders")

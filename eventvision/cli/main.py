@@ -152,6 +152,8 @@ def _main(argv: list[str] | None) -> int:
         _fail(f"{name}: {exc.strerror or exc}; check the path" if name else str(exc))
     except KeyboardInterrupt:
         return _interrupted()
+    except MemoryError:  # sizes chosen by the user (batch, frame size, chunk) that this machine cannot hold
+        _fail("out of memory; reduce the batch, frame or chunk sizes given, or free memory")
     return EXIT_USER_ERROR
 
 

@@ -99,8 +99,8 @@ def load_checkpoint(path: str | os.PathLike, *, expected_task: str | None = None
     """Read and check a checkpoint; UserError (one line) if missing, unreadable, foreign or for another task."""
     path = Path(path)
     if not path.exists():
-        raise CheckpointError(f"{path}: checkpoint not found; check the path (training writes <output_dir>/last.pt "
-                        f"and best.pt)")
+        raise CheckpointError(f"{path}: checkpoint not found; check the path (training writes "
+                              "<output_dir>/last.pt and best.pt)")
     if path.is_dir():
         raise CheckpointError(f"{path}: is a folder, not a checkpoint file; pass <folder>/best.pt or last.pt")
     try:
@@ -109,20 +109,20 @@ def load_checkpoint(path: str | os.PathLike, *, expected_task: str | None = None
             AttributeError, ImportError, IndexError, KeyError, TypeError, MemoryError) as exc:
         reason = " ".join(str(exc).split()).split(". ")[0][:160] or type(exc).__name__
         raise CheckpointError(f"{path}: cannot read checkpoint, the file is corrupt or truncated ({reason}); "
-                        f"re-train or use another checkpoint") from None
+                              f"re-train or use another checkpoint") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not an eventvision checkpoint (no format='{FORMAT}' header); "
-                        f"use a checkpoint written by 'eventvision train'")
+                              f"use a checkpoint written by 'eventvision train'")
     version = ckpt.get("version")
     if not isinstance(version, int) or version > VERSION:
         raise CheckpointError(f"{path}: checkpoint format version {version!r} is newer than this eventvision "
-                        f"supports ({VERSION}); upgrade eventvision")
+                              f"supports ({VERSION}); upgrade eventvision")
     missing = [k for k in REQUIRED_KEYS if k not in ckpt]
     if missing:
         raise CheckpointError(f"{path}: checkpoint lacks {', '.join(missing)}; it is incomplete, re-train")
     if expected_task is not None and ckpt["task"] != expected_task:
         raise CheckpointError(f"{path}: checkpoint is for task '{ckpt['task']}', not '{expected_task}'; "
-                        f"use 'eventvision eval {ckpt['task']}' or a {expected_task} checkpoint")
+                              f"use 'eventvision eval {ckpt['task']}' or a {expected_task} checkpoint")
     return ckpt
 
 
@@ -138,15 +138,15 @@ def load_state_into(model: nn.Module, state: Mapping, *, source: str | os.PathLi
     except RuntimeError as exc:  # shape mismatch
         reason = " ".join(str(exc).split())[:200]
         raise CheckpointError(f"{source}: weights do not fit the model built from the config ({reason}); "
-                        f"use the config the checkpoint was trained with") from None
+                              f"use the config the checkpoint was trained with") from None
     problems = []
     if result.missing_keys:
         problems.append(f"{len(result.missing_keys)} missing (e.g. {result.missing_keys[0]})")
     if result.unexpected_keys:
         problems.append(f"{len(result.unexpected_keys)} unexpected (e.g. {result.unexpected_keys[0]})")
     if problems:
-        raise CheckpointError(f"{source}: weights do not fit the model built from the config: {'; '.join(problems)}; "
-                        f"use the config the checkpoint was trained with")
+        raise CheckpointError(f"{source}: weights do not fit the model built from the config: "
+                              f"{'; '.join(problems)}; use the config the checkpoint was trained with")
 
 
 def restore_task_extra(task: Any, ckpt: Mapping) -> None:
@@ -163,11 +163,11 @@ def checkpoint_config(ckpt: Mapping, path, overrides: Iterable[str] = ()) -> Con
 
     raw = ckpt.get("config")
     if not isinstance(raw, Mapping) or not all(isinstance(k, str) for k in raw):
-        raise CheckpointError(f"{path}: the stored config is a {type(raw).__name__}, not a mapping of keys to "
-                              "values; the checkpoint was edited or is corrupt")
+        raise CheckpointError(f"{path}: the stored config is a {type(raw).__name__}, not a mapping of keys "
+                              "to values; the checkpoint was edited or is corrupt")
     if not isinstance(ckpt.get("task"), str) or ckpt["task"] not in TASKS:
-        raise CheckpointError(f"{path}: stored task {ckpt.get('task')!r} is not one of {', '.join(TASKS)}; the "
-                              "checkpoint was edited or is corrupt")
+        raise CheckpointError(f"{path}: stored task {ckpt.get('task')!r} is not one of {', '.join(TASKS)}; "
+                              "the checkpoint was edited or is corrupt")
     cfg: Config = config_from_dict(raw)
     overrides = list(overrides)
     if overrides:
@@ -202,7 +202,8 @@ def load_model_from_checkpoint(path: str | os.PathLike, *, device: str | torch.d
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         # a hand-edited config that passed the checks above but does not build the model
         reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:160]
-        raise CheckpointError(f"{path}: the config stored in the checkpoint does not build a {ckpt['task']} model "
+        raise CheckpointError(f"{path}: the config stored in the checkpoint does not build a "
+                              f"{ckpt['task']} model "
                               f"({reason}); use an unedited checkpoint or fix its config") from None
     load_state_into(model, ckpt["model"], source=path)
     model.to(select_device(device))

@@ -25,7 +25,7 @@ def _decoder(path: Path):
         return aedat.Decoder(str(path))
     except Exception as exc:  # the Rust decoder raises RuntimeError/OSError with its own text
         raise FileFormatError(f"{path}: not a readable AEDAT 4.0 file ({' '.join(str(exc).split())}); "
-                        f"the file is truncated or corrupt") from None
+                              f"the file is truncated or corrupt") from None
 
 
 class Aedat4Stream(SequentialStream):
@@ -37,11 +37,12 @@ class Aedat4Stream(SequentialStream):
         events = {k: v for k, v in streams.items() if v.get("type") == "events"}
         if not events:
             raise FileFormatError(f"{path}: AEDAT 4.0 file without an event stream (streams: "
-                            f"{', '.join(v.get('type', '?') for v in streams.values()) or 'none'})")
+                                  f"{', '.join(v.get('type', '?') for v in streams.values()) or 'none'})")
         if stream_id is None:
             stream_id = min(events)
         if stream_id not in events:
-            raise InvalidValueError(f"{path}: no event stream with id {stream_id}; event streams: {sorted(events)}")
+            raise InvalidValueError(f"{path}: no event stream with id {stream_id}; event streams: "
+                                    f"{sorted(events)}")
         self.stream_id = stream_id
         desc = events[stream_id]
         self.meta = file_meta(desc.get("width"), desc.get("height"), source=path, prefix=f"stream {stream_id} ")
@@ -55,8 +56,9 @@ class Aedat4Stream(SequentialStream):
             except StopIteration:
                 return
             except Exception as exc:
-                raise FileFormatError(f"{self.path}: AEDAT 4.0 packet cannot be decoded ({' '.join(str(exc).split())}); "
-                                f"the file is truncated or corrupt") from None
+                raise FileFormatError(f"{self.path}: AEDAT 4.0 packet cannot be decoded "
+                                      f"({' '.join(str(exc).split())}); "
+                                      f"the file is truncated or corrupt") from None
             if packet.get("stream_id") != self.stream_id or "events" not in packet:
                 continue
             raw = packet["events"]

@@ -54,7 +54,7 @@ def detect_format(path: str | os.PathLike) -> str:
     if head.startswith(b"#!AER-DAT"):
         version = head[9:12].decode("latin-1", "replace")
         raise FileFormatError(f"{path}: AEDAT {version} files are not supported; eventvision reads AEDAT 4.0 "
-                        f"(convert with DV's aedat tools)")
+                              f"(convert with DV's aedat tools)")
     if head.startswith(b"\x93NUMPY"):
         return "npy"
     if head.startswith(b"PK\x03\x04"):
@@ -67,11 +67,12 @@ def detect_format(path: str | os.PathLike) -> str:
         if enc in ("evt2", "evt3"):
             return enc
         if path.suffix.lower() == ".raw":
-            raise FileFormatError(f"{path}: Prophesee raw encoding {enc or '(not stated in the header)'} is not "
-                            f"supported; eventvision reads EVT 2.0 and EVT 3.0")
+            raise FileFormatError(f"{path}: Prophesee raw encoding {enc or '(not stated in the header)'} "
+                                  "is not supported; eventvision reads EVT 2.0 and EVT 3.0")
         return "dat"
-    raise FileFormatError(f"{path}: unknown event file format (not HDF5, AEDAT 4.0, Prophesee raw/dat or numpy); "
-                    f"supported: DSEC/MVSEC/eventvision .h5, .aedat4, .raw (EVT 2.0/3.0), .dat, .npy, .npz")
+    raise FileFormatError(f"{path}: unknown event file format (not HDF5, AEDAT 4.0, Prophesee raw/dat or "
+                          "numpy); "
+                          f"supported: DSEC/MVSEC/eventvision .h5, .aedat4, .raw (EVT 2.0/3.0), .dat, .npy, .npz")
 
 
 def open_recording(path: str | os.PathLike, *, stream_id: int | None = None) -> Recording:

@@ -15,7 +15,8 @@ def select_device(spec: str | torch.device | None = "auto") -> torch.device:
     if spec == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if spec.startswith("cuda") and not torch.cuda.is_available():
-        raise InvalidValueError(f"device '{spec}' requested but CUDA is not available here; use device=cpu or device=auto")
+        raise InvalidValueError(f"device '{spec}' requested but CUDA is not available here; use device=cpu "
+                                "or device=auto")
     try:
         return torch.device(spec)
     except RuntimeError:

@@ -91,8 +91,8 @@ def refuse_overwrite_input(output: str | os.PathLike | None, *inputs) -> None:
                 same = os.path.samefile(out_abs, inp_abs)  # hard link
         if same:
             kind = "folder" if inp_real.is_dir() else "file"
-            raise OutputPathError(f"{shown}: output is the input {kind} {os.fspath(inp)}; writing it would destroy "
-                                  "the input; choose a different output path", path=shown)
+            raise OutputPathError(f"{shown}: output is the input {kind} {os.fspath(inp)}; writing it would "
+                                  "destroy the input; choose a different output path", path=shown)
         if inp_real.is_dir() and (out_real.is_relative_to(inp_real) or out_abs.is_relative_to(inp_abs)):
             raise OutputPathError(f"{shown}: output lies inside the input folder {os.fspath(inp)}; choose an "
                                   "output path outside it", path=shown)
@@ -227,8 +227,8 @@ def text_lines(path: str | os.PathLike, *, max_line_bytes: int = MAX_TEXT_LINE_B
                 return
             lineno += 1
             if len(raw) > max_line_bytes:
-                raise FileFormatError(f"{path}:{lineno}: line longer than {max_line_bytes} bytes; not a text file "
-                                      "of this kind", path=str(path))
+                raise FileFormatError(f"{path}:{lineno}: line longer than {max_line_bytes} bytes; not a "
+                                      "text file of this kind", path=str(path))
             yield _decode(raw, path, lineno).rstrip("\r\n")
 
 
@@ -237,7 +237,7 @@ def read_text(path: str | os.PathLike, *, max_bytes: int = MAX_TEXT_FILE_BYTES) 
     not UTF-8)."""
     size = os.stat(path).st_size
     if size > max_bytes:
-        raise FileFormatError(f"{path}: {size} bytes, more than the {max_bytes} a text input of this kind may "
-                              "hold; check the path", path=str(path))
+        raise FileFormatError(f"{path}: {size} bytes, more than the {max_bytes} a text input of this kind "
+                              "may hold; check the path", path=str(path))
     with open(path, "rb") as fh:
         return _decode(fh.read(max_bytes + 1), path, None)
