@@ -25,7 +25,8 @@ def _number(kind: type, text: str) -> float | int:
 
 def number_in(kind: type, *, low: float | None = None, high: float | None = None,
               low_open: bool = False) -> Callable[[str], float | int]:
-    """An argparse type: ``kind`` (int or float), finite, in ``[low, high]`` (``(low, high]`` if ``low_open``)."""
+    """An argparse type: ``kind`` (int or float), finite, in ``[low, high]`` (``(low, high]`` if
+    ``low_open``)."""
     lower = (f"> {low}" if low_open else f">= {low}") if low is not None else ""
     bound = " and ".join(b for b in (lower, f"<= {high}" if high is not None else "") if b)
 

@@ -158,7 +158,8 @@ def restore_task_extra(task: Any, ckpt: Mapping) -> None:
 
 
 def checkpoint_config(ckpt: Mapping, path, overrides: Iterable[str] = ()) -> Config:
-    """The config stored in ``ckpt`` plus ``overrides``, checked like a config file (:class:`CheckpointError`)."""
+    """The config stored in ``ckpt`` plus ``overrides``, checked like a config file
+    (:class:`~eventvision.errors.CheckpointError`)."""
     from eventvision.tasks import TASKS
 
     raw = ckpt.get("config")

@@ -98,7 +98,8 @@ def read_emission_file(path: str | os.PathLike) -> dict[str, Schedule]:
                 rows[str(seq)] = [(int(f), float(t)) for f, t in pairs]
         except (ValueError, TypeError, AttributeError) as exc:
             raise FileFormatError(f"{path}: not a JSON object "
-                                  f"{{seq: [[frame_index, emission_time_ms], ...]}} ({exc}); fix the file") from None
+                                  f"{{seq: [[frame_index, emission_time_ms], ...]}} ({exc}); fix the "
+                                  "file") from None
     else:
         for lineno, line in enumerate(text.splitlines(), 1):
             line = line.split("#", 1)[0].strip()

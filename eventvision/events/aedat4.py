@@ -45,7 +45,8 @@ class Aedat4Stream(SequentialStream):
                                     f"{sorted(events)}")
         self.stream_id = stream_id
         desc = events[stream_id]
-        self.meta = file_meta(desc.get("width"), desc.get("height"), source=path, prefix=f"stream {stream_id} ")
+        self.meta = file_meta(desc.get("width"), desc.get("height"), source=path,
+                              prefix=f"stream {stream_id} ")
 
     def _decode_chunks(self, chunk_events: int) -> Iterator[np.ndarray]:
         decoder = _decoder(self.path)

@@ -40,7 +40,7 @@ MAX_ABS_TIME_US = 1 << 62
 
 
 def file_int(value, *, source, field: str, low: int | None = None, high: int | None = None) -> int:
-    """One integer read from a file (an attribute, header entry, npz member), checked at the reader's boundary.
+    """One integer read from a file (an attribute, header entry, npz member), checked where it is read.
 
     Accepts a Python/numpy integer, an integral float or a one-element array of those; refuses text, bytes,
     bool, NaN/inf, arrays of other sizes and values outside ``[low, high]`` with a
@@ -119,7 +119,7 @@ def is_sorted(t: np.ndarray) -> bool:
 def check_events(events: np.ndarray, meta: EventMeta | None = None, *, source: str = "events") -> np.ndarray:
     """Validate an event array: dtype fields, time order, coordinates inside the sensor.
 
-    Raises :class:`~eventvision.errors.InvalidValueError` naming ``source`` (usually the file) on the first problem found.
+    Raises :class:`~eventvision.errors.InvalidValueError` naming ``source`` on the first problem found.
     """
     if events.dtype.names is None or not {"x", "y", "t", "p"} <= set(events.dtype.names):
         raise InvalidValueError(f"{source}: expected a structured event array with fields x, y, t, p; got "

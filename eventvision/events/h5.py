@@ -25,8 +25,8 @@ import numpy as np
 
 from eventvision.errors import DatasetNotFoundError, FileFormatError, InvalidValueError
 from eventvision.events._kernels import pack_events
-from eventvision.events.core import (MAX_ABS_TIME_US, EventMeta, check_events, compute_ms_to_idx, file_float, file_int,
-                                    file_meta)
+from eventvision.events.core import (MAX_ABS_TIME_US, EventMeta, check_events, compute_ms_to_idx, file_float,
+                                    file_int, file_meta)
 from eventvision.events.recording import IndexedStream, StereoRecording, bisect_left
 from eventvision.utils.io import atomic_path, interrupt_count
 
@@ -119,7 +119,8 @@ class DsecStream(IndexedStream):
             t_offset = read_h5(dset, (), path) if dset.ndim == 0 else read_h5(dset, slice(None), path)
         field = f"{group.name.strip('/')}/t_offset".lstrip("/")
         self.meta = EventMeta(int(width), int(height),
-                              file_int(t_offset, source=path, field=field, low=-MAX_ABS_TIME_US, high=MAX_ABS_TIME_US))
+                              file_int(t_offset, source=path, field=field, low=-MAX_ABS_TIME_US,
+                                       high=MAX_ABS_TIME_US))
         self._ms_to_idx = None
         if "ms_to_idx" in group:
             dset = _dataset(group, "ms_to_idx", path, kinds="iu")
@@ -170,7 +171,8 @@ class MvsecStream(IndexedStream):
 
     def __init__(self, path: Path, dset: h5py.Dataset, *, owner: h5py.File | None = None):
         self.path, self.format, self._dset, self._owner = Path(path), "mvsec", dset, owner
-        if not isinstance(dset, h5py.Dataset) or dset.dtype.kind not in "iuf" or dset.ndim != 2 or dset.shape[1] != 4:
+        numeric = isinstance(dset, h5py.Dataset) and dset.dtype.kind in "iuf"
+        if not numeric or dset.ndim != 2 or dset.shape[1] != 4:
             shown = f"dtype {dset.dtype} shape {dset.shape}" if isinstance(dset, h5py.Dataset) else "a group"
             raise FileFormatError(f"{path}: {dset.name} is {shown}; expected an N x 4 array of numbers [x, "
                                   "y, t, p] (MVSEC)", path=str(path))
@@ -319,8 +321,8 @@ class _DsecGroupWriter:
                                     "before the previous chunk's last event; append chunks in time order")
         if t[0] < 0:
             raise InvalidValueError(f"{self.name}: event at t={int(t[0]) + t_offset} µs lies before "
-                                    f"t_offset {t_offset} µs; "
-                                    f"pass an explicit t_offset no later than the first event of either camera")
+                                    f"t_offset {t_offset} µs; pass an explicit t_offset no later than the "
+                                    "first event of either camera")
         info = np.iinfo(self.t_dtype)
         if t[0] < info.min or t[-1] > info.max:
             raise FileFormatError(f"{self.name}: timestamps {int(t[0])}..{int(t[-1])} µs (relative to "

@@ -71,8 +71,8 @@ def detect_format(path: str | os.PathLike) -> str:
                                   "is not supported; eventvision reads EVT 2.0 and EVT 3.0")
         return "dat"
     raise FileFormatError(f"{path}: unknown event file format (not HDF5, AEDAT 4.0, Prophesee raw/dat or "
-                          "numpy); "
-                          f"supported: DSEC/MVSEC/eventvision .h5, .aedat4, .raw (EVT 2.0/3.0), .dat, .npy, .npz")
+                          "numpy); supported: DSEC/MVSEC/eventvision .h5, .aedat4, .raw (EVT 2.0/3.0), .dat, "
+                          ".npy, .npz")
 
 
 def open_recording(path: str | os.PathLike, *, stream_id: int | None = None) -> Recording:

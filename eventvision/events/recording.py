@@ -96,13 +96,14 @@ class EventStream(_Closable, ABC):
             bad = int(np.argmax(prev[1:] < prev[:-1]))
             raise FileFormatError(f"{self.path}: timestamps are not monotonic (t={int(prev[bad + 1])} µs "
                                   "after "
-                                  f"t={int(prev[bad])} µs); the file is corrupt or unsorted, sort it by time first")
+                                  f"t={int(prev[bad])} µs); the file is corrupt or unsorted, sort it by time "
+                                  "first")
         if not self.size_inferred and (int(chunk["x"].max()) >= self.meta.width or
                                        int(chunk["y"].max()) >= self.meta.height):
             raise FileFormatError(f"{self.path}: event coordinates ({int(chunk['x'].max())}, "
-                                  f"{int(chunk['y'].max())}) lie "
-                                  f"outside the {self.meta.width}x{self.meta.height} sensor; the file is corrupt or its "
-                                  f"sensor size is wrong")
+                                  f"{int(chunk['y'].max())}) lie outside the {self.meta.width}x"
+                                  f"{self.meta.height} sensor; the file is corrupt or its sensor size is "
+                                  "wrong")
         return int(t[-1])
 
     def read_window(self, t0: int, t1: int) -> np.ndarray:

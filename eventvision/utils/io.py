@@ -24,7 +24,8 @@ from typing import Iterable, Iterator
 from eventvision.errors import FileFormatError, OutputPathError
 
 _TEMP_MARK = ".evtmp"
-_TEMP_RE = re.compile(r"^\.(?P<name>.+)\.(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)-[0-9a-f]+\.evtmp(?P<suffix>.*)$")
+_TEMP_RE = re.compile(r"^\.(?P<name>.+)\.(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)-[0-9a-f]+\.evtmp"
+                      r"(?P<suffix>.*)$")
 _interrupts = [0]
 
 
@@ -138,7 +139,8 @@ def sweep_stale_temps(folder: str | os.PathLike) -> list[Path]:
 def _create_temp(final_path: Path, suffix: str) -> Path:
     host, pid = _host(), os.getpid()
     for _ in range(100):
-        tmp = final_path.with_name(f".{final_path.name}.{host}-{pid}-{secrets.token_hex(4)}{_TEMP_MARK}{suffix}")
+        tag = f"{host}-{pid}-{secrets.token_hex(4)}"
+        tmp = final_path.with_name(f".{final_path.name}.{tag}{_TEMP_MARK}{suffix}")
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # mode = 0666 & ~umask
         except FileExistsError:

@@ -34,8 +34,8 @@ from eventvision.events.core import make_events
 from eventvision.events.h5 import write_dsec_events_h5, write_stereo_h5
 
 KITTI_LINE = "{f} {tid} Car 0 0 -1.57 100.0 120.0 200.0 180.0 1.5 1.6 3.9 {x} 1.6 {z} 0.1 {score}\n"
-CALIB = "".join(f"{k}: {' '.join(['700', '0', '600', str(-380 if k == 'P3' else 0), '0', '700', '180', '0', '0', '0', '1', '0'])}\n"
-                for k in ("P0", "P1", "P2", "P3")) + "R_rect: 1 0 0 0 1 0 0 0 1\n" + "Tr_velo_cam: " + " ".join(["0"] * 12) + "\n"
+CALIB = ("".join(f"{k}: 700 0 600 {-380 if k == 'P3' else 0} 0 700 180 0 0 0 1 0\n" for k in ("P0", "P1", "P2", "P3"))
+         + "R_rect: 1 0 0 0 1 0 0 0 1\n" + "Tr_velo_cam: " + " ".join(["0"] * 12) + "\n")
 
 
 # --------------------------------------------------------------------------------------------- inputs
@@ -168,7 +168,7 @@ def build_inputs(d: Path, big: Path) -> None:
 @dataclass(frozen=True)
 class Case:
     id: str
-    argv: str                 # {in}: inputs folder, {big}: sparse big inputs, {out}: this case's empty output folder
+    argv: str                 # {in}: inputs, {big}: sparse big inputs, {out}: this case's empty output folder
     names: str                # substring the one-line message must contain (the file or option)
     rc: int = 2
     mem_mb: int = 1500        # address-space growth allowed over this process
@@ -188,7 +188,8 @@ CASES = [
     Case("sap-plots-into-gt", SAP + " --plots {in}/kitti/plots", "inside the input folder"),
     Case("sap-json-onto-latencies", SAP + " --latencies {in}/latencies_neg.txt --json {in}/latencies_neg.txt",
          "latencies_neg.txt"),
-    Case("profile-json-onto-checkpoint", "profile toy --checkpoint {in}/model.pt --json {in}/model.pt", "model.pt"),
+    Case("profile-json-onto-checkpoint", "profile toy --checkpoint {in}/model.pt --json {in}/model.pt",
+         "model.pt"),
     Case("profile-json-onto-config", "profile toy --config {in}/cfg.yaml --json {in}/cfg.yaml", "cfg.yaml"),
     Case("profile-json-below-file", "profile toy --json {in}/cfg.yaml/report.json", "not a folder"),
     Case("demo-record-onto-source", "demo gesture --source {in}/video.mp4 --record {in}/video.mp4 --headless",
@@ -203,9 +204,11 @@ CASES = [
     Case("convert-mvsec-back-t", "convert {in}/back_t_data.hdf5 {out}/o.h5", "not monotonic"),
     Case("info-npy-negative-x", "info --verify {in}/neg_x.npy", "neg_x.npy"),
     Case("convert-npy-negative-x", "convert {in}/neg_x.npy {out}/o.h5", "neg_x.npy"),
-    Case("sap-nan-score", "eval sap --gt {in}/kitti --pred {in}/pred_nan_score --seqs 0", "score is not finite"),
+    Case("sap-nan-score", "eval sap --gt {in}/kitti --pred {in}/pred_nan_score --seqs 0",
+         "score is not finite"),
     Case("sap-nan-location", "eval sap --gt {in}/kitti --pred {in}/pred_nan_loc --seqs 0", "not finite"),
-    Case("sap-negative-size", "eval sap --gt {in}/kitti --pred {in}/pred_neg_size --seqs 0", "negative 3D box"),
+    Case("sap-negative-size", "eval sap --gt {in}/kitti --pred {in}/pred_neg_size --seqs 0",
+         "negative 3D box"),
     # --- malformed metadata and headers -> one line -----------------------------------------------------
     Case("info-h5-width-string", "info {in}/w_str.h5", "'width'"),
     Case("info-h5-width-nan", "info {in}/w_nan.h5", "'width'"),
@@ -224,10 +227,10 @@ CASES = [
     # --- text files: non-UTF-8, out-of-range numbers, unbounded lines -----------------------------------
     Case("sap-label-not-utf8", "eval sap --gt {in}/kitti_latin1 --pred {in}/pred --seqs 0", "UTF-8"),
     Case("sap-result-binary", "eval sap --gt {in}/kitti --pred {in}/pred_binary --seqs 0", "UTF-8"),
-    Case("sap-result-endless-line", "eval sap --gt {in}/kitti --pred {in}/pred_long_line --seqs 0", "longer than",
-         mem_mb=300),
-    Case("sap-result-far-frame", "eval sap --gt {in}/kitti --pred {in}/pred_far_frame --seqs 0", "frame 30000000",
-         mem_mb=500),
+    Case("sap-result-endless-line", "eval sap --gt {in}/kitti --pred {in}/pred_long_line --seqs 0",
+         "longer than", mem_mb=300),
+    Case("sap-result-far-frame", "eval sap --gt {in}/kitti --pred {in}/pred_far_frame --seqs 0",
+         "frame 30000000", mem_mb=500),
     Case("sap-calib-binary", "eval sap --gt {in}/kitti_calib_bin --pred {in}/pred --seqs 0 --latency-ms 50 "
          "--strategy kf", "calib"),
     Case("sap-emission-not-utf8", SAP + " --emission {in}/emission_latin1.txt", "emission_latin1.txt"),
@@ -255,7 +258,8 @@ CASES = [
     Case("eval-batch-negative", "eval toy --checkpoint {in}/model.pt --batch-size -1", "--batch-size"),
     Case("run-detect3d-latency-nan", "run detect3d --input {in}/kitti --output {out}/o --latency-ms nan",
          "--latency-ms"),
-    Case("search-stereo-output-is-config", "search stereo --config {in}/cfg.yaml --output {in}/cfg.yaml", "cfg.yaml"),
+    Case("search-stereo-output-is-config", "search stereo --config {in}/cfg.yaml --output {in}/cfg.yaml",
+         "cfg.yaml"),
     Case("bench-voxel-bins-zero", "bench voxel --bins 0", "--bins"),
     Case("demo-stereo-window-nan", "demo stereo --headless --window-ms nan", "--window-ms"),
     Case("bench-unknown", "bench nope", "nope"),
@@ -347,8 +351,8 @@ def world(tmp_path_factory):
     # warm the numba kernels for the column types the cases use, so each child loads nothing
     from eventvision.events._kernels import pack_events
     for dt in (np.float64, np.int16, np.uint16):
-        pack_events(np.zeros(1, dt), np.zeros(1, dt), np.zeros(1, np.float64 if dt is np.float64 else np.int64),
-                    np.zeros(1, dt if dt is np.float64 else np.int8))
+        t_dt, p_dt = (np.float64, np.float64) if dt is np.float64 else (np.int64, np.int8)
+        pack_events(np.zeros(1, dt), np.zeros(1, dt), np.zeros(1, t_dt), np.zeros(1, p_dt))
     return root, _sha256_tree(root / "in")
 
 
@@ -373,7 +377,8 @@ def test_hostile_case(world, case):
     _check_one_line(err, case.names)
     assert _sha256_tree(root / "in") == hashes, "an input changed"
     after = big.stat()
-    assert (after.st_size, after.st_mtime_ns, after.st_ino) == (big_stat.st_size, big_stat.st_mtime_ns, big_stat.st_ino)
+    assert (after.st_size, after.st_mtime_ns, after.st_ino) == \
+        (big_stat.st_size, big_stat.st_mtime_ns, big_stat.st_ino), "the big input changed"
     assert sorted(os.listdir(out)) == [], "output left behind"
 
 
@@ -385,8 +390,8 @@ def _signalled_convert(root: Path, name: str, signum: int) -> tuple[Path, int, s
     out = root / "out" / name
     out.mkdir(parents=True)
     started = lambda: any(".evtmp" in n for n in os.listdir(out))  # noqa: E731
-    rc, _, err = run_cli(["convert", str(src), str(out / "o.h5"), "--chunk-events", "2000", "--compression", "gzip"],
-                         root, mem_mb=1500, signal_when=(started, signum))
+    argv = ["convert", str(src), str(out / "o.h5"), "--chunk-events", "2000", "--compression", "gzip"]
+    rc, _, err = run_cli(argv, root, mem_mb=1500, signal_when=(started, signum))
     return out, rc, err
 
 
