@@ -16,6 +16,7 @@ import argparse
 import importlib
 import importlib.util
 import contextlib
+import errno
 import os
 import signal
 import sys
@@ -150,6 +151,12 @@ def _main(argv: list[str] | None) -> int:
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
         name = exc.filename or ""
         _fail(f"{name}: {exc.strerror or exc}; check the path" if name else str(exc))
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG):
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        _fail(f"{where}{exc.strerror or exc}; free space or choose another output folder (partial outputs were "
+              "removed)")
     except KeyboardInterrupt:
         return _interrupted()
     except MemoryError:  # sizes chosen by the user (batch, frame size, chunk) that this machine cannot hold

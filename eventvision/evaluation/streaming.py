@@ -96,7 +96,7 @@ def read_emission_file(path: str | os.PathLike) -> dict[str, Schedule]:
             data = json.loads(text)
             for seq, pairs in data.items():
                 rows[str(seq)] = [(int(f), float(t)) for f, t in pairs]
-        except (ValueError, TypeError, AttributeError) as exc:
+        except (ValueError, TypeError, AttributeError, OverflowError) as exc:
             raise FileFormatError(f"{path}: not a JSON object "
                                   f"{{seq: [[frame_index, emission_time_ms], ...]}} ({exc}); fix the "
                                   "file") from None

@@ -57,12 +57,15 @@ def _absolute(path: str | os.PathLike) -> Path:
 
 
 def _check_parents(output: Path, shown: str) -> None:
-    """An output below an existing file (``in.h5/out.json``) can never be created."""
+    """An output below an existing file (``in.h5/out.json``) or in a read-only folder can never be created."""
     for parent in (output.parent, *output.parent.parents):
         if parent.exists() or parent.is_symlink():
             if not parent.is_dir():
                 raise OutputPathError(f"{shown}: output lies below {parent}, which is not a folder; "
                                       "choose an output path in a folder", path=shown)
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise OutputPathError(f"{shown}: the folder {parent} is not writable; choose an output path "
+                                      "in a writable folder", path=shown)
             return
 
 

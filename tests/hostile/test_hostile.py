@@ -162,6 +162,21 @@ def build_inputs(d: Path, big: Path) -> None:
     (d / "latencies_nan.txt").write_text("120\nnan\n")
     (d / "latencies_neg.txt").write_text("120\n-5\n")
     (d / "emission_list.json").write_text("[1, 2, 3]")
+    (d / "emission_inf.json").write_text('{"0000": [[1e400, 5.0]]}')
+    _checkpoints(d)
+
+
+def _checkpoints(d: Path) -> None:
+    """Hand-edited toy checkpoints: a list for a config, an invalid value, a config that builds nothing."""
+    from eventvision.config import load_config
+    from eventvision.engine.checkpoint import save_checkpoint
+
+    cfg = load_config("toy/default").to_dict()
+    save_checkpoint(d / "ckpt_list_cfg.pt", task="toy", config=[1, 2], model={})
+    save_checkpoint(d / "ckpt_neg_hidden.pt", task="toy", config={**cfg, "model": {**cfg["model"], "hidden": -3}},
+                    model={})
+    save_checkpoint(d / "ckpt_model_str.pt", task="toy", config={**cfg, "model": "tiny"}, model={})
+    save_checkpoint(d / "ckpt_task.pt", task="../../etc", config=cfg, model={})
 
 
 # ------------------------------------------------------------------------------------------------ cases
@@ -236,6 +251,12 @@ CASES = [
     Case("sap-emission-not-utf8", SAP + " --emission {in}/emission_latin1.txt", "emission_latin1.txt"),
     Case("sap-emission-far-frame", SAP + " --emission {in}/emission_far.txt", "emission_far.txt"),
     Case("sap-emission-json-list", SAP + " --emission {in}/emission_list.json", "emission_list.json"),
+    Case("sap-emission-json-inf-frame", SAP + " --emission {in}/emission_inf.json", "emission_inf.json"),
+    Case("eval-checkpoint-config-list", "eval toy --checkpoint {in}/ckpt_list_cfg.pt", "not a mapping"),
+    Case("eval-checkpoint-config-negative", "eval toy --checkpoint {in}/ckpt_neg_hidden.pt", "model.hidden"),
+    Case("profile-checkpoint-config-unbuildable", "profile toy --checkpoint {in}/ckpt_model_str.pt",
+         "ckpt_model_str.pt"),
+    Case("profile-checkpoint-unknown-task", "profile toy --checkpoint {in}/ckpt_task.pt", "ckpt_task.pt"),
     Case("sap-latencies-nan", SAP + " --latencies {in}/latencies_nan.txt", "latencies_nan.txt"),
     Case("sap-latencies-negative", SAP + " --latencies {in}/latencies_neg.txt", "latencies_neg.txt"),
     Case("profile-config-not-utf8", "profile toy --config {in}/cfg_latin1.yaml", "cfg_latin1.yaml"),
@@ -425,6 +446,17 @@ def test_every_command_has_a_case():
     covered = {c.argv.split()[0] for c in CASES} | {" ".join(c.argv.split()[:2]) for c in CASES}
     commands = set(COMMANDS) | {f"{v} {t}" for v, t in TASK_COMMANDS}
     assert commands <= covered, commands - covered
+
+
+def test_right_image_of_another_size_is_refused(tmp_path):
+    import cv2
+
+    from eventvision.data.detect3d.kitti_tracking import read_stereo_pair
+    from eventvision.errors import FileFormatError
+    cv2.imwrite(str(tmp_path / "l.png"), np.zeros((40, 60, 3), np.uint8))
+    cv2.imwrite(str(tmp_path / "r.png"), np.zeros((40, 64, 3), np.uint8))
+    with pytest.raises(FileFormatError, match="r.png: right image is 64x40 px but the left image l.png is 60x40"):
+        read_stereo_pair(tmp_path / "l.png", tmp_path / "r.png")
 
 
 def test_json_output_written_when_valid(world):

@@ -44,6 +44,13 @@ def test_guard_accepts_siblings_and_missing_inputs(tree):
     refuse_overwrite_input(None, f)
 
 
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_guard_refuses_a_read_only_folder(tmp_path):
+    (tmp_path / "ro").mkdir(mode=0o555)
+    with pytest.raises(OutputPathError, match="not writable"):
+        refuse_overwrite_input(tmp_path / "ro" / "sub" / "out.json")
+
+
 def test_atomic_write_keeps_umask_mode(tmp_path):
     old = os.umask(0o022)
     try:
