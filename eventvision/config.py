@@ -210,15 +210,19 @@ def load_config(name: str | Path, overrides: Iterable[str] = ()) -> Config:
     """Load a config by path or packaged name, resolve ``_base_`` inheritance, apply overrides, validate."""
     path = resolve_config_path(name)
     choices: dict = {}
-    cfg = apply_overrides(_load_chain(path, choices=choices), overrides)
+    cfg = _load_chain(path, choices=choices)
     validate_config(cfg, source=str(path), choices=choices)
-    return cfg
+    overrides = list(overrides)
+    if overrides:  # the file's values are valid: a problem now comes from an override
+        cfg = apply_overrides(cfg, overrides)
+        validate_config(cfg, source=f"{path} with overrides {' '.join(overrides)}"[:300], choices=choices)
+    return _wrap(cfg)
 
 
 # ------------------------------------------------------------------------------------ value validation
 #: numbers that are sizes, counts, lengths, rates or scales: must be > 0 (by the key's last name)
 POSITIVE_KEYS = frozenset("""
-    batch_size epochs lr step_size log_every gamma num_heads num_blocks num_layers num_bins num_depth_bins
+    batch_size epochs step_size log_every gamma num_heads num_blocks num_layers num_bins num_depth_bins
     num_frames num_classes num_train hidden channels in_channels feat_width feat_channels psv_channels
     voxel_channels bev_channels embed_dim dim resolution image_size stride timesteps time_steps voting
     window_ms
@@ -345,7 +349,7 @@ def validate_config(cfg: Mapping, *, source: str = "config",
                 continue
             problem = _check_value(key, v, choices)
             if problem:
-                raise ConfigError(f"{source}: config key '{key}' {problem}, got {v!r}; fix the value")
+                raise ConfigError(f"{source}: config key {key} {v!r} {problem}; fix the value")
 
     if not isinstance(cfg, Mapping):
         raise ConfigError(f"{source}: a config must be a mapping of keys to values, got {type(cfg).__name__}")
