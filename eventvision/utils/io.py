@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import secrets
@@ -27,6 +28,7 @@ _TEMP_MARK = ".evtmp"
 _TEMP_RE = re.compile(r"^\.(?P<name>.+)\.(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)-[0-9a-f]+\.evtmp"
                       r"(?P<suffix>.*)$")
 _interrupts = [0]
+_swept: set[str] = set()  # folders swept by this process (one PNG per window must not list them each time)
 
 
 def note_interrupt() -> None:
@@ -38,6 +40,7 @@ def interrupt_count() -> int:
     return _interrupts[0]
 
 
+@functools.lru_cache(maxsize=1)
 def _host() -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname().split(".")[0])[:32] or "host"
 
@@ -176,7 +179,10 @@ def atomic_path(final_path: str | os.PathLike, suffix: str | None = None) -> Ite
     except OSError as exc:
         raise OutputPathError(f"{shown}: cannot create the folder {final_path.parent} ({exc.strerror}); "
                               "choose another output path", path=shown) from None
-    sweep_stale_temps(final_path.parent)
+    folder = os.path.abspath(final_path.parent)
+    if folder not in _swept:
+        _swept.add(folder)
+        sweep_stale_temps(folder)
     suffix = final_path.suffix if suffix is None else suffix
     tmp = _create_temp(final_path, suffix)
     interrupts = interrupt_count()
