@@ -68,7 +68,8 @@ def main() -> None:
         base = best(unchecked, cols, args.repeats)
         fields = best(numpy_fields, cols, args.repeats)
         print(f"  {name:<18} checked {n / checked / 1e6:7.1f}   unchecked kernel {n / base / 1e6:7.1f} "
-              f"(ratio {base / checked:.2f}x)   numpy fields {n / fields / 1e6:7.1f} (ratio {fields / checked:.2f}x)")
+              f"(ratio {base / checked:.2f}x)   numpy fields {n / fields / 1e6:7.1f} "
+              f"(ratio {fields / checked:.2f}x)")
 
 
 if __name__ == "__main__":
