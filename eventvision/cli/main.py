@@ -100,6 +100,15 @@ def _on_signal(signum, frame):
     raise KeyboardInterrupt
 
 
+def _unraisable(hook):
+    """An unraisable-exception hook that stays silent for a KeyboardInterrupt raised inside a callback (a
+    weakref or ``__del__`` swallowed it; the interrupt is noted and the command stops at its next check)."""
+    def handle(info):
+        if info.exc_type is not KeyboardInterrupt:
+            hook(info)
+    return handle
+
+
 @contextlib.contextmanager
 def _signals_interrupt():
     """SIGINT and SIGTERM raise KeyboardInterrupt (so ``finally`` blocks clean up) while the command runs."""
@@ -107,9 +116,11 @@ def _signals_interrupt():
     with contextlib.suppress(ValueError):  # not the main thread: leave the handlers alone
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, _on_signal)
+    old_hook, sys.unraisablehook = sys.unraisablehook, _unraisable(sys.unraisablehook)
     try:
         yield
     finally:
+        sys.unraisablehook = old_hook
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
