@@ -276,6 +276,7 @@ CASES = [
     Case("sap-patch-len-text", SAP + " --patch-len forty", "--patch-len"),
     Case("profile-batch-inf", "profile toy --batch-size 1e9999", "--batch-size"),
     Case("profile-e-mac-negative", "profile toy --e-mac -4.6", "--e-mac"),
+    Case("eval-unknown-split", "eval toy --checkpoint {in}/model.pt --split holdout", "--split"),
     Case("eval-batch-negative", "eval toy --checkpoint {in}/model.pt --batch-size -1", "--batch-size"),
     Case("run-detect3d-latency-nan", "run detect3d --input {in}/kitti --output {out}/o --latency-ms nan",
          "--latency-ms"),
