@@ -46,6 +46,6 @@ def pack_events(x: np.ndarray, y: np.ndarray, t: np.ndarray, p: np.ndarray, *, s
         if bad >= 0:
             where = source if source is not None else "events"
             vals = ", ".join(f"{k}={np.asarray(c[bad]).item()!r}" for k, c in zip("xytp", (x, y, t, p)))
-            raise FileFormatError(f"{where}: event {first_index + bad} has {vals}; coordinates must be integers in "
-                                  "0..65535 and t, p finite; the file is corrupt", path=None)
+            raise FileFormatError(f"{where}: event {first_index + bad} has {vals}; coordinates must be "
+                                  "integers in 0..65535 and t, p finite; the file is corrupt", path=None)
     return out

@@ -12,7 +12,7 @@ from typing import Iterator
 
 import numpy as np
 
-from eventvision.errors import UserError
+from eventvision.errors import FileFormatError, InvalidValueError
 from eventvision.events._kernels import pack_events
 from eventvision.events.core import file_meta
 from eventvision.events.recording import SequentialStream
@@ -24,8 +24,8 @@ def _decoder(path: Path):
     try:
         return aedat.Decoder(str(path))
     except Exception as exc:  # the Rust decoder raises RuntimeError/OSError with its own text
-        raise UserError(f"{path}: not a readable AEDAT 4.0 file ({' '.join(str(exc).split())}); "
-                        f"the file is truncated or corrupt") from None
+        raise FileFormatError(f"{path}: not a readable AEDAT 4.0 file ({' '.join(str(exc).split())}); "
+                              f"the file is truncated or corrupt") from None
 
 
 class Aedat4Stream(SequentialStream):
@@ -36,15 +36,17 @@ class Aedat4Stream(SequentialStream):
         streams = {int(k): v for k, v in _decoder(path).id_to_stream().items()}
         events = {k: v for k, v in streams.items() if v.get("type") == "events"}
         if not events:
-            raise UserError(f"{path}: AEDAT 4.0 file without an event stream (streams: "
-                            f"{', '.join(v.get('type', '?') for v in streams.values()) or 'none'})")
+            raise FileFormatError(f"{path}: AEDAT 4.0 file without an event stream (streams: "
+                                  f"{', '.join(v.get('type', '?') for v in streams.values()) or 'none'})")
         if stream_id is None:
             stream_id = min(events)
         if stream_id not in events:
-            raise UserError(f"{path}: no event stream with id {stream_id}; event streams: {sorted(events)}")
+            raise InvalidValueError(f"{path}: no event stream with id {stream_id}; event streams: "
+                                    f"{sorted(events)}")
         self.stream_id = stream_id
         desc = events[stream_id]
-        self.meta = file_meta(desc.get("width"), desc.get("height"), source=path, prefix=f"stream {stream_id} ")
+        self.meta = file_meta(desc.get("width"), desc.get("height"), source=path,
+                              prefix=f"stream {stream_id} ")
 
     def _decode_chunks(self, chunk_events: int) -> Iterator[np.ndarray]:
         decoder = _decoder(self.path)
@@ -55,8 +57,9 @@ class Aedat4Stream(SequentialStream):
             except StopIteration:
                 return
             except Exception as exc:
-                raise UserError(f"{self.path}: AEDAT 4.0 packet cannot be decoded ({' '.join(str(exc).split())}); "
-                                f"the file is truncated or corrupt") from None
+                raise FileFormatError(f"{self.path}: AEDAT 4.0 packet cannot be decoded "
+                                      f"({' '.join(str(exc).split())}); "
+                                      f"the file is truncated or corrupt") from None
             if packet.get("stream_id") != self.stream_id or "events" not in packet:
                 continue
             raw = packet["events"]

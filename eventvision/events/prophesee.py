@@ -62,12 +62,13 @@ def read_header(path: Path, *, dat: bool = False) -> PropheseeHeader:
                 break
             line = fh.readline(MAX_HEADER_LINE_BYTES)
             if len(line) >= MAX_HEADER_LINE_BYTES and not line.endswith(b"\n"):
-                raise FileFormatError(f"{path}: header line at byte {pos} is longer than {MAX_HEADER_LINE_BYTES} "
+                raise FileFormatError(f"{path}: header line at byte {pos} is longer than "
+                                      f"{MAX_HEADER_LINE_BYTES} "
                                       "bytes; not a Prophesee header (the file is corrupt)", path=str(path))
             pos += 1 + len(line)
             if pos > MAX_HEADER_BYTES:
-                raise FileFormatError(f"{path}: '%' header longer than {MAX_HEADER_BYTES} bytes; not a Prophesee "
-                                      "header (the file is corrupt)", path=str(path))
+                raise FileFormatError(f"{path}: '%' header longer than {MAX_HEADER_BYTES} bytes; not a "
+                                      "Prophesee header (the file is corrupt)", path=str(path))
             text = line.decode("latin-1").strip()
             if text == "end":
                 break
@@ -96,8 +97,8 @@ def read_header(path: Path, *, dat: bool = False) -> PropheseeHeader:
                 break
     for name, side in (("width", width), ("height", height)):
         if side is not None and not 1 <= side <= MAX_SENSOR_SIDE:
-            raise FileFormatError(f"{path}: header states sensor {name} {side}; expected 1..{MAX_SENSOR_SIDE} "
-                                  "pixels; the header is corrupt", path=str(path))
+            raise FileFormatError(f"{path}: header states sensor {name} {side}; expected "
+                                  f"1..{MAX_SENSOR_SIDE} pixels; the header is corrupt", path=str(path))
     if dat:
         version = _int(fields.get("version")) or 0
         if version >= 2:

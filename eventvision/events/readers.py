@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from eventvision.errors import UserError
+from eventvision.errors import FileFormatError, UserError
 from eventvision.events.recording import EventStream, StereoRecording
 
 Recording = EventStream | StereoRecording
@@ -45,7 +45,7 @@ def detect_format(path: str | os.PathLike) -> str:
     with open(path, "rb") as fh:
         head = fh.read(64)
     if not head:
-        raise UserError(f"{path}: the file is empty")
+        raise FileFormatError(f"{path}: the file is empty")
     if head.startswith(_HDF5_MAGIC):
         from eventvision.events.h5 import sniff_h5
         return sniff_h5(path)
@@ -53,8 +53,8 @@ def detect_format(path: str | os.PathLike) -> str:
         return "aedat4"
     if head.startswith(b"#!AER-DAT"):
         version = head[9:12].decode("latin-1", "replace")
-        raise UserError(f"{path}: AEDAT {version} files are not supported; eventvision reads AEDAT 4.0 "
-                        f"(convert with DV's aedat tools)")
+        raise FileFormatError(f"{path}: AEDAT {version} files are not supported; eventvision reads AEDAT 4.0 "
+                              f"(convert with DV's aedat tools)")
     if head.startswith(b"\x93NUMPY"):
         return "npy"
     if head.startswith(b"PK\x03\x04"):
@@ -67,11 +67,12 @@ def detect_format(path: str | os.PathLike) -> str:
         if enc in ("evt2", "evt3"):
             return enc
         if path.suffix.lower() == ".raw":
-            raise UserError(f"{path}: Prophesee raw encoding {enc or '(not stated in the header)'} is not "
-                            f"supported; eventvision reads EVT 2.0 and EVT 3.0")
+            raise FileFormatError(f"{path}: Prophesee raw encoding {enc or '(not stated in the header)'} "
+                                  "is not supported; eventvision reads EVT 2.0 and EVT 3.0")
         return "dat"
-    raise UserError(f"{path}: unknown event file format (not HDF5, AEDAT 4.0, Prophesee raw/dat or numpy); "
-                    f"supported: DSEC/MVSEC/eventvision .h5, .aedat4, .raw (EVT 2.0/3.0), .dat, .npy, .npz")
+    raise FileFormatError(f"{path}: unknown event file format (not HDF5, AEDAT 4.0, Prophesee raw/dat or "
+                          "numpy); supported: DSEC/MVSEC/eventvision .h5, .aedat4, .raw (EVT 2.0/3.0), .dat, "
+                          ".npy, .npz")
 
 
 def open_recording(path: str | os.PathLike, *, stream_id: int | None = None) -> Recording:
