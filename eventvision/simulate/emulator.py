@@ -330,8 +330,10 @@ class EventEmulator:
         shape = (self.height, self.width)
         self.c_on = np.maximum(self._rng.normal(self.contrast, self.contrast_std, shape), self.min_contrast)
         self.c_off = np.maximum(self._rng.normal(self.contrast, self.contrast_std, shape), self.min_contrast)
-        # v2e: per-pixel leak-rate factor, log-normal over noise_rate_cov_decades
-        self.leak_factor = 10.0 ** (self.noise_rate_cov_decades * self._rng.standard_normal(shape))
+        # v2e: per-pixel leak-rate factor, log-normal over noise_rate_cov_decades (drawn in v2e mode only, so
+        # the ESIM mode's random stream is what it always was)
+        self.leak_factor = (10.0 ** (self.noise_rate_cov_decades * self._rng.standard_normal(shape))
+                            if self.mode == "v2e" else np.ones(shape))
         self._l_prev = None
         self._l_ref = None
         self._t_last = None
