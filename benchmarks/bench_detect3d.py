@@ -110,17 +110,18 @@ def latency_main(args) -> int:
 def stream_outputs(model, task, seq_names, device, *, latency_ms: float | None):
     """Stream held-out sequences once -> (GT frames, streamed predictions (copy), offline next-frame pairs,
     mean latency)."""
-    from eventvision.cli.run_detect3d import stream_sequence
+    from eventvision.inference.detect3d import Detect3DPredictor
     from eventvision.data.detect3d.kitti_tracking import find_training_dir, load_sequence
-    from eventvision.evaluation.kitti.io import empty_objects
+    from eventvision.formats.kitti import empty_objects
     from eventvision.evaluation.streaming import Schedule, stream_predictions
-    from eventvision.evaluation.kitti.io import to_kitti_pixel_scale
+    from eventvision.formats.kitti import to_kitti_pixel_scale
 
     training = find_training_dir(task.cfg.data.synthetic_root)
     gt_all, stream_all, lats = [], [], []
     for name in seq_names:
         seq = load_sequence(training, name)
-        outs = list(stream_sequence(model, seq, device, latency_ms=latency_ms))
+        outs = [(r.frame, r.emission_ms, r.latency_ms, r.objects)
+                for r in Detect3DPredictor(model, device, latency_ms=latency_ms).stream(seq)]
         preds = [empty_objects(0)] * seq.num_frames
         for f, _, lat, objs, *_ in outs:
             preds[f] = objs

@@ -3,7 +3,8 @@
 Baseline measured in the same run: the same PLIF gesture net built from plain SpikingJelly modules
 (``layer.Conv2d``/``layer.BatchNorm2d``/``neuron.ParametricLIFNode``, multi-step, torch backend).
 Energy (mJ per sample) comes from ``eventvision.spiking.energy.profile_energy`` on the shipped
-checkpoint where there is one (untrained models barely fire, so their AC count is a lower bound).
+checkpoint where there is one (untrained models barely fire, so their AC count is a lower bound),
+by both counting conventions (Spikformer's; syops-counter's, which SVFormer's 21 mJ used).
 Published anchors (theirs, not measured here) are printed for orientation.
 
     python benchmarks/bench_gesture_action.py [--quick]
@@ -19,11 +20,11 @@ import torch
 from spikingjelly.activation_based import functional, layer, neuron
 
 from eventvision.config import load_config
-from eventvision.spiking.energy import profile_energy
+from eventvision.spiking.energy import CONVENTIONS, profile_energy
 from eventvision.tasks import get_task_class
 
 ANCHORS = ("DVS128 Gesture top-1 (published): PLIF 97.57, SEW-ResNet 97.92, Spikformer 98.3, CML 98.6, "
-           "QKFormer 98.6, Spike-driven 99.3; SVFormer UCF101 split 1: 84.03 top-1 / 95.59 top-5, 21 mJ/video")
+           "QKFormer 98.6, Spike-driven 99.3; SVFormer UCF101 split 1: 84.03 top-1 / 95.59 top-5, 21 mJ/video (syops)")
 
 
 def spikingjelly_plif_net(channels: int, num_blocks: int, resolution: int, hidden: int, voting: int = 10):
@@ -102,9 +103,10 @@ def main() -> None:
             task, energy_model, _ = load_model_from_checkpoint(ckpt, task_name="gesture")
             energy_src = "shipped checkpoint"
         batch = task.example_batch(batch_size=4) if energy_src != "untrained" else {"frames": x[:4]}
-        report = profile_energy(energy_model, lambda mm: task.predict(mm, batch), batch_size=batch["frames"].shape[0])
+        mj = [profile_energy(energy_model, lambda mm: task.predict(mm, batch), batch_size=batch["frames"].shape[0],
+                             convention=c).energy_mj for c in CONVENTIONS]
         rows.append((label, args.batch / ours_train, args.batch / ours_infer, args.batch / base_train,
-                     args.batch / base_infer, report.energy_mj, energy_src))
+                     args.batch / base_infer, mj, energy_src))
     action_cases = [("action small (SVFormer, 64x64, T=8)", "action/small")]
     if not args.quick:
         action_cases.append(("action full (SVFormer, 224x224, T=16)", "action/default"))
@@ -118,12 +120,12 @@ def main() -> None:
         y = torch.randint(0, task.num_classes, (batch,))
         t_train = timed(train_step_fn(model, lambda mm, xx: mm(xx), x, y), 1 if config == "action/default" else repeats)
         t_infer = timed(infer_fn(model, lambda mm, xx: mm(xx), x), 1 if config == "action/default" else repeats)
-        report = profile_energy(model, x[:1], batch_size=1)
-        rows.append((label, batch / t_train, batch / t_infer, float("nan"), float("nan"), report.energy_mj, "untrained"))
+        mj = [profile_energy(model, x[:1], batch_size=1, convention=c).energy_mj for c in CONVENTIONS]
+        rows.append((label, batch / t_train, batch / t_infer, float("nan"), float("nan"), mj, "untrained"))
 
     print(f"torch threads: {torch.get_num_threads()}  batch: {args.batch}")
     head = f"{'pipeline':<40} {'train/s':>9} {'infer/s':>9} {'SJ train/s':>10} {'SJ infer/s':>10} {'train x':>8} " \
-           f"{'infer x':>8} {'mJ/sample':>10}  energy from"
+           f"{'infer x':>8} {'mJ spikformer':>13} {'mJ syops':>9}  energy from"
     print(head)
     print("-" * len(head))
     for label, tr, inf, btr, binf, mj, src in rows:
@@ -131,7 +133,7 @@ def main() -> None:
         ratio_i = f"{inf / binf:8.2f}" if binf == binf else f"{'-':>8}"
         btr_s = f"{btr:10.1f}" if btr == btr else f"{'-':>10}"
         binf_s = f"{binf:10.1f}" if binf == binf else f"{'-':>10}"
-        print(f"{label:<40} {tr:9.2f} {inf:9.2f} {btr_s} {binf_s} {ratio_t} {ratio_i} {mj:10.4f}  {src}")
+        print(f"{label:<40} {tr:9.2f} {inf:9.2f} {btr_s} {binf_s} {ratio_t} {ratio_i} {mj[0]:13.4f} {mj[1]:9.4f}  {src}")
     print("samples/s; 'x' = ours / SpikingJelly-built baseline (same net, same input).")
     print(ANCHORS)
 

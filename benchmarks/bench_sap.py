@@ -1,12 +1,15 @@
 """Benchmark: full KITTI AP (3 classes x bbox/BEV/3D/AOS x 3 difficulties) on 11 KITTI Tracking sequences.
 
     python benchmarks/bench_sap.py [--root ../shared/data/kitti_tracking] [--latency-ms 150]
+        [--latencies 60,120,180,260 --seed 0]
 
 Sequences 0001,0006,0008,0010,0012,0013,0014,0015,0016,0018,0019 (3,908 frames), predictions made
 from the ground truth by :func:`eventvision.evaluation.kitti.synthetic.jitter_predictions`.
 Prints:
 - cold time: a fresh process with an empty numba cache (compilation included), 2 threads;
 - warm time of the offline evaluation and of offline + streaming (fixed latency, copy);
+- the streaming strategies copy (baseline) / kf / kf-streamdsgn under the release's protocol (val patches of
+  ``split_patch_in_scene``, latencies drawn from ``--latencies``): Car strict R40 moderate and their time;
 - the BEV IoU step (all frames, rotated rectangles) with the numba kernel versus the baseline, shapely 2
   vectorised polygon intersection on the same boxes (or a pure-numpy clipping loop when shapely is
   missing), with the ratio and the largest difference between the two.
@@ -34,7 +37,7 @@ DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "kitti_
 
 
 def load(root: Path):
-    from eventvision.evaluation.kitti import io
+    from eventvision.formats import kitti as io
     from eventvision.evaluation.kitti.synthetic import jitter_predictions
 
     gt_frames, dt_frames = [], []
@@ -81,7 +84,7 @@ def _numpy_clip_area(a: np.ndarray, b: np.ndarray) -> float:
 
 def bev_baseline(dt_bev, dt_off, gt_bev, gt_off):
     """Per-frame BEV IoU with shapely 2 (vectorised) or the numpy clipping loop. Returns (name, flat values)."""
-    from eventvision.evaluation.kitti.boxes import bev_corners
+    from eventvision.geometry.boxes3d import bev_corners
 
     out = []
     try:
@@ -113,6 +116,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", default=str(DEFAULT_ROOT))
     parser.add_argument("--latency-ms", type=float, default=150.0)
+    parser.add_argument("--latencies", default="60,120,180,260",
+                        help="measured latencies (ms, comma-separated) the strategies comparison draws from")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the latency draws")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     root = Path(args.root)
@@ -139,15 +145,15 @@ def main() -> int:
 
     from eventvision.evaluation import streaming as st
     from eventvision.evaluation.kitti.ap import kitti_eval
-    from eventvision.evaluation.kitti.boxes import bev_from_boxes3d, boxes3d_from_objects
-    from eventvision.evaluation.kitti.iou import frames_overlap
+    from eventvision.geometry.boxes3d import bev_from_boxes3d, boxes3d_from_objects
+    from eventvision.geometry.rotated_iou import frames_overlap
 
     gt, dt = load(root)
     kitti_eval(gt[:50], dt[:50])  # compile / load cache in this process
     t0 = time.perf_counter()
     kitti_eval(gt, dt)
     warm = time.perf_counter() - t0
-    from eventvision.evaluation.kitti import io
+    from eventvision.formats import kitti as io
 
     t0 = time.perf_counter()
     streamed, start = [], 0
@@ -160,6 +166,8 @@ def main() -> int:
     print(f"warm offline AP (3 classes x bbox/bev/3d/aos x 3 difficulties, {len(gt)} frames): {warm:.2f} s")
     print(f"warm streaming AP at {args.latency_ms:g} ms (pairing + AP): {stream_t:.2f} s; "
           f"Car 3D R40 moderate {res_s['Car']['3d']['R40'][1]:.2f}")
+
+    strategies(root, gt, dt, args)
 
     flat_gt = np.concatenate(gt)
     flat_dt = np.concatenate(dt)
@@ -183,6 +191,37 @@ def main() -> int:
     print(f"BEV IoU step, {pairs} box pairs: numba {t_numba * 1e3:.1f} ms, {name} {t_base * 1e3:.1f} ms, "
           f"ratio {t_base / t_numba:.1f}x, max |diff| {np.abs(vals - ref).max():.2e}")
     return 0
+
+
+def strategies(root: Path, gt, dt, args) -> None:
+    """Streaming strategies under the release's protocol: val patches of split_patch_in_scene, each run's
+    latency drawn from ``--latencies`` (seeded), Car BEV/3D R40 moderate (strict IoU); copy is the baseline."""
+    from eventvision.evaluation import streaming as st
+    from eventvision.evaluation.kitti.ap import kitti_eval
+    from eventvision.formats import kitti as io
+
+    lat = tuple(float(v) for v in args.latencies.split(","))
+    rows = []
+    for strategy in ("copy", "kf", "kf-streamdsgn"):
+        rng = np.random.default_rng(args.seed)
+        gts, outs, start, t_pair = [], [], 0, 0.0
+        for seq in SEQS:
+            n = int(io.read_sequence_labels(root, seq)["frame"].max()) + 1
+            P2 = io.read_sequence_calib(root, seq).P2
+            for a, b in st.patch_ranges(n, split="val", rule="streamdsgn"):
+                sched = st.sampled_schedule(b - a, lat, rng)
+                t0 = time.perf_counter()
+                outs += st.stream_predictions(dt[start + a:start + b], sched, b - a, strategy=strategy, P2=P2)
+                t_pair += time.perf_counter() - t0
+                gts += gt[start + a:start + b]
+            start += n
+        res = kitti_eval(gts, outs, classes=("Car",), metrics=("bev", "3d"))
+        rows.append((strategy, res["Car"]["bev"]["R40"][1], res["Car"]["3d"]["R40"][1], t_pair))
+    print(f"streaming strategies, release protocol (val patches, {len(gts)} frames, latencies {lat} ms drawn with "
+          f"seed {args.seed}); Car strict R40 moderate:")
+    for strategy, bev, d3, t in rows:
+        print(f"  {strategy:<14} BEV {bev:6.2f}  3D {d3:6.2f}  (forecast+pairing {t * 1e3:.0f} ms; "
+              f"BEV {bev - rows[0][1]:+.2f} vs copy)")
 
 
 if __name__ == "__main__":

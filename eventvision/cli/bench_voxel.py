@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from eventvision.cli.args import nonneg_float, positive_int
+
 HELP = "voxel-grid throughput: numba kernels (1 thread / parallel) vs tonic ToVoxelGrid/ToFrame"
 
 
@@ -18,14 +20,14 @@ def _sizes(text: str) -> list[int]:
 
 def add_arguments(parser) -> None:
     parser.add_argument("--sizes", default="1e6,1e7", help="event counts, comma-separated (default 1e6,1e7)")
-    parser.add_argument("--bins", type=int, default=5, help="time bins (default 5)")
-    parser.add_argument("--width", type=int, default=640)
-    parser.add_argument("--height", type=int, default=480)
-    parser.add_argument("--repeats", type=int, default=5, help="runs per figure; the best is reported (default 5)")
-    parser.add_argument("--warmup", type=float, default=0.3,
+    parser.add_argument("--bins", type=positive_int, default=5, help="time bins (default 5)")
+    parser.add_argument("--width", type=positive_int, default=640)
+    parser.add_argument("--height", type=positive_int, default=480)
+    parser.add_argument("--repeats", type=positive_int, default=5, help="runs per figure; the best is reported (default 5)")
+    parser.add_argument("--warmup", type=nonneg_float, default=0.3,
                         help="seconds of untimed runs before each method's timed ones, at least 2 runs (default 0.3)")
     parser.add_argument("--no-tonic", action="store_true", help="skip the tonic baselines")
-    parser.add_argument("--threads", type=int, default=None, help="numba threads for the parallel kernel")
+    parser.add_argument("--threads", type=positive_int, default=None, help="numba threads for the parallel kernel")
 
 
 def main(args) -> int:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from eventvision.cli.args import nonneg_int
+
 HELP = "evaluate a checkpoint on a task's split and print/write the metrics"
 
 
@@ -19,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", "-k", required=True, help="checkpoint file (best.pt / last.pt)")
     parser.add_argument("--split", default="val", help="dataset split (default: val)")
     parser.add_argument("--json", default=None, metavar="OUT", help="also write the metrics to this JSON file")
-    parser.add_argument("--batch-size", type=int, default=0, help="per process (default: the config's)")
+    parser.add_argument("--batch-size", type=nonneg_int, default=0, help="per process (default: the config's)")
     parser.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N (default: the config's)")
     parser.add_argument("--plots", default=None, metavar="DIR", help="write the evaluator's pictures (e.g. a "
                         "confusion matrix) into DIR")
@@ -31,11 +33,15 @@ def main(args: argparse.Namespace) -> int:
     from eventvision.utils.device import select_device
     from eventvision.utils.io import atomic_write_text
 
-    if args.json:
-        from eventvision.utils.io import refuse_overwrite_input
-        refuse_overwrite_input(args.json, args.checkpoint)
+    from eventvision.config import config_input_paths
+    from eventvision.utils.io import refuse_overwrite_input
+
+    for out in (args.json, args.plots):
+        refuse_overwrite_input(out, args.checkpoint)
     overrides = list(args.overrides) + ([f"device={args.device}"] if args.device else [])
     task, model, ckpt = load_model_from_checkpoint(args.checkpoint, task_name=args.task, overrides=overrides)
+    for out in (args.json, args.plots):
+        refuse_overwrite_input(out, args.checkpoint, config_input_paths(task.cfg))
     env = distributed.env_info()
     device = distributed.resolve_device(select_device(task.cfg.get("device", "auto")), env.local_rank)
     try:

@@ -6,7 +6,8 @@ torch). A command module defines ``add_arguments(parser)`` and ``main(args) -> i
 generic ``eval <task>``.
 
 Errors: :class:`eventvision.errors.UserError` (and missing/unreadable files) print one line on
-stderr and exit 2; argument errors do the same.
+stderr and exit 2; argument errors do the same. Ctrl-C (SIGINT) exits 130 and SIGTERM 143, one line on
+stderr, after every open atomic output removed its temporary file (``eventvision.utils.io.atomic_path``).
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import contextlib
 import os
+import signal
 import sys
 
-from eventvision.errors import EXIT_USER_ERROR, UserError
+from eventvision.errors import EXIT_INTERRUPTED, EXIT_USER_ERROR, UserError
 
 #: plain verbs: ``eventvision VERB ...``
 COMMANDS: dict[str, str] = {
@@ -45,7 +48,10 @@ class OneLineArgumentParser(argparse.ArgumentParser):
     """argparse that reports a usage error as one line on stderr and exits 2."""
 
     def error(self, message: str):  # noqa: D401 - argparse API
-        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        command = self.prog.removeprefix("eventvision").strip()
+        message = " ".join(message.split())
+        self.exit(EXIT_USER_ERROR, f"eventvision: error: {command + ': ' if command else ''}{message} "
+                                   f"(see {self.prog} --help)\n")
 
 
 def _usage() -> str:
@@ -82,9 +88,37 @@ def _select(argv: list[str]) -> tuple[str, str, list[str], str | None]:
     raise UserError(f"unknown command '{verb}'; run 'eventvision --help' for the list")
 
 
+_last_signal = [signal.SIGINT]
+
+
+def _on_signal(signum, frame):
+    from eventvision.utils.io import note_interrupt
+
+    note_interrupt()  # an atomic output open now will refuse to commit even if this exception is swallowed
+    _last_signal[0] = signum
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _signals_interrupt():
+    """SIGINT and SIGTERM raise KeyboardInterrupt (so ``finally`` blocks clean up) while the command runs."""
+    previous = {}
+    with contextlib.suppress(ValueError):  # not the main thread: leave the handlers alone
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, _on_signal)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
-        return _main(argv)
+        with _signals_interrupt():
+            return _main(argv)
+    except KeyboardInterrupt:  # arrived outside the command (e.g. while restoring the handlers)
+        return _interrupted()
     except BrokenPipeError:  # e.g. `eventvision --help | head`: stop quietly, like other CLI tools
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
@@ -104,19 +138,30 @@ def _main(argv: list[str] | None) -> int:
         module = importlib.import_module(module_name)
         parser = OneLineArgumentParser(prog=prog, description=getattr(module, "HELP", None))
         module.add_arguments(parser)
-        args = parser.parse_args(rest)
+        try:
+            args = parser.parse_args(rest)
+        except SystemExit as exc:  # --help (0) or a usage error (2, already printed as one line)
+            return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_USER_ERROR
         if task is not None:
             args.task = task
         return int(module.main(args) or 0)
     except UserError as exc:
         _fail(str(exc))
-    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
         name = exc.filename or ""
         _fail(f"{name}: {exc.strerror or exc}; check the path" if name else str(exc))
     except KeyboardInterrupt:
-        print("eventvision: interrupted", file=sys.stderr)
-        return 130
+        return _interrupted()
     return EXIT_USER_ERROR
+
+
+def _interrupted() -> int:
+    signum = _last_signal[0]
+    _last_signal[0] = signal.SIGINT
+    with contextlib.suppress(OSError, ValueError):
+        print(f"eventvision: interrupted ({signal.Signals(signum).name}); partial outputs were removed",
+              file=sys.stderr)
+    return EXIT_INTERRUPTED if signum == signal.SIGINT else 128 + int(signum)
 
 
 def _fail(message: str) -> None:

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from eventvision.cli.args import nonneg_int, positive_float
 from eventvision.errors import UserError
 
 HELP = "stream a stereo event recording through the SpikeDHS disparity network (disparity.h5, PNGs, summary.json)"
@@ -42,16 +43,16 @@ def add_arguments(parser) -> None:
                         "stereo .h5 (default: a built-in synthetic recording)")
     parser.add_argument("--output", required=True, help="output folder (created)")
     parser.add_argument("--checkpoint", default=None, help=f"stereo checkpoint (default: bundled {BUNDLED_CHECKPOINT.name})")
-    parser.add_argument("--window-ms", type=float, default=50.0, help="window length in ms (default 50)")
+    parser.add_argument("--window-ms", type=positive_float, default=50.0, help="window length in ms (default 50)")
     parser.add_argument("--mp4", action="store_true", help="also write disparity.mp4")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    parser.add_argument("--max-windows", type=int, default=0, help="stop after this many windows (0 = all)")
-    parser.add_argument("--png-every", type=int, default=1, help="write a PNG every N windows (0 = none)")
-    parser.add_argument("--duration-s", type=float, default=2.0, help="length of the synthetic recording (no --input)")
+    parser.add_argument("--max-windows", type=nonneg_int, default=0, help="stop after this many windows (0 = all)")
+    parser.add_argument("--png-every", type=nonneg_int, default=1, help="write a PNG every N windows (0 = none)")
+    parser.add_argument("--duration-s", type=positive_float, default=2.0, help="length of the synthetic recording (no --input)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic recording (no --input)")
     parser.add_argument("--synthetic-size", default="144x96", help="WxH of the synthetic recording (no --input); "
                         "same rig and scene statistics as the checkpoint's training data, larger field of view")
-    parser.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0 = torch's default; 1 is "
+    parser.add_argument("--threads", type=nonneg_int, default=0, help="CPU threads for torch (0 = torch's default; 1 is "
                         "fastest on a machine shared with other jobs)")
 
 
@@ -334,6 +335,9 @@ def main(args) -> int:
     output = Path(args.output)
     input_path = Path(args.input) if args.input else None
     check_output(output, input_path)
+    from eventvision.utils.io import refuse_overwrite_input
+    for name in ("disparity.h5", "disparity.mp4", "summary.json", "png"):
+        refuse_overwrite_input(output / name, input_path, args.checkpoint)
     ckpt_path = Path(args.checkpoint) if args.checkpoint else BUNDLED_CHECKPOINT
     if args.checkpoint is None and not ckpt_path.is_file():
         raise UserError(f"{ckpt_path}: bundled checkpoint missing from this install; pass --checkpoint or train "

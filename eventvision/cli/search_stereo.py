@@ -45,15 +45,16 @@ def main(args: argparse.Namespace) -> int:
     import torch
 
     from eventvision.cli.train import resolve_task_config
+    from eventvision.config import config_input_paths
     from eventvision.models.stereo.genotype import save_genotype
     from eventvision.models.stereo.search import SearchConfig, build_supernet, search_stereo, split_halves
     from eventvision.utils.device import select_device
     from eventvision.utils.io import refuse_overwrite_input
 
     task_overrides, search_overrides = _split_overrides(list(args.overrides))
-    if args.config is not None:
-        refuse_overwrite_input(args.output, args.config)
+    refuse_overwrite_input(args.output, args.config)
     task_cls, cfg = resolve_task_config("stereo", args.config, task_overrides)
+    refuse_overwrite_input(args.output, args.config, config_input_paths(cfg))
     search_cfg = dict(cfg.get("search") or {})
     search_cfg.update(search_overrides)
     search = SearchConfig.from_mapping(search_cfg)

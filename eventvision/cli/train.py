@@ -48,10 +48,17 @@ def main(args: argparse.Namespace) -> int:
     if args.print_config:
         sys.stdout.write(dump_config(cfg))
         return 0
-    from eventvision.engine import Trainer, distributed
+    from pathlib import Path
 
+    from eventvision.config import config_input_paths
+    from eventvision.engine import Trainer, distributed
+    from eventvision.utils.io import refuse_overwrite_input
+
+    out = Path(cfg.get("output_dir", "runs/default"))
+    refuse_overwrite_input(out, args.config, args.resume_from, config_input_paths(cfg))
+    if not (args.resume or args.resume_from or args.auto_resume):  # a fresh run rewrites <output_dir>/config.yaml
+        refuse_overwrite_input(out / "config.yaml", args.config)
     try:
-        from pathlib import Path
         auto = args.auto_resume and (Path(cfg.get("output_dir", "runs/default")) / "last.pt").exists()
         resume = args.resume_from or (True if args.resume or auto else None)
         trainer = Trainer(cls.from_config(cfg), cfg, resume=resume, verbose=not args.quiet)

@@ -24,8 +24,8 @@ from typing import Any, Iterable, Mapping
 import torch
 from torch import nn
 
-from eventvision.config import Config, apply_overrides, config_from_dict
-from eventvision.errors import CheckpointError
+from eventvision.config import Config, apply_overrides, config_from_dict, declared_choices, validate_config
+from eventvision.errors import CheckpointError, UserError
 from eventvision.utils.io import atomic_path
 
 FORMAT = "eventvision-checkpoint"
@@ -158,6 +158,32 @@ def restore_task_extra(task: Any, ckpt: Mapping) -> None:
         task.load_extra_state(dict(ckpt["extra"]))
 
 
+def checkpoint_config(ckpt: Mapping, path, overrides: Iterable[str] = ()) -> Config:
+    """The config stored in ``ckpt`` plus ``overrides``, checked like a config file (:class:`CheckpointError`)."""
+    from eventvision.tasks import TASKS
+
+    raw = ckpt.get("config")
+    if not isinstance(raw, Mapping) or not all(isinstance(k, str) for k in raw):
+        raise CheckpointError(f"{path}: the stored config is a {type(raw).__name__}, not a mapping of keys to "
+                              "values; the checkpoint was edited or is corrupt")
+    if not isinstance(ckpt.get("task"), str) or ckpt["task"] not in TASKS:
+        raise CheckpointError(f"{path}: stored task {ckpt.get('task')!r} is not one of {', '.join(TASKS)}; the "
+                              "checkpoint was edited or is corrupt")
+    cfg: Config = config_from_dict(raw)
+    overrides = list(overrides)
+    if overrides:
+        cfg = apply_overrides(cfg, overrides)
+    try:
+        choices = declared_choices(f"{ckpt['task']}/default")
+    except UserError:
+        choices = {}
+    try:
+        validate_config(cfg, source=f"{path} (stored config)", choices=choices)
+    except UserError as exc:
+        raise CheckpointError(str(exc)) from None
+    return cfg
+
+
 def load_model_from_checkpoint(path: str | os.PathLike, *, device: str | torch.device = "cpu",
                                task_name: str | None = None, overrides: Iterable[str] = ()):
     """Rebuild the task from the config stored inside, load the weights -> ``(task, model, ckpt)``.
@@ -169,13 +195,16 @@ def load_model_from_checkpoint(path: str | os.PathLike, *, device: str | torch.d
     from eventvision.utils.device import select_device
 
     ckpt = load_checkpoint(path, expected_task=task_name)
-    cfg: Config = config_from_dict(ckpt["config"])
-    overrides = list(overrides)
-    if overrides:
-        cfg = apply_overrides(cfg, overrides)
-    task = get_task_class(ckpt["task"]).from_config(cfg)
-    restore_task_extra(task, ckpt)
-    model = task.build_model()
+    cfg = checkpoint_config(ckpt, path, overrides)
+    try:
+        task = get_task_class(ckpt["task"]).from_config(cfg)
+        restore_task_extra(task, ckpt)
+        model = task.build_model()
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        # a hand-edited config that passed the checks above but does not build the model
+        reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:160]
+        raise CheckpointError(f"{path}: the config stored in the checkpoint does not build a {ckpt['task']} model "
+                              f"({reason}); use an unedited checkpoint or fix its config") from None
     load_state_into(model, ckpt["model"], source=path)
     model.to(select_device(device))
     model.eval()

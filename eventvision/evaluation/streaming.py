@@ -1,4 +1,4 @@
-"""Streaming perception evaluation (sAP): emission schedules, pairing and copy/Kalman forecasting.
+"""Streaming perception evaluation (sAP): schedules, latency sources, pairing, forecasting, patch split.
 
 A detector runs on a 10 Hz stream: frame i is captured at ``t_i = i * period_ms`` (ms, clip clock,
 frame 0 at 0). Each output has a *source frame* (the frame it was computed on) and an *emission
@@ -16,14 +16,28 @@ Schedules (:class:`Schedule`, arrays ``frame`` [M] and ``time_ms`` [M]):
 - :func:`read_emission_file`: measured emission times, text lines ``seq frame_index emission_time_ms``
   (``#`` comments, blank lines allowed; time on the sequence clock, frame 0 captured at 0 ms) or JSON
   ``{"0001": [[frame_index, emission_time_ms], ...], ...}``.
+- :func:`sampled_schedule`: the same single-detector simulation with each run's latency drawn at random
+  (with replacement) from the measured ones, as the released StreamDSGN does (``Empirical.draw`` in
+  pcdet/datasets/stereo_streaming_template.py, used by ``streaming_simulation`` in
+  pcdet/datasets/kitti_streaming/stereo_kitti_streaming.py); deterministic by seed.
 
-Strategies: ``copy`` (the paired output as it is) and ``kf``: each tracked box (``track_id`` >= 0) is
+The latency source of a run is typed (:data:`LatencySource`): :class:`FixedLatency`,
+:class:`MeasuredLatencies` (in order), :class:`SampledLatencies` (drawn) or :class:`EmissionTimes`;
+:func:`collect_clips` reads a KITTI root + result folder and streams every clip with one of them.
+
+Strategies: ``copy`` (the paired output as it is), ``kf-streamdsgn`` (the release's Kalman filter, see
+:class:`StreamDSGNKalman`) and ``kf``: each tracked box (``track_id`` >= 0) is
 moved from its source-frame time to the GT time with the velocity of a constant-velocity Kalman
 filter fed by that track's boxes in all outputs emitted so far (position anchored on the detection,
 so latency 0 equals offline); the 2D box follows the projected centre (P2) and scales with depth.
 
 StreamDSGN protocol: sequences are cut into 40-frame patches alternately used for training and
 validation (:func:`patch_ranges`; even patches train, odd patches val); each patch is a separate clip.
+``rule="streamdsgn"`` cuts exactly as the release's ``split_patch_in_scene``
+(tools/gen_split_kitti_tracking.py): a sequence shorter than two patches is halved; otherwise
+``n // 40 - 1`` full patches and the rest (40 + remainder frames) as the last one, except that when the
+length divides by 40 the last 40 frames belong to no patch. ``rule="alternating"`` keeps every frame
+(a last partial patch is kept as it is).
 """
 
 from __future__ import annotations
@@ -37,11 +51,13 @@ from typing import Sequence
 
 import numpy as np
 
-from eventvision.errors import UserError
-from eventvision.evaluation.kitti.boxes import alpha_from_rotation_y, project_points
-from eventvision.evaluation.kitti.io import FRAME_PERIOD_MS, OBJECT_DTYPE, empty_objects
+from eventvision.errors import DatasetNotFoundError, FileFormatError, InvalidValueError
+from eventvision.formats.kitti import FRAME_PERIOD_MS, MAX_FRAME_INDEX, OBJECT_DTYPE, empty_objects
+from eventvision.geometry.boxes3d import alpha_from_rotation_y, project_points
+from eventvision.utils.io import read_text
 
-STRATEGIES = ("copy", "kf")
+STRATEGIES = ("copy", "kf", "kf-streamdsgn")
+PATCH_RULES = ("streamdsgn", "alternating")
 
 
 @dataclass(frozen=True)
@@ -56,47 +72,83 @@ class Schedule:
             raise ValueError("frame and time_ms must have the same length")
 
 
+def check_latencies_ms(values, *, source: str = "latency") -> np.ndarray:
+    """The one latency check: a non-empty float64 array [K] of finite values >= 0 ms, else
+    :class:`InvalidValueError` naming ``source`` (a file, or what the value is)."""
+    lat = np.asarray(values, dtype=np.float64).ravel()
+    if lat.size == 0:
+        raise InvalidValueError(f"{source}: no latencies; give at least one latency in ms")
+    bad = ~np.isfinite(lat) | (lat < 0)
+    if bad.any():
+        raise InvalidValueError(f"{source}: latency {lat[bad][0]} ms is not a finite value >= 0; "
+                                f"use latencies >= 0 ms")
+    return lat
+
+
 def fixed_latency_schedule(num_frames: int, latency_ms: float, *, period_ms: float = FRAME_PERIOD_MS) -> Schedule:
     """Every frame i emitted at ``i * period_ms + latency_ms``."""
-    if latency_ms < 0 or not math.isfinite(latency_ms):
-        raise UserError(f"latency {latency_ms} ms is not a finite value >= 0; pass --latency-ms >= 0")
+    latency_ms = float(check_latencies_ms([latency_ms])[0])
     frames = np.arange(num_frames, dtype=np.int64)
     return Schedule(frames, frames * float(period_ms) + float(latency_ms))
+
+
+def next_run(emission_ms: float, frame: int, *, period_ms: float = FRAME_PERIOD_MS) -> tuple[float, int]:
+    """The frame-skip rule of one detector: after the run on ``frame`` emitted at ``emission_ms`` the next run
+    starts at ``max(emission, next frame time)`` on the latest frame captured by then -> (start ms, frame)."""
+    start = max(emission_ms, (frame + 1) * period_ms)
+    # the latest frame captured by `start` (tolerate float round-off at exact frame times)
+    return start, int(math.floor(start / period_ms + 1e-9))
+
+
+def _single_detector(num_frames: int, draw, period_ms: float, *, finish_last: bool = False) -> Schedule:
+    """``finish_last``: a run that would start past the clip's last frame runs on the last frame instead, unless
+    that frame was the previous run's (the release's simulation loop stops only after the last frame)."""
+    frames, times = [], []
+    start, frame = 0.0, 0
+    while frame < num_frames:
+        tau = start + draw()
+        frames.append(frame)
+        times.append(tau)
+        prev = frame
+        start, frame = next_run(tau, frame, period_ms=period_ms)
+        if finish_last and frame >= num_frames and prev < num_frames - 1:
+            frame = num_frames - 1
+    return Schedule(np.asarray(frames, dtype=np.int64), np.asarray(times, dtype=np.float64))
 
 
 def simulated_schedule(num_frames: int, latencies_ms: Sequence[float], *,
                        period_ms: float = FRAME_PERIOD_MS) -> Schedule:
     """Single-detector simulation with frame skipping, latencies used in order (cyclically)."""
-    lat = np.asarray(latencies_ms, dtype=np.float64).ravel()
-    if lat.size == 0 or (lat < 0).any() or not np.isfinite(lat).all():
-        raise UserError("measured latencies must be a non-empty list of finite values >= 0 ms")
-    frames, times = [], []
-    start, frame, k = 0.0, 0, 0
-    while frame < num_frames:
-        tau = start + lat[k % lat.size]
-        frames.append(frame)
-        times.append(tau)
-        k += 1
-        start = max(tau, (frame + 1) * period_ms)
-        # the latest frame captured by `start` (tolerate float round-off at exact frame times)
-        frame = int(math.floor(start / period_ms + 1e-9))
-    return Schedule(np.asarray(frames, dtype=np.int64), np.asarray(times, dtype=np.float64))
+    lat = check_latencies_ms(latencies_ms, source="measured latencies")
+    k = iter(range(1 << 62))
+    return _single_detector(num_frames, lambda: lat[next(k) % lat.size], period_ms)
+
+
+def sampled_schedule(num_frames: int, latencies_ms: Sequence[float], rng: np.random.Generator, *,
+                     period_ms: float = FRAME_PERIOD_MS) -> Schedule:
+    """Single-detector simulation with frame skipping, each run's latency drawn uniformly with replacement
+    from ``latencies_ms`` (the release's ``Empirical.draw``); ``rng`` advances by one draw per run. As in the
+    release's ``streaming_simulation``, the clip's last frame is always processed (a run that would start past
+    it runs on it), which only adds an output emitted after the last ground-truth time: it is never paired,
+    but it decides which output is the last one for ``kf-streamdsgn`` and consumes a draw."""
+    lat = check_latencies_ms(latencies_ms, source="measured latencies")
+    return _single_detector(num_frames, lambda: float(lat[rng.integers(lat.size)]), period_ms, finish_last=True)
 
 
 def read_emission_file(path: str | os.PathLike) -> dict[str, Schedule]:
     """Measured emission times per sequence (text ``seq frame_index emission_time_ms`` lines or JSON)."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"{path}: emission file not found; check --emission")
-    text = path.read_text(encoding="utf-8")
+        raise DatasetNotFoundError(f"{path}: emission file not found; check the path")
+    text = read_text(path)
     rows: dict[str, list[tuple[int, float]]] = {}
     if text.lstrip().startswith("{"):
         try:
             data = json.loads(text)
             for seq, pairs in data.items():
                 rows[str(seq)] = [(int(f), float(t)) for f, t in pairs]
-        except (ValueError, TypeError) as exc:
-            raise UserError(f"{path}: not a JSON object {{seq: [[frame_index, emission_time_ms], ...]}} ({exc}); "
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise FileFormatError(f"{path}: not a JSON object {{seq: [[frame_index, emission_time_ms], ...]}} ({exc}); "
                             f"fix the file") from None
     else:
         for lineno, line in enumerate(text.splitlines(), 1):
@@ -109,17 +161,18 @@ def read_emission_file(path: str | os.PathLike) -> dict[str, Schedule]:
                     raise ValueError(f"{len(parts)} columns")
                 rows.setdefault(parts[0], []).append((int(parts[1]), float(parts[2])))
             except ValueError as exc:
-                raise UserError(f"{path}:{lineno}: expected 'seq frame_index emission_time_ms' ({exc}); "
+                raise FileFormatError(f"{path}:{lineno}: expected 'seq frame_index emission_time_ms' ({exc}); "
                                 f"fix the file") from None
     out = {}
     for seq, pairs in rows.items():
         arr = np.asarray(pairs, dtype=np.float64).reshape(-1, 2)
-        if (arr[:, 0] < 0).any() or not np.isfinite(arr[:, 1]).all():
-            raise UserError(f"{path}: sequence {seq} has a negative frame index or a non-finite time; fix the file")
+        if (arr[:, 0] < 0).any() or (arr[:, 0] >= MAX_FRAME_INDEX).any() or not np.isfinite(arr[:, 1]).all():
+            raise FileFormatError(f"{path}: sequence {seq} has a frame index outside 0..{MAX_FRAME_INDEX - 1} or a "
+                                  "non-finite time; fix the file")
         bad = arr[:, 1] < arr[:, 0] * FRAME_PERIOD_MS - 1e-6
         if bad.any():
             f = int(arr[bad][0, 0])
-            raise UserError(f"{path}: sequence {seq} frame {f} is emitted before it is captured "
+            raise FileFormatError(f"{path}: sequence {seq} frame {f} is emitted before it is captured "
                             f"({arr[bad][0, 1]} ms < {f * FRAME_PERIOD_MS} ms); times are ms on the sequence clock")
         out[seq] = Schedule(arr[:, 0].astype(np.int64), arr[:, 1])
     return out
@@ -129,18 +182,16 @@ def read_latency_file(path: str | os.PathLike) -> np.ndarray:
     """Measured latencies (ms): one number per line (``#`` comments allowed) or a JSON list."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"{path}: latency file not found; check --latencies")
-    text = path.read_text(encoding="utf-8")
+        raise DatasetNotFoundError(f"{path}: latency file not found; check the path")
+    text = read_text(path)
     try:
         if text.lstrip().startswith("["):
             values = [float(v) for v in json.loads(text)]
         else:
             values = [float(line.split("#", 1)[0]) for line in text.splitlines() if line.split("#", 1)[0].strip()]
     except (ValueError, TypeError) as exc:
-        raise UserError(f"{path}: expected one latency in ms per line or a JSON list ({exc}); fix the file") from None
-    if not values:
-        raise UserError(f"{path}: no latencies in the file; write one latency in ms per line")
-    return np.asarray(values, dtype=np.float64)
+        raise FileFormatError(f"{path}: expected one latency in ms per line or a JSON list ({exc}); fix the file") from None
+    return check_latencies_ms(values, source=str(path))
 
 
 def clip_schedule(schedule: Schedule, start: int, stop: int, *, period_ms: float = FRAME_PERIOD_MS) -> Schedule:
@@ -245,6 +296,69 @@ def _moved(objects: np.ndarray, new_loc: np.ndarray, P2: np.ndarray | None) -> n
     return out
 
 
+class StreamDSGNKalman:
+    """The released StreamDSGN Kalman forecaster (pcdet/datasets/kitti_streaming/kalman_filter.py, used with
+    ``R_fac=40`` by ``kf_interpolation`` of stereo_kitti_streaming.py), rule for rule.
+
+    State per detection ``[x, y, z, cos ry, sin ry]`` (camera location, metres). Each call (once per
+    ground-truth frame, with ``dt`` = GT time minus the source frame's time in **milliseconds**, as the release
+    passes it): predict the previous states with the release's transition matrix (identity with
+    ``F[0, 3] = F[1, 4] = dt``), ``P = F P Fᵀ + Q`` with ``Q = diag(dt², dt², dt², dt, dt)``; match the current
+    detections to the predictions by Hungarian assignment on the 3D distance of the first three state entries, same class only, kept when
+    < 4 m; matched detections take the Kalman update with ``H = I``, ``R = 40 I``; unmatched ones restart
+    with their observation and ``P = 40 I``. The output moves location to the state's (x, y, z) and sets
+    ``rotation_y = atan2(sin, cos)``; the 2D box, alpha and dimensions are left as they are (as released).
+    """
+
+    dist_thresh_m = 4.0
+
+    def __init__(self, r_factor: float = 40.0):
+        self.r_factor = float(r_factor)
+        self.state = np.zeros((0, 5))
+        self.classes = np.zeros(0, dtype="U16")
+        self.cov = np.zeros((0, 5, 5))
+
+    def _predict(self, dt: float) -> np.ndarray:
+        F = np.eye(5)
+        F[[0, 1], [3, 4]] = dt
+        Q = np.diag([dt ** 2, dt ** 2, dt ** 2, dt, dt])
+        self.cov = F @ self.cov @ F.T + Q
+        return self.state @ F.T
+
+    def _match(self, z: np.ndarray, cls: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        from scipy.optimize import linear_sum_assignment
+
+        dist = np.linalg.norm(z[:, None, :3] - pred[None, :, :3], axis=2)
+        dist[cls[:, None] != self.classes[None, :]] = 1e6
+        rows, cols = linear_sum_assignment(dist)
+        keep = dist[rows, cols] < self.dist_thresh_m
+        return rows[keep], cols[keep]
+
+    def step(self, z: np.ndarray, cls: np.ndarray, dt: float) -> np.ndarray:
+        """Observations ``z`` [M, 5] of classes ``cls`` [M] -> filtered states [M, 5]."""
+        pred = self._predict(dt) if len(self.state) else np.zeros((0, 5))
+        rows, cols = self._match(z, cls, pred)
+        new_state = np.array(z, dtype=np.float64, copy=True)
+        new_cov = np.repeat(self.r_factor * np.eye(5)[None], len(z), axis=0)
+        if len(rows):
+            P = self.cov[cols]
+            K = P @ np.linalg.inv(P + self.r_factor * np.eye(5))
+            new_state[rows] = pred[cols] + np.einsum("nij,nj->ni", K, z[rows] - pred[cols])
+            new_cov[rows] = (np.eye(5) - K) @ P
+        self.state, self.cov, self.classes = new_state, new_cov, np.asarray(cls).copy()
+        return new_state
+
+    def forecast(self, objects: np.ndarray, dt_ms: float) -> np.ndarray:
+        """One ground-truth frame: the paired ``objects`` (OBJECT_DTYPE) filtered with age ``dt_ms``."""
+        ry = objects["rotation_y"]
+        z = np.concatenate([objects["location"], np.cos(ry)[:, None], np.sin(ry)[:, None]], axis=1)
+        x = self.step(z, objects["type"], float(dt_ms))
+        out = objects.copy()
+        out["location"] = x[:, :3]
+        out["rotation_y"] = np.arctan2(x[:, 4], x[:, 3])
+        return out
+
+
 def stream_predictions(pred_frames: Sequence[np.ndarray], schedule: Schedule, num_frames: int, *,
                        strategy: str = "copy", P2: np.ndarray | None = None,
                        period_ms: float = FRAME_PERIOD_MS, kalman: KalmanParams = KalmanParams()) -> list[np.ndarray]:
@@ -254,10 +368,13 @@ def stream_predictions(pred_frames: Sequence[np.ndarray], schedule: Schedule, nu
     when each was emitted. Returns ``num_frames`` arrays (``frame`` set to the GT frame).
     """
     if strategy not in STRATEGIES:
-        raise UserError(f"unknown strategy {strategy!r}; use one of {', '.join(STRATEGIES)}")
+        raise InvalidValueError(f"unknown streaming strategy {strategy!r}; use one of "
+                                f"{', '.join(STRATEGIES)}")
     pairs = pair_outputs(schedule, num_frames, period_ms=period_ms)
     order = np.argsort(schedule.time_ms, kind="stable")
     filters = _TrackFilters(kalman) if strategy == "kf" else None
+    release_kf = StreamDSGNKalman() if strategy == "kf-streamdsgn" else None
+    last_output = order[-1] if len(order) else -1
     fed = 0  # outputs (in emission order) already given to the filters
     out = []
     for i in range(num_frames):
@@ -267,6 +384,9 @@ def stream_predictions(pred_frames: Sequence[np.ndarray], schedule: Schedule, nu
             continue
         src = int(schedule.frame[idx])
         objs = np.asarray(pred_frames[src], dtype=OBJECT_DTYPE).copy()
+        # the release copies the last output without forecast to every frame from its adoption on
+        if release_kf is not None and idx != last_output and len(objs):
+            objs = release_kf.forecast(objs, i * period_ms - src * period_ms)
         if filters is not None:
             t_gt = i * period_ms
             while fed < len(order) and schedule.time_ms[order[fed]] <= t_gt + 1e-6:
@@ -292,14 +412,153 @@ def stream_predictions(pred_frames: Sequence[np.ndarray], schedule: Schedule, nu
     return out
 
 
-def patch_ranges(num_frames: int, *, patch_len: int = 40, split: str = "all") -> list[tuple[int, int]]:
-    """[start, stop) frame ranges: ``all`` -> the whole sequence; ``train``/``val`` -> the even/odd
-    ``patch_len``-frame patches (StreamDSGN's alternating split; a last partial patch is kept)."""
+def patch_ranges(num_frames: int, *, patch_len: int = 40, split: str = "all",
+                 rule: str = "alternating") -> list[tuple[int, int]]:
+    """[start, stop) frame ranges of one sequence: ``all`` -> the whole sequence; ``train``/``val`` -> the
+    even/odd patches. ``rule="streamdsgn"``: the release's ``split_patch_in_scene`` (see the module text);
+    ``rule="alternating"``: consecutive ``patch_len``-frame patches, a last partial one kept."""
     if split == "all":
         return [(0, num_frames)] if num_frames > 0 else []
     if split not in ("train", "val"):
-        raise UserError(f"unknown split {split!r}; use all, train or val")
+        raise InvalidValueError(f"unknown split {split!r}; use all, train or val")
     if patch_len <= 0:
-        raise UserError(f"patch length must be > 0, got {patch_len}")
+        raise InvalidValueError(f"patch length must be > 0 frames, got {patch_len}")
+    if rule not in PATCH_RULES:
+        raise InvalidValueError(f"unknown patch rule {rule!r}; use one of {', '.join(PATCH_RULES)}")
     first = 0 if split == "train" else 1
-    return [(s, min(s + patch_len, num_frames)) for s in range(first * patch_len, num_frames, 2 * patch_len)]
+    if rule == "alternating":
+        starts = range(first * patch_len, num_frames, 2 * patch_len)
+        return [(s, min(s + patch_len, num_frames)) for s in starts]
+    return release_patches(num_frames, patch_len)[first::2]
+
+
+def release_patches(num_frames: int, patch_len: int = 40) -> list[tuple[int, int]]:
+    """All patches of ``split_patch_in_scene`` (tools/gen_split_kitti_tracking.py) as [start, stop) ranges."""
+    if num_frames < 2 * patch_len:
+        half = num_frames // 2
+        return [(0, half), (half, num_frames)]
+    n = num_frames // patch_len - 1
+    out = [(i * patch_len, (i + 1) * patch_len) for i in range(n)]
+    if num_frames % patch_len:
+        out.append((n * patch_len, num_frames))
+    return out
+
+
+# ------------------------------------------------------------------------------------- latency sources
+
+@dataclass(frozen=True)
+class FixedLatency:
+    """Every frame processed, each output emitted ``latency_ms`` after its capture (pipelined detector)."""
+
+    latency_ms: float
+
+    def __post_init__(self):
+        check_latencies_ms([self.latency_ms], source="fixed latency")
+
+    def schedule(self, seq: str, start: int, stop: int, rng: np.random.Generator) -> Schedule:
+        return fixed_latency_schedule(stop - start, self.latency_ms)
+
+
+@dataclass(frozen=True)
+class MeasuredLatencies:
+    """One detector, the measured latencies (ms) taken in order, cyclically, from each clip's start."""
+
+    latencies_ms: tuple[float, ...]
+
+    def __post_init__(self):
+        check_latencies_ms(self.latencies_ms, source="measured latencies")
+
+    def schedule(self, seq: str, start: int, stop: int, rng: np.random.Generator) -> Schedule:
+        return simulated_schedule(stop - start, self.latencies_ms)
+
+
+@dataclass(frozen=True)
+class SampledLatencies:
+    """One detector, each run's latency drawn from the measured ones (the release's protocol); the draws of
+    all clips come from one generator seeded by ``seed`` in clip order."""
+
+    latencies_ms: tuple[float, ...]
+    seed: int = 0
+
+    def __post_init__(self):
+        check_latencies_ms(self.latencies_ms, source="measured latencies")
+
+    def schedule(self, seq: str, start: int, stop: int, rng: np.random.Generator) -> Schedule:
+        return sampled_schedule(stop - start, self.latencies_ms, rng)
+
+
+@dataclass(frozen=True)
+class EmissionTimes:
+    """Measured emission times per sequence (sequence clock), e.g. ``emission.txt`` of ``run detect3d``."""
+
+    schedules: dict
+    source: str = "emission file"
+
+    def schedule(self, seq: str, start: int, stop: int, rng: np.random.Generator) -> Schedule:
+        if seq not in self.schedules:
+            raise FileFormatError(f"{self.source}: no emission times for sequence {seq}; add its lines or "
+                                  f"leave the sequence out")
+        return clip_schedule(self.schedules[seq], start, stop)
+
+
+LatencySource = FixedLatency | MeasuredLatencies | SampledLatencies | EmissionTimes
+
+
+@dataclass
+class StreamingClips:
+    """Frames of all clips, in clip order: ``gt``, ``offline`` predictions (each paired with its own frame)
+    and ``streamed`` (None without a latency source); 2D boxes at KITTI's 375-px scale."""
+
+    gt: list
+    offline: list
+    streamed: list | None
+    clips: list  # (seq, start, stop)
+
+
+def collect_clips(gt_root, pred_dir, seqs: Sequence[str], *, split: str = "all", patch_len: int = 40,
+                  patch_rule: str = "streamdsgn", latency: LatencySource | None = None,
+                  strategy: str = "copy", image_height: int | None = None,
+                  kalman: KalmanParams = KalmanParams()) -> StreamingClips:
+    """Read the ground truth of ``seqs`` under a KITTI Tracking root and the ``<seq>.txt`` results in
+    ``pred_dir``, cut the clips (:func:`patch_ranges`), stream each with ``latency`` and ``strategy``.
+    A sequence has as many frames as ``image_02/<seq>`` holds, or, without images (or with fewer), up to
+    the last labelled or predicted frame.
+
+    image_height: the sequences' image height in pixels; None reads it from ``image_02/<seq>/000000.png`` when
+    present (else KITTI's 375). 2D boxes are rescaled to 375 px so difficulty levels mean the same objects.
+    """
+    from eventvision.formats import kitti as io
+
+    pred_dir = Path(pred_dir)
+    if not pred_dir.is_dir():
+        raise DatasetNotFoundError(f"{pred_dir}: prediction folder not found; give a folder of <seq>.txt "
+                                   f"result files")
+    rng = np.random.default_rng(latency.seed if isinstance(latency, SampledLatencies) else 0)
+    out = StreamingClips([], [], [] if latency is not None else None, [])
+    for seq in seqs:
+        gt = io.read_sequence_labels(gt_root, seq)
+        pred_path = pred_dir / f"{seq}.txt"
+        if not pred_path.is_file():
+            raise DatasetNotFoundError(f"{pred_path}: no result file for sequence {seq}; write one (may be "
+                                       f"empty) or leave the sequence out")
+        pred = io.read_label_file(pred_path)
+        if len(pred) and (pred["frame"] < 0).any():
+            raise FileFormatError(f"{pred_path}: negative frame index; fix the result file")
+        n = max(int(gt["frame"].max()) + 1 if len(gt) else 0,
+                int(pred["frame"].max()) + 1 if len(pred) else 0, io.sequence_num_frames(gt_root, seq))
+        height = image_height or io.sequence_image_size(gt_root, seq, default=io.KITTI_IMAGE_SIZE)[1]
+        gt_frames, pred_frames = io.split_frames(gt, n), io.split_frames(pred, n)
+        P2 = io.read_sequence_calib(gt_root, seq).P2 if strategy == "kf" and latency is not None else None
+
+        def scaled(frames):  # after forecasting, which moves 2D boxes with the sequence's own P2
+            return [io.to_kitti_pixel_scale(o, height) for o in frames]
+
+        for start, stop in patch_ranges(n, patch_len=patch_len, split=split, rule=patch_rule):
+            out.clips.append((seq, start, stop))
+            out.gt += scaled(gt_frames[start:stop])
+            out.offline += scaled(pred_frames[start:stop])
+            if latency is not None:
+                sched = latency.schedule(seq, start, stop, rng)
+                out.streamed += scaled(stream_predictions(pred_frames[start:stop], sched, stop - start,
+                                                          strategy=strategy, P2=P2, kalman=kalman))
+    return out

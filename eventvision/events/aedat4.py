@@ -14,7 +14,7 @@ import numpy as np
 
 from eventvision.errors import UserError
 from eventvision.events._kernels import pack_events
-from eventvision.events.core import EventMeta
+from eventvision.events.core import file_meta
 from eventvision.events.recording import SequentialStream
 
 
@@ -43,7 +43,8 @@ class Aedat4Stream(SequentialStream):
         if stream_id not in events:
             raise UserError(f"{path}: no event stream with id {stream_id}; event streams: {sorted(events)}")
         self.stream_id = stream_id
-        self.meta = EventMeta(int(events[stream_id]["width"]), int(events[stream_id]["height"]), 0)
+        desc = events[stream_id]
+        self.meta = file_meta(desc.get("width"), desc.get("height"), source=path, prefix=f"stream {stream_id} ")
 
     def _decode_chunks(self, chunk_events: int) -> Iterator[np.ndarray]:
         decoder = _decoder(self.path)
@@ -59,4 +60,4 @@ class Aedat4Stream(SequentialStream):
             if packet.get("stream_id") != self.stream_id or "events" not in packet:
                 continue
             raw = packet["events"]
-            yield pack_events(raw["x"], raw["y"], raw["t"].astype(np.int64), raw["on"])
+            yield pack_events(raw["x"], raw["y"], raw["t"].astype(np.int64), raw["on"], source=self.path)

@@ -14,11 +14,12 @@ travel beside the array in :class:`EventMeta`.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
 
-from eventvision.errors import UserError
+from eventvision.errors import FileFormatError, UserError
 
 EVENT_DTYPE = np.dtype([("x", "<u2"), ("y", "<u2"), ("t", "<i8"), ("p", "i1")])
 
@@ -30,6 +31,62 @@ class EventMeta:
     width: int
     height: int
     t_offset: int = 0
+
+
+#: largest sensor side: coordinates are stored as uint16
+MAX_SENSOR_SIDE = 1 << 16
+#: largest |t| or |t_offset| accepted from a file, µs (about 146 000 years; leaves int64 headroom for sums)
+MAX_ABS_TIME_US = 1 << 62
+
+
+def file_int(value, *, source, field: str, low: int | None = None, high: int | None = None) -> int:
+    """One integer read from a file (an attribute, header entry, npz member), checked at the reader's boundary.
+
+    Accepts a Python/numpy integer, an integral float or a one-element array of those; refuses text, bytes,
+    bool, NaN/inf, arrays of other sizes and values outside ``[low, high]`` with a
+    :class:`~eventvision.errors.FileFormatError` naming ``source`` (the file) and ``field``.
+    """
+    raw = value
+    if isinstance(value, np.ndarray):
+        if value.size != 1:
+            raise FileFormatError(f"{source}: field '{field}' holds an array of shape {value.shape}; expected one "
+                                  "integer; the file is malformed", path=str(source))
+        value = value.reshape(-1)[0]
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        shown = repr(raw)[:40]
+        raise FileFormatError(f"{source}: field '{field}' is {shown} ({type(raw).__name__}); expected an integer; "
+                              "the file is malformed", path=str(source))
+    if not np.isfinite(value) or float(value) != np.floor(float(value)):
+        raise FileFormatError(f"{source}: field '{field}' is {value!r}; expected a finite integer; the file is "
+                              "malformed", path=str(source))
+    out = int(value)
+    if (low is not None and out < low) or (high is not None and out > high):
+        rng = f"{low if low is not None else '-inf'}..{high if high is not None else 'inf'}"
+        raise FileFormatError(f"{source}: field '{field}' is {out}, outside {rng}; the file is malformed",
+                              path=str(source))
+    return out
+
+
+def file_float(value, *, source, field: str, low: float | None = None, positive: bool = False) -> float:
+    """One finite real number read from a file (see :func:`file_int`); ``positive`` requires > 0."""
+    raw = value
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.reshape(-1)[0]
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+        raise FileFormatError(f"{source}: field '{field}' is {repr(raw)[:40]}; expected a finite number; the file "
+                              "is malformed", path=str(source))
+    if (positive and value <= 0) or (low is not None and value < low):
+        raise FileFormatError(f"{source}: field '{field}' is {float(value)!r}; expected a value "
+                              f"{'> 0' if positive else f'>= {low}'}; the file is malformed", path=str(source))
+    return float(value)
+
+
+def file_meta(width, height, t_offset=0, *, source, prefix: str = "") -> EventMeta:
+    """:class:`EventMeta` from values read from a file: width/height in 1..65536, |t_offset| < 2**62 µs."""
+    return EventMeta(file_int(width, source=source, field=f"{prefix}width", low=1, high=MAX_SENSOR_SIDE),
+                     file_int(height, source=source, field=f"{prefix}height", low=1, high=MAX_SENSOR_SIDE),
+                     file_int(t_offset, source=source, field=f"{prefix}t_offset", low=-MAX_ABS_TIME_US,
+                              high=MAX_ABS_TIME_US))
 
 
 def signed_polarity(p: np.ndarray) -> np.ndarray:

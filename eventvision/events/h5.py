@@ -23,11 +23,12 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from eventvision.errors import UserError
+from eventvision.errors import FileFormatError, UserError
 from eventvision.events._kernels import pack_events
-from eventvision.events.core import EVENT_DTYPE, EventMeta, check_events, compute_ms_to_idx
+from eventvision.events.core import (MAX_ABS_TIME_US, EventMeta, check_events, compute_ms_to_idx, file_float, file_int,
+                                    file_meta)
 from eventvision.events.recording import IndexedStream, StereoRecording, bisect_left
-from eventvision.utils.io import atomic_path
+from eventvision.utils.io import atomic_path, interrupt_count
 
 try:  # registers the Blosc/ZSTD HDF5 filters DSEC files use
     import hdf5plugin
@@ -72,6 +73,22 @@ def _missing_filter(dset: h5py.Dataset) -> str | None:
     return None
 
 
+def _dataset(group: h5py.Group, name: str, path, *, kinds: str = "biuf") -> h5py.Dataset:
+    """``group[name]`` checked to be a numeric dataset (not a group, link to nothing, text or compound)."""
+    try:
+        obj = group[name]
+    except (KeyError, OSError) as exc:
+        raise FileFormatError(f"{path}: '{group.name.rstrip('/')}/{name}' cannot be opened ({_short(exc)}); the "
+                              "file is malformed", path=str(path)) from None
+    if not isinstance(obj, h5py.Dataset):
+        raise FileFormatError(f"{path}: '{obj.name}' is a {type(obj).__name__}, not a dataset; the file is "
+                              "malformed", path=str(path))
+    if obj.dtype.kind not in kinds or obj.dtype.names is not None:
+        raise FileFormatError(f"{path}: '{obj.name}' has dtype {obj.dtype}; expected numbers; the file is "
+                              "malformed", path=str(path))
+    return obj
+
+
 class DsecStream(IndexedStream):
     """One camera in the DSEC layout, rooted at ``group`` of an open h5 file."""
 
@@ -83,26 +100,35 @@ class DsecStream(IndexedStream):
         if missing:
             raise UserError(f"{path}: no {', '.join(missing)} dataset{where}; expected the DSEC events.h5 layout "
                             f"(events/x, events/y, events/t, events/p, ms_to_idx, t_offset)")
-        self._x, self._y, self._t, self._p = (group[f"events/{k}"] for k in "xytp")
+        self._x, self._y, self._t, self._p = (_dataset(group, f"events/{k}", path) for k in "xytp")
         lengths = {d.shape[0] if d.ndim == 1 else -1 for d in (self._x, self._y, self._t, self._p)}
         if len(lengths) != 1 or -1 in lengths:
-            raise UserError(f"{path}: events/x, y, t, p{where} are not 1-D datasets of equal length; file is corrupt")
+            raise FileFormatError(f"{path}: events/x, y, t, p{where} are not 1-D datasets of equal length; file is "
+                                  "corrupt")
         self._n = lengths.pop()
         t_offset = 0
         if "t_offset" in group:  # a scalar in DSEC; accept a 1-element array too
-            raw = np.asarray(read_h5(group["t_offset"], (), path)).reshape(-1)
-            if raw.size != 1:
-                raise UserError(f"{path}: t_offset{where} holds {raw.size} values; expected one integer (µs)")
-            t_offset = int(raw[0])
-        self.meta = EventMeta(int(width), int(height), t_offset)
+            dset = _dataset(group, "t_offset", path)
+            if dset.size != 1:
+                raise FileFormatError(f"{path}: t_offset{where} holds {dset.size} values; expected one integer (µs)")
+            t_offset = read_h5(dset, (), path) if dset.ndim == 0 else read_h5(dset, slice(None), path)
+        field = f"{group.name.strip('/')}/t_offset".lstrip("/")
+        self.meta = EventMeta(int(width), int(height),
+                              file_int(t_offset, source=path, field=field, low=-MAX_ABS_TIME_US, high=MAX_ABS_TIME_US))
         self._ms_to_idx = None
         if "ms_to_idx" in group:
-            idx = np.asarray(read_h5(group["ms_to_idx"], slice(None), path), dtype=np.int64)
-            if idx.ndim == 1 and len(idx) and np.all(idx[1:] >= idx[:-1]) and idx[-1] <= self._n:
-                self._ms_to_idx = idx
-            else:
-                raise UserError(f"{path}: ms_to_idx{where} is not a non-decreasing index into the events; "
-                                f"the file is corrupt")
+            dset = _dataset(group, "ms_to_idx", path, kinds="iu")
+            t_last = int(np.asarray(read_h5(self._t, slice(self._n - 1, self._n), path)).reshape(-1)[0]) \
+                if self._n else 0
+            # DSEC: one entry per ms up to the last event (+2); never allocate what the events cannot need
+            if dset.ndim != 1 or not 0 < dset.shape[0] <= max(t_last, 0) // 1000 + 4096:
+                raise FileFormatError(f"{path}: ms_to_idx{where} has shape {dset.shape} but the events end at "
+                                      f"t={t_last} µs; expected one index per millisecond; the file is corrupt")
+            idx = np.asarray(read_h5(dset, slice(None), path))
+            if not (np.all(idx[1:] >= idx[:-1]) and 0 <= int(idx[0]) and int(idx[-1]) <= self._n):
+                raise FileFormatError(f"{path}: ms_to_idx{where} is not a non-decreasing index into the events; "
+                                      f"the file is corrupt")
+            self._ms_to_idx = idx.astype(np.int64)
 
     @property
     def num_events(self) -> int:
@@ -111,7 +137,8 @@ class DsecStream(IndexedStream):
     def _read_range(self, i0, i1):
         s = slice(i0, i1)
         return pack_events(read_h5(self._x, s, self.path), read_h5(self._y, s, self.path),
-                           read_h5(self._t, s, self.path), read_h5(self._p, s, self.path))
+                           read_h5(self._t, s, self.path), read_h5(self._p, s, self.path), source=self.path,
+                           first_index=i0)
 
     def _searchsorted(self, t: int) -> int:
         get_t = lambda s: read_h5(self._t, s, self.path)  # noqa: E731
@@ -137,8 +164,10 @@ class MvsecStream(IndexedStream):
 
     def __init__(self, path: Path, dset: h5py.Dataset, *, owner: h5py.File | None = None):
         self.path, self.format, self._dset, self._owner = Path(path), "mvsec", dset, owner
-        if dset.ndim != 2 or dset.shape[1] != 4:
-            raise UserError(f"{path}: {dset.name} has shape {dset.shape}; expected N x 4 [x, y, t, p] (MVSEC)")
+        if not isinstance(dset, h5py.Dataset) or dset.dtype.kind not in "iuf" or dset.ndim != 2 or dset.shape[1] != 4:
+            shown = f"dtype {dset.dtype} shape {dset.shape}" if isinstance(dset, h5py.Dataset) else "a group"
+            raise FileFormatError(f"{path}: {dset.name} is {shown}; expected an N x 4 array of numbers [x, y, t, p] "
+                                  "(MVSEC)", path=str(path))
         self.meta = EventMeta(*MVSEC_SIZE, 0)
 
     @property
@@ -147,11 +176,9 @@ class MvsecStream(IndexedStream):
 
     def _read_range(self, i0, i1):
         raw = read_h5(self._dset, slice(i0, i1), self.path)
-        out = np.empty(len(raw), dtype=EVENT_DTYPE)
-        out["x"], out["y"] = raw[:, 0], raw[:, 1]
-        out["t"] = np.rint(raw[:, 2] * 1e6)
-        out["p"] = np.where(raw[:, 3] > 0, 1, -1)
-        return out
+        with np.errstate(invalid="ignore", over="ignore"):
+            t = np.rint(raw[:, 2] * 1e6)  # NaN/inf stay non-finite and are refused by pack_events
+        return pack_events(raw[:, 0], raw[:, 1], t, raw[:, 3], source=self.path, first_index=i0)
 
     def _searchsorted(self, t: int) -> int:
         return bisect_left(lambda s: np.rint(read_h5(self._dset, (s, 2), self.path) * 1e6), self.num_events, t)
@@ -163,7 +190,8 @@ class MvsecStream(IndexedStream):
 
 def _size_attrs(f: h5py.File, default: tuple[int, int] | None, path) -> tuple[int, int]:
     if "width" in f.attrs and "height" in f.attrs:
-        return int(f.attrs["width"]), int(f.attrs["height"])
+        meta = file_meta(f.attrs["width"], f.attrs["height"], source=path)
+        return meta.width, meta.height
     if default is None:
         raise UserError(f"{path}: root attributes 'width' and 'height' are missing; the eventvision stereo layout "
                         f"needs them")
@@ -188,7 +216,8 @@ def open_own_stereo(path: Path) -> StereoRecording:
         left = DsecStream(path, _group(f, "left", path), width=width, height=height, format="eventvision-h5")
         right = DsecStream(path, _group(f, "right", path), width=width, height=height, format="eventvision-h5",
                            owner=f)
-        attr = lambda k: float(f.attrs[k]) if k in f.attrs else None  # noqa: E731
+        attr = lambda k: (file_float(f.attrs[k], source=path, field=k, positive=True)  # noqa: E731
+                          if k in f.attrs else None)
         return StereoRecording(left, right, path=path, format="eventvision-h5", baseline_m=attr("baseline_m"),
                                focal_px=attr("focal_px"))
     except BaseException:
@@ -198,7 +227,7 @@ def open_own_stereo(path: Path) -> StereoRecording:
 
 def _group(f: h5py.File, name: str, path) -> h5py.Group:
     if name not in f or not isinstance(f[name], h5py.Group):
-        raise UserError(f"{path}: group '{name}/' is missing; expected the eventvision stereo layout (left/, right/)")
+        raise FileFormatError(f"{path}: group '{name}/' is missing; expected the eventvision stereo layout (left/, right/)")
     return f[name]
 
 
@@ -318,6 +347,7 @@ class _H5Writer:
         self.width, self.height = int(width), int(height)
         self._stack = contextlib.ExitStack()
         self._tmp = self._stack.enter_context(atomic_path(self.path))
+        self._interrupts = interrupt_count()
         try:
             self._file = h5py.File(self._tmp, "w")
             for k, v in {"width": self.width, "height": self.height, **attrs}.items():
@@ -336,6 +366,9 @@ class _H5Writer:
         self._closed = False
 
     def _append(self, per_cam: dict[str, np.ndarray]) -> None:
+        if interrupt_count() != self._interrupts:  # Ctrl-C swallowed by a callback: stop now, not at the end
+            self.abort()
+            raise KeyboardInterrupt
         if self._t_offset is None:
             firsts = [int(e["t"][0]) for e in per_cam.values() if len(e)]
             if not firsts:

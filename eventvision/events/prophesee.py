@@ -24,13 +24,18 @@ from typing import Iterator
 import numba
 import numpy as np
 
-from eventvision.errors import UserError
-from eventvision.events.core import EVENT_DTYPE, EventMeta
+from eventvision.errors import FileFormatError, UserError
+from eventvision.events.core import EVENT_DTYPE, MAX_SENSOR_SIDE, EventMeta
 from eventvision.events.recording import IndexedStream, SequentialStream, _coalesce, bisect_left
 
 #: sensor sizes by plugin/sensor name fragment, for headers without a geometry line
 _KNOWN_SENSORS = {"gen41": (1280, 720), "imx636": (1280, 720), "gen4": (1280, 720), "gen31": (640, 480),
                   "gen3": (640, 480), "genx320": (320, 320), "atis": (304, 240), "gen1": (304, 240)}
+
+
+#: bounds of the ``%`` header: a file that starts with ``%`` but never ends its line is not read whole
+MAX_HEADER_LINE_BYTES = 64 * 1024
+MAX_HEADER_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -55,8 +60,14 @@ def read_header(path: Path, *, dat: bool = False) -> PropheseeHeader:
             first = fh.read(1)
             if first != b"%":
                 break
-            line = fh.readline()
+            line = fh.readline(MAX_HEADER_LINE_BYTES)
+            if len(line) >= MAX_HEADER_LINE_BYTES and not line.endswith(b"\n"):
+                raise FileFormatError(f"{path}: header line at byte {pos} is longer than {MAX_HEADER_LINE_BYTES} "
+                                      "bytes; not a Prophesee header (the file is corrupt)", path=str(path))
             pos += 1 + len(line)
+            if pos > MAX_HEADER_BYTES:
+                raise FileFormatError(f"{path}: '%' header longer than {MAX_HEADER_BYTES} bytes; not a Prophesee "
+                                      "header (the file is corrupt)", path=str(path))
             text = line.decode("latin-1").strip()
             if text == "end":
                 break
@@ -83,6 +94,10 @@ def read_header(path: Path, *, dat: bool = False) -> PropheseeHeader:
             if key in name:
                 width, height = size
                 break
+    for name, side in (("width", width), ("height", height)):
+        if side is not None and not 1 <= side <= MAX_SENSOR_SIDE:
+            raise FileFormatError(f"{path}: header states sensor {name} {side}; expected 1..{MAX_SENSOR_SIDE} "
+                                  "pixels; the header is corrupt", path=str(path))
     if dat:
         version = _int(fields.get("version")) or 0
         if version >= 2:

@@ -24,7 +24,7 @@ from typing import Iterator
 
 import numpy as np
 
-from eventvision.errors import UserError
+from eventvision.errors import FileFormatError, UserError
 from eventvision.events.core import EventMeta, empty_events
 
 #: events decoded/read per chunk when streaming (≈ 14 MB of EVENT_DTYPE)
@@ -94,11 +94,11 @@ class EventStream(_Closable, ABC):
         if (last_t is not None and t[0] < last_t) or (len(t) > 1 and np.any(t[1:] < t[:-1])):
             prev = np.concatenate([[last_t if last_t is not None else t[0]], t])
             bad = int(np.argmax(prev[1:] < prev[:-1]))
-            raise UserError(f"{self.path}: timestamps are not monotonic (t={int(prev[bad + 1])} µs after "
+            raise FileFormatError(f"{self.path}: timestamps are not monotonic (t={int(prev[bad + 1])} µs after "
                             f"t={int(prev[bad])} µs); the file is corrupt or unsorted, sort it by time first")
         if not self.size_inferred and (int(chunk["x"].max()) >= self.meta.width or
                                        int(chunk["y"].max()) >= self.meta.height):
-            raise UserError(f"{self.path}: event coordinates ({int(chunk['x'].max())}, {int(chunk['y'].max())}) lie "
+            raise FileFormatError(f"{self.path}: event coordinates ({int(chunk['x'].max())}, {int(chunk['y'].max())}) lie "
                             f"outside the {self.meta.width}x{self.meta.height} sensor; the file is corrupt or its "
                             f"sensor size is wrong")
         return int(t[-1])
@@ -236,9 +236,19 @@ class IndexedStream(EventStream):
 
     def read_window(self, t0: int, t1: int) -> np.ndarray:
         i0, i1 = self._searchsorted(int(t0)), self._searchsorted(int(t1))
-        events = self._read_range(i0, max(i0, i1))
+        i1 = max(i0, i1)
+        # read one neighbour each side: the binary search is only right if the file is sorted there, and a
+        # time going back would otherwise drop events silently from consecutive windows
+        lo, hi = max(i0 - 1, 0), min(i1 + 1, self.num_events)
+        events = self._read_range(lo, hi)
         if len(events):
             self._check_chunk(events, None)
+            inside = events[i0 - lo:len(events) - (hi - i1)]
+            if (i0 > lo and events["t"][0] >= t0) or (hi > i1 and events["t"][-1] < t1) or \
+                    (len(inside) and (inside["t"][0] < t0 or inside["t"][-1] >= t1)):
+                raise FileFormatError(f"{self.path}: timestamps are not monotonic around t={int(t0)}..{int(t1)} µs; "
+                                "the file is corrupt or unsorted, sort it by time first")
+            events = inside
         return events
 
 

@@ -24,9 +24,9 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from eventvision.evaluation.kitti.boxes import alpha_from_rotation_y, corners_3d, project_boxes_2d, project_points
-from eventvision.evaluation.kitti.io import (KITTI_IMAGE_SIZE, Calibration, make_objects, read_calib,
-                                            write_result_file)
+from eventvision.formats.kitti import (KITTI_IMAGE_SIZE, Calibration, format_calibration, make_objects, read_calib,
+                                      scale_calibration, scaled_projection, write_result_file)
+from eventvision.geometry.boxes3d import alpha_from_rotation_y, corners_3d, project_boxes_2d, project_points
 from eventvision.utils.io import atomic_path, atomic_write_text
 
 #: KITTI Tracking sequence 0000 calibration (P2/P3 of the colour cameras), used when no calib file is given
@@ -58,34 +58,12 @@ class SceneConfig:
     supersample: int = 2
 
 
-def scaled_projection(P: np.ndarray, scale: float) -> np.ndarray:
-    """P for an image resized by ``scale`` (pixel centres at integer coordinates: u' = (u + 0.5)·s − 0.5)."""
-    S = np.array([[scale, 0.0, 0.5 * scale - 0.5], [0.0, scale, 0.5 * scale - 0.5], [0.0, 0.0, 1.0]])
-    return S @ P
-
-
 def load_base_calibration(calib_path: str | os.PathLike | None = None) -> Calibration:
     """A real KITTI calibration: ``calib_path`` if given, else sequence 0000's P2/P3 built in."""
     if calib_path is not None:
         return read_calib(calib_path)
     eye = np.eye(3)
     return Calibration(P0=KITTI_P2.copy(), P1=KITTI_P3.copy(), P2=KITTI_P2.copy(), P3=KITTI_P3.copy(), R0_rect=eye)
-
-
-def scale_calibration(calib: Calibration, scale: float) -> Calibration:
-    return Calibration(P0=scaled_projection(calib.P0, scale), P1=scaled_projection(calib.P1, scale),
-                       P2=scaled_projection(calib.P2, scale), P3=scaled_projection(calib.P3, scale),
-                       R0_rect=calib.R0_rect, Tr_velo_to_cam=calib.Tr_velo_to_cam, Tr_imu_to_velo=calib.Tr_imu_to_velo)
-
-
-def format_calibration(calib: Calibration) -> str:
-    """Calibration -> KITTI Tracking calib text (Tracking key names R_rect / Tr_velo_cam / Tr_imu_velo)."""
-    tr = calib.Tr_velo_to_cam if calib.Tr_velo_to_cam is not None else np.array(
-        [[0.0, -1.0, 0.0, 0.0], [0.0, 0.0, -1.0, 0.0], [1.0, 0.0, 0.0, 0.0]])
-    imu = calib.Tr_imu_to_velo if calib.Tr_imu_to_velo is not None else np.hstack([np.eye(3), np.zeros((3, 1))])
-    rows = [(f"P{i}", getattr(calib, f"P{i}")) for i in range(4)]
-    rows += [("R_rect", calib.R0_rect), ("Tr_velo_cam", tr), ("Tr_imu_velo", imu)]
-    return "".join(f"{k} " + " ".join(f"{v:.12e}" for v in np.asarray(m).ravel()) + "\n" for k, m in rows)
 
 
 # ------------------------------------------------------------------------------------------ textures

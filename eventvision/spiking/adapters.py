@@ -8,6 +8,8 @@
   (``"mean"`` firing rate, ``"sum"`` spike count, ``"last"`` step) to ``[N, ...]``, then an
   optional ANN module.
 * :class:`MeanOverTime` -- ``x_seq.mean(0)`` as a module.
+* :class:`StepBatchNorm` -- batch norm with separate statistics and affine per time step (SVFormer's
+  ``BatchNorm*_eT``): ``T*C`` features for ``[T, N, C, ...]``.
 * :func:`seq_to_ann` / :func:`ann_to_seq` -- the folding itself.
 """
 
@@ -43,6 +45,41 @@ class SeqToANN(nn.Module):
 
     def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
         return ann_to_seq(self.module(seq_to_ann(x_seq)), x_seq.shape[0])
+
+
+class StepBatchNorm(nn.BatchNorm1d):
+    """Batch norm per (time step, channel) on ``[T, N, C, *spatial]`` (any number of spatial axes).
+
+    The ``T*C`` features each have their own running mean/variance and affine weight and bias, as
+    SVFormer's ``BatchNorm1d_eT`` / ``BatchNorm2d_eT`` (yult0821/SVFormer
+    ``slowfast/models/uniformer2d_psnn_try.py``): fold to ``[N, T*C, prod(spatial)]`` and normalise
+    over ``N`` and the spatial axes (for one spatial axis of length 1 this equals BatchNorm1d on
+    ``[N, T*C]``; for ``H, W`` it equals BatchNorm2d on ``[N, T*C, H, W]``). Parameters and buffers
+    have shape ``[T*C]`` like the released ones, so their weights load unchanged. ``T`` is fixed at
+    construction. ``channels_last=True`` takes tokens ``[T, N, L, C]`` instead.
+    """
+
+    def __init__(self, num_channels: int, num_steps: int, eps: float = 1e-5, momentum: float = 0.1,
+                 channels_last: bool = False):
+        super().__init__(num_channels * num_steps, eps=eps, momentum=momentum)
+        self.num_channels, self.num_steps = int(num_channels), int(num_steps)
+        self.channels_last = channels_last
+
+    def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
+        if self.channels_last:
+            return self._norm(x_seq.transpose(-2, -1)).transpose(-2, -1)
+        return self._norm(x_seq)
+
+    def _norm(self, x: torch.Tensor) -> torch.Tensor:
+        T, N, C = x.shape[:3]
+        if T != self.num_steps or C != self.num_channels:
+            raise ValueError(f"StepBatchNorm built for T={self.num_steps}, C={self.num_channels}; "
+                             f"got input {tuple(x.shape)}")
+        y = super().forward(x.transpose(0, 1).reshape(N, T * C, -1))
+        return y.view(N, T, *x.shape[2:]).transpose(0, 1)
+
+    def extra_repr(self) -> str:
+        return f"channels={self.num_channels}, steps={self.num_steps}, channels_last={self.channels_last}"
 
 
 class MeanOverTime(nn.Module):

@@ -22,7 +22,13 @@ Published structures, scaled by arguments:
 Every attention block accepts ``[T, N, L, D]`` or ``[T, N, D, H, W]`` (then flattened to
 ``L = H W`` tokens and returned in the same form). Neurons come from ``make_neuron(neuron,
 **neuron_kw)`` (default LIF, tau = 2, hard reset, as in the papers); the attention-internal
-neurons use threshold 0.5 as in the official code.
+neurons use threshold 0.5 as in the official code. Every neuron defaults to ``detach_reset=True``
+(the reset term carries no gradient), as every ``MultiStepLIFNode`` of the reference codes:
+Spikformer ``ZK-Zhou/spikformer cifar10/model.py`` (SSA, MLP, SPS), Spike-driven Transformer
+``BICLab/Spike-Driven-Transformer module/ms_conv.py`` (SDSA, MLP), QKFormer
+``zhouchenlin2096/QKFormer cifar10-dvs/model.py`` (token attention, MLP, patch stages) and CML
+``zhouchenlin2096/Spikingformer-CML cifar10-dvs/model.py`` (Conv-BN-MaxPool-LIF stages);
+``neuron_kw={"detach_reset": False}`` restores the full reset gradient.
 
 The attention products live in small modules (:class:`SSAProduct`, :class:`SDSAProduct`,
 :class:`QKTAProduct`, :class:`SpikeMatMul`) with an ``energy_ops(inputs, output)`` method that
@@ -39,7 +45,8 @@ from eventvision.spiking.neurons import make_neuron
 
 
 def _neuron(neuron: str, neuron_kw: dict | None, **override) -> nn.Module:
-    kw = dict(neuron_kw or {})
+    kw = {"detach_reset": True}  # every LIF of the four reference codes (module doc)
+    kw.update(neuron_kw or {})
     kw.update(override)
     return make_neuron(neuron, **kw)
 

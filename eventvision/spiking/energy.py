@@ -1,7 +1,15 @@
 """Energy / operation profiler for (hybrid) spiking networks.
 
-``profile_energy(model, inputs_or_callable)`` runs one inference forward with forward hooks and
-returns an :class:`EnergyReport` (per layer and total, per sample). What is counted, exactly:
+``profile_energy(model, inputs_or_callable, convention=...)`` runs one inference forward with
+forward hooks and returns an :class:`EnergyReport` (per layer and total, per sample). Two counting
+conventions, because published mJ figures use one or the other:
+
+``convention="spikformer"`` (default) -- the estimate of the Spikformer, Spike-driven Transformer
+and QKFormer papers: conv, linear and attention products; BN folded, neuron updates free.
+``convention="syops"`` -- what iCGY96/syops-counter (``syops/ops.py``) counts, used e.g. by SVFormer
+(its README credits syops-counter); see :func:`syops_layer_ops`.
+
+What ``"spikformer"`` counts, exactly:
 
 * ``nn.Conv1d/2d/3d`` (and SpikingJelly's multi-step subclasses):
   ``ops = out.numel() * (C_in / groups) * prod(kernel)`` (bias additions not counted).
@@ -26,6 +34,21 @@ returns an :class:`EnergyReport` (per layer and total, per sample). What is coun
   over all steps and elements); membrane updates are not counted (convention of the papers).
 * BatchNorm (foldable into the preceding conv), pooling, element-wise additions and any
   ``torch.matmul`` not wrapped in an ``energy_ops`` module are not counted.
+
+What ``"syops"`` counts (syops-counter's per-layer rules; a layer call is spike-fed when its tested
+tensor has at most two distinct values, all in [0, 1] -- syops-counter's ``spike_rate`` -- and then
+counts ``ACs = rate * ops``, else ``MACs = ops``):
+
+* Conv/ConvTranspose: ``N * prod(out spatial) * prod(kernel) * C_in * C_out / groups`` plus, with a
+  bias, ``C_out * N * prod(out spatial)`` (the output positions also for transposed convs);
+* Linear: ``in.numel() * out_features`` plus ``out_features`` once with a bias;
+* BatchNorm/InstanceNorm/GroupNorm: ``in.numel()``, twice with an affine transform;
+* pooling (max/avg/adaptive): ``in.numel()``; ReLU/PReLU/ELU/LeakyReLU/ReLU6/GELU and Upsample:
+  ``out.numel()`` (the spike test looks at the first sample of the output, as there);
+* spiking neurons: ``in.numel()`` ACs (one membrane update per neuron and step), whatever the input;
+* attention products, element-wise additions and bare tensor functions: nothing (syops-counter only
+  sees modules of its table). syops-counter matches the exact class, so SpikingJelly's ``layer.*``
+  subclasses of the torch layers need its ``custom_modules_hooks``; here subclasses count too.
 
 Energy ``E = e_mac * MACs + e_ac * ACs`` with ``e_mac = 4.6 pJ`` and ``e_ac = 0.9 pJ`` (32-bit
 float, 45 nm, Horowitz 2014), configurable. Counts are per sample: totals over the forward call
@@ -70,6 +93,43 @@ def layer_ops(module: nn.Module, inp: torch.Tensor, out: torch.Tensor) -> float:
     raise TypeError(f"no op count for {type(module).__name__}")
 
 
+CONVENTIONS = ("spikformer", "syops")
+
+_NORM = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.InstanceNorm1d, nn.InstanceNorm2d,
+         nn.InstanceNorm3d, nn.GroupNorm)
+_POOL = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d,
+         nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d, nn.AdaptiveAvgPool1d,
+         nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)
+_ACT = (nn.ReLU, nn.PReLU, nn.ELU, nn.LeakyReLU, nn.ReLU6, nn.GELU, nn.Upsample)
+
+
+def syops_spike_rate(x: torch.Tensor) -> tuple[bool, float]:
+    """syops-counter's spike test: (True, mean) if ``x`` has at most two distinct values, all in
+    [0, 1] (so an all-0.5 tensor passes), else (False, 1.0)."""
+    if x.numel() and x.unique().numel() <= 2 and float(x.max()) <= 1 and float(x.min()) >= 0:
+        return True, float(x.detach().float().mean())
+    return False, 1.0
+
+
+def syops_layer_ops(module: nn.Module, inp: torch.Tensor, out: torch.Tensor) -> tuple[float, torch.Tensor]:
+    """(ops, tensor whose spike test decides AC vs MAC) of one call, by syops-counter's rules."""
+    if isinstance(module, _CONV + _CONVT):
+        positions = out.shape[0] * math.prod(out.shape[2:])
+        taps = math.prod(module.kernel_size) * module.in_channels * (module.out_channels // module.groups)
+        ops = positions * taps
+        bias = module.out_channels * positions if module.bias is not None else 0
+        return float(ops + bias), inp
+    if isinstance(module, nn.Linear):
+        return float(inp.numel() * out.shape[-1] + (out.shape[-1] if module.bias is not None else 0)), inp
+    if isinstance(module, _NORM):
+        return float(inp.numel() * (2 if module.affine else 1)), inp
+    if isinstance(module, _POOL):
+        return float(inp.numel()), inp
+    if isinstance(module, _ACT):
+        return float(out.numel()), out[0]
+    raise TypeError(f"no syops rule for {type(module).__name__}")
+
+
 @dataclass(frozen=True)
 class EnergyRow:
     """One profiled layer, counts per sample. ``op``: "MAC", "AC", "MAC+AC" (mixed calls),
@@ -101,6 +161,7 @@ class EnergyReport:
     batch_size: int
     e_mac_pj: float = E_MAC_PJ
     e_ac_pj: float = E_AC_PJ
+    convention: str = "spikformer"
 
     @property
     def total_macs(self) -> float:
@@ -131,7 +192,7 @@ class EnergyReport:
 
     def to_dict(self) -> dict:
         return {
-            "batch_size": self.batch_size, "e_mac_pj": self.e_mac_pj, "e_ac_pj": self.e_ac_pj,
+            "convention": self.convention, "batch_size": self.batch_size, "e_mac_pj": self.e_mac_pj, "e_ac_pj": self.e_ac_pj,
             "total_macs": self.total_macs, "total_acs": self.total_acs, "energy_mj": self.energy_mj,
             "rows": [{"name": r.name, "layer": r.layer, "op": r.op, "macs": r.macs, "acs": r.acs,
                       "fr_in": r.fr_in, "fr_out": r.fr_out, "calls": r.calls, "energy_pj": r.energy_pj,
@@ -153,7 +214,8 @@ class EnergyReport:
         mean_rate = f"; mean firing rate {sum(rates) / len(rates):.4f} over {len(rates)} spiking layers" if rates else ""
         lines.append(f"total per sample: {_fmt(self.total_macs)} MACs, {_fmt(self.total_acs)} ACs{mean_rate}")
         lines.append(f"energy: {self.energy_mj:.6g} mJ per sample "
-                     f"(E = {self.e_mac_pj} pJ/MAC + {self.e_ac_pj} pJ/AC, batch {self.batch_size})")
+                     f"(E = {self.e_mac_pj} pJ/MAC + {self.e_ac_pj} pJ/AC, batch {self.batch_size}, "
+                     f"{self.convention} convention)")
         return "\n".join(lines)
 
 
@@ -178,6 +240,21 @@ class _Acc:
     calls: int = 0
     spike_calls: int = 0
     details: list = field(default_factory=list)
+
+    def add_output_rate(self, out: torch.Tensor | None) -> None:
+        if out is not None and out.numel():
+            self.fr_out_num += float(out.detach().float().sum())
+            self.fr_out_den += out.numel()
+
+    def add_ops(self, ops: float, rate: float | None, numel: int) -> None:
+        """``ops`` of one call: ACs scaled by the input ``rate`` if spike-fed (rate not None), else MACs."""
+        if rate is None:
+            self.macs += ops
+            return
+        self.acs += rate * ops
+        self.fr_in_num += rate * numel
+        self.fr_in_den += numel
+        self.spike_calls += 1
 
 
 def _first_tensor(x: Any) -> torch.Tensor | None:
@@ -206,24 +283,33 @@ def _make_hook(acc: _Acc) -> Callable:
             return
         out = _first_tensor(output)
         if acc.kind == "neuron":
-            if out is not None and out.numel():
-                acc.fr_out_num += float(out.detach().float().sum())
-                acc.fr_out_den += out.numel()
+            acc.add_output_rate(out)
             return
         inp = _first_tensor(inputs)
-        ops = layer_ops(module, inp, out)
-        if is_binary(inp):
-            fr = float(inp.detach().float().mean())
-            acc.acs += fr * ops
-            acc.fr_in_num += fr * inp.numel()
-            acc.fr_in_den += inp.numel()
-            acc.spike_calls += 1
-        else:
-            acc.macs += ops
+        fr = float(inp.detach().float().mean()) if is_binary(inp) else None
+        acc.add_ops(layer_ops(module, inp, out), fr, inp.numel())
     return hook
 
 
-def _kind_of(module: nn.Module) -> str | None:
+def _make_syops_hook(acc: _Acc) -> Callable:
+    def hook(module, inputs, output):
+        acc.calls += 1
+        inp, out = _first_tensor(inputs), _first_tensor(output)
+        if acc.kind == "neuron":  # membrane updates: one AC per input element, whatever it holds
+            acc.acs += float(inp.numel())
+            acc.add_output_rate(out)
+            return
+        ops, tested = syops_layer_ops(module, inp, out)
+        spike, rate = syops_spike_rate(tested)
+        acc.add_ops(ops, rate if spike else None, tested.numel())
+    return hook
+
+
+def _kind_of(module: nn.Module, convention: str = "spikformer") -> str | None:
+    if convention == "syops":
+        if is_spiking_neuron(module):
+            return "neuron"
+        return "dense" if isinstance(module, _CONV + _CONVT + (nn.Linear,) + _NORM + _POOL + _ACT) else None
     if callable(getattr(module, "energy_ops", None)):
         return "attention"
     if isinstance(module, _CONV + _CONVT + (nn.Linear,)):
@@ -244,28 +330,36 @@ def _run(model: nn.Module, inputs_or_callable: Any) -> Any:
 
 
 def profile_energy(model: nn.Module, inputs_or_callable: Any, *, batch_size: int = 1,
-                   e_mac_pj: float = E_MAC_PJ, e_ac_pj: float = E_AC_PJ, reset: bool = True) -> EnergyReport:
+                   e_mac_pj: float = E_MAC_PJ, e_ac_pj: float = E_AC_PJ, reset: bool = True,
+                   convention: str = "spikformer") -> EnergyReport:
     """Profile one inference forward of ``model``.
 
     ``inputs_or_callable``: a tensor (``model(x)``), a tuple/list (``model(*x)``), a dict
     (``model(**x)``) or a callable ``fn(model)`` that runs the forward (e.g.
     ``lambda m: task.predict(m, batch)``). ``batch_size``: the number of samples in that input;
     all counts are divided by it. The model runs in eval mode under ``no_grad``; spiking state is
-    reset before and after (``reset=True``) and the train/eval flags are restored.
+    reset before and after (``reset=True``) and the train/eval flags are restored. ``convention``:
+    ``"spikformer"`` or ``"syops"`` (module doc).
     """
     from spikingjelly.activation_based import functional
 
+    from eventvision.errors import InvalidValueError
+
     if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        raise InvalidValueError(f"batch_size must be >= 1, got {batch_size}")
+    if convention not in CONVENTIONS:
+        raise InvalidValueError(f"energy convention '{convention}' is unknown; "
+                                f"use one of {', '.join(CONVENTIONS)}")
+    make_hook = _make_syops_hook if convention == "syops" else _make_hook
     accs: dict[str, _Acc] = {}
     handles = []
     for name, module in model.named_modules():
-        kind = _kind_of(module)
+        kind = _kind_of(module, convention)
         if kind is None:
             continue
         acc = _Acc(layer=type(module).__name__, kind=kind)
         accs[name or type(module).__name__] = acc
-        handles.append(module.register_forward_hook(_make_hook(acc)))
+        handles.append(module.register_forward_hook(make_hook(acc)))
     modes = {m: m.training for m in model.modules()}
     try:
         model.eval()
@@ -286,7 +380,7 @@ def profile_energy(model: nn.Module, inputs_or_callable: Any, *, batch_size: int
         if a.calls == 0:
             continue
         if a.kind == "neuron":
-            op, fr_in = "neuron", None
+            op, fr_in = "neuron", None  # syops: its ACs are the membrane updates
             fr_out = a.fr_out_num / a.fr_out_den if a.fr_out_den else 0.0
         elif a.kind == "attention":
             op, fr_out = "attention", None
@@ -299,4 +393,5 @@ def profile_energy(model: nn.Module, inputs_or_callable: Any, *, batch_size: int
         rows.append(EnergyRow(name=name, layer=a.layer, op=op, macs=a.macs / batch_size, acs=a.acs / batch_size,
                               fr_in=fr_in, fr_out=fr_out, calls=a.calls, detail=detail,
                               e_mac_pj=e_mac_pj, e_ac_pj=e_ac_pj))
-    return EnergyReport(rows=tuple(rows), batch_size=batch_size, e_mac_pj=e_mac_pj, e_ac_pj=e_ac_pj)
+    return EnergyReport(rows=tuple(rows), batch_size=batch_size, e_mac_pj=e_mac_pj, e_ac_pj=e_ac_pj,
+                        convention=convention)

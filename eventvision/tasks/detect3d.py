@@ -24,7 +24,7 @@ from eventvision.engine.checkpoint import unwrap
 from eventvision.errors import UserError
 from eventvision.evaluation.base import Evaluator
 from eventvision.evaluation.kitti.ap import KittiAPEvaluator
-from eventvision.evaluation.kitti.io import to_kitti_pixel_scale
+from eventvision.formats.kitti import to_kitti_pixel_scale
 from eventvision.models.detect3d import StereoDetector3D
 from eventvision.models.detect3d.postprocess import detections_to_objects
 from eventvision.tasks.base import Task
@@ -54,6 +54,9 @@ class Detect3DEvaluator(Evaluator):
 
     def evaluate(self) -> dict[str, float]:
         return self.kitti.evaluate()
+
+    def save_pictures(self, out_dir):
+        return self.kitti.save_pictures(out_dir)
 
     def state(self):
         return self.kitti.state()

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from eventvision.cli.main import main
-from eventvision.evaluation.kitti import io
+from eventvision.formats import kitti as io
 from eventvision.evaluation.kitti.synthetic import jitter_predictions
 
 
@@ -60,8 +60,52 @@ def test_streaming_latency_and_split(kitti_root, tmp_path, capsys):
     assert r0["streaming"] == r0["offline"]
     assert 50.0 < r0["offline"]["Car"]["3d"]["R40"][1] < 100.0
     assert r1["streaming"]["Car"]["3d"]["R40"][1] < r1["offline"]["Car"]["3d"]["R40"][1]
-    assert r2["settings"]["frames"] == 40 * 5 + 7  # val patches of 447 frames: 40-80, ..., 440-447
+    # the release's split_patch_in_scene: 447 frames -> ten 40-frame patches + 400..447; val = odd patches
+    assert r2["settings"]["frames"] == 40 * 5
+    out3 = tmp_path / "d.json"
+    assert main(args + ["--latencies", str(lat), "--split", "val", "--patch-rule", "alternating",
+                        "--json", str(out3)]) == 0
+    assert json.loads(out3.read_text())["settings"]["frames"] == 40 * 5 + 7  # 40-80, ..., 440-447
     capsys.readouterr()
+
+
+def test_sampled_latencies_deterministic_by_seed_and_release_kf(kitti_root, tmp_path, capsys):
+    pred = _write_preds(kitti_root, tmp_path / "pred", ["0001"])
+    lat = tmp_path / "lat.txt"
+    lat.write_text("60\n130\n250\n")
+    args = ["eval", "sap", "--gt", str(kitti_root), "--pred", str(pred), "--seqs", "1", "--latencies", str(lat),
+            "--latency-draw", "random", "--split", "val"]
+    outs = [tmp_path / f"{k}.json" for k in range(4)]
+    for out, extra in zip(outs, (["--seed", "3"], ["--seed", "3"], ["--seed", "4"],
+                                 ["--seed", "3", "--strategy", "kf-streamdsgn"])):
+        assert main(args + extra + ["--json", str(out)]) == 0
+    r = [json.loads(p.read_text()) for p in outs]
+    assert r[0]["streaming"] == r[1]["streaming"] and r[0]["streaming"] != r[2]["streaming"]
+    assert r[3]["settings"]["strategy"] == "kf-streamdsgn" and r[3]["settings"]["latency_draw"] == "random"
+    capsys.readouterr()
+
+
+def test_image_height_read_from_image_02(kitti_root, tmp_path):
+    """A render whose image_02 frames are 125 px high is evaluated at KITTI's pixel scale without
+    --image-height (2D boxes and difficulty levels as at full size)."""
+    import cv2
+    import numpy as np
+    seq = "0001"
+    gt = io.read_sequence_labels(kitti_root, seq)
+    root = tmp_path / "small"
+    (root / "label_02").mkdir(parents=True)
+    (root / "calib").mkdir()
+    (root / "image_02" / seq).mkdir(parents=True)
+    (root / "calib" / f"{seq}.txt").write_text((io.tracking_root(kitti_root) / "calib" / f"{seq}.txt").read_text())
+    cv2.imwrite(str(root / "image_02" / seq / "000000.png"), np.zeros((125, 414, 3), np.uint8))
+    io.write_result_file(root / "label_02" / f"{seq}.txt", _scaled_copy(gt, 1 / 3), with_score=False)
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    io.write_result_file(pred / f"{seq}.txt", _scaled_copy(gt[gt["type"] != "DontCare"], 1 / 3), with_score=False)
+    out = tmp_path / "r.json"
+    assert main(["eval", "sap", "--gt", str(root), "--pred", str(pred), "--seqs", seq, "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["offline"]["Car"]["3d"]["R40"] == pytest.approx([100.0] * 3)
 
 
 def test_emission_file(kitti_root, tmp_path):
@@ -111,7 +155,7 @@ def test_image_height_rescales_boxes_of_downscaled_renders(kitti_root, tmp_path)
 
 
 @pytest.mark.parametrize("case", ["no_pred_file", "bad_seqs", "bad_emission", "bad_root", "bad_line", "both_sources",
-                                  "bad_image_height"])
+                                  "bad_image_height", "json_is_input"])
 def test_bad_input_exits_2(kitti_root, tmp_path, capsys, case):
     pred = tmp_path / "pred"
     pred.mkdir()
@@ -132,6 +176,9 @@ def test_bad_input_exits_2(kitti_root, tmp_path, capsys, case):
         args += ["--latency-ms", "10", "--latencies", "x.txt"]
     elif case == "bad_image_height":
         args += ["--image-height", "0"]
+    elif case == "json_is_input":
+        (tmp_path / "lat.txt").write_text("100\n")
+        args += ["--latencies", str(tmp_path / "lat.txt"), "--json", str(tmp_path / "lat.txt")]
     try:
         rc = main(args)
     except SystemExit as exc:  # argparse usage errors exit through the one-line parser
@@ -139,3 +186,28 @@ def test_bad_input_exits_2(kitti_root, tmp_path, capsys, case):
     assert rc == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "error" in err and "Traceback" not in err
+
+
+def test_sequence_length_from_image_02(kitti_root, tmp_path):
+    """Frames after the last labelled one count when the images are there (they change the patches)."""
+    import cv2
+    import numpy as np
+    seq = "0001"  # 447 labelled frames; with 560 images: 13 patches of 40 and none for the last 40 frames
+    root = tmp_path / "root"
+    (root / "label_02").mkdir(parents=True)
+    (root / "calib").mkdir()
+    (root / "image_02" / seq).mkdir(parents=True)
+    src = io.tracking_root(kitti_root)
+    for sub in ("label_02", "calib"):
+        (root / sub / f"{seq}.txt").write_text((src / sub / f"{seq}.txt").read_text())
+    img = np.zeros((375, 1242, 3), np.uint8)
+    ok, buf = cv2.imencode(".png", img)
+    for i in range(560):
+        (root / "image_02" / seq / f"{i:06d}.png").write_bytes(buf.tobytes())
+    pred = _write_preds(kitti_root, tmp_path / "pred", [seq])
+    out = tmp_path / "r.json"
+    assert main(["eval", "sap", "--gt", str(root), "--pred", str(pred), "--seqs", seq, "--split", "val",
+                 "--json", str(out)]) == 0
+    # val patches 1, 3, .., 11 (from the 447 labelled frames alone: 5 patches)
+    assert json.loads(out.read_text())["settings"]["frames"] == 40 * 6
+    assert io.sequence_num_frames(root, seq) == 560

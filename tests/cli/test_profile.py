@@ -53,3 +53,17 @@ def test_profile_detect3d_renders_its_one_sample_in_a_removed_temp_dir(tmp_path,
     assert main(["profile", "detect3d", "--batch-size", "2"]) == 0
     assert "mJ per sample" in capsys.readouterr().out
     assert list(work.iterdir()) == [] and list(temp.iterdir()) == []  # nothing under ./runs, temp removed
+
+
+def test_profile_syops_convention(tmp_path, capsys):
+    out = tmp_path / "syops.json"
+    rc = main(["profile", "toy", "model.spiking=true", "model.timesteps=4", "--convention", "syops",
+               "--json", str(out)])
+    assert rc == 0 and "syops convention" in capsys.readouterr().out
+    rep = json.loads(out.read_text())
+    rows = {r["name"]: r for r in rep["rows"]}
+    assert rep["convention"] == "syops"
+    assert rows["fc1"]["macs"] == 4 * 32 * 8 + 32  # syops-counter adds the bias once per call
+    assert rows["lif"]["acs"] == 4 * 32  # one membrane update per neuron and step
+    fr = rows["fc2"]["fr_in"]
+    assert rows["fc2"]["acs"] == pytest.approx(fr * (4 * 4 * 32 + 4))

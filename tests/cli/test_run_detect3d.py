@@ -9,10 +9,9 @@ import pytest
 import torch
 
 from eventvision.cli.main import main
-from eventvision.cli.run_detect3d import associate
 from eventvision.config import load_config
 from eventvision.engine.checkpoint import save_checkpoint
-from eventvision.evaluation.kitti.io import read_label_file
+from eventvision.formats.kitti import read_label_file
 from eventvision.evaluation.streaming import read_emission_file, simulated_schedule
 from eventvision.models.detect3d import StereoDetector3D
 from eventvision.simulate.kitti_scenes import SceneConfig, write_sequence
@@ -75,14 +74,6 @@ def test_measured_latency_and_single_sequence_folder(setup):
     assert not (out / "overlays").exists()
 
 
-def test_greedy_track_association():
-    prev_boxes = np.array([[10.0, 0.0, -0.8, 3.9, 1.6, 1.5, 0.0], [20.0, 5.0, -0.8, 3.9, 1.6, 1.5, 0.0]])
-    cur = np.array([[20.4, 5.1, -0.8, 3.9, 1.6, 1.5, 0.0], [40.0, 0.0, -0.8, 3.9, 1.6, 1.5, 0.0],
-                    [10.3, 0.0, -0.8, 3.9, 1.6, 1.5, 0.0]])
-    ids, nxt = associate(np.array([7, 8]), cur, np.array([0, 0, 0]), prev_boxes, np.array([0, 0]), 9)
-    assert ids.tolist() == [8, 9, 7] and nxt == 10
-
-
 def test_bad_input_is_one_line_exit_2(tmp_path, capsys):
     rc = main(["run", "detect3d", "--input", str(tmp_path / "missing"), "--output", str(tmp_path / "o")])
     assert rc == 2
@@ -91,3 +82,41 @@ def test_bad_input_is_one_line_exit_2(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     rc = main(["run", "detect3d", "--input", str(tmp_path / "empty"), "--output", str(tmp_path / "o")])
     assert rc == 2 and "cvlibs" in capsys.readouterr().err
+
+
+def test_kitti_object_layout_real_pair(shared_data, setup, tmp_path):
+    """The real KITTI Object pair (1242x375) streams through a checkpoint trained at 1/4 scale: object-format
+    results, emission times, overlays at full resolution."""
+    import cv2
+
+    from eventvision.formats.kitti import read_object_label_file
+    _, ckpt = setup
+    out = tmp_path / "obj"
+    rc = main(["run", "detect3d", "--input", str(shared_data / "kitti_object"), "--output", str(out),
+               "--checkpoint", str(ckpt), "--device", "cpu", "--latency-ms", "80"])
+    assert rc == 0
+    res = read_object_label_file(out / "000000.txt")
+    assert len(res) > 0 and set(res["type"]) <= {"Car", "Pedestrian", "Cyclist"}
+    assert read_emission_file(out / "emission.txt")["000000"].frame.tolist() == [0]
+    img = cv2.imread(str(out / "overlays" / "000000" / "000000_image.png"))
+    assert img.shape == (375, 1242, 3)
+    assert json.loads((out / "summary.json").read_text())["layout"] == "object"
+
+
+def test_output_inside_input_is_refused(shared_data, setup, tmp_path, capsys):
+    _, ckpt = setup
+    rc = main(["run", "detect3d", "--input", str(shared_data / "kitti_object"), "--output",
+               str(shared_data / "kitti_object" / "training" / "out"), "--checkpoint", str(ckpt)])
+    assert rc == 2 and "inside the input" in capsys.readouterr().err
+
+
+def test_eval_detect3d_plots_draws_pr_curves_and_bev(setup, tmp_path, capsys):
+    _, ckpt = setup
+    over = [f"data.synthetic_root={tmp_path / 'syn'}", "data.synthetic_train_seqs=1", "data.synthetic_val_seqs=1",
+            "data.synthetic_frames=4", "data.synthetic_objects=2", "data.synthetic_supersample=1"]
+    rc = main(["eval", "detect3d", "--checkpoint", str(ckpt), "--device", "cpu", "--plots", str(tmp_path / "pl")]
+              + over)
+    assert rc == 0
+    names = sorted(p.name for p in (tmp_path / "pl").iterdir())
+    assert "pr_Car.png" in names and any(n.startswith("bev_") for n in names)
+    capsys.readouterr()

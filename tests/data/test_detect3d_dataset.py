@@ -9,8 +9,8 @@ import torch
 from eventvision.data.detect3d import KittiTrackingStereo, collate_detect3d, patch_split
 from eventvision.data.detect3d.kitti_tracking import read_image
 from eventvision.errors import DatasetNotFoundError
-from eventvision.evaluation.kitti.io import read_label_file, split_frames
-from eventvision.models.detect3d.postprocess import objects_to_grid_boxes
+from eventvision.formats.kitti import read_label_file, split_frames
+from eventvision.geometry.boxes3d import objects_to_grid_boxes
 from eventvision.simulate.kitti_scenes import SceneConfig, write_sequence
 
 

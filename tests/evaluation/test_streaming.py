@@ -9,7 +9,9 @@ import pytest
 
 from eventvision.errors import UserError
 from eventvision.evaluation import streaming as st
-from eventvision.evaluation.kitti import ap, boxes, io
+from eventvision.evaluation.kitti import ap
+from eventvision.formats import kitti as io
+from eventvision.geometry import boxes3d as boxes
 from eventvision.evaluation.kitti.synthetic import jitter_predictions
 
 
@@ -144,3 +146,123 @@ def test_patch_ranges():
     assert st.patch_ranges(30, split="val") == []
     with pytest.raises(UserError):
         st.patch_ranges(10, split="test")
+
+
+def test_patch_ranges_release_split_patch_in_scene():
+    """tools/gen_split_kitti_tracking.py split_patch_in_scene, rule by rule (40-frame patches)."""
+    # under 80 frames: halved
+    assert st.release_patches(79) == [(0, 39), (39, 79)]
+    assert st.patch_ranges(50, split="train", rule="streamdsgn") == [(0, 25)]
+    assert st.patch_ranges(50, split="val", rule="streamdsgn") == [(25, 50)]
+    # remainder merged into the last patch: 130 -> 0-40, 40-80, 80-130
+    assert st.release_patches(130) == [(0, 40), (40, 80), (80, 130)]
+    # length divisible by 40: the last 40 frames belong to no patch
+    assert st.release_patches(160) == [(0, 40), (40, 80), (80, 120)]
+    assert st.release_patches(80) == [(0, 40)]
+    assert st.patch_ranges(160, split="train", rule="streamdsgn") == [(0, 40), (80, 120)]
+    assert st.patch_ranges(160, split="val", rule="streamdsgn") == [(40, 80)]
+    with pytest.raises(UserError):
+        st.patch_ranges(100, split="val", rule="other")
+
+
+def test_sampled_schedule_draws_measured_latencies_deterministically():
+    lat = [50.0, 150.0, 230.0]
+    a = st.sampled_schedule(30, lat, np.random.default_rng(7))
+    b = st.sampled_schedule(30, lat, np.random.default_rng(7))
+    np.testing.assert_array_equal(a.frame, b.frame) and np.testing.assert_array_equal(a.time_ms, b.time_ms)
+    # every run's latency is one of the measured values; frames skipped as in the single-detector rule
+    start = np.r_[0.0, [max(t, (f + 1) * 100.0) for f, t in zip(a.frame[:-1], a.time_ms[:-1])]]
+    assert set(np.round(a.time_ms - start, 6)) <= set(lat)
+    np.testing.assert_array_equal(a.frame[1:], np.minimum(np.floor(start[1:] / 100.0 + 1e-9), 29).astype(int))
+    assert a.frame[-1] == 29  # the release always processes the clip's last frame
+    # 350 ms every run on 6 frames: 0 (-> 350), 3 (-> 700), then the start at 700 is past frame 5: frame 5
+    one = st.sampled_schedule(6, [350.0], np.random.default_rng(0))
+    assert one.frame.tolist() == [0, 3, 5] and one.time_ms.tolist() == [350.0, 700.0, 1050.0]
+    assert st.simulated_schedule(6, [350.0]).frame.tolist() == [0, 3]  # in-order measured latencies: as run
+    c = st.sampled_schedule(30, lat, np.random.default_rng(8))
+    assert not np.array_equal(a.time_ms, c.time_ms)
+    # a source draws all clips from one generator seeded once
+    src = st.SampledLatencies(tuple(lat), seed=7)
+    rng = np.random.default_rng(src.seed)
+    np.testing.assert_array_equal(src.schedule("0001", 0, 30, rng).time_ms, a.time_ms)
+
+
+def test_latency_sources_and_the_one_check():
+    rng = np.random.default_rng(0)
+    np.testing.assert_allclose(st.FixedLatency(150.0).schedule("0001", 10, 15, rng).time_ms, [150, 250, 350, 450, 550])
+    np.testing.assert_array_equal(st.MeasuredLatencies((150.0,)).schedule("0001", 0, 10, rng).frame,
+                                  [0, 1, 3, 4, 6, 7, 9])
+    em = st.EmissionTimes({"0001": st.Schedule(np.array([0, 5]), np.array([120.0, 560.0]))})
+    np.testing.assert_allclose(em.schedule("0001", 5, 9, rng).time_ms, [60.0])
+    with pytest.raises(UserError, match="0002"):
+        em.schedule("0002", 0, 5, rng)
+    for bad in ([], [np.nan], [-1.0], [np.inf]):
+        with pytest.raises(UserError):
+            st.check_latencies_ms(bad)
+    with pytest.raises(UserError):
+        st.FixedLatency(-5.0)
+    assert st.next_run(250.0, 0) == (250.0, 2) and st.next_run(30.0, 3) == (400.0, 4)
+
+
+def _car(x, z, ry=0.0, frame=0):
+    return io.make_objects(frame=frame, type="Car", bbox=(100, 100, 200, 200), dimensions=(1.5, 1.6, 3.9),
+                           location=(x, 1.6, z), rotation_y=ry, score=0.9)
+
+
+def test_release_kalman_rules():
+    """pcdet/datasets/kitti_streaming/kalman_filter.py with R_fac 40: transition, matching, update."""
+    kf = st.StreamDSGNKalman()
+    z0 = np.array([[1.0, 1.6, 20.0, 0.0, 1.0]])  # cos 0, sin 1
+    np.testing.assert_allclose(kf.step(z0, np.array(["Car"]), 100.0), z0)  # first call: the observation
+    np.testing.assert_allclose(kf.cov[0], 40 * np.eye(5))
+    # dt = 2 ms: F moves y by dt * sin = 2 m -> within 4 m of the new observation -> Kalman update
+    z1 = np.array([[1.0, 1.6, 20.0, 0.0, 1.0]])
+    F = np.eye(5)
+    F[0, 3] = F[1, 4] = 2.0
+    pred = F @ z0[0]
+    P = F @ (40 * np.eye(5)) @ F.T + np.diag([4.0, 4.0, 4.0, 2.0, 2.0])
+    K = P @ np.linalg.inv(P + 40 * np.eye(5))
+    want = pred + K @ (z1[0] - pred)
+    np.testing.assert_allclose(kf.step(z1, np.array(["Car"]), 2.0)[0], want)
+    np.testing.assert_allclose(kf.cov[0], (np.eye(5) - K) @ P)
+    # another class, or farther than 4 m after prediction: restart from the observation with P = 40 I
+    np.testing.assert_allclose(kf.step(z1, np.array(["Pedestrian"]), 2.0), z1)
+    kf.step(z1, np.array(["Car"]), 0.0)
+    np.testing.assert_allclose(kf.step(z1, np.array(["Car"]), 100.0), z1)  # predicted 100 m away
+    np.testing.assert_allclose(kf.cov[0], 40 * np.eye(5))
+    # Hungarian: two cars swap nothing, each matched to its own prediction
+    kf2 = st.StreamDSGNKalman()
+    two = np.array([[0.0, 1.6, 10.0, 1.0, 0.0], [3.0, 1.6, 10.0, 1.0, 0.0]])
+    kf2.step(two, np.array(["Car", "Car"]), 0.0)
+    out = kf2.step(two[::-1].copy(), np.array(["Car", "Car"]), 0.0)
+    np.testing.assert_allclose(out[:, 0], [3.0, 0.0], atol=1e-9)
+
+
+def test_kf_streamdsgn_copies_the_last_output_without_forecast():
+    frames = [_car(0.0, 20.0, ry=0.0, frame=i) for i in range(6)]
+    sched = st.Schedule(np.array([0, 1, 2]), np.array([100.0, 199.0, 250.0]))
+    out = st.stream_predictions(frames, sched, 6, strategy="kf-streamdsgn")
+    assert len(out[0]) == 0  # nothing emitted before 100 ms
+    # frame 1 (t = 100 ms) pairs output 0 (source frame 0, dt = 100 ms): first filter call -> the observation
+    np.testing.assert_allclose(out[1]["location"][0], [0.0, 1.6, 20.0])
+    # from frame 3 on the last output (source frame 2) is copied without forecast
+    for i in (3, 4, 5):
+        np.testing.assert_allclose(out[i]["location"], frames[2]["location"])
+        assert out[i]["frame"][0] == i
+    copy = st.stream_predictions(frames, sched, 6, strategy="copy")
+    assert all(np.array_equal(a["location"], b["location"]) for a, b in zip(out[3:], copy[3:]))
+
+
+def test_kf_streamdsgn_equals_copy_at_10hz_on_real_tracks(shared_data):
+    """With the release's transition matrix and dt in ms no prediction comes within 4 m of a detection at
+    10 Hz, so the release's forecaster returns the detections unchanged (documented in docs/kitti_sap.md)."""
+    gt = io.read_sequence_labels(shared_data / "kitti_tracking", "0006")
+    n = int(gt["frame"].max()) + 1
+    pred = io.split_frames(jitter_predictions(gt, seed=1, pos_std_m=0.1), n)
+    sched = st.sampled_schedule(n, [60.0, 140.0, 230.0], np.random.default_rng(0))
+    a = st.stream_predictions(pred, sched, n, strategy="kf-streamdsgn")
+    b = st.stream_predictions(pred, sched, n, strategy="copy")
+    assert sum(len(f) for f in a) > 500
+    for fa, fb in zip(a, b):
+        np.testing.assert_allclose(fa["location"], fb["location"], atol=1e-9)
+        np.testing.assert_allclose(np.cos(fa["rotation_y"]), np.cos(fb["rotation_y"]), atol=1e-9)

@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from eventvision.evaluation.kitti.boxes import boxes3d_from_objects, project_points
-from eventvision.evaluation.kitti.io import read_calib, read_label_file, split_frames
+from eventvision.geometry.boxes3d import boxes3d_from_objects, project_points
+from eventvision.formats.kitti import read_calib, read_label_file, split_frames
 from eventvision.simulate.kitti_scenes import (SceneConfig, load_base_calibration, render_view, sample_tracks,
                                                sequence_calibration, write_sequence)
 

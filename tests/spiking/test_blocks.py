@@ -138,3 +138,49 @@ def test_blocks_gradients_reach_every_parameter(block_cls, neuron):
     (out * torch.linspace(-1, 1, out.numel()).view(out.shape)).sum().backward()
     missing = [n for n, p in block.named_parameters() if p.grad is None]
     assert missing == []
+
+
+def _neurons(module):
+    from eventvision.spiking.neurons import LIFNode
+
+    found = [m for m in module.modules() if isinstance(m, LIFNode)]
+    assert found
+    return found
+
+
+def test_ssa_neurons_detach_reset_like_spikformer():
+    # ZK-Zhou/spikformer cifar10/model.py: q/k/v/attn/proj_lif = MultiStepLIFNode(..., detach_reset=True)
+    assert all(n.detach_reset for n in _neurons(SSA(D, H)))
+    assert not any(n.detach_reset for n in _neurons(SSA(D, H, neuron_kw={"detach_reset": False})))
+
+
+def test_sdsa_neurons_detach_reset_like_spike_driven_transformer():
+    # BICLab/Spike-Driven-Transformer module/ms_conv.py: every MultiStepLIFNode has detach_reset=True
+    assert all(n.detach_reset for n in _neurons(SDSA(D, H)))
+    assert all(n.detach_reset for n in _neurons(SpikeDrivenBlock(D, H)))
+
+
+def test_qkformer_neurons_detach_reset_like_qkformer():
+    # zhouchenlin2096/QKFormer cifar10-dvs/model.py: q/k/attn/proj_lif and mlp lifs detach_reset=True
+    assert all(n.detach_reset for n in _neurons(QKTokenAttention(D, H)))
+    assert all(n.detach_reset for n in _neurons(QKFormerBlock(D, H)))
+
+
+def test_cml_downsample_neuron_detaches_reset_like_cml():
+    # zhouchenlin2096/Spikingformer-CML cifar10-dvs/model.py: proj*_lif after maxpool, detach_reset=True
+    block = CMLDownsample(2, 4)
+    assert all(n.detach_reset for n in _neurons(block))
+    # the flag changes the gradient, not the spikes: twice over threshold in a row needs the reset path
+    x = torch.full((T, 1, 2, 4, 4), 3.0, requires_grad=True)
+    plain = CMLDownsample(2, 4, neuron_kw={"detach_reset": False})
+    plain.load_state_dict(block.state_dict())
+    grads, outs = [], []
+    for b in (block, plain):
+        functional.reset_net(b)
+        out = b(x)
+        out.sum().backward()
+        grads.append(x.grad.clone())
+        outs.append(out.detach())
+        x.grad = None
+    assert torch.equal(outs[0], outs[1]) and outs[0].sum() > 0
+    assert not torch.allclose(grads[0], grads[1])

@@ -28,8 +28,8 @@ import numpy as np
 import torch
 
 from eventvision.errors import DatasetNotFoundError, UserError
-from eventvision.evaluation.kitti.io import Calibration, make_objects, read_calib, read_label_file, split_frames
-from eventvision.models.detect3d.postprocess import objects_to_grid_boxes
+from eventvision.formats.kitti import Calibration, make_objects, read_calib, read_label_file, split_frames
+from eventvision.geometry.boxes3d import objects_to_grid_boxes
 
 KITTI_TRACKING_URL = "https://www.cvlibs.net/datasets/kitti/eval_tracking.php"
 

@@ -84,25 +84,26 @@ def read_labels_csv(path: str | Path) -> list[tuple[int, int, int]]:
     (``user01_natural``: class 8 twice, 5 before 4); every row is a sample, as in SpikingJelly's
     ``DVS128Gesture`` conversion.
     """
+    from eventvision.utils.io import text_lines
+
     rows = []
-    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
-        for number, row in enumerate(csv.reader(fh), 1):
-            if not row or not "".join(row).strip():
-                continue
-            if number == 1 and not row[0].strip().isdigit():
-                continue  # header
-            try:
-                cls, start, end = (int(v) for v in row[:3])
-            except ValueError:
-                raise FileFormatError(f"{path}: line {number} is not 'class,startTime_usec,endTime_usec' "
-                                      f"integers; is this a DVS128 Gesture label file?") from None
-            if not 1 <= cls <= NUM_CLASSES:
-                raise FileFormatError(f"{path}: line {number}: class {cls} outside 1..{NUM_CLASSES}; is this "
-                                      f"a DVS128 Gesture label file?")
-            if not 0 <= start < end:
-                raise FileFormatError(f"{path}: line {number}: interval [{start}, {end}) us is empty or "
-                                      f"negative; fix or drop the row")
-            rows.append((cls - 1, start, end))
+    for number, row in enumerate(csv.reader(text_lines(path)), 1):
+        if not row or not "".join(row).strip():
+            continue
+        if number == 1 and not row[0].strip().isdigit():
+            continue  # header
+        try:
+            cls, start, end = (int(v) for v in row[:3])
+        except ValueError:
+            raise FileFormatError(f"{path}: line {number} is not 'class,startTime_usec,endTime_usec' "
+                                  f"integers; is this a DVS128 Gesture label file?") from None
+        if not 1 <= cls <= NUM_CLASSES:
+            raise FileFormatError(f"{path}: line {number}: class {cls} outside 1..{NUM_CLASSES}; is this "
+                                  f"a DVS128 Gesture label file?")
+        if not 0 <= start < end:
+            raise FileFormatError(f"{path}: line {number}: interval [{start}, {end}) us is empty or "
+                                  f"negative; fix or drop the row")
+        rows.append((cls - 1, start, end))
     return rows
 
 

@@ -1,6 +1,5 @@
-"""KITTI (Tracking) formats, 3D boxes, rotated IoU and the KITTI AP of kitti-object-eval-python.
+"""KITTI AP of kitti-object-eval-python (:mod:`.ap`) and synthetic detections for tests (:mod:`.synthetic`).
 
-Modules: :mod:`.io` (label/result/calib files), :mod:`.boxes` (camera boxes, corners, BEV,
-projection), :mod:`.iou` (numba 2D/BEV/3D IoU), :mod:`.ap` (``kitti_eval``). Imported lazily:
-``from eventvision.evaluation.kitti import io`` does not compile any numba kernel.
+The file formats live in :mod:`eventvision.formats.kitti`, box geometry and the rotated IoU in
+:mod:`eventvision.geometry`. Imported lazily: importing this package compiles no numba kernel.
 """

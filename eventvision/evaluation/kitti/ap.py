@@ -20,7 +20,7 @@ Per class and difficulty (easy/moderate/hard = index 0/1/2):
 IoU thresholds: ``strict`` 0.7/0.5/0.5 (Car/Pedestrian/Cyclist) for bbox, BEV and 3D; ``loose``
 0.7/0.5/0.5 for bbox and 0.5/0.25/0.25 for BEV and 3D (the reference's second row).
 
-Frames are :data:`eventvision.evaluation.kitti.io.OBJECT_DTYPE` arrays, one per image, ground truth and
+Frames are :data:`eventvision.formats.kitti.OBJECT_DTYPE` arrays, one per image, ground truth and
 detections aligned by index.
 """
 
@@ -33,9 +33,9 @@ import numba
 import numpy as np
 
 from eventvision.evaluation.base import Evaluator
-from eventvision.evaluation.kitti.boxes import bev_from_boxes3d, boxes3d_from_objects
-from eventvision.evaluation.kitti.io import CLASSES, OBJECT_DTYPE
-from eventvision.evaluation.kitti.iou import frames_overlap
+from eventvision.formats.kitti import CLASSES, OBJECT_DTYPE
+from eventvision.geometry.boxes3d import bev_from_boxes3d, boxes3d_from_objects
+from eventvision.geometry.rotated_iou import frames_overlap
 
 N_SAMPLE_PTS = 41
 DIFFICULTIES = ("easy", "moderate", "hard")
@@ -430,6 +430,13 @@ class KittiAPEvaluator(Evaluator):
                         flat[f"{cls}/{metric}/{kind}/{diff}"] = v
         return flat
 
+    def save_pictures(self, out_dir) -> list:
+        """PR curves per class (``pr_<Class>.png``) and BEV overlays of the busiest frames (``bev_<i>.png``)."""
+        from eventvision.evaluation.kitti.plots import save_bev_frames, save_pr_curves
+
+        res = evaluate_kitti(self._gt, self._dt, classes=self.classes, metrics=self.metrics, overlap=self.overlap)
+        return save_pr_curves({"offline": res}, out_dir) + save_bev_frames(self._gt, self._dt, out_dir)
+
     def state(self):
         return self._gt, self._dt
 
@@ -438,3 +445,19 @@ class KittiAPEvaluator(Evaluator):
         for gts, dts in states:
             self._gt += gts
             self._dt += dts
+
+
+def format_ap_table(results: dict) -> str:
+    """Readable table of ``{mode: KittiEvalResult.to_dict()}``: one block per mode, rows class/metric, columns
+    R40 and R11 easy/mod/hard (percent)."""
+    lines = []
+    for mode, per_class in results.items():
+        lines.append(f"{mode} AP (percent)")
+        lines.append(f"  {'class':<11}{'metric':<7}{'R40 easy':>9}{'mod':>7}{'hard':>7}   "
+                     f"{'R11 easy':>9}{'mod':>7}{'hard':>7}")
+        for cls, per_metric in per_class.items():
+            for metric, ap in per_metric.items():
+                r40 = "".join(f"{v:7.2f}" for v in ap["R40"])
+                r11 = "".join(f"{v:7.2f}" for v in ap["R11"])
+                lines.append(f"  {cls:<11}{metric:<7}  {r40}     {r11}")
+    return "\n".join(lines)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from eventvision.evaluation.kitti.boxes import alpha_from_rotation_y
-from eventvision.evaluation.kitti.io import OBJECT_DTYPE
+from eventvision.formats.kitti import OBJECT_DTYPE
+from eventvision.geometry.boxes3d import alpha_from_rotation_y
 
 
 def jitter_predictions(objects: np.ndarray, *, seed: int = 0, pos_std_m: float = 0.25, size_std: float = 0.05,

@@ -21,27 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-
-# --------------------------------------------------------------------------------- box frames
-def camera_to_lidar_boxes(boxes_cam: np.ndarray) -> np.ndarray:
-    """KITTI camera boxes [M, 7] (x, y_bottom, z, l, w, h, ry) -> grid-frame boxes [M, 7] (x, y, z_centre, l, w, h, θ)."""
-    b = np.asarray(boxes_cam, dtype=np.float64).reshape(-1, 7)
-    x, y, z, l, w, h, ry = b.T
-    out = np.stack([z, -x, -y + h / 2.0, l, w, h, limit_period_np(-ry - np.pi / 2.0)], axis=1)
-    return out.astype(np.float32)
-
-
-def lidar_to_camera_boxes(boxes_l: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`camera_to_lidar_boxes` (ry wrapped to [−π, π))."""
-    b = np.asarray(boxes_l, dtype=np.float64).reshape(-1, 7)
-    x, y, z, l, w, h, th = b.T
-    out = np.stack([-y, -(z - h / 2.0), x, l, w, h, limit_period_np(-th - np.pi / 2.0)], axis=1)
-    return out
-
-
-def limit_period_np(val, offset: float = 0.5, period: float = 2 * np.pi):
-    """Wrap angles into [−offset·period, (1−offset)·period)."""
-    return val - np.floor(val / period + offset) * period
+from eventvision.geometry.boxes3d import camera_to_lidar_boxes, lidar_to_camera_boxes, limit_period_np  # noqa: F401
 
 
 def limit_period(val: torch.Tensor, offset: float = 0.5, period: float = 2 * math.pi) -> torch.Tensor:

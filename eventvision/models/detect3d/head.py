@@ -240,7 +240,7 @@ def bev_rects_camera(boxes: np.ndarray) -> np.ndarray:
 
 def rotated_bev_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Rotated BEV IoU [N, M] of grid-frame boxes (kitti's numba rotated IoU on camera BEV rectangles)."""
-    from eventvision.evaluation.kitti.iou import bev_overlap
+    from eventvision.geometry.rotated_iou import bev_overlap
     return np.asarray(bev_overlap(bev_rects_camera(a), bev_rects_camera(b)), dtype=np.float64)
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from eventvision.evaluation.kitti.boxes import alpha_from_rotation_y, corners_3d, project_boxes_2d, project_points
-from eventvision.evaluation.kitti.io import make_objects
-from eventvision.models.detect3d.geometry import lidar_to_camera_boxes
+from eventvision.formats.kitti import make_objects
+from eventvision.geometry.boxes3d import (alpha_from_rotation_y, corners_3d, lidar_to_camera_boxes, project_boxes_2d,
+                                         project_points)
 from eventvision.models.detect3d.head import CLASS_NAMES
 
 
@@ -34,16 +34,3 @@ def detections_to_objects(boxes: np.ndarray, scores: np.ndarray, labels: np.ndar
                         alpha=alpha_from_rotation_y(kb[ok, 6], kb[ok, 0], kb[ok, 2]), bbox=bbox[ok],
                         dimensions=np.stack([cam[ok, 5], cam[ok, 4], cam[ok, 3]], axis=1), location=cam[ok, :3],
                         rotation_y=kb[ok, 6], score=np.asarray(scores, dtype=np.float64)[ok])
-
-
-def objects_to_grid_boxes(objects: np.ndarray, class_names=CLASS_NAMES) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """KITTI objects -> (grid-frame boxes [M, 7] float32, class index [M], track id [M]) for the classes in
-    ``class_names`` only (others, e.g. Van/DontCare, are left out)."""
-    from eventvision.models.detect3d.geometry import camera_to_lidar_boxes
-
-    keep = np.isin(objects["type"], list(class_names))
-    obj = objects[keep]
-    dims = obj["dimensions"]  # h, w, l
-    cam = np.concatenate([obj["location"], dims[:, 2:3], dims[:, 1:2], dims[:, 0:1], obj["rotation_y"][:, None]], axis=1)
-    labels = np.array([list(class_names).index(t) for t in obj["type"]], dtype=np.int64)
-    return camera_to_lidar_boxes(cam), labels, obj["track_id"].astype(np.int64)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from eventvision.evaluation.kitti import ap, io
+from eventvision.evaluation.kitti import ap
+from eventvision.formats import kitti as io
 
 SEQS = ["0001", "0006", "0008", "0010", "0012", "0013", "0014", "0015", "0016", "0018", "0019"]
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from eventvision.evaluation.kitti.boxes import project_points
-from eventvision.evaluation.kitti.io import read_calib
+from eventvision.geometry.boxes3d import project_points
+from eventvision.formats.kitti import read_calib
 from eventvision.models.detect3d.geometry import (DepthBins, VoxelGrid, camera_to_lidar_boxes, lidar_to_camera_boxes,
                                                   plane_sweep_grid, stereo_disparity_numerator, voxel_sampling_grid)
 from eventvision.models.detect3d.volume import build_cost_volume, geometry_volume, warp_right_volume

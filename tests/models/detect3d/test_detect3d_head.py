@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from eventvision.evaluation.kitti.io import read_calib
+from eventvision.formats.kitti import read_calib
 from eventvision.models.detect3d import StereoDetector3D
 from eventvision.models.detect3d.head import (AnchorSpec, aligned_iou, assign_targets, decode_boxes, decode_predictions,
                                               direction_targets, encode_boxes, make_anchors, nearest_bev_rects,
                                               rotated_nms)
-from eventvision.models.detect3d.postprocess import detections_to_objects, objects_to_grid_boxes
+from eventvision.geometry.boxes3d import objects_to_grid_boxes
+from eventvision.models.detect3d.postprocess import detections_to_objects
 
 
 def test_encode_decode_round_trip():

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from eventvision.errors import UserError
-from eventvision.evaluation.kitti import boxes, io
+from eventvision.formats import kitti as io
+from eventvision.geometry import boxes3d as boxes
 
 
 def _root(shared_data):
@@ -100,3 +101,33 @@ def test_corners_and_bev():
     np.testing.assert_allclose(bev, [[1.0, 10.0, 4.0, 2.0, np.pi / 2]])
     np.testing.assert_allclose(boxes.bev_corners(bev)[0], c[:4, [0, 2]])
     assert boxes.disparity_from_depth(10.0, 721.5377, 0.54) == pytest.approx(38.963, abs=1e-3)
+
+
+def test_object_label_columns_round_trip(tmp_path):
+    line = "Car 0.00 0 -1.58 587.01 173.33 614.12 200.12 1.65 1.67 3.64 -0.65 1.71 46.70 -1.59 0.87\n"
+    objs = io.parse_object_label_lines([line, "\n"], frame=7)
+    assert len(objs) == 1 and objs["frame"][0] == 7 and objs["track_id"][0] == -1
+    np.testing.assert_allclose(objs["location"][0], [-0.65, 1.71, 46.70])
+    assert objs["score"][0] == pytest.approx(0.87)
+    text = io.format_object_lines(objs)
+    assert len(text.split()) == 16 and text.split()[0] == "Car"
+    path = tmp_path / "000007.txt"
+    path.write_text(text)
+    back = io.read_object_label_file(path, frame=7)
+    np.testing.assert_allclose(back["bbox"], objs["bbox"]) and np.testing.assert_allclose(back["rotation_y"], -1.59)
+    with pytest.raises(UserError, match="15 or 16 columns"):
+        io.parse_object_label_lines(["Car 0 0 1 2 3\n"])
+
+
+def test_png_size_and_calibration_scaling(tmp_path, shared_data):
+    import cv2
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((94, 310, 3), np.uint8))
+    assert io.png_size(tmp_path / "a.png") == (310, 94)
+    (tmp_path / "b.png").write_bytes(b"not a png at all, sorry")
+    with pytest.raises(UserError, match="not a PNG"):
+        io.png_size(tmp_path / "b.png")
+    calib = io.read_sequence_calib(_root(shared_data), "0001")
+    half = io.scale_calibration(calib, 0.5)
+    assert half.focal_px == pytest.approx(calib.focal_px / 2) and half.baseline_m == pytest.approx(calib.baseline_m)
+    back = io.parse_calib_lines(io.format_calibration(half).splitlines())
+    np.testing.assert_allclose(back.P3, half.P3) and np.testing.assert_allclose(back.R0_rect, calib.R0_rect)

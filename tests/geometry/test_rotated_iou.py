@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from eventvision.evaluation.kitti import boxes, iou
+from eventvision.geometry import boxes3d as boxes
+from eventvision.geometry import rotated_iou as iou
 
 SQRT2 = np.sqrt(2.0)
 

@@ -1,4 +1,4 @@
-"""KITTI Tracking text formats: label_02 / result files and calibration files.
+"""KITTI text formats: label_02 / result files and calibration files (read, scaled and written here only).
 
 Label and result files share the tracking columns (one object per line, space separated)::
 
@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from eventvision.errors import DatasetNotFoundError, UserError
-from eventvision.utils.io import atomic_path
+from eventvision.errors import DatasetNotFoundError, FileFormatError, UserError
+from eventvision.utils.io import atomic_path, text_lines
 
 #: one object (one text line). bbox: x1, y1, x2, y2 px; dimensions: h, w, l m; location: x, y, z m (camera).
 OBJECT_DTYPE = np.dtype([
@@ -47,6 +47,8 @@ OBJECT_DTYPE = np.dtype([
 ])
 
 CLASSES = ("Car", "Pedestrian", "Cyclist")
+#: frame indices read from text files lie below this (10 Hz: > 27 hours; KITTI sequences hold < 1200 frames)
+MAX_FRAME_INDEX = 1_000_000
 FRAME_PERIOD_MS = 100.0  #: KITTI Tracking is recorded at 10 Hz
 
 
@@ -75,6 +77,24 @@ def make_objects(*, frame=0, track_id=-1, type="Car", truncated=0.0, occluded=0,
     return out
 
 
+def _check_object_row(frame: int, track: int, kind: str, nums: list[float], where: str) -> None:
+    """Range checks of one label/result line (nums = columns 4..): finite, sizes >= 0, frame bounded."""
+    bad = None
+    if not 0 <= frame < MAX_FRAME_INDEX:
+        bad = f"frame {frame} outside 0..{MAX_FRAME_INDEX - 1}"
+    elif track < -1:
+        bad = f"track_id {track} < -1"
+    elif not all(np.isfinite(nums)):
+        names = ("truncated occluded alpha x1 y1 x2 y2 h w l x y z rotation_y score").split()
+        bad = f"{names[next(i for i, v in enumerate(nums) if not np.isfinite(v))]} is not finite"
+    elif not -1 <= nums[1] <= 3 or nums[1] != int(nums[1]):
+        bad = f"occluded {nums[1]:g} is not one of -1, 0, 1, 2, 3"
+    elif kind != "DontCare" and min(nums[7:10]) < 0:  # DontCare rows hold -1 -1 -1 by convention
+        bad = f"negative 3D box size (h, w, l = {nums[7]:g}, {nums[8]:g}, {nums[9]:g} m)"
+    if bad:
+        raise FileFormatError(f"{where}: {bad}; fix or regenerate the file")
+
+
 def parse_label_lines(lines, *, source: str = "<text>") -> np.ndarray:
     """Parse tracking-format lines (17 columns, or 18 with score) into an :data:`OBJECT_DTYPE` array."""
     rows = []
@@ -90,7 +110,8 @@ def parse_label_lines(lines, *, source: str = "<text>") -> np.ndarray:
             nums = [float(v) for v in parts[3:]]
             frame, track = int(parts[0]), int(parts[1])
         except ValueError as exc:
-            raise UserError(f"{source}:{lineno}: non-numeric value ({exc}); fix the file") from None
+            raise FileFormatError(f"{source}:{lineno}: non-numeric value ({exc}); fix the file") from None
+        _check_object_row(frame, track, parts[2], nums, f"{source}:{lineno}")
         score = nums[14] if len(nums) == 15 else 1.0
         rows.append((frame, track, parts[2], nums[0], int(nums[1]), nums[2], nums[3:7], nums[7:10],
                      nums[10:13], nums[13], score))
@@ -99,13 +120,42 @@ def parse_label_lines(lines, *, source: str = "<text>") -> np.ndarray:
     return np.array(rows, dtype=OBJECT_DTYPE)
 
 
+def parse_object_label_lines(lines, *, frame: int = 0, source: str = "<text>") -> np.ndarray:
+    """Parse KITTI *Object* label lines (15 columns, or 16 with score: type truncated occluded alpha x1 y1 x2 y2
+    h w l x y z rotation_y [score]) -> :data:`OBJECT_DTYPE` with ``frame`` and track id -1."""
+    rows = []
+    for lineno, line in enumerate(lines, 1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) not in (15, 16):
+            raise UserError(f"{source}:{lineno}: expected 15 or 16 columns (KITTI object format: type truncated "
+                            f"occluded alpha x1 y1 x2 y2 h w l x y z rotation_y [score]), got {len(parts)}; "
+                            f"fix or regenerate the file")
+        rows.append(f"{frame} -1 " + " ".join(parts))
+    return parse_label_lines(rows, source=source)
+
+
+def read_object_label_file(path: str | os.PathLike, *, frame: int = 0) -> np.ndarray:
+    """Read a KITTI Object ``label_2/NNNNNN.txt`` or result file -> :data:`OBJECT_DTYPE` array [N]."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: label/result file not found; check the path")
+    with open(path, encoding="utf-8") as fh:
+        return parse_object_label_lines(fh, frame=frame, source=str(path))
+
+
+def format_object_lines(objects: np.ndarray, *, with_score: bool = True) -> str:
+    """Objects -> KITTI *Object* text (the tracking columns without frame and track id)."""
+    return "".join(line.split(" ", 2)[2] + "\n" for line in format_objects(objects, with_score=with_score).splitlines())
+
+
 def read_label_file(path: str | os.PathLike) -> np.ndarray:
     """Read a KITTI Tracking ``label_02/<seq>.txt`` or result file -> :data:`OBJECT_DTYPE` array [N]."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: label/result file not found; check the path")
-    with open(path, encoding="utf-8") as fh:
-        return parse_label_lines(fh, source=str(path))
+    return parse_label_lines(text_lines(path), source=str(path))
 
 
 def format_objects(objects: np.ndarray, *, with_score: bool = True) -> str:
@@ -222,7 +272,9 @@ def parse_calib_lines(lines, *, source: str = "<text>") -> Calibration:
         try:
             nums = np.array([float(v) for v in rest.split()], dtype=np.float64)
         except ValueError:
-            raise UserError(f"{source}:{lineno}: non-numeric value in {key}; fix the calibration file") from None
+            raise FileFormatError(f"{source}:{lineno}: non-numeric value in {key}; fix the calibration file") from None
+        if not np.isfinite(nums).all():
+            raise FileFormatError(f"{source}:{lineno}: {key} holds a non-finite value; fix the calibration file")
         name = _ALIASES[key]
         want = 9 if name == "R0_rect" else 12
         if nums.size != want:
@@ -233,6 +285,9 @@ def parse_calib_lines(lines, *, source: str = "<text>") -> Calibration:
     if missing:
         raise UserError(f"{source}: calibration lacks {', '.join(missing)} (accepted keys: P0..P3, "
                         f"R0_rect or R_rect, Tr_velo_to_cam or Tr_velo_cam); use a KITTI calib file")
+    if not values["P2"][0, 0] > 0 or not values["P3"][0, 0] > 0:
+        raise FileFormatError(f"{source}: P2/P3 focal length (first value) must be > 0 pixels; fix the calibration "
+                              "file")
     return Calibration(**values)
 
 
@@ -241,8 +296,30 @@ def read_calib(path: str | os.PathLike) -> Calibration:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: calibration file not found; check the path")
-    with open(path, encoding="utf-8") as fh:
-        return parse_calib_lines(fh, source=str(path))
+    return parse_calib_lines(text_lines(path), source=str(path))
+
+
+def scaled_projection(P: np.ndarray, scale: float) -> np.ndarray:
+    """P for an image resized by ``scale`` (pixel centres at integer coordinates: u' = (u + 0.5)·s − 0.5)."""
+    S = np.array([[scale, 0.0, 0.5 * scale - 0.5], [0.0, scale, 0.5 * scale - 0.5], [0.0, 0.0, 1.0]])
+    return S @ P
+
+
+def scale_calibration(calib: Calibration, scale: float) -> Calibration:
+    """The calibration of the images resized by ``scale`` (every P scaled by :func:`scaled_projection`)."""
+    return Calibration(P0=scaled_projection(calib.P0, scale), P1=scaled_projection(calib.P1, scale),
+                       P2=scaled_projection(calib.P2, scale), P3=scaled_projection(calib.P3, scale),
+                       R0_rect=calib.R0_rect, Tr_velo_to_cam=calib.Tr_velo_to_cam, Tr_imu_to_velo=calib.Tr_imu_to_velo)
+
+
+def format_calibration(calib: Calibration) -> str:
+    """Calibration -> KITTI Tracking calib text (Tracking key names R_rect / Tr_velo_cam / Tr_imu_velo)."""
+    tr = calib.Tr_velo_to_cam if calib.Tr_velo_to_cam is not None else np.array(
+        [[0.0, -1.0, 0.0, 0.0], [0.0, 0.0, -1.0, 0.0], [1.0, 0.0, 0.0, 0.0]])
+    imu = calib.Tr_imu_to_velo if calib.Tr_imu_to_velo is not None else np.hstack([np.eye(3), np.zeros((3, 1))])
+    rows = [(f"P{i}", getattr(calib, f"P{i}")) for i in range(4)]
+    rows += [("R_rect", calib.R0_rect), ("Tr_velo_cam", tr), ("Tr_imu_velo", imu)]
+    return "".join(f"{k} " + " ".join(f"{v:.12e}" for v in np.asarray(m).ravel()) + "\n" for k, m in rows)
 
 
 # ------------------------------------------------------------------------------------ dataset folders
@@ -263,6 +340,29 @@ def read_sequence_labels(root: str | os.PathLike, seq: str) -> np.ndarray:
     if not path.is_file():
         raise DatasetNotFoundError(f"{path}: sequence {seq} has no label file; check --seqs and the KITTI root")
     return read_label_file(path)
+
+
+def png_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(width, height) in pixels from a PNG's IHDR chunk (reads 24 bytes)."""
+    with open(path, "rb") as fh:
+        head = fh.read(24)
+    if len(head) < 24 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        raise FileFormatError(f"{path}: not a PNG image; re-download or regenerate the sequence")
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
+def sequence_image_size(root: str | os.PathLike, seq: str, *, default: tuple[int, int] | None = None
+                        ) -> tuple[int, int] | None:
+    """(width, height) of ``image_02/<seq>/000000.png`` beside the labels of a KITTI Tracking root;
+    ``default`` when the images are not there."""
+    path = tracking_root(root) / "image_02" / seq / "000000.png"
+    return png_size(path) if path.is_file() else default
+
+
+def sequence_num_frames(root: str | os.PathLike, seq: str) -> int:
+    """Number of ``image_02/<seq>/*.png`` frames beside the labels of a KITTI Tracking root (0: no images)."""
+    folder = tracking_root(root) / "image_02" / seq
+    return sum(1 for _ in folder.glob("*.png")) if folder.is_dir() else 0
 
 
 def read_sequence_calib(root: str | os.PathLike, seq: str) -> Calibration:

@@ -8,11 +8,18 @@ Files store dimensions as h, w, l; :func:`boxes3d_from_objects` reorders.
 BEV rectangles are ``(x, z, l, w, ry)`` in the ground plane. Corners follow the rotation
 R_y(ry) = [[cos, 0, sin], [0, 1, 0], [-sin, 0, cos]] applied to local offsets, which is also the
 convention of the reference rotated IoU (rotate_iou), so IoUs computed from these corners agree.
+
+The detector's **grid frame** (lidar-like, origin at the camera: ``x_l = z``, ``y_l = -x``, ``z_l = -y``) holds
+boxes ``(x, y, z, l, w, h, θ)`` with (x, y, z) the gravity centre and ``θ = -ry - π/2``;
+:func:`camera_to_lidar_boxes` / :func:`lidar_to_camera_boxes` convert, :func:`objects_to_grid_boxes` takes
+label objects there.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from eventvision.formats.kitti import CLASSES
 
 
 def boxes3d_from_objects(objects: np.ndarray) -> np.ndarray:
@@ -109,3 +116,36 @@ def rotation_y_from_alpha(alpha, x, z):
 def disparity_from_depth(depth_m, focal_px: float, baseline_m: float):
     """Stereo disparity (px) of points at ``depth_m`` for a rectified pair: f * B / z."""
     return focal_px * baseline_m / np.asarray(depth_m, dtype=np.float64)
+
+
+# ------------------------------------------------------------------------ camera <-> grid (lidar-like) frame
+def camera_to_lidar_boxes(boxes_cam: np.ndarray) -> np.ndarray:
+    """KITTI camera boxes [M, 7] (x, y_bottom, z, l, w, h, ry) -> grid-frame boxes [M, 7] (x, y, z_centre, l, w, h, θ)."""
+    b = np.asarray(boxes_cam, dtype=np.float64).reshape(-1, 7)
+    x, y, z, l, w, h, ry = b.T
+    out = np.stack([z, -x, -y + h / 2.0, l, w, h, limit_period_np(-ry - np.pi / 2.0)], axis=1)
+    return out.astype(np.float32)
+
+
+def lidar_to_camera_boxes(boxes_l: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`camera_to_lidar_boxes` (ry wrapped to [−π, π))."""
+    b = np.asarray(boxes_l, dtype=np.float64).reshape(-1, 7)
+    x, y, z, l, w, h, th = b.T
+    out = np.stack([-y, -(z - h / 2.0), x, l, w, h, limit_period_np(-th - np.pi / 2.0)], axis=1)
+    return out
+
+
+def limit_period_np(val, offset: float = 0.5, period: float = 2 * np.pi):
+    """Wrap angles into [−offset·period, (1−offset)·period)."""
+    return val - np.floor(val / period + offset) * period
+
+
+def objects_to_grid_boxes(objects: np.ndarray, class_names=CLASSES) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """KITTI objects -> (grid-frame boxes [M, 7] float32, class index [M], track id [M]) for the classes in
+    ``class_names`` only (others, e.g. Van/DontCare, are left out)."""
+    keep = np.isin(objects["type"], list(class_names))
+    obj = objects[keep]
+    dims = obj["dimensions"]  # h, w, l
+    cam = np.concatenate([obj["location"], dims[:, 2:3], dims[:, 1:2], dims[:, 0:1], obj["rotation_y"][:, None]], axis=1)
+    labels = np.array([list(class_names).index(t) for t in obj["type"]], dtype=np.int64)
+    return camera_to_lidar_boxes(cam), labels, obj["track_id"].astype(np.int64)

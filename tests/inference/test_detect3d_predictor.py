@@ -1,0 +1,68 @@
+"""The detect3d predictor: warm-up before the first timed frame, frame skipping, track association."""
+
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+
+from eventvision.evaluation.streaming import simulated_schedule
+from eventvision.inference.detect3d import Detect3DPredictor, associate
+from eventvision.simulate.kitti_scenes import SceneConfig, write_sequence
+
+
+class _SlowFirstCall:
+    """A stand-in detector whose first call pays a lazy-initialisation cost (like kernel compilation)."""
+
+    grid = SimpleNamespace(x_range=(2.0, 53.2), y_range=(-28.8, 28.8))
+
+    def __init__(self, first_s: float, then_s: float):
+        self.calls, self.first_s, self.then_s = 0, first_s, then_s
+
+    def reset_stream(self):
+        pass
+
+    def stream_step(self, left, right, P2, P3):
+        time.sleep(self.first_s if self.calls == 0 else self.then_s)
+        self.calls += 1
+        return {}
+
+    def decode(self, out):
+        return [{"boxes": torch.zeros(0, 7), "scores": torch.zeros(0), "labels": torch.zeros(0, dtype=torch.long)}]
+
+
+def test_warm_up_keeps_the_first_frames(tmp_path):
+    from eventvision.data.detect3d.kitti_tracking import load_sequence
+    write_sequence(tmp_path, "0000", seed=1, cfg=SceneConfig(num_frames=8, num_objects=1, image_scale=0.25,
+                                                             supersample=1))
+    seq = load_sequence(tmp_path / "training", "0000")
+    model = _SlowFirstCall(first_s=0.6, then_s=0.01)
+    pred = Detect3DPredictor(model, torch.device("cpu"), image_scale=0.25)
+    pred.warm_up(seq)
+    frames = [r.frame for r in pred.stream(seq)]
+    assert model.calls == 1 + len(frames)
+    assert frames == list(range(8))  # without the warm-up the 600 ms first run would skip frames 1-5
+    cold = Detect3DPredictor(_SlowFirstCall(first_s=0.6, then_s=0.01), torch.device("cpu"), image_scale=0.25)
+    assert [r.frame for r in cold.stream(seq)][:2] == [0, 6]
+
+
+def test_fixed_latency_follows_the_evaluators_schedule(tmp_path):
+    from eventvision.data.detect3d.kitti_tracking import load_sequence
+    write_sequence(tmp_path, "0000", seed=2, cfg=SceneConfig(num_frames=10, num_objects=1, image_scale=0.25,
+                                                             supersample=1))
+    seq = load_sequence(tmp_path / "training", "0000")
+    pred = Detect3DPredictor(_SlowFirstCall(0.0, 0.0), torch.device("cpu"), image_scale=0.25, latency_ms=230.0)
+    runs = list(pred.stream(seq))
+    ref = simulated_schedule(10, [230.0])
+    assert [r.frame for r in runs] == ref.frame.tolist()
+    np.testing.assert_allclose([r.emission_ms for r in runs], ref.time_ms)
+
+
+def test_greedy_track_association():
+    prev_boxes = np.array([[10.0, 0.0, -0.8, 3.9, 1.6, 1.5, 0.0], [20.0, 5.0, -0.8, 3.9, 1.6, 1.5, 0.0]])
+    cur = np.array([[20.4, 5.1, -0.8, 3.9, 1.6, 1.5, 0.0], [40.0, 0.0, -0.8, 3.9, 1.6, 1.5, 0.0],
+                    [10.3, 0.0, -0.8, 3.9, 1.6, 1.5, 0.0]])
+    ids, nxt = associate(np.array([7, 8]), cur, np.array([0, 0, 0]), prev_boxes, np.array([0, 0]), 9)
+    assert ids.tolist() == [8, 9, 7] and nxt == 10
