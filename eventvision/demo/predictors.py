@@ -114,6 +114,7 @@ class GesturePredictor:
         torch = self.torch
         frames = torch.from_numpy(self.frames(window))[None].to(self.device)
         with torch.no_grad():
+            self.task.reset(self.model)  # each window is a new sample (predict does not reset)
             scores = self.task.predict(self.model, {"frames": frames})[0].float().cpu()
         if self.rates:
             total = float(scores.clamp(min=0).sum())

@@ -1,6 +1,6 @@
-"""Frames -> events emulator (ESIM / v2e semantics), numba kernels behind a small stateful wrapper.
+"""Frames -> events emulator, numba kernels behind a small stateful wrapper; two modes.
 
-Model, per pixel (x, y):
+``mode="esim"`` (default), per pixel (x, y):
 
 * log intensity ``L = log(max(I, min_intensity))`` with ``I`` in (0, 1] (uint8 frames are divided by
   255; an [H, W, 3] BGR frame is converted to gray first);
@@ -18,18 +18,45 @@ Model, per pixel (x, y):
   ``noise_rate_hz`` (per pixel), random polarity, uniform times within the frame interval; noise
   events do not move the reference and ignore the refractory period.
 
-Output events of one step are sorted by time (ties in row-major pixel order); polarity is ±1.
+``mode="v2e"``: the model of v2e's ``EventEmulator.generate_events`` (SensorsINI/v2e
+``v2ecore/emulator.py``, ``v2ecore/emulator_utils.py``), per frame interval ``dt`` (seconds in the
+formulas, frames in 0..255 units ``x``: float frames are ``I * 255``):
+
+* lin-log photoreceptor ``lin_log(x) = x ln(20) / 20`` for ``x <= 20``, ``ln x`` above (continuous at 20;
+  rounded to 1e-8 as v2e does), instead of clipping dark values;
+* photoreceptor low-pass (``cutoff_hz > 0``): ``lp += eps (lin_log(x) - lp)`` with ``eps = min(1,
+  inten01 dt / tau)``, ``tau = 1 / (2 pi cutoff_hz)``, ``inten01 = (x + 20) / 275`` (darker pixels are
+  slower);
+* leak (``leak_rate_hz > 0``): before comparing, the reference drops by ``dt leak_rate_hz r_pix
+  (1 - leak_jitter_fraction n) C_on`` with ``n ~ N(0, 1)`` per pixel and frame and a per-pixel rate factor
+  ``r_pix = 10^(noise_rate_cov_decades N(0, 1))`` drawn once: a static pixel emits ON events at about
+  ``leak_rate_hz``;
+* ``n = floor((lp - ref) / C_on)`` ON (or OFF) events per pixel; with ``N`` the largest ``n`` of any pixel
+  in the interval, a pixel's k-th event (k = 1..n) is at ``t_a + k dt / N`` (v2e's uniform time steps, not
+  the interpolated crossing time);
+* refractory (when ``refractory_us`` exceeds the step ``dt / N``): an event less than ``refractory_us``
+  (strictly: ``t - t_last > refractory_us`` passes) after the pixel's last emitted event is dropped and the
+  reference moves only by the emitted events, so the change is kept and comes out after the refractory period;
+* shot noise (``noise_rate_hz > 0``): per pixel and interval one uniform ``u``; with
+  ``f = (noise_rate_hz / 2) dt ((shot_noise_inten_factor - 1) inten01 + 1)`` an ON event if
+  ``u > 1 - f C / C_on``, an OFF event if ``u < f C / C_off`` (pixels with low thresholds are noisier, bright
+  pixels slightly less so with the factor 0.25), at ``t_b``; a noisy pixel's reference is reset to ``lp``.
+
+Output events of one step are sorted by time (ties in row-major pixel order; v2e shuffles ties at random);
+polarity is ±1.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
 import numpy as np
 from numba import njit
 
-from eventvision.errors import UserError
+from eventvision.errors import InvalidValueError
 from eventvision.events.core import EVENT_DTYPE, empty_events
 
 _NEVER = np.int64(-(2**62))
@@ -141,6 +168,97 @@ def _emulate_step(l_prev, l_new, l_ref, c_on, c_off, t_last, t_a, t_b, refractor
     return sx, sy, st, sp, ref_out, last_out
 
 
+LIN_LOG_THRESHOLD = 20.0  # v2e: linear below this grey level (0..255 units), log above
+
+
+@njit(cache=True, nogil=True)
+def _lin_log(frame, scale, threshold):
+    """v2e's lin-log of ``frame * scale`` (0..255 units) as float64 [H, W], rounded to 1e-8."""
+    h, w = frame.shape
+    out = np.empty((h, w), dtype=np.float64)
+    slope = np.log(threshold) / threshold
+    for yy in range(h):
+        for xx in range(w):
+            v = frame[yy, xx] * scale
+            y = v * slope if v <= threshold else np.log(v)
+            out[yy, xx] = np.round(y * 1e8) / 1e8
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _v2e_events(lp, ref, c_on, c_off, t_last, t_a, t_b, refractory_us, shot_on, shot_off):
+    """v2e-mode events of one interval from the (low-passed) photoreceptor ``lp`` and the (leaked)
+    reference ``ref``: the k-th of a pixel's n events at ``t_a + k dt / N``; refractory drops events
+    without moving the reference; shot noise at ``t_b`` resets the reference to ``lp``.
+    Pure: returns (x, y, t, p, new_ref, new_t_last) sorted by time (ties row-major)."""
+    h, w = lp.shape
+    counts = np.zeros((h, w), dtype=np.int64)
+    n_max = 0
+    for yy in range(h):
+        for xx in range(w):
+            d = lp[yy, xx] - ref[yy, xx]
+            if d > 0:
+                n = np.int64(np.floor(d / c_on[yy, xx]))
+            else:
+                n = -np.int64(np.floor(-d / c_off[yy, xx]))
+            counts[yy, xx] = n
+            n_max = max(n_max, abs(n))
+    steps = max(n_max, 1)
+    step = (t_b - t_a) / steps
+    use_refractory = refractory_us > step
+    cap = 1024
+    for yy in range(h):
+        for xx in range(w):
+            cap += abs(counts[yy, xx]) + shot_on[yy, xx] + shot_off[yy, xx]
+    xs = np.empty(cap, dtype=np.uint16)
+    ys = np.empty(cap, dtype=np.uint16)
+    ts = np.empty(cap, dtype=np.int64)
+    ps = np.empty(cap, dtype=np.int8)
+    ref_out = ref.copy()
+    last_out = t_last.copy()
+    m = 0
+    for i in range(n_max):
+        t_i = t_a + (i + 1) * step
+        t_int = np.int64(np.floor(t_i + 0.5))
+        for yy in range(h):
+            for xx in range(w):
+                n = counts[yy, xx]
+                if abs(n) <= i:
+                    continue
+                if use_refractory and not t_i - last_out[yy, xx] > refractory_us:
+                    continue
+                last_out[yy, xx] = t_i
+                xs[m] = xx
+                ys[m] = yy
+                ts[m] = t_int
+                if n > 0:
+                    ps[m] = 1
+                    ref_out[yy, xx] += c_on[yy, xx]
+                else:
+                    ps[m] = -1
+                    ref_out[yy, xx] -= c_off[yy, xx]
+                m += 1
+    t_end = np.int64(np.floor(t_b + 0.5))
+    for yy in range(h):
+        for xx in range(w):
+            if shot_on[yy, xx]:
+                xs[m], ys[m], ts[m], ps[m] = xx, yy, t_end, 1
+                m += 1
+            if shot_off[yy, xx]:
+                xs[m], ys[m], ts[m], ps[m] = xx, yy, t_end, -1
+                m += 1
+            if shot_on[yy, xx] or shot_off[yy, xx]:
+                ref_out[yy, xx] = lp[yy, xx]
+    return xs[:m].copy(), ys[:m].copy(), ts[:m].copy(), ps[:m].copy(), ref_out, last_out
+
+
+def lin_log(x: np.ndarray, threshold: float = LIN_LOG_THRESHOLD) -> np.ndarray:
+    """v2e's photoreceptor mapping of grey levels ``x`` (0..255 units): linear ``x ln(t) / t`` up to ``t``,
+    ``ln x`` above, rounded to 1e-8."""
+    x = np.asarray(x, dtype=np.float64)
+    return _lin_log(x.reshape(1, -1), 1.0, float(threshold)).reshape(x.shape)
+
+
 def to_intensity_frame(frame: np.ndarray, width: int, height: int) -> tuple[np.ndarray, float]:
     """Validate a frame; return (2-D array, scale to (0, 1]). BGR [H, W, 3] uint8 is converted to gray."""
     frame = np.asarray(frame)
@@ -148,18 +266,19 @@ def to_intensity_frame(frame: np.ndarray, width: int, height: int) -> tuple[np.n
         import cv2
         frame = cv2.cvtColor(np.ascontiguousarray(frame, dtype=np.uint8), cv2.COLOR_BGR2GRAY)
     if frame.ndim != 2 or frame.shape != (height, width):
-        raise UserError(f"emulator: frame has shape {frame.shape}, expected ({height}, {width}) gray or "
-                        f"({height}, {width}, 3) BGR; resize frames to the emulator's size")
+        raise InvalidValueError(f"emulator: frame has shape {frame.shape}, expected ({height}, {width}) gray "
+                                f"or ({height}, {width}, 3) BGR; resize frames to the emulator's size")
     if frame.dtype == np.uint8:
         return frame, 1.0 / 255.0
     if frame.dtype.kind not in "fiu":
-        raise UserError(f"emulator: frame dtype {frame.dtype} is not numeric; pass uint8 or float intensity in (0, 1]")
+        raise InvalidValueError(f"emulator: frame dtype {frame.dtype} is not numeric; pass uint8 or float "
+                                f"intensity in (0, 1]")
     return frame, 1.0
 
 
 @dataclass
 class EventEmulator:
-    """Stateful frames -> events emulator for one ``width`` x ``height`` sensor (see module doc for the model).
+    """Stateful frames -> events emulator for one ``width`` x ``height`` sensor (module doc: the model).
 
     >>> emu = EventEmulator(640, 480, contrast=0.2)
     >>> emu.reset(frame0, t_us=0)
@@ -175,17 +294,46 @@ class EventEmulator:
     seed: int = 0
     min_intensity: float = 1.0 / 255.0
     min_contrast: float = 0.01
+    #: "esim" (interpolated crossing times, module doc) or "v2e" (v2e's pixel model)
+    mode: str = "esim"
+    #: v2e mode: photoreceptor low-pass cutoff at full intensity (Hz, 0 = off; v2e's default 0)
+    cutoff_hz: float = 0.0
+    #: v2e mode: leak events per pixel per second (0 = off; v2e's CLI default is 0.1)
+    leak_rate_hz: float = 0.0
+    #: v2e mode: leak jitter and log-normal per-pixel leak spread (v2e's defaults)
+    leak_jitter_fraction: float = 0.1
+    noise_rate_cov_decades: float = 0.1
+    #: v2e mode: shot-noise rate at full intensity relative to darkness (v2e's SHOT_NOISE_INTEN_FACTOR)
+    shot_noise_inten_factor: float = 0.25
+    #: v2e mode: grey level (0..255) below which the photoreceptor is linear
+    lin_log_threshold: float = LIN_LOG_THRESHOLD
 
     def __post_init__(self):
         self._capacity = 0
         if self.width <= 0 or self.height <= 0:
-            raise UserError(f"emulator: width/height must be positive, got {self.width}x{self.height}")
-        if not self.contrast > 0 or self.contrast_std < 0 or self.refractory_us < 0 or self.noise_rate_hz < 0:
-            raise UserError("emulator: need contrast > 0, contrast_std >= 0, refractory_us >= 0, noise_rate_hz >= 0")
+            raise InvalidValueError(f"emulator: width/height must be positive, got "
+                                    f"{self.width}x{self.height}")
+        if not (self.contrast > 0 and self.contrast_std >= 0 and self.refractory_us >= 0
+                and 0 <= self.noise_rate_hz < math.inf):
+            raise InvalidValueError("emulator: need contrast > 0, contrast_std >= 0, refractory_us >= 0, "
+                                    "noise_rate_hz >= 0")
+        if self.mode not in ("esim", "v2e"):
+            raise InvalidValueError(f"emulator: mode '{self.mode}' is not one of esim, v2e")
+        finite = (self.cutoff_hz, self.leak_rate_hz, self.noise_rate_cov_decades,
+                  self.shot_noise_inten_factor)
+        if not (all(0 <= v < math.inf for v in finite) and 0 <= self.leak_jitter_fraction <= 1
+                and 0 < self.lin_log_threshold < math.inf):
+            raise InvalidValueError("emulator: need cutoff_hz >= 0, leak_rate_hz >= 0, "
+                                    "0 <= leak_jitter_fraction <= 1, noise_rate_cov_decades >= 0, "
+                                    "shot_noise_inten_factor >= 0, lin_log_threshold > 0")
         self._rng = np.random.default_rng(self.seed)
         shape = (self.height, self.width)
         self.c_on = np.maximum(self._rng.normal(self.contrast, self.contrast_std, shape), self.min_contrast)
         self.c_off = np.maximum(self._rng.normal(self.contrast, self.contrast_std, shape), self.min_contrast)
+        # v2e: per-pixel leak-rate factor, log-normal over noise_rate_cov_decades (drawn in v2e mode only, so
+        # the ESIM mode's random stream is what it always was)
+        self.leak_factor = (10.0 ** (self.noise_rate_cov_decades * self._rng.standard_normal(shape))
+                            if self.mode == "v2e" else np.ones(shape))
         self._l_prev = None
         self._l_ref = None
         self._t_last = None
@@ -193,13 +341,15 @@ class EventEmulator:
 
     @classmethod
     def from_config(cls, cfg, *, width: int, height: int) -> "EventEmulator":
-        keys = ("contrast", "contrast_std", "refractory_us", "noise_rate_hz", "seed", "min_intensity", "min_contrast")
+        keys = ("contrast", "contrast_std", "refractory_us", "noise_rate_hz", "seed", "min_intensity",
+                "min_contrast", "mode", "cutoff_hz", "leak_rate_hz", "leak_jitter_fraction",
+                "noise_rate_cov_decades", "shot_noise_inten_factor", "lin_log_threshold")
         return cls(width, height, **{k: cfg[k] for k in keys if k in cfg})
 
     def set_contrast(self, contrast: float) -> None:
         """Change the mean threshold (keeps each pixel's relative mismatch); used by the live demo's keys."""
         if not contrast > 0:
-            raise UserError(f"emulator: contrast must be > 0, got {contrast}")
+            raise InvalidValueError(f"emulator: contrast must be > 0, got {contrast}")
         ratio = contrast / self.contrast
         self.c_on = np.maximum(self.c_on * ratio, self.min_contrast)
         self.c_off = np.maximum(self.c_off * ratio, self.min_contrast)
@@ -210,17 +360,31 @@ class EventEmulator:
         return self._l_ref is not None
 
     def _log(self, frame) -> np.ndarray:
+        """The photoreceptor's log signal: ``log(max(I, min_intensity))`` (esim) or lin-log (v2e)."""
         frame, scale = to_intensity_frame(frame, self.width, self.height)
+        if self.mode == "v2e":
+            mapping = functools.partial(_lin_log, scale=float(scale) * 255.0,
+                                        threshold=float(self.lin_log_threshold))
+        else:
+            mapping = functools.partial(_log_intensity, scale=float(scale),
+                                        min_intensity=float(self.min_intensity))
         if frame.dtype == np.uint8:  # 256 possible values: a lookup table instead of 300k logs
-            lut = _log_intensity(np.arange(256, dtype=np.uint8)[None, :], float(scale), float(self.min_intensity))[0]
-            return lut[frame]
-        return _log_intensity(frame, float(scale), float(self.min_intensity))
+            return mapping(np.arange(256, dtype=np.uint8)[None, :])[0][frame]
+        return mapping(frame)
+
+    def _inten01(self, frame) -> np.ndarray:
+        """v2e's ``(x + 20) / 275`` of the frame in 0..255 units (scales low-pass speed and shot noise)."""
+        frame, scale = to_intensity_frame(frame, self.width, self.height)
+        return (frame * (scale * 255.0) + 20.0) / 275.0
 
     def reset(self, frame: np.ndarray, t_us: int) -> None:
         """Start (or restart) at ``frame`` taken at ``t_us``: the reference becomes this frame, no events."""
         self._l_prev = self._log(frame)
         self._l_ref = self._l_prev.copy()
-        self._t_last = np.full((self.height, self.width), _NEVER, dtype=np.int64)
+        if self.mode == "v2e":
+            self._t_last = np.full((self.height, self.width), -np.inf)
+        else:
+            self._t_last = np.full((self.height, self.width), _NEVER, dtype=np.int64)
         self._t_prev = int(t_us)
 
     def step(self, frame: np.ndarray, t_us: int) -> np.ndarray:
@@ -233,8 +397,10 @@ class EventEmulator:
             self.reset(frame, t_us)
             return empty_events()
         if t_us <= self._t_prev:
-            raise UserError(f"emulator: frame time {t_us} µs is not after the previous frame ({self._t_prev} µs); "
-                            "timestamps must increase")
+            raise InvalidValueError(f"emulator: frame time {t_us} µs is not after the previous frame "
+                                    f"({self._t_prev} µs); timestamps must increase")
+        if self.mode == "v2e":
+            return self._step_v2e(frame, t_us)
         l_new = self._log(frame)
         xs, ys, ts, ps, self._l_ref, self._t_last = _emulate_step(
             self._l_prev, l_new, self._l_ref, self.c_on, self.c_off, self._t_last, np.int64(self._t_prev),
@@ -251,6 +417,36 @@ class EventEmulator:
         self._t_prev = t_us
         return events
 
+    def _step_v2e(self, frame: np.ndarray, t_us: int) -> np.ndarray:
+        """v2e mode: low-pass, leak, events at k dt / N, refractory, shot noise (module doc)."""
+        dt_s = (t_us - self._t_prev) * 1e-6
+        shape = (self.height, self.width)
+        inten01 = self._inten01(frame) if self.cutoff_hz > 0 or self.noise_rate_hz > 0 else None
+        lp = self._log(frame)
+        if self.cutoff_hz > 0:
+            tau = 1.0 / (2.0 * np.pi * self.cutoff_hz)
+            eps = np.minimum(inten01 * (dt_s / tau), 1.0)
+            lp = (1.0 - eps) * self._l_prev + eps * lp
+        ref = self._l_ref
+        if self.leak_rate_hz > 0:
+            jitter = 1.0 - self.leak_jitter_fraction * self._rng.standard_normal(shape)
+            ref = ref - dt_s * self.leak_rate_hz * self.leak_factor * jitter * self.c_on
+        shot_on = shot_off = np.zeros(shape, dtype=np.bool_)
+        if self.noise_rate_hz > 0:
+            brightness = (self.shot_noise_inten_factor - 1.0) * inten01 + 1.0
+            factor = (self.noise_rate_hz / 2.0) * dt_s * brightness
+            u = self._rng.random(shape)
+            shot_on = u > 1.0 - factor * (self.contrast / self.c_on)
+            shot_off = u < factor * (self.contrast / self.c_off)
+        xs, ys, ts, ps, self._l_ref, self._t_last = _v2e_events(
+            lp, ref, self.c_on, self.c_off, self._t_last, float(self._t_prev), float(t_us),
+            float(self.refractory_us), shot_on, shot_off)
+        events = np.empty(len(xs), dtype=EVENT_DTYPE)
+        events["x"], events["y"], events["t"], events["p"] = xs, ys, ts, ps
+        self._l_prev = lp  # the low-passed photoreceptor state
+        self._t_prev = t_us
+        return events
+
     def _noise(self, t_a: int, t_b: int) -> np.ndarray:
         expected = self.noise_rate_hz * self.width * self.height * (t_b - t_a) * 1e-6
         n = int(self._rng.poisson(expected))
@@ -262,8 +458,9 @@ class EventEmulator:
         return noise
 
 
-def iter_emulate(frames: Iterable[np.ndarray], timestamps_us: Iterable[int], **kwargs) -> Iterator[np.ndarray]:
-    """Yield the events of each frame interval (first frame: reference only). kwargs: :class:`EventEmulator`'s.
+def iter_emulate(frames: Iterable[np.ndarray], timestamps_us: Iterable[int],
+                 **kwargs) -> Iterator[np.ndarray]:
+    """Yield the events of each frame interval (first frame: reference only); kwargs: EventEmulator's.
 
     ``width``/``height`` default to the first frame's size.
     """

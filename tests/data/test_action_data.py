@@ -18,7 +18,7 @@ from eventvision.data.action.video import (
 from eventvision.errors import DatasetNotFoundError, FileFormatError
 
 
-def VideoRecordOf(path):
+def record_of(path):
     from eventvision.data.action.video import VideoRecord
     return VideoRecord(path, 0, 0)
 
@@ -67,7 +67,7 @@ def test_real_ucf101_clip_through_the_5x3_test_sampling(shared_data):
     assert views[-1][0].tolist()[-1] == 163
     # crops along the 298-px long side: left, ceil(74 / 2) = 37, right
     assert [v[1] for v in views[:3]] == [(0, 0), (0, 37), (0, 74)]
-    ds = VideoClipDataset([VideoRecordOf(path)], lambda r: read_video(r.path, short_side=224), train=False,
+    ds = VideoClipDataset([record_of(path)], lambda r: read_video(r.path, short_side=224), train=False,
                           num_frames=16, stride=4, image_size=224, num_clips=5, num_crops=3)
     assert len(ds) == 15
     sample = ds[4]  # clip 1, centre crop

@@ -192,3 +192,19 @@ def test_log_truncation_keeps_whole_rows(tmp_path):
     resumed.log({"loss": 9.0}, step=3, epoch=0, prefix="train/")
     resumed.close()
     assert [(r["step"], r["value"]) for r in read_metrics_csv(path)] == [(1, 1.0), (2, 2.0), (3, 9.0)]
+
+
+def test_tensorboard_hides_the_events_a_killed_run_logged_after_its_checkpoint(toy_config, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = tmp_path / "tb_kill"
+    cfg = toy_config(*NOISY, "train.epochs=1", "train.checkpoint_every=5", "train.tensorboard=true",
+                     output_dir=out)
+    with pytest.raises(Killed):  # logged steps 3 and 6, checkpoint at 5
+        Trainer(ToyTask.from_config(cfg), cfg, hooks=[kill_at(7)], verbose=False).fit()
+    Trainer(ToyTask.from_config(cfg), cfg, resume=True, verbose=False).fit()
+    events = EventAccumulator(str(out / "tb"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("train/loss")] == [3, 6]  # 6 once, from the resumed run
+    csv_rows = [r for r in read_metrics_csv(out / "metrics.csv") if r["tag"] == "train/loss"]
+    assert [e.value for e in events.Scalars("train/loss")] == pytest.approx([r["value"] for r in csv_rows])

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from eventvision.data.gesture import dvs128
-from eventvision.errors import UserError
+from eventvision.errors import ConfigError
 
 
 def downsample_events(events: np.ndarray, factor: int) -> np.ndarray:
@@ -30,7 +30,8 @@ def events_to_frames(events: np.ndarray, *, num_frames: int, sensor_size: int, r
     from eventvision.representations.functional import to_frames
 
     if sensor_size % resolution:
-        raise UserError(f"resolution {resolution} must divide the sensor size {sensor_size}")
+        raise ConfigError(f"data.resolution: {resolution} must divide the sensor size {sensor_size}; "
+                          f"choose a divisor of {sensor_size}")
     events = downsample_events(events, sensor_size // resolution)
     return to_frames(events, num_frames=num_frames, width=resolution, height=resolution, split_by=split_by)
 
