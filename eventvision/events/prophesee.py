@@ -1,10 +1,17 @@
-"""Prophesee files: EVT 2.0 / EVT 3.0 ``.raw`` and ``.dat`` (Event2D), decoded chunk by chunk.
+"""Prophesee files: EVT 2.0 / 2.1 / 3.0 ``.raw`` and ``.dat`` (Event2D), decoded chunk by chunk.
 
 * ``.raw``: ASCII header lines starting with ``%`` (``% evt 3.0``, ``% format EVT3;height=720;width=1280``,
   ``% geometry 1280x720``), then little-endian words. EVT 2.0: 32-bit words, type in bits 31..28
   (0 CD_OFF, 1 CD_ON with t-low 27..22, x 21..11, y 10..0; 8 EVT_TIME_HIGH with the upper 28 time bits).
   EVT 3.0: 16-bit words, type in bits 15..12 (0 ADDR_Y, 2 ADDR_X with polarity bit 11, 3 VECT_BASE_X,
   4 VECT_12, 5 VECT_8, 6 TIME_LOW, 8 TIME_HIGH; 24-bit time base, wrap-arounds counted).
+  EVT 2.1: 64-bit words; the spec's upper half (type 63..60, t-low 59..54, x base 53..43, y 42..32;
+  TIME_HIGH: upper 28 time bits in 59..32) and its lower half (32-bit validity mask: one event at
+  ``x base + k`` per set bit ``k``). How the halves lie in the file is the ``endianness`` of the format
+  line: ``legacy`` (IMX636; OpenEB's ``EVT21;...;endianness=legacy``) stores the upper half first, each
+  half a little-endian u32; ``little`` (GenX320) stores the whole word little-endian, lower half first.
+  A format line without the key means ``little`` (OpenEB's default); files with only ``% evt 2.1`` and
+  no format line predate GenX320 and are read as ``legacy`` (see docs/events.md).
 * ``.dat``: ``%`` header, then (version >= 2) two bytes event type/size, then 8-byte events:
   u32 t (µs) and u32 with x bits 0..13, y bits 14..27, polarity bits 28..31.
 
@@ -24,7 +31,8 @@ from typing import Iterator
 import numba
 import numpy as np
 
-from eventvision.errors import UserError
+from eventvision.errors import FileFormatError, InvalidValueError, UserError
+from eventvision.events._kernels import fast_check_chunk
 from eventvision.events.core import EVENT_DTYPE, EventMeta
 from eventvision.events.recording import IndexedStream, SequentialStream, _coalesce, bisect_left
 
@@ -101,6 +109,22 @@ def _int(v) -> int | None:
 
 
 # ------------------------------------------------------------------------------------------- numba kernels
+@numba.njit(cache=True, inline="always")
+def _time_high_28(new_high, time_high, loops):
+    """EVT 2.x TIME_HIGH word: (new upper time bits, loop count, +1 when the 28-bit counter wrapped)."""
+    if new_high < time_high and time_high - new_high > (1 << 27):
+        loops += 1
+    return new_high, loops
+
+
+@numba.njit(cache=True, inline="always")
+def _state2(time_high, loops):
+    out_state = np.empty(2, np.int64)
+    out_state[0] = time_high
+    out_state[1] = loops
+    return out_state
+
+
 @numba.njit(cache=True)
 def _decode_evt2_kernel(words, state, out):
     """EVT 2.0 words -> events written to the wrapper's fresh ``out``; returns (count, new state
@@ -118,14 +142,8 @@ def _decode_evt2_kernel(words, state, out):
             out[k].p = 1 if kind == 1 else -1
             k += 1
         elif kind == 8:
-            new_high = w & 0x0FFFFFFF
-            if new_high < time_high and time_high - new_high > (1 << 27):  # 28-bit counter wrapped
-                loops += 1
-            time_high = new_high
-    out_state = np.empty(2, np.int64)
-    out_state[0] = time_high
-    out_state[1] = loops
-    return k, out_state
+            time_high, loops = _time_high_28(w & 0x0FFFFFFF, time_high, loops)
+    return k, _state2(time_high, loops)
 
 
 @numba.njit(cache=True)
@@ -194,6 +212,51 @@ def _decode_evt3_kernel(words, state, out):
 
 
 @numba.njit(cache=True)
+def _count_evt21_kernel(words, head_first):
+    """Events in EVT 2.1 words given as uint32 pairs (popcount of the CD validity masks)."""
+    n = 0
+    for i in range(words.shape[0] // 2):
+        head = words[2 * i] if head_first else words[2 * i + 1]
+        if (head >> 28) <= 1:
+            m = words[2 * i + 1] if head_first else words[2 * i]
+            while m:
+                m &= m - np.uint32(1)
+                n += 1
+    return n
+
+
+@numba.njit(cache=True)
+def _decode_evt21_kernel(words, head_first, state, out):
+    """EVT 2.1 uint32 pairs -> events in ``out`` (sized by ``_count_evt21_kernel``); returns (count,
+    new state [time_high, loops]). ``head_first``: the type/t/x/y half precedes the mask (legacy)."""
+    time_high = state[0]
+    loops = state[1]
+    k = 0
+    for i in range(words.shape[0] // 2):
+        head = np.int64(words[2 * i] if head_first else words[2 * i + 1])
+        kind = head >> 28
+        if kind <= 1:
+            m = np.int64(words[2 * i + 1] if head_first else words[2 * i])
+            t = (loops << 34) | (time_high << 6) | ((head >> 22) & 0x3F)
+            x0 = (head >> 11) & 0x7FF
+            y = head & 0x7FF
+            p = 1 if kind == 1 else -1
+            b = 0
+            while m:
+                if m & 1:
+                    out[k].x = x0 + b
+                    out[k].y = y
+                    out[k].t = t
+                    out[k].p = p
+                    k += 1
+                m >>= 1
+                b += 1
+        elif kind == 8:
+            time_high, loops = _time_high_28(head & 0x0FFFFFFF, time_high, loops)
+    return k, _state2(time_high, loops)
+
+
+@numba.njit(cache=True)
 def _decode_dat_kernel(words, out):
     """.dat Event2D pairs of u32 (t, data) -> events in ``out``."""
     for i in range(out.shape[0]):
@@ -220,6 +283,19 @@ def decode_evt3(words: np.ndarray, state: np.ndarray | None = None) -> tuple[np.
     return out[:k], new_state
 
 
+def decode_evt21(words: np.ndarray, state: np.ndarray | None = None, *, legacy: bool = True
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Decode EVT 2.1 data given as little-endian uint32 (two per 64-bit word); ``legacy``: the
+    type/t/x/y half comes first (IMX636), else the mask half (GenX320). Returns (events, state)."""
+    words = np.ascontiguousarray(words, dtype="<u4")
+    if len(words) % 2:
+        raise InvalidValueError(f"EVT 2.1 data: {len(words)} 32-bit halves is not a whole number of "
+                                f"64-bit words; pass whole words")
+    out = np.empty(_count_evt21_kernel(words, legacy), dtype=EVENT_DTYPE)
+    k, new_state = _decode_evt21_kernel(words, legacy, np.zeros(2, np.int64) if state is None else state, out)
+    return out[:k], new_state
+
+
 def decode_dat(records: np.ndarray) -> np.ndarray:
     """Decode .dat Event2D records (little-endian u32 pairs: t, data) to EVENT_DTYPE."""
     words = np.ascontiguousarray(np.asarray(records)).view("<u4")
@@ -230,6 +306,8 @@ def decode_dat(records: np.ndarray) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------------- streams
 class _PropheseeStream(SequentialStream):
+    _check_chunk = fast_check_chunk
+
     def __init__(self, path: Path, header: PropheseeHeader, format: str):
         self.path, self.format, self.header = Path(path), format, header
         self.size_inferred = not (header.width and header.height)
@@ -243,31 +321,67 @@ class _PropheseeStream(SequentialStream):
         return EventMeta(xmax + 1, ymax + 1, 0)
 
 
+def evt21_head_first(header: PropheseeHeader, path: Path | None = None) -> bool:
+    """Whether an EVT 2.1 file stores the type/t/x/y half of each word first (``legacy``, see module doc)."""
+    fmt = header.fields.get("format", "")
+    if not fmt:
+        return True
+    kv = dict(part.split("=", 1) for part in fmt.split(";")[1:] if "=" in part)
+    endianness = kv.get("endianness", "little").strip().lower()
+    if endianness not in ("legacy", "little"):
+        raise FileFormatError(f"EVT 2.1 endianness '{endianness}' in the format line is unknown; expected "
+                              f"'legacy' or 'little'", path=None if path is None else str(path))
+    return endianness == "legacy"
+
+
 class RawStream(_PropheseeStream):
-    """EVT 2.0 / EVT 3.0 ``.raw`` file.
+    """EVT 2.0 / 2.1 / 3.0 ``.raw`` file.
 
     The first complete pass (e.g. ``num_events`` or a full ``iter_windows``) also records a seek index
     (byte offset + decoder state + first timestamp per decoded chunk), so later ``read_window`` /
     ``iter_windows(t_start=...)`` calls start decoding near ``t_start`` instead of at the file start.
+    :meth:`read_all` decodes the whole file in one call into one array (no chunk joins).
     """
 
     def __init__(self, path: Path):
         header = read_header(path)
-        if header.encoding not in ("evt2", "evt3"):
+        if header.encoding not in ("evt2", "evt21", "evt3"):
             what = header.encoding or "no '% evt' or '% format' line"
-            raise UserError(f"{path}: unsupported Prophesee raw encoding ({what}); eventvision reads EVT 2.0 and "
-                            f"EVT 3.0 (convert others with metavision_file_to_hdf5)")
+            raise FileFormatError(f"{path}: unsupported Prophesee raw encoding ({what}); eventvision reads "
+                                  f"EVT 2.0, EVT 2.1 and EVT 3.0 (convert others with metavision_file_to_hdf5)")
         super().__init__(path, header, header.encoding)
-        self._word = np.dtype("<u4") if header.encoding == "evt2" else np.dtype("<u2")
-        self._decode = decode_evt2 if header.encoding == "evt2" else decode_evt3
+        if header.encoding == "evt2":
+            self._word, self._decode = np.dtype("<u4"), decode_evt2
+        elif header.encoding == "evt3":
+            self._word, self._decode = np.dtype("<u2"), decode_evt3
+        else:
+            legacy = evt21_head_first(header, path)
+            #: EVT 2.1 only: the type/t/x/y half of each 64-bit word comes first (``legacy``)
+            self.evt21_legacy = legacy
+            self._word = np.dtype("<u8")
+            self._decode = lambda words, state: decode_evt21(words.view("<u4"), state, legacy=legacy)
         self._seek_index: list[tuple[int, int, np.ndarray | None]] | None = None
+
+    def _data_size(self) -> int:
+        size = self.path.stat().st_size - self.header.size
+        if size % self._word.itemsize:
+            raise FileFormatError(f"{self.path}: {size} data bytes is not a whole number of "
+                                  f"{self._word.itemsize}-byte {self.format} words; the file is truncated")
+        return size
+
+    def read_all(self) -> np.ndarray:
+        """Every event, decoded in one call (the words are read at once: 2-8 bytes per event)."""
+        size = self._data_size()
+        words = np.fromfile(self.path, dtype=self._word, count=size // self._word.itemsize,
+                            offset=self.header.size)
+        events, _ = self._decode(words, None)
+        if len(events):
+            self._check_chunk(events, None)
+        return events
 
     def _decode_chunks(self, chunk_events: int, start: tuple[int, np.ndarray | None] | None = None
                        ) -> Iterator[np.ndarray]:
-        size = self.path.stat().st_size - self.header.size
-        if size % self._word.itemsize:
-            raise UserError(f"{self.path}: {size} data bytes is not a whole number of {self._word.itemsize}-byte "
-                            f"{self.format} words; the file is truncated")
+        self._data_size()
         offset, state = (self.header.size, None) if start is None else start
         index: list[tuple[int, int, np.ndarray | None]] = []
         with open(self.path, "rb") as fh:
@@ -313,13 +427,14 @@ class DatStream(IndexedStream):
     def __init__(self, path: Path):
         header = read_header(path, dat=True)
         if header.dat_event_size != 8 or header.dat_event_type not in (0, 12):
-            raise UserError(f"{path}: .dat event type {header.dat_event_type} of size {header.dat_event_size} bytes "
-                            f"is not Event2D/CD (type 0 or 12, 8 bytes); cannot read it")
+            raise FileFormatError(f"{path}: .dat event type {header.dat_event_type} of size "
+                                  f"{header.dat_event_size} bytes is not Event2D/CD (type 0 or 12, 8 bytes); "
+                                  f"cannot read it")
         self.path, self.format, self.header = Path(path), "dat", header
         size = self.path.stat().st_size - header.size
         if size % 8:
-            raise UserError(f"{path}: {size} data bytes is not a whole number of 8-byte events; "
-                            f"the file is truncated")
+            raise FileFormatError(f"{path}: {size} data bytes is not a whole number of 8-byte events; "
+                                  f"the file is truncated")
         self._rec = (np.memmap(self.path, dtype=_DAT_RECORD, mode="r", offset=header.size, shape=(size // 8,))
                      if size else np.empty(0, dtype=_DAT_RECORD))
         self.size_inferred = not (header.width and header.height)
@@ -346,6 +461,6 @@ class DatStream(IndexedStream):
         return bisect_left(lambda s: self._rec["t"][s], len(self._rec), t)
 
 
-__all__ = ["DatStream", "PropheseeHeader", "RawStream", "decode_dat", "decode_evt2", "decode_evt3",
-           "read_header"]
+__all__ = ["DatStream", "PropheseeHeader", "RawStream", "decode_dat", "decode_evt2", "decode_evt21",
+           "decode_evt3", "evt21_head_first", "read_header"]
 
