@@ -32,9 +32,9 @@ import numba
 import numpy as np
 
 from eventvision.errors import FileFormatError, InvalidValueError, UserError
-from eventvision.events._kernels import fast_check_chunk
+from eventvision.events._kernels import fast_check_chunk, scan_events
 from eventvision.events.core import EVENT_DTYPE, EventMeta
-from eventvision.events.recording import IndexedStream, SequentialStream, _coalesce, bisect_left
+from eventvision.events.recording import EventStream, IndexedStream, SequentialStream, _coalesce, bisect_left
 
 #: sensor sizes by plugin/sensor name fragment, for headers without a geometry line
 _KNOWN_SENSORS = {"gen41": (1280, 720), "imx636": (1280, 720), "gen4": (1280, 720), "gen31": (640, 480),
@@ -125,25 +125,44 @@ def _state2(time_high, loops):
     return out_state
 
 
+@numba.njit(cache=True, inline="always")
+def _stats3(bad, xmax, ymax):
+    stats = np.empty(3, np.int64)
+    stats[0] = bad
+    stats[1] = xmax
+    stats[2] = ymax
+    return stats
+
+
 @numba.njit(cache=True)
 def _decode_evt2_kernel(words, state, out):
     """EVT 2.0 words -> events written to the wrapper's fresh ``out``; returns (count, new state
-    [time_high, loops]). Never touches ``words`` or ``state``."""
+    [time_high, loops], stats [first index whose t goes back or -1, max x, max y]). Never touches
+    ``words`` or ``state``. The stats replace a separate checking pass over the decoded events."""
     time_high = state[0]
     loops = state[1]
     k = 0
+    bad, prev_t, xmax, ymax = -1, np.int64(-(1 << 62)), -1, -1
     for i in range(words.shape[0]):
         w = np.int64(words[i])
         kind = w >> 28
         if kind == 0 or kind == 1:
-            out[k].t = (loops << 34) | (time_high << 6) | ((w >> 22) & 0x3F)
-            out[k].x = (w >> 11) & 0x7FF
-            out[k].y = w & 0x7FF
+            t = (loops << 34) | (time_high << 6) | ((w >> 22) & 0x3F)
+            x = (w >> 11) & 0x7FF
+            y = w & 0x7FF
+            out[k].t = t
+            out[k].x = x
+            out[k].y = y
             out[k].p = 1 if kind == 1 else -1
+            if t < prev_t and bad < 0:
+                bad = k
+            prev_t = t
+            xmax = max(xmax, x)
+            ymax = max(ymax, y)
             k += 1
         elif kind == 8:
             time_high, loops = _time_high_28(w & 0x0FFFFFFF, time_high, loops)
-    return k, _state2(time_high, loops)
+    return k, _state2(time_high, loops), _stats3(bad, xmax, ymax)
 
 
 @numba.njit(cache=True)
@@ -165,42 +184,61 @@ def _count_evt3_kernel(words):
 @numba.njit(cache=True)
 def _decode_evt3_kernel(words, state, out):
     """EVT 3.0 words -> events written to the wrapper's fresh ``out`` (sized by ``_count_evt3_kernel``);
-    returns (count, new state [time_high, time_low, y, base_x, pol, loops])."""
+    returns (count, new state [time_high, time_low, y, base_x, pol, loops], stats as for EVT 2.0)."""
     time_high, time_low, cur_y, base_x, pol, loops = state[0], state[1], state[2], state[3], state[4], state[5]
     k = 0
+    ts = (loops << 24) | (time_high << 12) | time_low  # kept current: recomputed only when a time word comes
+    bad, prev_t, xmax, ymax = -1, np.int64(-(1 << 62)), -1, -1
     for i in range(words.shape[0]):
         w = np.int64(words[i])
         kind = w >> 12
-        ts = (loops << 24) | (time_high << 12) | time_low
-        if kind == 0:  # EVT_ADDR_Y
-            cur_y = w & 0x7FF
-        elif kind == 2:  # EVT_ADDR_X: one event
-            out[k].x = w & 0x7FF
+        if kind == 2:  # EVT_ADDR_X: one event (most words of real recordings: tested first)
+            x = w & 0x7FF
+            out[k].x = x
             out[k].y = cur_y
             out[k].t = ts
             out[k].p = 1 if (w >> 11) & 1 else -1
+            if ts < prev_t and bad < 0:
+                bad = k
+            prev_t = ts
+            xmax = max(xmax, x)
+            ymax = max(ymax, cur_y)
             k += 1
-        elif kind == 3:  # VECT_BASE_X
-            base_x = w & 0x7FF
-            pol = (w >> 11) & 1
+        elif kind == 0:  # EVT_ADDR_Y
+            cur_y = w & 0x7FF
         elif kind == 4 or kind == 5:  # VECT_12 / VECT_8
             width = 12 if kind == 4 else 8
             m = w & ((1 << width) - 1)
-            for b in range(width):
-                if (m >> b) & 1:
-                    out[k].x = base_x + b
+            p = 1 if pol else -1
+            x = base_x
+            if m:
+                if ts < prev_t and bad < 0:
+                    bad = k
+                prev_t = ts
+                ymax = max(ymax, cur_y)
+            while m:  # stops after the highest set bit
+                if m & 1:
+                    out[k].x = x
                     out[k].y = cur_y
                     out[k].t = ts
-                    out[k].p = 1 if pol else -1
+                    out[k].p = p
+                    xmax = max(xmax, x)
                     k += 1
+                m >>= 1
+                x += 1
             base_x += width
+        elif kind == 3:  # VECT_BASE_X
+            base_x = w & 0x7FF
+            pol = (w >> 11) & 1
         elif kind == 6:  # EVT_TIME_LOW
             time_low = w & 0xFFF
+            ts = (loops << 24) | (time_high << 12) | time_low
         elif kind == 8:  # EVT_TIME_HIGH
             new_high = w & 0xFFF
             if new_high < time_high and time_high - new_high > (1 << 11):  # 24-bit time base wrapped
                 loops += 1
             time_high = new_high
+            ts = (loops << 24) | (time_high << 12) | time_low
     out_state = np.empty(6, np.int64)
     out_state[0] = time_high
     out_state[1] = time_low
@@ -208,7 +246,7 @@ def _decode_evt3_kernel(words, state, out):
     out_state[3] = base_x
     out_state[4] = pol
     out_state[5] = loops
-    return k, out_state
+    return k, out_state, _stats3(bad, xmax, ymax)
 
 
 @numba.njit(cache=True)
@@ -267,32 +305,43 @@ def _decode_dat_kernel(words, out):
         out[i].p = 1 if (d >> 28) & 0xF else -1
 
 
-def decode_evt2(words: np.ndarray, state: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Decode little-endian EVT 2.0 uint32 words; returns (events, state to pass with the next chunk)."""
+def decode_evt2(words: np.ndarray, state: np.ndarray | None = None, *, stats: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Decode little-endian EVT 2.0 uint32 words; returns (events, state to pass with the next chunk).
+    ``stats`` (int64[3]), if given, receives (first index whose t goes back or -1, max x, max y)."""
     words = np.ascontiguousarray(words, dtype="<u4")
     out = np.empty(len(words), dtype=EVENT_DTYPE)
-    k, new_state = _decode_evt2_kernel(words, np.zeros(2, np.int64) if state is None else state, out)
+    k, new_state, st = _decode_evt2_kernel(words, np.zeros(2, np.int64) if state is None else state, out)
+    if stats is not None:
+        stats[:] = st
     return out[:k], new_state
 
 
-def decode_evt3(words: np.ndarray, state: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Decode little-endian EVT 3.0 uint16 words; returns (events, state to pass with the next chunk)."""
+def decode_evt3(words: np.ndarray, state: np.ndarray | None = None, *, stats: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Decode little-endian EVT 3.0 uint16 words; returns (events, state to pass with the next chunk);
+    ``stats`` as for :func:`decode_evt2`."""
     words = np.ascontiguousarray(words, dtype="<u2")
     out = np.empty(_count_evt3_kernel(words), dtype=EVENT_DTYPE)
-    k, new_state = _decode_evt3_kernel(words, np.zeros(6, np.int64) if state is None else state, out)
+    k, new_state, st = _decode_evt3_kernel(words, np.zeros(6, np.int64) if state is None else state, out)
+    if stats is not None:
+        stats[:] = st
     return out[:k], new_state
 
 
-def decode_evt21(words: np.ndarray, state: np.ndarray | None = None, *, legacy: bool = True
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def decode_evt21(words: np.ndarray, state: np.ndarray | None = None, *, legacy: bool = True,
+                 stats: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Decode EVT 2.1 data given as little-endian uint32 (two per 64-bit word); ``legacy``: the
-    type/t/x/y half comes first (IMX636), else the mask half (GenX320). Returns (events, state)."""
+    type/t/x/y half comes first (IMX636), else the mask half (GenX320). Returns (events, state);
+    ``stats`` as for :func:`decode_evt2`."""
     words = np.ascontiguousarray(words, dtype="<u4")
     if len(words) % 2:
         raise InvalidValueError(f"EVT 2.1 data: {len(words)} 32-bit halves is not a whole number of "
                                 f"64-bit words; pass whole words")
     out = np.empty(_count_evt21_kernel(words, legacy), dtype=EVENT_DTYPE)
     k, new_state = _decode_evt21_kernel(words, legacy, np.zeros(2, np.int64) if state is None else state, out)
+    if stats is not None:
+        stats[:] = scan_events(out[:k])
     return out[:k], new_state
 
 
@@ -359,7 +408,8 @@ class RawStream(_PropheseeStream):
             #: EVT 2.1 only: the type/t/x/y half of each 64-bit word comes first (``legacy``)
             self.evt21_legacy = legacy
             self._word = np.dtype("<u8")
-            self._decode = lambda words, state: decode_evt21(words.view("<u4"), state, legacy=legacy)
+            self._decode = lambda words, state, stats=None: decode_evt21(words.view("<u4"), state, legacy=legacy,
+                                                                         stats=stats)
         self._seek_index: list[tuple[int, int, np.ndarray | None]] | None = None
 
     def _data_size(self) -> int:
@@ -374,9 +424,12 @@ class RawStream(_PropheseeStream):
         size = self._data_size()
         words = np.fromfile(self.path, dtype=self._word, count=size // self._word.itemsize,
                             offset=self.header.size)
-        events, _ = self._decode(words, None)
-        if len(events):
-            self._check_chunk(events, None)
+        stats = np.empty(3, np.int64)
+        events, _ = self._decode(words, None, stats=stats)
+        bad, xmax, ymax = stats.tolist()
+        if len(events) and (bad >= 0 or (not self.size_inferred and (xmax >= self.meta.width or
+                                                                    ymax >= self.meta.height))):
+            EventStream._check_chunk(self, events, None)  # raises the shared message
         return events
 
     def _decode_chunks(self, chunk_events: int, start: tuple[int, np.ndarray | None] | None = None

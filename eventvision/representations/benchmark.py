@@ -17,6 +17,7 @@ except that tonic drops the remainder events after ``t0 + B dt`` from the last f
 from __future__ import annotations
 
 import os
+import sys
 import time
 from dataclasses import dataclass
 
@@ -38,6 +39,18 @@ class Row:
     @property
     def events_per_s(self) -> float:
         return self.num_events / self.seconds
+
+
+def import_evlib():
+    """The ``evlib`` module, or None when it is not installed. Its package init imports its deep-learning
+    models, which import torchvision; eventvision never imports torchvision (a CUDA-build trap, see
+    DEVELOPING.md), so it is blocked first and evlib falls back to its documented no-models mode."""
+    sys.modules.setdefault("torchvision", None)
+    try:
+        import evlib
+    except ImportError:
+        return None
+    return evlib
 
 
 def random_events(n: int, *, width: int = 640, height: int = 480, span_us: int = 50_000, seed: int = 0) -> np.ndarray:

@@ -246,3 +246,21 @@ def test_evt3_decodes_spec_encoded_vectors(tmp_path, t0):
     got = rec.read_all()
     np.testing.assert_array_equal(got, ev)
     np.testing.assert_array_equal(np.concatenate(list(rec.iter_chunks(chunk_events=101))), ev)
+
+
+@pytest.mark.parametrize("encode,fmt", [(encode_evt2_spec, b"EVT2"), (encode_evt3_spec, b"EVT3")])
+def test_decoder_checks_order_and_bounds(tmp_path, encode, fmt):
+    """read_all checks inside the decoding kernel; iter_chunks with a separate pass: same verdicts."""
+    ev = random_events(300, t0=1_000_000, duration_us=50_000, width=640, height=480, seed=9)
+    header = b"% format " + fmt + b";height=480;width=640\n% end\n"
+    wide = ev.copy()
+    wide["x"][150] = 700
+    back = np.concatenate([ev[:200], ev[100:]])  # time goes back at event 200
+    for bad, match in ((wide, "outside"), (back, "not monotonic")):
+        path = tmp_path / "bad.raw"
+        path.write_bytes(header + (encode(bad) if encode is encode_evt2_spec else b"".join(
+            encode_evt3_spec(part) for part in (bad[:200], bad[200:]))))
+        with pytest.raises(UserError, match=match):
+            open_recording(path).read_all()
+        with pytest.raises(UserError, match=match):
+            list(open_recording(path).iter_chunks(chunk_events=64))
