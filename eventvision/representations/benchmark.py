@@ -25,6 +25,7 @@ import numpy as np
 
 from eventvision.events.core import EVENT_DTYPE
 from eventvision.representations import functional as F
+from eventvision.representations import interop
 
 TONIC_DTYPE = np.dtype([("x", "<i8"), ("y", "<i8"), ("t", "<i8"), ("p", "<i8")])
 
@@ -64,11 +65,8 @@ def random_events(n: int, *, width: int = 640, height: int = 480, span_us: int =
 
 
 def to_tonic(ev: np.ndarray) -> np.ndarray:
-    out = np.empty(len(ev), dtype=TONIC_DTYPE)
-    for k in ("x", "y", "t"):
-        out[k] = ev[k]
-    out["p"] = (ev["p"] > 0).astype(np.int64)
-    return out
+    """The int64 layout tonic's functional kernels are fed (p in {0, 1})."""
+    return interop.to_tonic(ev, TONIC_DTYPE)
 
 
 #: untimed runs of each method before its timed ones last at least this long (and are at least 2): an
