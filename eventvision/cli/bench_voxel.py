@@ -1,8 +1,8 @@
-"""``eventvision bench voxel``: voxel-grid events/s of our numba kernels against tonic, with ratios."""
+"""``eventvision bench voxel``: voxel-grid events/s of our numba kernels against tonic and evlib, with ratios."""
 
 from __future__ import annotations
 
-HELP = "voxel-grid throughput: numba kernels (1 thread / parallel) vs tonic ToVoxelGrid/ToFrame"
+HELP = "voxel-grid throughput: numba kernels (1 thread / parallel) vs tonic ToVoxelGrid/ToFrame and evlib"
 
 
 def _sizes(text: str) -> list[int]:
@@ -25,6 +25,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--warmup", type=float, default=0.3,
                         help="seconds of untimed runs before each method's timed ones, at least 2 runs (default 0.3)")
     parser.add_argument("--no-tonic", action="store_true", help="skip the tonic baselines")
+    parser.add_argument("--no-evlib", action="store_true", help="skip the evlib baseline (skipped anyway, with a "
+                                                                  "note, when evlib is not installed)")
     parser.add_argument("--threads", type=int, default=None, help="numba threads for the parallel kernel")
 
 
@@ -47,5 +49,6 @@ def main(args) -> int:
         except ImportError:
             raise UserError("bench voxel: tonic is not installed; pip install tonic, or pass --no-tonic") from None
     print(benchmark.main(_sizes(args.sizes), num_bins=args.bins, width=args.width, height=args.height,
-                         repeats=args.repeats, with_tonic=with_tonic, warmup_s=args.warmup))
+                         repeats=args.repeats, with_tonic=with_tonic, warmup_s=args.warmup,
+                         with_evlib=not args.no_evlib))
     return 0
