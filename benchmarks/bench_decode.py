@@ -14,7 +14,8 @@ its time-sort pass is not counted). Before timing, every peer's event count is c
 x/y/t/p compared with ours event for event (t differs only where the sample's TIME_LOW goes back: faery
 clamps, OpenEB and eventvision overwrite the low bits). Rounds run the methods interleaved, in an order
 rotated every round (each method ``--inner`` times back to back per round, its best run kept) so that
-load from other processes, and any peer's lingering worker threads, hit every method alike; the figure is the best round, the range median..best. A peer that is not installed is skipped with a note
+load from other processes, and any peer's lingering worker threads, hit every method alike; the
+figure is the best round, the range median..best. A peer that is not installed is skipped with a note
 (``pip install -e ".[bench]"`` installs them).
 
     python benchmarks/bench_decode.py [--repeat 10] [--rounds 9] [--inner 3] [--cache-dir DIR]
@@ -117,7 +118,8 @@ def check_faery_equal(path: Path) -> str:
     return "faery decodes the same events (x, y, t, p)"
 
 
-def measure(path: Path, encoding: str, rounds: int, warmup: int, inner: int) -> list[tuple[str, float, float, str]]:
+def measure(path: Path, encoding: str, rounds: int, warmup: int, inner: int
+            ) -> list[tuple[str, float, float, str]]:
     """[(name, best Mev/s, median Mev/s, note)] over interleaved rounds; a round's time for a method is the
     best of ``inner`` back-to-back runs (a reader of many files runs warm, as here)."""
     methods = readers(encoding)
@@ -170,7 +172,8 @@ def main() -> None:
         make_evt2(open_recording(evt3).read_all(), evt2)
     load = os.getloadavg()
     print(f"decoding benchmark: path -> all events in memory; {args.rounds} interleaved rounds of "
-          f"best-of-{args.inner} runs, best round (range: median..best); load average {load[0]:.2f}/{load[1]:.2f}/{load[2]:.2f}, cpus {os.cpu_count()}")
+          f"best-of-{args.inner} runs, best round (range: median..best); load average "
+          f"{load[0]:.2f}/{load[1]:.2f}/{load[2]:.2f}, cpus {os.cpu_count()}")
     for enc, path in (("evt2", evt2), ("evt3", evt3)):
         note = check_faery_equal(path)
         rows = measure(path, enc, args.rounds, args.warmup, args.inner)

@@ -1,4 +1,5 @@
-"""``eventvision bench voxel``: voxel-grid events/s of our numba kernels against tonic and evlib, with ratios."""
+"""``eventvision bench voxel``: voxel-grid events/s of our numba kernels against tonic and evlib, with
+ratios."""
 
 from __future__ import annotations
 
@@ -25,8 +26,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--warmup", type=float, default=0.3,
                         help="seconds of untimed runs before each method's timed ones, at least 2 runs (default 0.3)")
     parser.add_argument("--no-tonic", action="store_true", help="skip the tonic baselines")
-    parser.add_argument("--no-evlib", action="store_true", help="skip the evlib baseline (skipped anyway, with a "
-                                                                  "note, when evlib is not installed)")
+    parser.add_argument("--no-evlib", action="store_true",
+                        help="skip the evlib baseline (skipped anyway, with a note, when evlib is not installed)")
     parser.add_argument("--threads", type=int, default=None, help="numba threads for the parallel kernel")
 
 

@@ -9,8 +9,8 @@ HELP = "show format, sensor size, event count, time range and rate of an event f
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("path", help="event file (.h5/.hdf5, .aedat4, .aedat, .raw, .dat, .npy, .npz) or DSEC sequence "
-                                             "folder")
+    parser.add_argument("path", help="event file (.h5/.hdf5, .aedat4, .aedat, .raw, .dat, .npy, .npz) or "
+                                     "DSEC sequence folder")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     parser.add_argument("--verify", action="store_true",
                         help="read every event and check time order and coordinates (indexed formats are otherwise "

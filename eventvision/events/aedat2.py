@@ -39,7 +39,8 @@ CHIPS = {"dvs128": ("dvs128", 128, 128), "tmpdiff128": ("dvs128", 128, 128),
          "davis240a": ("davis", 240, 180), "davis240b": ("davis", 240, 180), "davis240c": ("davis", 240, 180),
          "davis240": ("davis", 240, 180), "davis128": ("davis", 128, 128), "davis208": ("davis", 208, 192),
          "davis346": ("davis", 346, 260), "davis346b": ("davis", 346, 260), "davis346c": ("davis", 346, 260),
-         "davis346bsi": ("davis", 346, 260), "davis346cbsi": ("davis", 346, 260), "davis640": ("davis", 640, 480),
+         "davis346bsi": ("davis", 346, 260), "davis346cbsi": ("davis", 346, 260),
+         "davis640": ("davis", 640, 480),
          "davisheterochromatic": ("davis", 640, 480)}
 
 _RECORD = np.dtype([("address", ">u4"), ("t", ">u4")])
@@ -153,7 +154,8 @@ class Aedat2Stream(SequentialStream):
                                   shape=(size // 8,))["address"] if size else np.zeros(0, ">u4")
             if len(addresses) and int(np.max(addresses)) >= 1 << 16:
                 raise FileFormatError(f"{path}: AEDAT 2.0 header names no '# AEChip:' and the addresses are "
-                                      f"wider than DVS128's 16 bits; name the chip (one of {', '.join(CHIPS)})")
+                                      f"wider than DVS128's 16 bits; name the chip (one of "
+                                      f"{', '.join(CHIPS)})")
             named = "dvs128"
         if named not in CHIPS:
             raise FileFormatError(f"{path}: jAER chip class '{named}' has no known address layout; known: "
@@ -173,7 +175,8 @@ class Aedat2Stream(SequentialStream):
                 if not buf:
                     break
                 events, counts, state = decode_aedat2(np.frombuffer(buf, dtype=_RECORD), layout=self.layout,
-                                                      width=self.meta.width, height=self.meta.height, state=state)
+                                                      width=self.meta.width, height=self.meta.height,
+                                                      state=state)
                 skipped += counts
                 yield events
         self.skipped = dict(zip(SKIPPED_KINDS, skipped.tolist()))

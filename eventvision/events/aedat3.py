@@ -85,12 +85,14 @@ def iter_packets(path: Path, start: int) -> Iterator[tuple[np.void, np.ndarray]]
             if not head:
                 return
             if len(head) < PACKET_HEADER.itemsize:
-                raise FileFormatError(f"{path}: truncated packet header at byte {pos}; the file is incomplete")
+                raise FileFormatError(f"{path}: truncated packet header at byte {pos}; the file is "
+                                      f"incomplete")
             header = np.frombuffer(head, PACKET_HEADER)[0]
             size, capacity = int(header["size"]), int(header["capacity"])
             if size <= 0 or capacity < 0 or not 0 <= int(header["number"]) <= capacity:
-                raise FileFormatError(f"{path}: corrupt packet header at byte {pos} (event size {size}, capacity "
-                                      f"{capacity}, number {int(header['number'])}); the file is damaged")
+                raise FileFormatError(f"{path}: corrupt packet header at byte {pos} (event size {size}, "
+                                      f"capacity {capacity}, number {int(header['number'])}); the file is "
+                                      f"damaged")
             body = fh.read(size * capacity)
             if len(body) < size * capacity:
                 raise FileFormatError(f"{path}: truncated event packet at byte {pos}; the file is incomplete")
@@ -120,8 +122,8 @@ class Aedat3Stream(SequentialStream):
         self.path, self.format = Path(path), "aedat3"
         self.header_size, self.sources, fmt = read_header(self.path)
         if fmt.upper() != "RAW":
-            raise FileFormatError(f"{path}: AEDAT 3.1 format '{fmt}' (compressed) is not supported, only RAW; "
-                                  f"convert the file with DV")
+            raise FileFormatError(f"{path}: AEDAT 3.1 format '{fmt}' (compressed) is not supported, only "
+                                  f"RAW; convert the file with DV")
         if source_id is None:
             source_id = self._first_polarity_source()
         self.source_id = source_id
@@ -151,8 +153,9 @@ class Aedat3Stream(SequentialStream):
             kind, source = int(header["type"]), int(header["source"])
             if kind == POLARITY_EVENT and source == self.source_id:
                 if int(header["size"]) != 8:
-                    raise FileFormatError(f"{self.path}: polarity packet with {int(header['size'])}-byte events "
-                                          f"(AEDAT 3.1 polarity events are 8 bytes); the file is damaged")
+                    raise FileFormatError(f"{self.path}: polarity packet with {int(header['size'])}-byte "
+                                          f"events (AEDAT 3.1 polarity events are 8 bytes); the file is "
+                                          f"damaged")
                 yield decode_polarity_packet(header, body)
                 continue
             name = EVENT_TYPE_NAMES.get(kind, f"type {kind}")

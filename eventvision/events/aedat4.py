@@ -77,12 +77,13 @@ class Aedat4Stream(SequentialStream):
         self.streams = {int(k): dict(v) for k, v in _decoder(path).id_to_stream().items()}
         events = {k: v for k, v in self.streams.items() if v.get("type") == "events"}
         if not events:
-            raise FileFormatError(f"{path}: AEDAT 4.0 file without an event stream (streams: "
-                                  f"{', '.join(v.get('type', '?') for v in self.streams.values()) or 'none'})")
+            kinds = ", ".join(v.get("type", "?") for v in self.streams.values()) or "none"
+            raise FileFormatError(f"{path}: AEDAT 4.0 file without an event stream (streams: {kinds})")
         if stream_id is None:
             stream_id = min(events)
         if stream_id not in events:
-            raise InvalidValueError(f"{path}: no event stream with id {stream_id}; event streams: {sorted(events)}")
+            raise InvalidValueError(f"{path}: no event stream with id {stream_id}; event streams: "
+                                    f"{sorted(events)}")
         self.stream_id = stream_id
         self.meta = EventMeta(int(events[stream_id]["width"]), int(events[stream_id]["height"]), 0)
 
@@ -94,8 +95,9 @@ class Aedat4Stream(SequentialStream):
             except StopIteration:
                 return
             except Exception as exc:
-                raise FileFormatError(f"{self.path}: AEDAT 4.0 packet cannot be decoded "
-                                      f"({' '.join(str(exc).split())}); the file is truncated or corrupt") from None
+                why = " ".join(str(exc).split())
+                raise FileFormatError(f"{self.path}: AEDAT 4.0 packet cannot be decoded ({why}); the file is "
+                                      f"truncated or corrupt") from None
             if packet.get("stream_id") == stream_id:
                 yield packet
 
@@ -117,7 +119,8 @@ class Aedat4Stream(SequentialStream):
         if stream_id is None:
             return ids[0] if ids else None
         if stream_id not in ids:
-            raise InvalidValueError(f"{self.path}: no {kind} stream with id {stream_id}; {kind} streams: {ids}")
+            raise InvalidValueError(f"{self.path}: no {kind} stream with id {stream_id}; {kind} streams: "
+                                    f"{ids}")
         return stream_id
 
     def iter_frames(self, stream_id: int | None = None) -> Iterator[ApsFrame]:
@@ -129,9 +132,9 @@ class Aedat4Stream(SequentialStream):
             f = packet.get("frame")
             if f is None:
                 continue
-            yield ApsFrame(int(f["t"]), int(f["exposure_begin_t"]), int(f["exposure_end_t"]), int(f["begin_t"]),
-                           int(f["end_t"]), int(f["offset_x"]), int(f["offset_y"]), str(f["format"]),
-                           np.asarray(f["pixels"]))
+            yield ApsFrame(int(f["t"]), int(f["exposure_begin_t"]), int(f["exposure_end_t"]),
+                           int(f["begin_t"]), int(f["end_t"]), int(f["offset_x"]), int(f["offset_y"]),
+                           str(f["format"]), np.asarray(f["pixels"]))
 
     def read_frames(self, stream_id: int | None = None) -> list[ApsFrame]:
         """Every APS frame in memory (see :meth:`iter_frames`)."""
@@ -156,7 +159,8 @@ class Aedat4Stream(SequentialStream):
         return np.concatenate(parts) if parts else np.empty(0, IMU_DTYPE)
 
     def read_triggers(self, stream_id: int | None = None) -> np.ndarray:
-        """Every trigger of the first (or the given) trigger stream as :data:`TRIGGER_DTYPE` (empty if none)."""
+        """Every trigger of the first (or the given) trigger stream as :data:`TRIGGER_DTYPE` (empty if
+        none)."""
         sid = self._only("triggers", stream_id)
         parts = []
         for packet in ([] if sid is None else self._packets(sid)):

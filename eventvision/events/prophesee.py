@@ -397,7 +397,8 @@ class RawStream(_PropheseeStream):
         if header.encoding not in ("evt2", "evt21", "evt3"):
             what = header.encoding or "no '% evt' or '% format' line"
             raise FileFormatError(f"{path}: unsupported Prophesee raw encoding ({what}); eventvision reads "
-                                  f"EVT 2.0, EVT 2.1 and EVT 3.0 (convert others with metavision_file_to_hdf5)")
+                                  f"EVT 2.0, EVT 2.1 and EVT 3.0 (convert others with "
+                                  f"metavision_file_to_hdf5)")
         super().__init__(path, header, header.encoding)
         if header.encoding == "evt2":
             self._word, self._decode = np.dtype("<u4"), decode_evt2
@@ -408,8 +409,8 @@ class RawStream(_PropheseeStream):
             #: EVT 2.1 only: the type/t/x/y half of each 64-bit word comes first (``legacy``)
             self.evt21_legacy = legacy
             self._word = np.dtype("<u8")
-            self._decode = lambda words, state, stats=None: decode_evt21(words.view("<u4"), state, legacy=legacy,
-                                                                         stats=stats)
+            self._decode = lambda words, state, stats=None: decode_evt21(words.view("<u4"), state,
+                                                                         legacy=legacy, stats=stats)
         self._seek_index: list[tuple[int, int, np.ndarray | None]] | None = None
 
     def _data_size(self) -> int:

@@ -35,13 +35,14 @@ _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 
 def detect_format(path: str | os.PathLike) -> str:
-    """Name of the format of ``path`` (see the module table); FileFormatError if unknown, InvalidValueError if missing."""
+    """Name of the format of ``path`` (see the module table); FileFormatError if unknown,
+    InvalidValueError if missing."""
     path = Path(path)
     if path.is_dir():
         if (path / "events" / "left" / "events.h5").exists() or (path / "events" / "right" / "events.h5").exists():
             return "dsec-sequence"
-        raise InvalidValueError(f"{path}: is a folder but not a DSEC sequence (no events/left/events.h5); pass "
-                                f"an event file or a DSEC sequence folder")
+        raise InvalidValueError(f"{path}: is a folder but not a DSEC sequence (no events/left/events.h5); "
+                                f"pass an event file or a DSEC sequence folder")
     if not path.exists():
         raise InvalidValueError(f"{path}: no such file; check the path")
     with open(path, "rb") as fh:
@@ -59,8 +60,8 @@ def detect_format(path: str | os.PathLike) -> str:
         return "aedat2"
     if head.startswith(b"#!AER-DAT"):
         version = head[9:12].decode("latin-1", "replace")
-        raise FileFormatError(f"{path}: AEDAT {version} files are not supported; eventvision reads AEDAT 2.0, "
-                              f"3.1 and 4.0 (convert with DV)")
+        raise FileFormatError(f"{path}: AEDAT {version} files are not supported; eventvision reads AEDAT "
+                              f"2.0, 3.1 and 4.0 (convert with DV)")
     if head.startswith(b"\x93NUMPY"):
         return "npy"
     if head.startswith(b"PK\x03\x04"):
@@ -73,8 +74,9 @@ def detect_format(path: str | os.PathLike) -> str:
         if enc in ("evt2", "evt21", "evt3"):
             return enc
         if path.suffix.lower() == ".raw":
-            raise FileFormatError(f"{path}: Prophesee raw encoding {enc or '(not stated in the header)'} is not "
-                                  f"supported; eventvision reads EVT 2.0, EVT 2.1 and EVT 3.0")
+            what = enc or "(not stated in the header)"
+            raise FileFormatError(f"{path}: Prophesee raw encoding {what} is not supported; eventvision reads "
+                                  f"EVT 2.0, EVT 2.1 and EVT 3.0")
         return "dat"
     raise FileFormatError(f"{path}: unknown event file format (not HDF5, AEDAT, Prophesee raw/dat or numpy); "
                           f"supported: DSEC/MVSEC/eventvision .h5, .aedat4, .aedat (2.0/3.1), "

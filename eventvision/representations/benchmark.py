@@ -97,7 +97,8 @@ def best_times(fn, repeats: int, setup=None, warmup_s: float = WARMUP_SECONDS) -
 
 
 def evlib_frame(ev: np.ndarray):
-    """Our events as the polars frame ``evlib.load_events`` returns (x, y int16; t Duration[µs]; polarity ±1)."""
+    """Our events as the polars frame ``evlib.load_events`` returns (x, y int16; t Duration[µs];
+    polarity ±1)."""
     import polars as pl
     return pl.DataFrame({"x": ev["x"].astype(np.int16), "y": ev["y"].astype(np.int16),
                          "t": pl.Series(ev["t"].astype(np.int64)).cast(pl.Duration("us")),
@@ -150,8 +151,8 @@ def run(sizes=(1_000_000, 10_000_000), *, num_bins: int = 5, width: int = 640, h
         check_against_tonic(random_events(20_000, width=width, height=height, seed=1), num_bins=num_bins,
                             width=width, height=height)
     if evlib is not None:
-        check_against_evlib(evlib, random_events(20_000, width=width, height=height, seed=1), num_bins=num_bins,
-                            width=width, height=height)
+        check_against_evlib(evlib, random_events(20_000, width=width, height=height, seed=1),
+                            num_bins=num_bins, width=width, height=height)
 
     def timed(fn, setup=None):
         return best_times(fn, repeats, setup, warmup_s)
@@ -238,6 +239,7 @@ def main(sizes=(1_000_000, 10_000_000), *, num_bins=5, width=640, height=480, re
         report += "\n(evlib skipped: not installed; pip install evlib)"
     elif evlib is not None:
         import polars as pl
-        report += (f"\nevlib {getattr(evlib, '__version__', '?')}: polars lazy frame -> long-format grid -> dense "
-                   f"(densify_voxel_grid), polars threads: {pl.thread_pool_size()}; input frame built untimed")
+        from importlib.metadata import version
+        report += (f"\nevlib {version('evlib')}: polars frame -> long-format grid -> dense (densify_voxel_grid), "
+                   f"polars threads: {pl.thread_pool_size()}; input frame built untimed")
     return report

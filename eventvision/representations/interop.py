@@ -41,11 +41,12 @@ def from_tonic(events: np.ndarray) -> np.ndarray:
     """tonic events (any dtype with fields x, y, t in µs, p) as our EVENT_DTYPE (p > 0 is ON)."""
     names = set(getattr(getattr(events, "dtype", None), "names", None) or ())
     if not {"x", "y", "t", "p"} <= names:
-        raise InvalidValueError(f"tonic events: expected fields x, y, t, p, got {sorted(names) or type(events)}")
+        raise InvalidValueError(f"tonic events: expected fields x, y, t, p, got "
+                                f"{sorted(names) or type(events)}")
     if len(events):
         if min(int(events["x"].min()), int(events["y"].min())) < 0:
-            raise InvalidValueError("tonic events: negative x or y (outside the sensor); drop them first, e.g. "
-                                    "with tonic.transforms.CropTime/CenterCrop")
+            raise InvalidValueError("tonic events: negative x or y (outside the sensor); drop them first, "
+                                    "e.g. with tonic.transforms.CenterCrop")
         if np.issubdtype(events["t"].dtype, np.floating) and not np.all(np.isfinite(events["t"])):
             raise InvalidValueError("tonic events: t has non-finite values")
     t = events["t"]
