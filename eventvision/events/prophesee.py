@@ -420,16 +420,56 @@ class RawStream(_PropheseeStream):
                                   f"{self._word.itemsize}-byte {self.format} words; the file is truncated")
         return size
 
+    #: words per read of :meth:`read_all`: one reused buffer small enough to stay in cache (a fresh
+    #: buffer for the whole file costs a page fault per 4 kB, about 1/5 of the decoding time)
+    READ_WORDS = 1 << 18
+
+    def _max_events(self, words: np.ndarray) -> int:
+        if self.format == "evt2":
+            return len(words)
+        if self.format == "evt3":
+            return _count_evt3_kernel(words)
+        return _count_evt21_kernel(words.view("<u4"), self.evt21_legacy)
+
+    def _decode_into(self, words: np.ndarray, state: np.ndarray, out: np.ndarray):
+        """(events written to ``out``, new state, stats [first t going back or -1, max x, max y])."""
+        if self.format == "evt2":
+            return _decode_evt2_kernel(words, state, out)
+        if self.format == "evt3":
+            return _decode_evt3_kernel(words, state, out)
+        k, new_state = _decode_evt21_kernel(words.view("<u4"), self.evt21_legacy, state, out)
+        return k, new_state, np.array(scan_events(out[:k]), np.int64)
+
     def read_all(self) -> np.ndarray:
-        """Every event, decoded in one call (the words are read at once: 2-8 bytes per event)."""
-        size = self._data_size()
-        words = np.fromfile(self.path, dtype=self._word, count=size // self._word.itemsize,
-                            offset=self.header.size)
-        stats = np.empty(3, np.int64)
-        events, _ = self._decode(words, None, stats=stats)
-        bad, xmax, ymax = stats.tolist()
-        if len(events) and (bad >= 0 or (not self.size_inferred and (xmax >= self.meta.width or
-                                                                    ymax >= self.meta.height))):
+        """Every event in one array: the file is read through one cache-resident buffer and decoded
+        straight into the output, whose time order and bounds the kernels check on the way."""
+        n_words = self._data_size() // self._word.itemsize
+        out = np.empty(n_words, dtype=EVENT_DTYPE)  # EVT 2.0: at most one event per word; others grow
+        buf = np.empty(max(1, min(n_words, self.READ_WORDS)), dtype=self._word)
+        state = np.zeros(6 if self.format == "evt3" else 2, np.int64)
+        k, bad, xmax, ymax = 0, -1, -1, -1
+        with open(self.path, "rb") as fh:
+            fh.seek(self.header.size)
+            while True:
+                got = fh.readinto(memoryview(buf).cast("B")) // self._word.itemsize
+                if not got:
+                    break
+                words = buf[:got]
+                need = self._max_events(words) if self.format != "evt2" else got
+                if k + need > len(out):
+                    grown = np.empty(max(2 * len(out), k + need), dtype=EVENT_DTYPE)
+                    grown[:k] = out[:k]
+                    out = grown
+                n, state, st = self._decode_into(words, state, out[k:])
+                if n:
+                    if bad < 0 and st[0] >= 0:
+                        bad = k + int(st[0])
+                    if bad < 0 and k and out[k]["t"] < out[k - 1]["t"]:
+                        bad = k
+                    xmax, ymax = max(xmax, int(st[1])), max(ymax, int(st[2]))
+                k += n
+        events = out[:k]
+        if k and (bad >= 0 or (not self.size_inferred and (xmax >= self.meta.width or ymax >= self.meta.height))):
             EventStream._check_chunk(self, events, None)  # raises the shared message
         return events
 

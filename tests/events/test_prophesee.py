@@ -7,7 +7,7 @@ import pytest
 
 from eventvision.errors import UserError
 from eventvision.events import make_events, open_recording, slice_time
-from eventvision.events.prophesee import read_header
+from eventvision.events.prophesee import RawStream, read_header
 from events_testutil import random_events
 
 EVT3_HEADER_BYTES = 166
@@ -89,6 +89,8 @@ def test_evt2_decodes_spec_encoded_file(tmp_path, t0):
     rec = open_recording(path)
     assert rec.format == "evt2" and (rec.width, rec.height) == (1280, 720)
     np.testing.assert_array_equal(rec.read_all(), ev)
+    rec.READ_WORDS = 100
+    np.testing.assert_array_equal(rec.read_all(), ev)
     np.testing.assert_array_equal(np.concatenate(list(rec.iter_chunks(chunk_events=333))), ev)
     assert rec.num_events == 4000 and rec.t_start == ev["t"][0] and rec.t_end == ev["t"][-1]
 
@@ -135,6 +137,8 @@ def test_evt21_decodes_spec_encoded_vectors(tmp_path, legacy, t0):
     path.write_bytes(b"% evt 2.1\n" + fmt + b"% end\n" + encode_evt21_spec(ev, legacy=legacy))
     rec = open_recording(path)
     assert rec.format == "evt21" and rec.evt21_legacy == legacy and (rec.width, rec.height) == (1280, 720)
+    np.testing.assert_array_equal(rec.read_all(), ev)
+    rec.READ_WORDS = 33  # many reads, output grown (up to 32 events per word)
     np.testing.assert_array_equal(rec.read_all(), ev)
     np.testing.assert_array_equal(np.concatenate(list(rec.iter_chunks(chunk_events=101))), ev)
     # decoding with the other half order gives garbage, so the order really is exercised
@@ -246,11 +250,16 @@ def test_evt3_decodes_spec_encoded_vectors(tmp_path, t0):
     got = rec.read_all()
     np.testing.assert_array_equal(got, ev)
     np.testing.assert_array_equal(np.concatenate(list(rec.iter_chunks(chunk_events=101))), ev)
+    # read_all through a small read buffer: vectors give more events than words, so its output grows
+    rec.READ_WORDS = 50
+    np.testing.assert_array_equal(rec.read_all(), ev)
 
 
+@pytest.mark.parametrize("read_words", [1 << 18, 64])  # one read, or many (checks across read boundaries)
 @pytest.mark.parametrize("encode,fmt", [(encode_evt2_spec, b"EVT2"), (encode_evt3_spec, b"EVT3")])
-def test_decoder_checks_order_and_bounds(tmp_path, encode, fmt):
+def test_decoder_checks_order_and_bounds(tmp_path, monkeypatch, encode, fmt, read_words):
     """read_all checks inside the decoding kernel; iter_chunks with a separate pass: same verdicts."""
+    monkeypatch.setattr(RawStream, "READ_WORDS", read_words)
     ev = random_events(300, t0=1_000_000, duration_us=50_000, width=640, height=480, seed=9)
     header = b"% format " + fmt + b";height=480;width=640\n% end\n"
     wide = ev.copy()
