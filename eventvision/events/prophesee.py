@@ -469,7 +469,8 @@ class RawStream(_PropheseeStream):
                     xmax, ymax = max(xmax, int(st[1])), max(ymax, int(st[2]))
                 k += n
         events = out[:k]
-        if k and (bad >= 0 or (not self.size_inferred and (xmax >= self.meta.width or ymax >= self.meta.height))):
+        outside = not self.size_inferred and (xmax >= self.meta.width or ymax >= self.meta.height)
+        if k and (bad >= 0 or outside):
             EventStream._check_chunk(self, events, None)  # raises the shared message
         return events
 

@@ -124,7 +124,7 @@ def encode_evt21_spec(events: np.ndarray, *, legacy: bool) -> bytes:
 
 
 @pytest.mark.parametrize("legacy", [True, False])
-@pytest.mark.parametrize("t0", [2_000_000, (1 << 34) - 30_000])  # the second crosses the 28-bit TIME_HIGH wrap
+@pytest.mark.parametrize("t0", [2_000_000, (1 << 34) - 30_000])  # the second crosses the TIME_HIGH wrap
 def test_evt21_decodes_spec_encoded_vectors(tmp_path, legacy, t0):
     rng = np.random.default_rng(7)
     n = 5000
