@@ -106,3 +106,15 @@ def test_timestamp_wrap_and_chip_inference(tmp_path):
     cut.write_bytes(path.read_bytes()[:-3])
     with pytest.raises(FileFormatError, match="truncated"):
         open_recording(cut)
+
+
+def test_info_names_chip_and_skipped_records(tmp_path, capsys):
+    from eventvision.cli.main import main
+    ev = random_events(500, width=346, height=260, seed=8)
+    addr, t = _interleave(ev, davis_address, {"aps": 1 << 31, "external": 1 << 10})
+    path = tmp_path / "davis.aedat"
+    write_aedat2(path, addr, t, b"# AEChip: eu.seebetter.ini.chips.davis.Davis346B\r\n")
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "format:       aedat2" in out and "346 x 260" in out and "500" in out
+    assert "chip:         davis346b" in out and "skipped:      external 25, aps 25" in out
