@@ -34,14 +34,21 @@ from eventvision.events._kernels import fast_check_chunk
 from eventvision.events.core import EVENT_DTYPE, EventMeta
 from eventvision.events.recording import SequentialStream
 
-#: jAER chip class name (lower case, package stripped) -> (address layout, width, height)
-CHIPS = {"dvs128": ("dvs128", 128, 128), "tmpdiff128": ("dvs128", 128, 128),
-         "davis240a": ("davis", 240, 180), "davis240b": ("davis", 240, 180), "davis240c": ("davis", 240, 180),
-         "davis240": ("davis", 240, 180), "davis128": ("davis", 128, 128), "davis208": ("davis", 208, 192),
-         "davis346": ("davis", 346, 260), "davis346b": ("davis", 346, 260), "davis346c": ("davis", 346, 260),
-         "davis346bsi": ("davis", 346, 260), "davis346cbsi": ("davis", 346, 260),
-         "davis640": ("davis", 640, 480),
-         "davisheterochromatic": ("davis", 640, 480)}
+#: address layout and size by jAER chip class family; a class name matches by prefix, so the
+#: variants (Davis346B, Davis346cBSI, Davis346BMono, DAVIS240C, DavisHet640, DVS128_PAER ...) resolve
+CHIPS = {"dvs128": ("dvs128", 128, 128), "tmpdiff128": ("dvs128", 128, 128), "davis128": ("davis", 128, 128),
+         "davis208": ("davis", 208, 192), "davis240": ("davis", 240, 180), "davis346": ("davis", 346, 260),
+         "davis640": ("davis", 640, 480), "davishet640": ("davis", 640, 480), "davisrgb": ("davis", 640, 480)}
+
+
+def chip_layout(name: str) -> tuple[str, int, int] | None:
+    """(layout, width, height) of a jAER chip class (case-insensitive, package optional), or None."""
+    low = name.rsplit(".", 1)[-1].lower()
+    for key in sorted(CHIPS, key=len, reverse=True):
+        if low.startswith(key):
+            return CHIPS[key]
+    return None
+
 
 _RECORD = np.dtype([("address", ">u4"), ("t", ">u4")])
 #: counters of skipped records, in the order the kernel returns them
@@ -136,7 +143,8 @@ def decode_aedat2(records: np.ndarray, *, layout: str, width: int, height: int,
 class Aedat2Stream(SequentialStream):
     """A jAER AEDAT 2.0 recording (see the module doc for layouts and the coordinate flip).
 
-    ``chip`` overrides the header's ``AEChip`` (a key of :data:`CHIPS`, e.g. ``"davis346"``).
+    ``chip`` overrides the header's ``AEChip`` (a jAER class name or a key of :data:`CHIPS`, e.g.
+    ``"davis346"``).
     """
 
     _check_chunk = fast_check_chunk
@@ -157,11 +165,12 @@ class Aedat2Stream(SequentialStream):
                                       f"wider than DVS128's 16 bits; name the chip (one of "
                                       f"{', '.join(CHIPS)})")
             named = "dvs128"
-        if named not in CHIPS:
+        layout = chip_layout(named)
+        if layout is None:
             raise FileFormatError(f"{path}: jAER chip class '{named}' has no known address layout; known: "
                                   f"{', '.join(CHIPS)}")
         self.chip = named
-        self.layout, width, height = CHIPS[named]
+        self.layout, width, height = layout
         self.meta = EventMeta(width, height, 0)
         #: records skipped by the last full pass, by kind (:data:`SKIPPED_KINDS`)
         self.skipped: dict[str, int] = {}
@@ -189,4 +198,5 @@ class Aedat2Stream(SequentialStream):
         return {**info, "chip": self.chip, "skipped": dict(self.skipped)}
 
 
-__all__ = ["Aedat2Stream", "CHIPS", "SKIPPED_KINDS", "chip_from_header", "decode_aedat2", "read_header"]
+__all__ = ["Aedat2Stream", "CHIPS", "SKIPPED_KINDS", "chip_from_header", "chip_layout", "decode_aedat2",
+           "read_header"]

@@ -98,6 +98,9 @@ def test_timestamp_wrap_and_chip_inference(tmp_path):
     with pytest.raises(FileFormatError, match="AEChip"):
         open_recording(davis)
     assert Aedat2Stream(davis, chip="davis346").num_events == 2000
+    from eventvision.events.aedat2 import chip_layout
+    assert chip_layout("eu.seebetter.ini.chips.davis.Davis346BMono") == ("davis", 346, 260)
+    assert chip_layout("DAVIS240C") == ("davis", 240, 180) and chip_layout("DVS128_PAER")[0] == "dvs128"
     unknown = tmp_path / "unknown.aedat"
     write_aedat2(unknown, [0], [0], b"# AEChip: some.lab.MyChip\r\n")
     with pytest.raises(FileFormatError, match="mychip"):
