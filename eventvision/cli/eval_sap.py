@@ -79,7 +79,11 @@ def collect_clips(gt_root, pred_dir, seqs, *, split="all", patch_len=40, schedul
         pred = io.read_label_file(pred_path)
         if len(pred) and (pred["frame"] < 0).any():
             raise UserError(f"{pred_path}: negative frame index; fix the result file")
-        n = max(int(gt["frame"].max()) + 1 if len(gt) else 0, int(pred["frame"].max()) + 1 if len(pred) else 0)
+        n_gt, n_pred = (int(o["frame"].max()) + 1 if len(o) else 0 for o in (gt, pred))
+        if n_pred > n_gt + io.MAX_FRAMES_PAST_LABELS:  # a typo'd frame must not make a million empty frames
+            raise io.FileFormatError(f"{pred_path}: frame {n_pred - 1} lies {n_pred - n_gt} frames past the "
+                                     f"last labelled frame {n_gt - 1} of sequence {seq}; fix the result file")
+        n = max(n_gt, n_pred)
         gt_frames, pred_frames = io.split_frames(gt, n), io.split_frames(pred, n)
         calib = io.read_sequence_calib(gt_root, seq) if strategy == "kf" and schedule_source is not None else None
         for start, stop in st.patch_ranges(n, patch_len=patch_len, split=split):

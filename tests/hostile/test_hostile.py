@@ -155,6 +155,7 @@ def build_inputs(d: Path, big: Path) -> None:
     _pred(d / "pred_nan_loc", "20 1 Car 0 0 0 100 120 200 180 1.5 1.6 3.9 nan 1.6 18 0.1 0.5\n")
     _pred(d / "pred_neg_size", "20 1 Car 0 0 0 100 120 200 180 -1.5 1.6 3.9 2 1.6 18 0.1 0.5\n")
     _pred(d / "pred_far_frame", "30000000 1 Car 0 0 0 100 120 200 180 1.5 1.6 3.9 2 1.6 18 0.1 0.5\n")
+    _pred(d / "pred_past_frame", "999999 1 Car 0 0 0 100 120 200 180 1.5 1.6 3.9 2 1.6 18 0.1 0.5\n")
     _pred(d / "pred_binary", b"\x89PNG\r\n\x1a\n\xff\xff\n")
     _pred(d / "pred_long_line", "0" * 200_000 + "\n")
     (d / "emission_latin1.txt").write_bytes("0000 0 10.0\n0000 1 caf\xe9\n".encode("latin-1"))
@@ -246,6 +247,8 @@ CASES = [
          "longer than", mem_mb=300),
     Case("sap-result-far-frame", "eval sap --gt {in}/kitti --pred {in}/pred_far_frame --seqs 0",
          "frame 30000000", mem_mb=500),
+    Case("sap-result-frame-past-labels", "eval sap --gt {in}/kitti --pred {in}/pred_past_frame --seqs 0",
+         "past the last labelled frame"),
     Case("sap-calib-binary", "eval sap --gt {in}/kitti_calib_bin --pred {in}/pred --seqs 0 --latency-ms 50 "
          "--strategy kf", "calib"),
     Case("sap-emission-not-utf8", SAP + " --emission {in}/emission_latin1.txt", "emission_latin1.txt"),

@@ -49,6 +49,8 @@ OBJECT_DTYPE = np.dtype([
 CLASSES = ("Car", "Pedestrian", "Cyclist")
 #: frame indices read from text files lie below this (10 Hz: > 27 hours; KITTI sequences hold < 1200 frames)
 MAX_FRAME_INDEX = 1_000_000
+#: result frames may run this far past a sequence's last labelled frame (trailing frames without objects)
+MAX_FRAMES_PAST_LABELS = 1000
 FRAME_PERIOD_MS = 100.0  #: KITTI Tracking is recorded at 10 Hz
 
 
