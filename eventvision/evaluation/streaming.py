@@ -60,7 +60,7 @@ class Schedule:
 def fixed_latency_schedule(num_frames: int, latency_ms: float, *, period_ms: float = FRAME_PERIOD_MS) -> Schedule:
     """Every frame i emitted at ``i * period_ms + latency_ms``."""
     if latency_ms < 0 or not math.isfinite(latency_ms):
-        raise UserError(f"latency {latency_ms} ms is not a finite value >= 0; pass --latency-ms >= 0")
+        raise UserError(f"latency {latency_ms} ms is not a finite value >= 0; use a latency >= 0 ms")
     frames = np.arange(num_frames, dtype=np.int64)
     return Schedule(frames, frames * float(period_ms) + float(latency_ms))
 

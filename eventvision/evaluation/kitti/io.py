@@ -289,7 +289,7 @@ def read_sequence_labels(root: str | os.PathLike, seq: str) -> np.ndarray:
     """Ground-truth objects of sequence ``seq`` (e.g. '0001') of a KITTI Tracking root."""
     path = tracking_root(root) / "label_02" / f"{seq}.txt"
     if not path.is_file():
-        raise DatasetNotFoundError(f"{path}: sequence {seq} has no label file; check --seqs and the KITTI root")
+        raise DatasetNotFoundError(f"{path}: sequence {seq} has no label file; check the sequence list and the KITTI root")
     return read_label_file(path)
 
 
