@@ -264,8 +264,20 @@ def open_dsec_sequence(folder: Path) -> StereoRecording:
         if not p.is_file():
             raise DatasetNotFoundError(f"{folder}: {p.relative_to(folder)} is missing; a DSEC sequence "
                                        "folder holds events/left/events.h5 and events/right/events.h5")
-        streams.append(open_dsec_events(p))
-    return StereoRecording(*streams, path=folder, format="dsec-sequence")
+        try:
+            streams.append(open_dsec_events(p))
+        except BaseException:
+            for s in streams:
+                s.close()
+            raise
+    left, right = streams
+    if (left.width, left.height) != (right.width, right.height):
+        for s in streams:
+            s.close()
+        raise FileFormatError(f"{right.path}: right sensor is {right.width}x{right.height} but the left one is "
+                              f"{left.width}x{left.height}; both cameras of a stereo pair must have one size",
+                              path=str(right.path))
+    return StereoRecording(left, right, path=folder, format="dsec-sequence")
 
 
 def sniff_h5(path: Path) -> str:

@@ -124,6 +124,9 @@ def build_inputs(d: Path, big: Path) -> None:
     (d / "seq" / "events" / "right").mkdir(parents=True)
     _dsec(d / "seq" / "events" / "left" / "events.h5")
     _dsec(d / "seq" / "events" / "right" / "events.h5")
+    for cam, size in (("left", 64), ("right", 80)):
+        (d / "seq_sizes" / "events" / cam).mkdir(parents=True)
+        _dsec(d / "seq_sizes" / "events" / cam / "events.h5", lambda f, w=size: f.attrs.__setitem__("width", w))
     write_stereo_h5(d / "stereo.h5", _events(), _events(seed=1), width=64, height=48, compression="none")
 
     def nan_x(a):
@@ -234,6 +237,7 @@ CASES = [
     Case("info-h5-ms-to-idx-bytes", "info {in}/ms_bytes.h5", "ms_to_idx"),
     Case("info-h5-ms-to-idx-huge", "info {in}/ms_huge.h5", "ms_to_idx"),
     Case("info-h5-group-for-dataset", "info {in}/x_group.h5", "events/x"),
+    Case("convert-stereo-sizes-differ", "convert {in}/seq_sizes {out}/o.h5", "right sensor is 80x48"),
     Case("info-npz-width-string", "info {in}/w_str.npz", "'width'"),
     Case("info-npz-t-offset-bytes", "info {in}/t_off_bytes.npz", "t_offset"),
     Case("info-npz-declared-huge", "info {in}/bomb.npz", "bomb.npz"),
