@@ -60,9 +60,8 @@ def read_h5(dset: h5py.Dataset, sel, path) -> np.ndarray:
     except OSError as exc:
         missing = _missing_filter(dset)
         if missing:
-            raise FileFormatError(f"{path}: dataset {dset.name} is {missing}-compressed but the HDF5 "
-                                  "filter is not "
-                                  f"available; install it with 'pip install hdf5plugin'") from None
+            raise FileFormatError(f"{path}: dataset {dset.name} is {missing}-compressed but the HDF5 filter "
+                                  "is not available; install it with 'pip install hdf5plugin'") from None
         raise FileFormatError(f"{path}: cannot read {dset.name} ({_short(exc)}); the file is truncated or "
                               "corrupt") from None
 
@@ -102,8 +101,7 @@ class DsecStream(IndexedStream):
         missing = [k for k in ("events/x", "events/y", "events/t", "events/p") if k not in group]
         if missing:
             raise FileFormatError(f"{path}: no {', '.join(missing)} dataset{where}; expected the DSEC "
-                                  "events.h5 layout "
-                                  f"(events/x, events/y, events/t, events/p, ms_to_idx, t_offset)")
+                                  "events.h5 layout (events/x, y, t, p, ms_to_idx, t_offset)")
         self._x, self._y, self._t, self._p = (_dataset(group, f"events/{k}", path) for k in "xytp")
         lengths = {d.shape[0] if d.ndim == 1 else -1 for d in (self._x, self._y, self._t, self._p)}
         if len(lengths) != 1 or -1 in lengths:

@@ -88,9 +88,9 @@ def read_labels_csv(path: str | Path) -> list[tuple[int, int, int]]:
         try:
             cls, start, end = (int(v) for v in row[:3])
         except ValueError:
-            raise FileFormatError(f"{path}:{lineno}: expected 'class,startTime_usec,endTime_usec' "
-                                  "integers, got "
-                                  f"{','.join(row)[:60]!r}; is this a DVS128 Gesture label file?") from None
+            raise FileFormatError(f"{path}:{lineno}: expected 'class,startTime_usec,endTime_usec' integers, "
+                                  f"got {','.join(row)[:60]!r}; is this a DVS128 Gesture label file?"
+                                  ) from None
         if not 1 <= cls <= NUM_CLASSES:
             raise UserError(f"{path}: class {cls} outside 1..{NUM_CLASSES}; is this a DVS128 Gesture label "
                             "file?")
