@@ -205,8 +205,8 @@ def load_model_from_checkpoint(path: str | os.PathLike, *, device: str | torch.d
         # a hand-edited config that passed the checks above but does not build the model
         reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:160]
         raise CheckpointError(f"{path}: the config stored in the checkpoint does not build a "
-                              f"{ckpt['task']} model "
-                              f"({reason}); use an unedited checkpoint or fix its config") from None
+                              f"{ckpt['task']} model ({reason}); use an unedited checkpoint or fix its "
+                              "config") from None
     load_state_into(model, ckpt["model"], source=path)
     model.to(select_device(device))
     model.eval()

@@ -545,8 +545,12 @@ def collect_clips(gt_root, pred_dir, seqs: Sequence[str], *, split: str = "all",
         pred = io.read_label_file(pred_path)
         if len(pred) and (pred["frame"] < 0).any():
             raise FileFormatError(f"{pred_path}: negative frame index; fix the result file")
-        n = max(int(gt["frame"].max()) + 1 if len(gt) else 0,
-                int(pred["frame"].max()) + 1 if len(pred) else 0, io.sequence_num_frames(gt_root, seq))
+        n_gt = max(int(gt["frame"].max()) + 1 if len(gt) else 0, io.sequence_num_frames(gt_root, seq))
+        n_pred = int(pred["frame"].max()) + 1 if len(pred) else 0
+        if n_pred > n_gt + io.MAX_FRAMES_PAST_LABELS:  # a typo'd frame must not make a million empty frames
+            raise FileFormatError(f"{pred_path}: frame {n_pred - 1} lies {n_pred - n_gt} frames past the last "
+                                  f"frame {n_gt - 1} of sequence {seq}; fix the result file")
+        n = max(n_gt, n_pred)
         height = image_height or io.sequence_image_size(gt_root, seq, default=io.KITTI_IMAGE_SIZE)[1]
         gt_frames, pred_frames = io.split_frames(gt, n), io.split_frames(pred, n)
         P2 = io.read_sequence_calib(gt_root, seq).P2 if strategy == "kf" and latency is not None else None

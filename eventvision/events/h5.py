@@ -60,9 +60,8 @@ def read_h5(dset: h5py.Dataset, sel, path) -> np.ndarray:
     except OSError as exc:
         missing = _missing_filter(dset)
         if missing:
-            raise FileFormatError(f"{path}: dataset {dset.name} is {missing}-compressed but the HDF5 "
-                                  "filter is not "
-                                  f"available; install it with 'pip install hdf5plugin'") from None
+            raise FileFormatError(f"{path}: dataset {dset.name} is {missing}-compressed but the HDF5 filter "
+                                  "is not available; install it with 'pip install hdf5plugin'") from None
         raise FileFormatError(f"{path}: cannot read {dset.name} ({_short(exc)}); the file is truncated or "
                               "corrupt") from None
 
@@ -102,8 +101,7 @@ class DsecStream(IndexedStream):
         missing = [k for k in ("events/x", "events/y", "events/t", "events/p") if k not in group]
         if missing:
             raise FileFormatError(f"{path}: no {', '.join(missing)} dataset{where}; expected the DSEC "
-                                  "events.h5 layout "
-                                  f"(events/x, events/y, events/t, events/p, ms_to_idx, t_offset)")
+                                  "events.h5 layout (events/x, y, t, p, ms_to_idx, t_offset)")
         self._x, self._y, self._t, self._p = (_dataset(group, f"events/{k}", path) for k in "xytp")
         lengths = {d.shape[0] if d.ndim == 1 else -1 for d in (self._x, self._y, self._t, self._p)}
         if len(lengths) != 1 or -1 in lengths:
@@ -264,8 +262,20 @@ def open_dsec_sequence(folder: Path) -> StereoRecording:
         if not p.is_file():
             raise DatasetNotFoundError(f"{folder}: {p.relative_to(folder)} is missing; a DSEC sequence "
                                        "folder holds events/left/events.h5 and events/right/events.h5")
-        streams.append(open_dsec_events(p))
-    return StereoRecording(*streams, path=folder, format="dsec-sequence")
+        try:
+            streams.append(open_dsec_events(p))
+        except BaseException:
+            for s in streams:
+                s.close()
+            raise
+    left, right = streams
+    if (left.width, left.height) != (right.width, right.height):
+        for s in streams:
+            s.close()
+        raise FileFormatError(f"{right.path}: right sensor is {right.width}x{right.height} but the left one is "
+                              f"{left.width}x{left.height}; both cameras of a stereo pair must have one size",
+                              path=str(right.path))
+    return StereoRecording(left, right, path=folder, format="dsec-sequence")
 
 
 def sniff_h5(path: Path) -> str:

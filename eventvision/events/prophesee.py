@@ -71,8 +71,8 @@ def read_header(path: Path, *, dat: bool = False) -> PropheseeHeader:
             line = fh.readline(MAX_HEADER_LINE_BYTES)
             if len(line) >= MAX_HEADER_LINE_BYTES and not line.endswith(b"\n"):
                 raise FileFormatError(f"{path}: header line at byte {pos} is longer than "
-                                      f"{MAX_HEADER_LINE_BYTES} "
-                                      "bytes; not a Prophesee header (the file is corrupt)", path=str(path))
+                                      f"{MAX_HEADER_LINE_BYTES} bytes; not a Prophesee header (the file is "
+                                      "corrupt)", path=str(path))
             pos += 1 + len(line)
             if pos > MAX_HEADER_BYTES:
                 raise FileFormatError(f"{path}: '%' header longer than {MAX_HEADER_BYTES} bytes; not a "

@@ -95,9 +95,8 @@ class EventStream(_Closable, ABC):
             prev = np.concatenate([[last_t if last_t is not None else t[0]], t])
             bad = int(np.argmax(prev[1:] < prev[:-1]))
             raise FileFormatError(f"{self.path}: timestamps are not monotonic (t={int(prev[bad + 1])} µs "
-                                  "after "
-                                  f"t={int(prev[bad])} µs); the file is corrupt or unsorted, sort it by time "
-                                  "first")
+                                  f"after t={int(prev[bad])} µs); the file is corrupt or unsorted, sort it "
+                                  "by time first")
         if not self.size_inferred and (int(chunk["x"].max()) >= self.meta.width or
                                        int(chunk["y"].max()) >= self.meta.height):
             raise FileFormatError(f"{self.path}: event coordinates ({int(chunk['x'].max())}, "
@@ -250,8 +249,8 @@ class IndexedStream(EventStream):
             if (i0 > lo and events["t"][0] >= t0) or (hi > i1 and events["t"][-1] < t1) or \
                     (len(inside) and (inside["t"][0] < t0 or inside["t"][-1] >= t1)):
                 raise FileFormatError(f"{self.path}: timestamps are not monotonic around "
-                                      f"t={int(t0)}..{int(t1)} µs; "
-                                      "the file is corrupt or unsorted, sort it by time first")
+                                      f"t={int(t0)}..{int(t1)} µs; the file is corrupt or unsorted, sort it "
+                                      "by time first")
             events = inside
         return events
 

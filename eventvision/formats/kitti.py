@@ -49,6 +49,8 @@ OBJECT_DTYPE = np.dtype([
 CLASSES = ("Car", "Pedestrian", "Cyclist")
 #: frame indices read from text files lie below this (10 Hz: > 27 hours; KITTI sequences hold < 1200 frames)
 MAX_FRAME_INDEX = 1_000_000
+#: result frames may run this far past a sequence's last labelled frame (trailing frames without objects)
+MAX_FRAMES_PAST_LABELS = 1000
 FRAME_PERIOD_MS = 100.0  #: KITTI Tracking is recorded at 10 Hz
 
 
@@ -340,7 +342,7 @@ def read_sequence_labels(root: str | os.PathLike, seq: str) -> np.ndarray:
     """Ground-truth objects of sequence ``seq`` (e.g. '0001') of a KITTI Tracking root."""
     path = tracking_root(root) / "label_02" / f"{seq}.txt"
     if not path.is_file():
-        raise DatasetNotFoundError(f"{path}: sequence {seq} has no label file; check --seqs and the KITTI root")
+        raise DatasetNotFoundError(f"{path}: sequence {seq} has no label file; check the sequence list and the KITTI root")
     return read_label_file(path)
 
 

@@ -124,6 +124,9 @@ def build_inputs(d: Path, big: Path) -> None:
     (d / "seq" / "events" / "right").mkdir(parents=True)
     _dsec(d / "seq" / "events" / "left" / "events.h5")
     _dsec(d / "seq" / "events" / "right" / "events.h5")
+    for cam, size in (("left", 64), ("right", 80)):
+        (d / "seq_sizes" / "events" / cam).mkdir(parents=True)
+        _dsec(d / "seq_sizes" / "events" / cam / "events.h5", lambda f, w=size: f.attrs.__setitem__("width", w))
     write_stereo_h5(d / "stereo.h5", _events(), _events(seed=1), width=64, height=48, compression="none")
 
     def nan_x(a):
@@ -155,6 +158,7 @@ def build_inputs(d: Path, big: Path) -> None:
     _pred(d / "pred_nan_loc", "20 1 Car 0 0 0 100 120 200 180 1.5 1.6 3.9 nan 1.6 18 0.1 0.5\n")
     _pred(d / "pred_neg_size", "20 1 Car 0 0 0 100 120 200 180 -1.5 1.6 3.9 2 1.6 18 0.1 0.5\n")
     _pred(d / "pred_far_frame", "30000000 1 Car 0 0 0 100 120 200 180 1.5 1.6 3.9 2 1.6 18 0.1 0.5\n")
+    _pred(d / "pred_past_frame", "999999 1 Car 0 0 0 100 120 200 180 1.5 1.6 3.9 2 1.6 18 0.1 0.5\n")
     _pred(d / "pred_binary", b"\x89PNG\r\n\x1a\n\xff\xff\n")
     _pred(d / "pred_long_line", "0" * 200_000 + "\n")
     (d / "emission_latin1.txt").write_bytes("0000 0 10.0\n0000 1 caf\xe9\n".encode("latin-1"))
@@ -233,6 +237,7 @@ CASES = [
     Case("info-h5-ms-to-idx-bytes", "info {in}/ms_bytes.h5", "ms_to_idx"),
     Case("info-h5-ms-to-idx-huge", "info {in}/ms_huge.h5", "ms_to_idx"),
     Case("info-h5-group-for-dataset", "info {in}/x_group.h5", "events/x"),
+    Case("convert-stereo-sizes-differ", "convert {in}/seq_sizes {out}/o.h5", "right sensor is 80x48"),
     Case("info-npz-width-string", "info {in}/w_str.npz", "'width'"),
     Case("info-npz-t-offset-bytes", "info {in}/t_off_bytes.npz", "t_offset"),
     Case("info-npz-declared-huge", "info {in}/bomb.npz", "bomb.npz"),
@@ -246,6 +251,8 @@ CASES = [
          "longer than", mem_mb=300),
     Case("sap-result-far-frame", "eval sap --gt {in}/kitti --pred {in}/pred_far_frame --seqs 0",
          "frame 30000000", mem_mb=500),
+    Case("sap-result-frame-past-labels", "eval sap --gt {in}/kitti --pred {in}/pred_past_frame --seqs 0",
+         "past the last labelled frame"),
     Case("sap-calib-binary", "eval sap --gt {in}/kitti_calib_bin --pred {in}/pred --seqs 0 --latency-ms 50 "
          "--strategy kf", "calib"),
     Case("sap-emission-not-utf8", SAP + " --emission {in}/emission_latin1.txt", "emission_latin1.txt"),

@@ -61,8 +61,8 @@ def read_stereo_pair(left: Path, right: Path) -> tuple[np.ndarray, np.ndarray]:
     if a.shape != b.shape:
         from eventvision.errors import FileFormatError
         raise FileFormatError(f"{right}: right image is {b.shape[2]}x{b.shape[1]} px but the left image "
-                              f"{left.name} is {a.shape[2]}x{a.shape[1]} px; both cameras must have one "
-                              "size", path=str(right))
+                              f"{left.name} is {a.shape[2]}x{a.shape[1]} px; both cameras must have one size",
+                              path=str(right))
     return a, b
 
 
