@@ -31,6 +31,7 @@ from eventvision.errors import ConfigError, UserError
 
 PACKAGED_CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 BASE_KEY = "_base_"
+MAX_YAML_ALIASES = 100
 DEFAULTS_KEY = "_defaults_"
 
 
@@ -110,7 +111,13 @@ def _read_yaml(path: Path) -> dict:
     from eventvision.utils.io import read_text
 
     try:
-        data = _yaml_load(read_text(path, max_bytes=16 << 20)) or {}
+        text = read_text(path, max_bytes=16 << 20)
+        # aliases share nodes; a few hundred nested ones ("billion laughs") expand exponentially when copied
+        aliases = sum(isinstance(e, yaml.AliasEvent) for e in yaml.parse(text)) if "*" in text else 0
+        if aliases > MAX_YAML_ALIASES:
+            raise ConfigError(f"{path}: {aliases} YAML aliases (*name), more than {MAX_YAML_ALIASES}; "
+                              "write the values out")
+        data = _yaml_load(text) or {}
     except yaml.YAMLError as exc:
         line = getattr(getattr(exc, "problem_mark", None), "line", None)
         where = f" (line {line + 1})" if line is not None else ""
@@ -147,7 +154,8 @@ def _merge(base: dict, child: Mapping, *, source: str, prefix: str = "", strict:
             raise ConfigError(f"{source}: unknown config key '{full}'{hint}")
         declared = base.get(key)
         if strict and not _type_ok(declared, value):
-            raise ConfigError(f"{source}: config key '{full}' expects {type(declared).__name__}, got {value!r}")
+            raise ConfigError(f"{source}: config key '{full}' expects {type(declared).__name__}, got "
+                              f"{value!r}")
         if isinstance(declared, Mapping) and isinstance(value, Mapping) and declared:
             out[key] = _merge(dict(declared), value, source=source, prefix=f"{full}.", strict=strict)
         else:
@@ -202,15 +210,19 @@ def load_config(name: str | Path, overrides: Iterable[str] = ()) -> Config:
     """Load a config by path or packaged name, resolve ``_base_`` inheritance, apply overrides, validate."""
     path = resolve_config_path(name)
     choices: dict = {}
-    cfg = apply_overrides(_load_chain(path, choices=choices), overrides)
+    cfg = _load_chain(path, choices=choices)
     validate_config(cfg, source=str(path), choices=choices)
-    return cfg
+    overrides = list(overrides)
+    if overrides:  # the file's values are valid: a problem now comes from an override
+        cfg = apply_overrides(cfg, overrides)
+        validate_config(cfg, source=f"{path} with overrides {' '.join(overrides)}"[:300], choices=choices)
+    return _wrap(cfg)
 
 
 # ------------------------------------------------------------------------------------ value validation
 #: numbers that are sizes, counts, lengths, rates or scales: must be > 0 (by the key's last name)
 POSITIVE_KEYS = frozenset("""
-    batch_size epochs lr step_size log_every gamma num_heads num_blocks num_layers num_bins num_depth_bins
+    batch_size epochs step_size log_every gamma num_heads num_blocks num_layers num_bins num_depth_bins
     num_frames num_classes num_train hidden channels in_channels feat_width feat_channels psv_channels
     voxel_channels bev_channels embed_dim dim resolution image_size stride timesteps time_steps voting
     window_ms
@@ -337,7 +349,7 @@ def validate_config(cfg: Mapping, *, source: str = "config",
                 continue
             problem = _check_value(key, v, choices)
             if problem:
-                raise ConfigError(f"{source}: config key '{key}' {problem}, got {v!r}; fix the value")
+                raise ConfigError(f"{source}: config key {key} {v!r} {problem}; fix the value")
 
     if not isinstance(cfg, Mapping):
         raise ConfigError(f"{source}: a config must be a mapping of keys to values, got {type(cfg).__name__}")

@@ -16,7 +16,8 @@ def _number(kind: type, text: str) -> float | int:
     try:
         value = kind(text) if kind is float else int(text, 10)
     except (TypeError, ValueError):
-        raise argparse.ArgumentTypeError(f"not {'a number' if kind is float else 'an integer'}: '{text}'") from None
+        what = "a number" if kind is float else "an integer"
+        raise argparse.ArgumentTypeError(f"not {what}: '{text}'") from None
     if kind is float and not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"must be a finite number, got '{text}'")
     return value
@@ -24,13 +25,15 @@ def _number(kind: type, text: str) -> float | int:
 
 def number_in(kind: type, *, low: float | None = None, high: float | None = None,
               low_open: bool = False) -> Callable[[str], float | int]:
-    """An argparse type: ``kind`` (int or float), finite, in ``[low, high]`` (``(low, high]`` if ``low_open``)."""
-    bound = " and ".join(b for b in ((f"> {low}" if low_open else f">= {low}") if low is not None else "",
-                                     f"<= {high}" if high is not None else "") if b)
+    """An argparse type: ``kind`` (int or float), finite, in ``[low, high]`` (``(low, high]`` if
+    ``low_open``)."""
+    lower = (f"> {low}" if low_open else f">= {low}") if low is not None else ""
+    bound = " and ".join(b for b in (lower, f"<= {high}" if high is not None else "") if b)
 
     def parse(text: str):
         value = _number(kind, text)
-        if (low is not None and (value <= low if low_open else value < low)) or (high is not None and value > high):
+        too_low = low is not None and (value <= low if low_open else value < low)
+        if too_low or (high is not None and value > high):
             raise argparse.ArgumentTypeError(f"must be {bound}, got '{text}'")
         return value
 
@@ -44,6 +47,10 @@ nonneg_float = number_in(float, low=0)
 positive_int = number_in(int, low=1)
 nonneg_int = number_in(int, low=0)
 probability = number_in(float, low=0, high=1)
+#: image/sensor sides in pixels (event coordinates are uint16)
+pixels = number_in(int, low=1, high=1 << 16)
+#: events per read/write step: at most 2**26 (about 0.9 GB of events in memory)
+chunk_events = number_in(int, low=1, high=1 << 26)
 
-__all__ = ["finite_float", "nonneg_float", "nonneg_int", "number_in", "positive_float", "positive_int",
-           "probability"]
+__all__ = ["chunk_events", "finite_float", "nonneg_float", "nonneg_int", "number_in", "pixels",
+           "positive_float", "positive_int", "probability"]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eventvision.cli.args import positive_int
+from eventvision.cli.args import chunk_events
 
 HELP = "convert an event file to eventvision's h5 layout (DSEC events.h5 for mono, left/right for stereo)"
 
@@ -22,7 +22,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("output", help="output .h5 file (written atomically)")
     parser.add_argument("--compression", choices=("blosc", "gzip", "none"), default="blosc",
                         help="blosc = Blosc/ZSTD as in DSEC (gzip if hdf5plugin is missing)")
-    parser.add_argument("--chunk-events", type=positive_int, default=1 << 20, help="events read and written per step")
+    parser.add_argument("--chunk-events", type=chunk_events, default=1 << 20,
+                        help="events read and written per step")
     parser.add_argument("--force", action="store_true", help="replace OUTPUT if it exists (never the input)")
 
 

@@ -19,9 +19,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("task", help="task name (stereo, detect3d, action, gesture, toy)")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="overrides of the stored config")
     parser.add_argument("--checkpoint", "-k", required=True, help="checkpoint file (best.pt / last.pt)")
-    parser.add_argument("--split", default="val", help="dataset split (default: val)")
+    parser.add_argument("--split", default="val", choices=("train", "val", "test"),
+                        help="dataset split (default: val)")
     parser.add_argument("--json", default=None, metavar="OUT", help="also write the metrics to this JSON file")
-    parser.add_argument("--batch-size", type=nonneg_int, default=0, help="per process (default: the config's)")
+    parser.add_argument("--batch-size", type=nonneg_int, default=0,
+                        help="per process (default: the config's)")
     parser.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N (default: the config's)")
     parser.add_argument("--plots", default=None, metavar="DIR", help="write the evaluator's pictures (e.g. a "
                         "confusion matrix) into DIR")

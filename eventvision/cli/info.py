@@ -1,4 +1,5 @@
-"""``eventvision info PATH [--json]``: format, sensor size, event count, time range and rate of a recording."""
+"""``eventvision info PATH [--json]``: format, sensor size, event count, time range and rate of a recording,
+plus the file's other streams (AEDAT 4.0 frames/IMU/triggers) and what a reader skipped (AEDAT 2.0/3.1)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ HELP = "show format, sensor size, event count, time range and rate of an event f
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("path", help="event file (.h5/.hdf5, .aedat4, .raw, .dat, .npy, .npz) or DSEC sequence folder")
+    parser.add_argument("path", help="event file (.h5/.hdf5, .aedat4, .aedat, .raw, .dat, .npy, .npz) or "
+                                     "DSEC sequence folder")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     parser.add_argument("--verify", action="store_true",
                         help="read every event and check time order and coordinates (indexed formats are otherwise "
@@ -30,7 +32,23 @@ def _lines(d: dict, indent: str = "") -> list[str]:
             f"{indent}t_end_us:     {d['t_end_us']}",
             f"{indent}t_offset_us:  {d['t_offset_us']}",
             f"{indent}duration:     {d['duration_s']:.6f} s",
-            f"{indent}event rate:   {rate}"]
+            f"{indent}event rate:   {rate}"] + _extra_lines(d, indent)
+
+
+def _extra_lines(d: dict, indent: str) -> list[str]:
+    out = []
+    for name, s in d.get("other_streams", {}).items():
+        span = f", t {s['t_start_us']} .. {s['t_end_us']} us" if s.get("t_start_us") is not None else ""
+        count = "?" if s.get("count") is None else f"{s['count']:,}"
+        out.append(f"{indent}{name + ':':<14}{count} (stream {s['stream_id']}{span})")
+    for key in ("chip", "source"):
+        if d.get(key):
+            out.append(f"{indent}{key + ':':<14}{d[key]}")
+    skipped = {k: v for k, v in {**d.get("skipped", {}), **d.get("skipped_packets", {})}.items() if v}
+    if skipped:
+        label = "skipped packets:" if d.get("skipped_packets") else "skipped:"
+        out.append(f"{indent}{label:<14}" + ", ".join(f"{k} {v:,}" for k, v in skipped.items()))
+    return out
 
 
 def main(args) -> int:

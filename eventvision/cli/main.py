@@ -16,6 +16,7 @@ import argparse
 import importlib
 import importlib.util
 import contextlib
+import errno
 import os
 import signal
 import sys
@@ -99,6 +100,15 @@ def _on_signal(signum, frame):
     raise KeyboardInterrupt
 
 
+def _unraisable(hook):
+    """An unraisable-exception hook that stays silent for a KeyboardInterrupt raised inside a callback (a
+    weakref or ``__del__`` swallowed it; the interrupt is noted and the command stops at its next check)."""
+    def handle(info):
+        if info.exc_type is not KeyboardInterrupt:
+            hook(info)
+    return handle
+
+
 @contextlib.contextmanager
 def _signals_interrupt():
     """SIGINT and SIGTERM raise KeyboardInterrupt (so ``finally`` blocks clean up) while the command runs."""
@@ -106,9 +116,11 @@ def _signals_interrupt():
     with contextlib.suppress(ValueError):  # not the main thread: leave the handlers alone
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, _on_signal)
+    old_hook, sys.unraisablehook = sys.unraisablehook, _unraisable(sys.unraisablehook)
     try:
         yield
     finally:
+        sys.unraisablehook = old_hook
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
@@ -150,8 +162,16 @@ def _main(argv: list[str] | None) -> int:
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
         name = exc.filename or ""
         _fail(f"{name}: {exc.strerror or exc}; check the path" if name else str(exc))
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG):
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        _fail(f"{where}{exc.strerror or exc}; free space or choose another output folder (partial outputs were "
+              "removed)")
     except KeyboardInterrupt:
         return _interrupted()
+    except MemoryError:  # sizes chosen by the user (batch, frame size, chunk) that this machine cannot hold
+        _fail("out of memory; reduce the batch, frame or chunk sizes given, or free memory")
     return EXIT_USER_ERROR
 
 

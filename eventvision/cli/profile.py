@@ -26,7 +26,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. model.T=8")
     parser.add_argument("--config", default=None, help="config file or packaged name (default: the task's default)")
     parser.add_argument("--checkpoint", default=None, help="profile the model of this checkpoint (trained weights)")
-    parser.add_argument("--batch-size", type=positive_int, default=1, help="samples in the profiled batch (default 1)")
+    parser.add_argument("--batch-size", type=positive_int, default=1,
+                        help="samples in the profiled batch (default 1)")
     parser.add_argument("--e-mac", type=nonneg_float, default=None, help="energy per MAC in pJ (default 4.6)")
     parser.add_argument("--e-ac", type=nonneg_float, default=None, help="energy per AC in pJ (default 0.9)")
     parser.add_argument("--convention", default="spikformer", choices=("spikformer", "syops"),

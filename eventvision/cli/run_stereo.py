@@ -43,16 +43,21 @@ def add_arguments(parser) -> None:
                         "stereo .h5 (default: a built-in synthetic recording)")
     parser.add_argument("--output", required=True, help="output folder (created)")
     parser.add_argument("--checkpoint", default=None, help=f"stereo checkpoint (default: bundled {BUNDLED_CHECKPOINT.name})")
-    parser.add_argument("--window-ms", type=positive_float, default=50.0, help="window length in ms (default 50)")
+    parser.add_argument("--window-ms", type=positive_float, default=50.0,
+                        help="window length in ms (default 50)")
     parser.add_argument("--mp4", action="store_true", help="also write disparity.mp4")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    parser.add_argument("--max-windows", type=nonneg_int, default=0, help="stop after this many windows (0 = all)")
-    parser.add_argument("--png-every", type=nonneg_int, default=1, help="write a PNG every N windows (0 = none)")
-    parser.add_argument("--duration-s", type=positive_float, default=2.0, help="length of the synthetic recording (no --input)")
+    parser.add_argument("--max-windows", type=nonneg_int, default=0,
+                        help="stop after this many windows (0 = all)")
+    parser.add_argument("--png-every", type=nonneg_int, default=1,
+                        help="write a PNG every N windows (0 = none)")
+    parser.add_argument("--duration-s", type=positive_float, default=2.0,
+                        help="length of the synthetic recording (no --input)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic recording (no --input)")
     parser.add_argument("--synthetic-size", default="144x96", help="WxH of the synthetic recording (no --input); "
                         "same rig and scene statistics as the checkpoint's training data, larger field of view")
-    parser.add_argument("--threads", type=nonneg_int, default=0, help="CPU threads for torch (0 = torch's default; 1 is "
+    parser.add_argument("--threads", type=nonneg_int, default=0,
+                        help="CPU threads for torch (0 = torch's default; 1 is "
                         "fastest on a machine shared with other jobs)")
 
 

@@ -56,7 +56,7 @@ def main(args: argparse.Namespace) -> int:
 
     out = Path(cfg.get("output_dir", "runs/default"))
     refuse_overwrite_input(out, args.config, args.resume_from, config_input_paths(cfg))
-    if not (args.resume or args.resume_from or args.auto_resume):  # a fresh run rewrites <output_dir>/config.yaml
+    if not (args.resume or args.resume_from or args.auto_resume):  # a fresh run rewrites its config.yaml
         refuse_overwrite_input(out / "config.yaml", args.config)
     try:
         auto = args.auto_resume and (Path(cfg.get("output_dir", "runs/default")) / "last.pt").exists()

@@ -159,16 +159,17 @@ def restore_task_extra(task: Any, ckpt: Mapping) -> None:
 
 
 def checkpoint_config(ckpt: Mapping, path, overrides: Iterable[str] = ()) -> Config:
-    """The config stored in ``ckpt`` plus ``overrides``, checked like a config file (:class:`CheckpointError`)."""
+    """The config stored in ``ckpt`` plus ``overrides``, checked like a config file
+    (:class:`~eventvision.errors.CheckpointError`)."""
     from eventvision.tasks import TASKS
 
     raw = ckpt.get("config")
     if not isinstance(raw, Mapping) or not all(isinstance(k, str) for k in raw):
-        raise CheckpointError(f"{path}: the stored config is a {type(raw).__name__}, not a mapping of keys to "
-                              "values; the checkpoint was edited or is corrupt")
+        raise CheckpointError(f"{path}: the stored config is a {type(raw).__name__}, not a mapping of keys "
+                              "to values; the checkpoint was edited or is corrupt")
     if not isinstance(ckpt.get("task"), str) or ckpt["task"] not in TASKS:
-        raise CheckpointError(f"{path}: stored task {ckpt.get('task')!r} is not one of {', '.join(TASKS)}; the "
-                              "checkpoint was edited or is corrupt")
+        raise CheckpointError(f"{path}: stored task {ckpt.get('task')!r} is not one of {', '.join(TASKS)}; "
+                              "the checkpoint was edited or is corrupt")
     cfg: Config = config_from_dict(raw)
     overrides = list(overrides)
     if overrides:
@@ -203,7 +204,8 @@ def load_model_from_checkpoint(path: str | os.PathLike, *, device: str | torch.d
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         # a hand-edited config that passed the checks above but does not build the model
         reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:160]
-        raise CheckpointError(f"{path}: the config stored in the checkpoint does not build a {ckpt['task']} model "
+        raise CheckpointError(f"{path}: the config stored in the checkpoint does not build a "
+                              f"{ckpt['task']} model "
                               f"({reason}); use an unedited checkpoint or fix its config") from None
     load_state_into(model, ckpt["model"], source=path)
     model.to(select_device(device))

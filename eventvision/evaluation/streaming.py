@@ -147,9 +147,10 @@ def read_emission_file(path: str | os.PathLike) -> dict[str, Schedule]:
             data = json.loads(text)
             for seq, pairs in data.items():
                 rows[str(seq)] = [(int(f), float(t)) for f, t in pairs]
-        except (ValueError, TypeError, AttributeError) as exc:
-            raise FileFormatError(f"{path}: not a JSON object {{seq: [[frame_index, emission_time_ms], ...]}} ({exc}); "
-                            f"fix the file") from None
+        except (ValueError, TypeError, AttributeError, OverflowError) as exc:
+            raise FileFormatError(f"{path}: not a JSON object "
+                                  f"{{seq: [[frame_index, emission_time_ms], ...]}} ({exc}); fix the "
+                                  "file") from None
     else:
         for lineno, line in enumerate(text.splitlines(), 1):
             line = line.split("#", 1)[0].strip()
@@ -167,8 +168,8 @@ def read_emission_file(path: str | os.PathLike) -> dict[str, Schedule]:
     for seq, pairs in rows.items():
         arr = np.asarray(pairs, dtype=np.float64).reshape(-1, 2)
         if (arr[:, 0] < 0).any() or (arr[:, 0] >= MAX_FRAME_INDEX).any() or not np.isfinite(arr[:, 1]).all():
-            raise FileFormatError(f"{path}: sequence {seq} has a frame index outside 0..{MAX_FRAME_INDEX - 1} or a "
-                                  "non-finite time; fix the file")
+            raise FileFormatError(f"{path}: sequence {seq} has a frame index outside "
+                                  f"0..{MAX_FRAME_INDEX - 1} or a non-finite time; fix the file")
         bad = arr[:, 1] < arr[:, 0] * FRAME_PERIOD_MS - 1e-6
         if bad.any():
             f = int(arr[bad][0, 0])

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from eventvision.errors import FileFormatError, UserError
+from eventvision.errors import FileFormatError, InvalidValueError
 
 EVENT_DTYPE = np.dtype([("x", "<u2"), ("y", "<u2"), ("t", "<i8"), ("p", "i1")])
 
@@ -40,7 +40,7 @@ MAX_ABS_TIME_US = 1 << 62
 
 
 def file_int(value, *, source, field: str, low: int | None = None, high: int | None = None) -> int:
-    """One integer read from a file (an attribute, header entry, npz member), checked at the reader's boundary.
+    """One integer read from a file (an attribute, header entry, npz member), checked where it is read.
 
     Accepts a Python/numpy integer, an integral float or a one-element array of those; refuses text, bytes,
     bool, NaN/inf, arrays of other sizes and values outside ``[low, high]`` with a
@@ -49,16 +49,16 @@ def file_int(value, *, source, field: str, low: int | None = None, high: int | N
     raw = value
     if isinstance(value, np.ndarray):
         if value.size != 1:
-            raise FileFormatError(f"{source}: field '{field}' holds an array of shape {value.shape}; expected one "
-                                  "integer; the file is malformed", path=str(source))
+            raise FileFormatError(f"{source}: field '{field}' holds an array of shape {value.shape}; "
+                                  "expected one integer; the file is malformed", path=str(source))
         value = value.reshape(-1)[0]
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         shown = repr(raw)[:40]
-        raise FileFormatError(f"{source}: field '{field}' is {shown} ({type(raw).__name__}); expected an integer; "
-                              "the file is malformed", path=str(source))
+        raise FileFormatError(f"{source}: field '{field}' is {shown} ({type(raw).__name__}); expected an "
+                              "integer; the file is malformed", path=str(source))
     if not np.isfinite(value) or float(value) != np.floor(float(value)):
-        raise FileFormatError(f"{source}: field '{field}' is {value!r}; expected a finite integer; the file is "
-                              "malformed", path=str(source))
+        raise FileFormatError(f"{source}: field '{field}' is {value!r}; expected a finite integer; the "
+                              "file is malformed", path=str(source))
     out = int(value)
     if (low is not None and out < low) or (high is not None and out > high):
         rng = f"{low if low is not None else '-inf'}..{high if high is not None else 'inf'}"
@@ -73,11 +73,12 @@ def file_float(value, *, source, field: str, low: float | None = None, positive:
     if isinstance(value, np.ndarray) and value.size == 1:
         value = value.reshape(-1)[0]
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not np.isfinite(value):
-        raise FileFormatError(f"{source}: field '{field}' is {repr(raw)[:40]}; expected a finite number; the file "
-                              "is malformed", path=str(source))
+        raise FileFormatError(f"{source}: field '{field}' is {repr(raw)[:40]}; expected a finite number; "
+                              "the file is malformed", path=str(source))
     if (positive and value <= 0) or (low is not None and value < low):
         raise FileFormatError(f"{source}: field '{field}' is {float(value)!r}; expected a value "
-                              f"{'> 0' if positive else f'>= {low}'}; the file is malformed", path=str(source))
+                              f"{'> 0' if positive else f'>= {low}'}; the file is "
+                              "malformed", path=str(source))
     return float(value)
 
 
@@ -118,19 +119,22 @@ def is_sorted(t: np.ndarray) -> bool:
 def check_events(events: np.ndarray, meta: EventMeta | None = None, *, source: str = "events") -> np.ndarray:
     """Validate an event array: dtype fields, time order, coordinates inside the sensor.
 
-    Raises :class:`UserError` naming ``source`` (usually the file) on the first problem found.
+    Raises :class:`~eventvision.errors.InvalidValueError` naming ``source`` on the first problem found.
     """
     if events.dtype.names is None or not {"x", "y", "t", "p"} <= set(events.dtype.names):
-        raise UserError(f"{source}: expected a structured event array with fields x, y, t, p; got dtype {events.dtype}")
+        raise InvalidValueError(f"{source}: expected a structured event array with fields x, y, t, p; got "
+                                f"dtype {events.dtype}")
     if not is_sorted(events["t"]):
         bad = int(np.argmax(events["t"][1:] < events["t"][:-1])) + 1
-        raise UserError(f"{source}: timestamps are not monotonic (event {bad} at t={int(events['t'][bad])} µs comes "
-                        f"after t={int(events['t'][bad - 1])} µs); sort the events by time first")
+        raise InvalidValueError(f"{source}: timestamps are not monotonic (event {bad} at "
+                                f"t={int(events['t'][bad])} µs comes "
+                                f"after t={int(events['t'][bad - 1])} µs); sort the events by time first")
     if meta is not None and len(events):
         xmax, ymax = int(events["x"].max()), int(events["y"].max())
         if xmax >= meta.width or ymax >= meta.height:
-            raise UserError(f"{source}: event coordinates ({xmax}, {ymax}) lie outside the {meta.width}x{meta.height} "
-                            f"sensor; check the sensor size (width/height) of the recording")
+            raise InvalidValueError(f"{source}: event coordinates ({xmax}, {ymax}) lie outside the "
+                                    f"{meta.width}x{meta.height} "
+                                    f"sensor; check the sensor size (width/height) of the recording")
     return events
 
 

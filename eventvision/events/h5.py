@@ -23,10 +23,10 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from eventvision.errors import FileFormatError, UserError
+from eventvision.errors import DatasetNotFoundError, FileFormatError, InvalidValueError
 from eventvision.events._kernels import pack_events
-from eventvision.events.core import (MAX_ABS_TIME_US, EventMeta, check_events, compute_ms_to_idx, file_float, file_int,
-                                    file_meta)
+from eventvision.events.core import (MAX_ABS_TIME_US, EventMeta, check_events, compute_ms_to_idx, file_float,
+                                    file_int, file_meta)
 from eventvision.events.recording import IndexedStream, StereoRecording, bisect_left
 from eventvision.utils.io import atomic_path, interrupt_count
 
@@ -45,7 +45,8 @@ def open_h5(path: Path) -> h5py.File:
     try:
         return h5py.File(path, "r")
     except OSError as exc:
-        raise UserError(f"{path}: not a readable HDF5 file ({_short(exc)}); the file is truncated or corrupt") from None
+        raise FileFormatError(f"{path}: not a readable HDF5 file ({_short(exc)}); the file is truncated or "
+                              "corrupt") from None
 
 
 def _short(exc: Exception) -> str:
@@ -59,9 +60,11 @@ def read_h5(dset: h5py.Dataset, sel, path) -> np.ndarray:
     except OSError as exc:
         missing = _missing_filter(dset)
         if missing:
-            raise UserError(f"{path}: dataset {dset.name} is {missing}-compressed but the HDF5 filter is not "
-                            f"available; install it with 'pip install hdf5plugin'") from None
-        raise UserError(f"{path}: cannot read {dset.name} ({_short(exc)}); the file is truncated or corrupt") from None
+            raise FileFormatError(f"{path}: dataset {dset.name} is {missing}-compressed but the HDF5 "
+                                  "filter is not "
+                                  f"available; install it with 'pip install hdf5plugin'") from None
+        raise FileFormatError(f"{path}: cannot read {dset.name} ({_short(exc)}); the file is truncated or "
+                              "corrupt") from None
 
 
 def _missing_filter(dset: h5py.Dataset) -> str | None:
@@ -78,8 +81,8 @@ def _dataset(group: h5py.Group, name: str, path, *, kinds: str = "biuf") -> h5py
     try:
         obj = group[name]
     except (KeyError, OSError) as exc:
-        raise FileFormatError(f"{path}: '{group.name.rstrip('/')}/{name}' cannot be opened ({_short(exc)}); the "
-                              "file is malformed", path=str(path)) from None
+        raise FileFormatError(f"{path}: '{group.name.rstrip('/')}/{name}' cannot be opened "
+                              f"({_short(exc)}); the file is malformed", path=str(path)) from None
     if not isinstance(obj, h5py.Dataset):
         raise FileFormatError(f"{path}: '{obj.name}' is a {type(obj).__name__}, not a dataset; the file is "
                               "malformed", path=str(path))
@@ -98,23 +101,26 @@ class DsecStream(IndexedStream):
         where = f" under '{group.name}'" if group.name != "/" else ""
         missing = [k for k in ("events/x", "events/y", "events/t", "events/p") if k not in group]
         if missing:
-            raise UserError(f"{path}: no {', '.join(missing)} dataset{where}; expected the DSEC events.h5 layout "
-                            f"(events/x, events/y, events/t, events/p, ms_to_idx, t_offset)")
+            raise FileFormatError(f"{path}: no {', '.join(missing)} dataset{where}; expected the DSEC "
+                                  "events.h5 layout "
+                                  f"(events/x, events/y, events/t, events/p, ms_to_idx, t_offset)")
         self._x, self._y, self._t, self._p = (_dataset(group, f"events/{k}", path) for k in "xytp")
         lengths = {d.shape[0] if d.ndim == 1 else -1 for d in (self._x, self._y, self._t, self._p)}
         if len(lengths) != 1 or -1 in lengths:
-            raise FileFormatError(f"{path}: events/x, y, t, p{where} are not 1-D datasets of equal length; file is "
-                                  "corrupt")
+            raise FileFormatError(f"{path}: events/x, y, t, p{where} are not 1-D datasets of equal length; "
+                                  "file is corrupt")
         self._n = lengths.pop()
         t_offset = 0
         if "t_offset" in group:  # a scalar in DSEC; accept a 1-element array too
             dset = _dataset(group, "t_offset", path)
             if dset.size != 1:
-                raise FileFormatError(f"{path}: t_offset{where} holds {dset.size} values; expected one integer (µs)")
+                raise FileFormatError(f"{path}: t_offset{where} holds {dset.size} values; expected one "
+                                      "integer (µs)")
             t_offset = read_h5(dset, (), path) if dset.ndim == 0 else read_h5(dset, slice(None), path)
         field = f"{group.name.strip('/')}/t_offset".lstrip("/")
         self.meta = EventMeta(int(width), int(height),
-                              file_int(t_offset, source=path, field=field, low=-MAX_ABS_TIME_US, high=MAX_ABS_TIME_US))
+                              file_int(t_offset, source=path, field=field, low=-MAX_ABS_TIME_US,
+                                       high=MAX_ABS_TIME_US))
         self._ms_to_idx = None
         if "ms_to_idx" in group:
             dset = _dataset(group, "ms_to_idx", path, kinds="iu")
@@ -122,12 +128,13 @@ class DsecStream(IndexedStream):
                 if self._n else 0
             # DSEC: one entry per ms up to the last event (+2); never allocate what the events cannot need
             if dset.ndim != 1 or not 0 < dset.shape[0] <= max(t_last, 0) // 1000 + 4096:
-                raise FileFormatError(f"{path}: ms_to_idx{where} has shape {dset.shape} but the events end at "
-                                      f"t={t_last} µs; expected one index per millisecond; the file is corrupt")
+                raise FileFormatError(f"{path}: ms_to_idx{where} has shape {dset.shape} but the events end "
+                                      f"at t={t_last} µs; expected one index per millisecond; the file is "
+                                      "corrupt")
             idx = np.asarray(read_h5(dset, slice(None), path))
             if not (np.all(idx[1:] >= idx[:-1]) and 0 <= int(idx[0]) and int(idx[-1]) <= self._n):
-                raise FileFormatError(f"{path}: ms_to_idx{where} is not a non-decreasing index into the events; "
-                                      f"the file is corrupt")
+                raise FileFormatError(f"{path}: ms_to_idx{where} is not a non-decreasing index into the "
+                                      "events; the file is corrupt")
             self._ms_to_idx = idx.astype(np.int64)
 
     @property
@@ -164,10 +171,11 @@ class MvsecStream(IndexedStream):
 
     def __init__(self, path: Path, dset: h5py.Dataset, *, owner: h5py.File | None = None):
         self.path, self.format, self._dset, self._owner = Path(path), "mvsec", dset, owner
-        if not isinstance(dset, h5py.Dataset) or dset.dtype.kind not in "iuf" or dset.ndim != 2 or dset.shape[1] != 4:
+        numeric = isinstance(dset, h5py.Dataset) and dset.dtype.kind in "iuf"
+        if not numeric or dset.ndim != 2 or dset.shape[1] != 4:
             shown = f"dtype {dset.dtype} shape {dset.shape}" if isinstance(dset, h5py.Dataset) else "a group"
-            raise FileFormatError(f"{path}: {dset.name} is {shown}; expected an N x 4 array of numbers [x, y, t, p] "
-                                  "(MVSEC)", path=str(path))
+            raise FileFormatError(f"{path}: {dset.name} is {shown}; expected an N x 4 array of numbers [x, "
+                                  "y, t, p] (MVSEC)", path=str(path))
         self.meta = EventMeta(*MVSEC_SIZE, 0)
 
     @property
@@ -193,8 +201,8 @@ def _size_attrs(f: h5py.File, default: tuple[int, int] | None, path) -> tuple[in
         meta = file_meta(f.attrs["width"], f.attrs["height"], source=path)
         return meta.width, meta.height
     if default is None:
-        raise UserError(f"{path}: root attributes 'width' and 'height' are missing; the eventvision stereo layout "
-                        f"needs them")
+        raise FileFormatError(f"{path}: root attributes 'width' and 'height' are missing; the eventvision "
+                              "stereo layout needs them")
     return default
 
 
@@ -227,7 +235,8 @@ def open_own_stereo(path: Path) -> StereoRecording:
 
 def _group(f: h5py.File, name: str, path) -> h5py.Group:
     if name not in f or not isinstance(f[name], h5py.Group):
-        raise FileFormatError(f"{path}: group '{name}/' is missing; expected the eventvision stereo layout (left/, right/)")
+        raise FileFormatError(f"{path}: group '{name}/' is missing; expected the eventvision stereo layout "
+                              "(left/, right/)")
     return f[name]
 
 
@@ -236,7 +245,8 @@ def open_mvsec(path: Path) -> StereoRecording | MvsecStream:
     try:
         cams = [c for c in ("left", "right") if f.get(f"davis/{c}/events") is not None]
         if not cams:
-            raise UserError(f"{path}: no davis/left/events or davis/right/events dataset; not an MVSEC *_data.hdf5")
+            raise FileFormatError(f"{path}: no davis/left/events or davis/right/events dataset; not an "
+                                  "MVSEC *_data.hdf5")
         if len(cams) == 1:
             return MvsecStream(path, f[f"davis/{cams[0]}/events"], owner=f)
         return StereoRecording(MvsecStream(path, f["davis/left/events"]),
@@ -252,8 +262,8 @@ def open_dsec_sequence(folder: Path) -> StereoRecording:
     for cam in ("left", "right"):
         p = folder / "events" / cam / "events.h5"
         if not p.is_file():
-            raise UserError(f"{folder}: {p.relative_to(folder)} is missing; a DSEC sequence folder holds "
-                            f"events/left/events.h5 and events/right/events.h5")
+            raise DatasetNotFoundError(f"{folder}: {p.relative_to(folder)} is missing; a DSEC sequence "
+                                       "folder holds events/left/events.h5 and events/right/events.h5")
         streams.append(open_dsec_events(p))
     return StereoRecording(*streams, path=folder, format="dsec-sequence")
 
@@ -268,8 +278,8 @@ def sniff_h5(path: Path) -> str:
         if "davis" in f:
             return "mvsec"
         keys = ", ".join(sorted(f.keys())[:8]) or "nothing"
-    raise UserError(f"{path}: HDF5 file without event datasets (found {keys}); expected DSEC events/x..., "
-                    f"MVSEC davis/left/events or eventvision left/ and right/ groups")
+    raise FileFormatError(f"{path}: HDF5 file without event datasets (found {keys}); expected DSEC "
+                          "events/x..., MVSEC davis/left/events or eventvision left/ and right/ groups")
 
 
 # ------------------------------------------------------------------------------------------------ writing
@@ -285,7 +295,7 @@ def h5_compression(kind: str = "blosc") -> dict:
         return {"compression": "gzip", "compression_opts": 4, "shuffle": True}
     if kind == "none":
         return {}
-    raise UserError(f"unknown compression '{kind}'; use blosc, gzip or none")
+    raise InvalidValueError(f"unknown compression '{kind}'; use blosc, gzip or none")
 
 
 class _DsecGroupWriter:
@@ -307,15 +317,17 @@ class _DsecGroupWriter:
         check_events(events, EventMeta(self.width, self.height), source=self.name)
         t = events["t"].astype(np.int64) - t_offset
         if self.last_t is not None and t[0] < self.last_t:
-            raise UserError(f"{self.name}: appended events start at t={int(t[0]) + t_offset} µs, before the previous "
-                            f"chunk's last event; append chunks in time order")
+            raise InvalidValueError(f"{self.name}: appended events start at t={int(t[0]) + t_offset} µs, "
+                                    "before the previous chunk's last event; append chunks in time order")
         if t[0] < 0:
-            raise UserError(f"{self.name}: event at t={int(t[0]) + t_offset} µs lies before t_offset {t_offset} µs; "
-                            f"pass an explicit t_offset no later than the first event of either camera")
+            raise InvalidValueError(f"{self.name}: event at t={int(t[0]) + t_offset} µs lies before "
+                                    f"t_offset {t_offset} µs; pass an explicit t_offset no later than the "
+                                    "first event of either camera")
         info = np.iinfo(self.t_dtype)
         if t[0] < info.min or t[-1] > info.max:
-            raise UserError(f"{self.name}: timestamps {int(t[0])}..{int(t[-1])} µs (relative to t_offset "
-                            f"{t_offset}) do not fit {self.t_dtype}; pass t_offset or t_dtype='<i8'")
+            raise FileFormatError(f"{self.name}: timestamps {int(t[0])}..{int(t[-1])} µs (relative to "
+                                  "t_offset "
+                                  f"{t_offset}) do not fit {self.t_dtype}; pass t_offset or t_dtype='<i8'")
         ms_last = int(t[-1]) // 1000  # every ms <= this has its first event in data seen so far
         if ms_last >= self.next_ms:
             ms = np.arange(self.next_ms, ms_last + 1, dtype=np.int64) * 1000

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eventvision.errors import FileFormatError, UserError
+from eventvision.errors import FileFormatError
 from eventvision.events._kernels import pack_events
 from eventvision.events.core import MAX_SENSOR_SIDE, EventMeta, file_meta
 from eventvision.events.recording import IndexedStream
@@ -29,7 +29,8 @@ class NumpyStream(IndexedStream):
         self.path, self.format, self._cols = Path(path), format, columns
         n = {len(c) for c in columns.values()}
         if len(n) != 1:
-            raise UserError(f"{path}: x, y, t, p arrays have different lengths {sorted(n)}; the file is corrupt")
+            raise FileFormatError(f"{path}: x, y, t, p arrays have different lengths {sorted(n)}; the file "
+                                  "is corrupt")
         self._n = n.pop()
         if meta is None:
             self.size_inferred = True
@@ -64,8 +65,8 @@ def _side(col: np.ndarray, name: str, path: Path) -> int:
 def _check_numeric(cols: dict[str, np.ndarray], path: Path) -> dict[str, np.ndarray]:
     for k, c in cols.items():
         if c.dtype.kind not in "biuf" or c.dtype.names is not None or c.ndim != 1:
-            raise FileFormatError(f"{path}: field '{k}' has dtype {c.dtype} and shape {c.shape}; expected a 1-D "
-                                  "column of numbers", path=str(path))
+            raise FileFormatError(f"{path}: field '{k}' has dtype {c.dtype} and shape {c.shape}; expected "
+                                  "a 1-D column of numbers", path=str(path))
     return cols
 
 
@@ -93,16 +94,16 @@ def _npz_member_sizes_fit(z: zipfile.ZipFile, path: Path) -> None:
                                       f"({' '.join(str(exc).split())[:80]})", path=str(path)) from None
         need = int(np.prod(shape, dtype=object)) * dtype.itemsize
         if need > info.file_size:
-            raise FileFormatError(f"{path}: member {info.filename} declares shape {shape} ({need} bytes) but holds "
-                                  f"{info.file_size} bytes; the file is corrupt", path=str(path))
+            raise FileFormatError(f"{path}: member {info.filename} declares shape {shape} ({need} bytes) "
+                                  f"but holds {info.file_size} bytes; the file is corrupt", path=str(path))
 
 
 def open_npy(path: Path) -> NumpyStream:
     try:
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
-        raise UserError(f"{path}: not a readable .npy file ({' '.join(str(exc).split())[:120]}); "
-                        f"the file is truncated or corrupt") from None
+        raise FileFormatError(f"{path}: not a readable .npy file ({' '.join(str(exc).split())[:120]}); "
+                              f"the file is truncated or corrupt") from None
     return NumpyStream(path, _columns_of(arr, path), None, "npy")
 
 
@@ -113,15 +114,15 @@ def open_npz(path: Path) -> NumpyStream:
         with np.load(path, allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise UserError(f"{path}: not a readable .npz file ({' '.join(str(exc).split())[:120]}); "
-                        f"the file is truncated or corrupt") from None
+        raise FileFormatError(f"{path}: not a readable .npz file ({' '.join(str(exc).split())[:120]}); "
+                              f"the file is truncated or corrupt") from None
     if "events" in data:
         cols = _columns_of(data["events"], path)
     elif set(_FIELDS) <= set(data):
         cols = _check_numeric({k: np.asarray(data[k]).ravel() for k in _FIELDS}, path)
     else:
-        raise UserError(f"{path}: .npz holds {', '.join(sorted(data)) or 'nothing'}; expected 'events' or "
-                        f"'x', 'y', 't', 'p' arrays")
+        raise FileFormatError(f"{path}: .npz holds {', '.join(sorted(data)) or 'nothing'}; expected "
+                              "'events' or 'x', 'y', 't', 'p' arrays")
     meta = None
     if "width" in data and "height" in data:
         meta = file_meta(data["width"], data["height"], data.get("t_offset", 0), source=path)

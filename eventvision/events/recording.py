@@ -94,13 +94,16 @@ class EventStream(_Closable, ABC):
         if (last_t is not None and t[0] < last_t) or (len(t) > 1 and np.any(t[1:] < t[:-1])):
             prev = np.concatenate([[last_t if last_t is not None else t[0]], t])
             bad = int(np.argmax(prev[1:] < prev[:-1]))
-            raise FileFormatError(f"{self.path}: timestamps are not monotonic (t={int(prev[bad + 1])} µs after "
-                            f"t={int(prev[bad])} µs); the file is corrupt or unsorted, sort it by time first")
+            raise FileFormatError(f"{self.path}: timestamps are not monotonic (t={int(prev[bad + 1])} µs "
+                                  "after "
+                                  f"t={int(prev[bad])} µs); the file is corrupt or unsorted, sort it by time "
+                                  "first")
         if not self.size_inferred and (int(chunk["x"].max()) >= self.meta.width or
                                        int(chunk["y"].max()) >= self.meta.height):
-            raise FileFormatError(f"{self.path}: event coordinates ({int(chunk['x'].max())}, {int(chunk['y'].max())}) lie "
-                            f"outside the {self.meta.width}x{self.meta.height} sensor; the file is corrupt or its "
-                            f"sensor size is wrong")
+            raise FileFormatError(f"{self.path}: event coordinates ({int(chunk['x'].max())}, "
+                                  f"{int(chunk['y'].max())}) lie outside the {self.meta.width}x"
+                                  f"{self.meta.height} sensor; the file is corrupt or its sensor size is "
+                                  "wrong")
         return int(t[-1])
 
     def read_window(self, t0: int, t1: int) -> np.ndarray:
@@ -246,8 +249,9 @@ class IndexedStream(EventStream):
             inside = events[i0 - lo:len(events) - (hi - i1)]
             if (i0 > lo and events["t"][0] >= t0) or (hi > i1 and events["t"][-1] < t1) or \
                     (len(inside) and (inside["t"][0] < t0 or inside["t"][-1] >= t1)):
-                raise FileFormatError(f"{self.path}: timestamps are not monotonic around t={int(t0)}..{int(t1)} µs; "
-                                "the file is corrupt or unsorted, sort it by time first")
+                raise FileFormatError(f"{self.path}: timestamps are not monotonic around "
+                                      f"t={int(t0)}..{int(t1)} µs; "
+                                      "the file is corrupt or unsorted, sort it by time first")
             events = inside
         return events
 

@@ -272,9 +272,11 @@ def parse_calib_lines(lines, *, source: str = "<text>") -> Calibration:
         try:
             nums = np.array([float(v) for v in rest.split()], dtype=np.float64)
         except ValueError:
-            raise FileFormatError(f"{source}:{lineno}: non-numeric value in {key}; fix the calibration file") from None
+            raise FileFormatError(f"{source}:{lineno}: non-numeric value in {key}; fix the calibration "
+                                  "file") from None
         if not np.isfinite(nums).all():
-            raise FileFormatError(f"{source}:{lineno}: {key} holds a non-finite value; fix the calibration file")
+            raise FileFormatError(f"{source}:{lineno}: {key} holds a non-finite value; fix the calibration "
+                                  "file")
         name = _ALIASES[key]
         want = 9 if name == "R0_rect" else 12
         if nums.size != want:
@@ -286,8 +288,8 @@ def parse_calib_lines(lines, *, source: str = "<text>") -> Calibration:
         raise UserError(f"{source}: calibration lacks {', '.join(missing)} (accepted keys: P0..P3, "
                         f"R0_rect or R_rect, Tr_velo_to_cam or Tr_velo_cam); use a KITTI calib file")
     if not values["P2"][0, 0] > 0 or not values["P3"][0, 0] > 0:
-        raise FileFormatError(f"{source}: P2/P3 focal length (first value) must be > 0 pixels; fix the calibration "
-                              "file")
+        raise FileFormatError(f"{source}: P2/P3 focal length (first value) must be > 0 pixels; fix the "
+                              "calibration file")
     return Calibration(**values)
 
 

@@ -7,6 +7,11 @@
 Every transform takes an optional DSEC ``rectify_map`` [H, W, 2] (events are moved through it and
 those falling outside the sensor dropped before the representation is computed). Polarity may be
 {-1, +1}, {0, 1} or bool (``p > 0`` is ON). The kernels live in :mod:`.functional`.
+
+Every transform is also a tonic transform: it takes tonic's structured events (fields by name, any
+integer dtypes, bool polarity), composes in ``tonic.transforms.Compose`` and serves as a tonic dataset's
+``transform``; :meth:`~_Transform.from_sensor_size` builds one from tonic's ``sensor_size`` (W, H, P).
+:mod:`.interop` converts events both ways exactly.
 """
 
 from __future__ import annotations
@@ -18,12 +23,13 @@ from typing import Any, ClassVar, Mapping
 
 import numpy as np
 
-from eventvision.errors import UserError
+from eventvision.errors import ConfigError, InvalidValueError, UserError
 from eventvision.representations import functional
 from eventvision.representations.functional import rectify
+from eventvision.representations.interop import from_tonic, to_tonic
 
 __all__ = ["VoxelGrid", "Histogram", "TimeSurface", "StackByTime", "StackByNumber", "ToFrames", "rectify",
-           "REPRESENTATIONS", "build_representation", "load_rectify_map", "functional"]
+           "REPRESENTATIONS", "build_representation", "load_rectify_map", "functional", "from_tonic", "to_tonic"]
 
 
 def load_rectify_map(path: str | Path) -> np.ndarray:
@@ -64,6 +70,23 @@ class _Transform:
     def compute(self, events: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    @property
+    def sensor_size(self) -> tuple[int, int, int]:
+        """tonic's ``sensor_size``: (width, height, 2 polarities)."""
+        return (self.width, self.height, 2)
+
+    @classmethod
+    def from_sensor_size(cls, sensor_size, **options):
+        """Build from tonic's ``sensor_size`` (W, H[, P]) plus this transform's other options."""
+        try:
+            width, height = int(sensor_size[0]), int(sensor_size[1])
+        except (TypeError, ValueError, IndexError):
+            raise InvalidValueError(f"sensor_size must be (width, height[, polarities]) like tonic's, got "
+                                    f"{sensor_size!r}") from None
+        if width < 1 or height < 1:
+            raise InvalidValueError(f"sensor_size {tuple(sensor_size)}: width and height must be >= 1")
+        return cls(width=width, height=height, **options)
+
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], **overrides):
         """Build from a config mapping whose keys are this transform's fields (``name`` is ignored).
@@ -75,8 +98,8 @@ class _Transform:
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - fields)
         if unknown:
-            raise UserError(f"representation '{cls.name}': unknown option(s) {', '.join(unknown)}; "
-                            f"known: {', '.join(sorted(fields))}")
+            raise ConfigError(f"representation '{cls.name}': unknown option(s) {', '.join(unknown)}; "
+                              f"known: {', '.join(sorted(fields))}")
         if isinstance(data.get("rectify_map"), (str, Path)):
             data["rectify_map"] = load_rectify_map(data["rectify_map"])
         return cls(**data)
@@ -170,5 +193,5 @@ def build_representation(cfg: Mapping[str, Any], **overrides) -> _Transform:
     """Transform named by ``cfg['name']`` (one of :data:`REPRESENTATIONS`), other keys are its options."""
     name = dict(cfg).get("name")
     if name not in REPRESENTATIONS:
-        raise UserError(f"representation '{name}' is unknown; choose one of {', '.join(REPRESENTATIONS)}")
+        raise ConfigError(f"representation '{name}' is unknown; choose one of {', '.join(REPRESENTATIONS)}")
     return REPRESENTATIONS[name].from_config(cfg, **overrides)

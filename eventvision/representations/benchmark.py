@@ -1,4 +1,4 @@
-"""Voxel-grid throughput: our numba kernels (one thread, all threads) against tonic, in one run.
+"""Voxel-grid throughput: our numba kernels (one thread, all threads) against tonic and evlib, in one run.
 
 Used by ``eventvision bench voxel`` and ``benchmarks/bench_voxel.py``. Events: uniform random pixels
 on the sensor, uniform sorted timestamps over 50 ms, random polarity. Each figure is the best of
@@ -12,11 +12,16 @@ Before timing, both baselines are checked against our kernels: tonic's B-bin vox
 ``t* = B (t - t0)/(tN - t0)`` and drops the spill past bin B-1, which equals our grid with B+1 bins
 cut to its first B; tonic's ToFrame equals our SpikingJelly-style ``to_frames(split_by='time')``
 except that tonic drops the remainder events after ``t0 + B dt`` from the last frame.
+
+Second baseline: evlib's ``representations.create_voxel_grid`` (polars; tonic's definition, checked the
+same way) on the polars frame its ``load_events`` returns (built outside the timer), made dense with its
+``densify_voxel_grid``; skipped with a note when evlib is not installed.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import time
 from dataclasses import dataclass
 
@@ -24,6 +29,7 @@ import numpy as np
 
 from eventvision.events.core import EVENT_DTYPE
 from eventvision.representations import functional as F
+from eventvision.representations import interop
 
 TONIC_DTYPE = np.dtype([("x", "<i8"), ("y", "<i8"), ("t", "<i8"), ("p", "<i8")])
 
@@ -40,6 +46,18 @@ class Row:
         return self.num_events / self.seconds
 
 
+def import_evlib():
+    """The ``evlib`` module, or None when it is not installed. Its package init imports its deep-learning
+    models, which import torchvision; eventvision never imports torchvision (a CUDA-build trap, see
+    DEVELOPING.md), so it is blocked first and evlib falls back to its documented no-models mode."""
+    sys.modules.setdefault("torchvision", None)
+    try:
+        import evlib
+    except ImportError:
+        return None
+    return evlib
+
+
 def random_events(n: int, *, width: int = 640, height: int = 480, span_us: int = 50_000, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     ev = np.empty(n, dtype=EVENT_DTYPE)
@@ -51,11 +69,8 @@ def random_events(n: int, *, width: int = 640, height: int = 480, span_us: int =
 
 
 def to_tonic(ev: np.ndarray) -> np.ndarray:
-    out = np.empty(len(ev), dtype=TONIC_DTYPE)
-    for k in ("x", "y", "t"):
-        out[k] = ev[k]
-    out["p"] = (ev["p"] > 0).astype(np.int64)
-    return out
+    """The int64 layout tonic's functional kernels are fed (p in {0, 1})."""
+    return interop.to_tonic(ev, TONIC_DTYPE)
 
 
 #: untimed runs of each method before its timed ones last at least this long (and are at least 2): an
@@ -81,6 +96,29 @@ def best_times(fn, repeats: int, setup=None, warmup_s: float = WARMUP_SECONDS) -
     return wall, cpu
 
 
+def evlib_frame(ev: np.ndarray):
+    """Our events as the polars frame ``evlib.load_events`` returns (x, y int16; t Duration[µs];
+    polarity ±1)."""
+    import polars as pl
+    return pl.DataFrame({"x": ev["x"].astype(np.int16), "y": ev["y"].astype(np.int16),
+                         "t": pl.Series(ev["t"].astype(np.int64)).cast(pl.Duration("us")),
+                         "polarity": np.where(ev["p"] > 0, 1, -1).astype(np.int8)})
+
+
+def evlib_voxel_grid(evlib, frame, *, num_bins: int, width: int, height: int) -> np.ndarray:
+    """evlib's voxel grid as a dense array [B, H, W] (its long-format frame scattered, as its docs do)."""
+    rep = evlib.representations
+    long = rep.create_voxel_grid(frame, height, width, num_bins)
+    return rep.densify_voxel_grid(long, num_bins, height, width)[:, 0]
+
+
+def check_against_evlib(evlib, ev: np.ndarray, *, num_bins: int, width: int, height: int) -> None:
+    """evlib follows tonic's voxel grid (its docs say so): equal to our B+1-bin grid cut to B bins."""
+    theirs = evlib_voxel_grid(evlib, evlib_frame(ev), num_bins=num_bins, width=width, height=height)
+    ours = F.voxel_grid(ev, num_bins=num_bins + 1, width=width, height=height)[:num_bins]
+    np.testing.assert_allclose(ours, theirs, atol=1e-4)
+
+
 def check_against_tonic(ev: np.ndarray, *, num_bins: int, width: int, height: int) -> None:
     """Raise AssertionError if tonic's results disagree with ours (see module doc for the mapping)."""
     from tonic.functional.to_frame import to_frame_numpy
@@ -101,8 +139,9 @@ def check_against_tonic(ev: np.ndarray, *, num_bins: int, width: int, height: in
 
 def run(sizes=(1_000_000, 10_000_000), *, num_bins: int = 5, width: int = 640, height: int = 480,
         repeats: int = 5, with_tonic: bool = True, crossover=(30_000, 100_000, 300_000, 1_000_000),
-        warmup_s: float = WARMUP_SECONDS):
-    """Measure; returns (rows, crossover_rows). Prints nothing."""
+        warmup_s: float = WARMUP_SECONDS, evlib=None):
+    """Measure; returns (rows, crossover_rows). Prints nothing. ``evlib``: the module (see
+    :func:`import_evlib`) to add its voxel grid as a second baseline, or None."""
     from numba import get_num_threads  # noqa: F401 - documents the thread count used
     warm = random_events(1000, width=width, height=height)
     for par in (False, True):  # compile (or load from cache) outside the timers
@@ -111,6 +150,9 @@ def run(sizes=(1_000_000, 10_000_000), *, num_bins: int = 5, width: int = 640, h
     if with_tonic:
         check_against_tonic(random_events(20_000, width=width, height=height, seed=1), num_bins=num_bins,
                             width=width, height=height)
+    if evlib is not None:
+        check_against_evlib(evlib, random_events(20_000, width=width, height=height, seed=1),
+                            num_bins=num_bins, width=width, height=height)
 
     def timed(fn, setup=None):
         return best_times(fn, repeats, setup, warmup_s)
@@ -123,6 +165,10 @@ def run(sizes=(1_000_000, 10_000_000), *, num_bins: int = 5, width: int = 640, h
         rows.append(Row(n, "ours voxel_grid parallel", *timed(lambda _: F.voxel_grid(ev, parallel=True, **kw))))
         fkw = dict(num_frames=num_bins, width=width, height=height, split_by="time")
         rows.append(Row(n, "ours to_frames 1 thread", *timed(lambda _: F.to_frames(ev, parallel=False, **fkw))))
+        if evlib is not None:
+            frame = evlib_frame(ev)  # its input format, built outside the timer like tonic's
+            rows.append(Row(n, "evlib voxel_grid", *timed(lambda _: evlib_voxel_grid(evlib, frame, **kw))))
+            del frame
         if with_tonic:
             from tonic.functional.to_frame import to_frame_numpy
             from tonic.functional.to_voxel_grid import to_voxel_grid_numpy
@@ -157,11 +203,14 @@ def format_report(rows, cross, *, num_bins: int, width: int, height: int, load_b
     for n, group in by_n.items():
         tv = group.get("tonic ToVoxelGrid")
         tf = group.get("tonic ToFrame")
+        ev_row = group.get("evlib voxel_grid")
         single = group["ours voxel_grid 1 thread"]
         for r in group.values():
             ratio = ""
-            if r.method == "ours voxel_grid 1 thread" and tv is not None:
-                ratio = f"{tv.seconds / r.seconds:5.1f}x [{tv.cpu_seconds / r.cpu_seconds:5.1f}x] tonic ToVoxelGrid"
+            if r.method == "ours voxel_grid 1 thread":
+                parts = [f"{b.seconds / r.seconds:5.1f}x [{b.cpu_seconds / r.cpu_seconds:5.1f}x] {b.method}"
+                         for b in (tv, ev_row) if b is not None]
+                ratio = ", ".join(parts)
             if r.method == "ours voxel_grid parallel":
                 ratio = (f"{tv.seconds / r.seconds:5.1f}x tonic ToVoxelGrid, " if tv is not None else "") + \
                     f"{single.seconds / r.seconds:4.2f}x ours 1 thread"
@@ -178,10 +227,19 @@ def format_report(rows, cross, *, num_bins: int, width: int, height: int, load_b
 
 
 def main(sizes=(1_000_000, 10_000_000), *, num_bins=5, width=640, height=480, repeats=5, with_tonic=True,
-         warmup_s=WARMUP_SECONDS) -> str:
+         warmup_s=WARMUP_SECONDS, with_evlib=True) -> str:
+    evlib = import_evlib() if with_evlib else None
     before = os.getloadavg()
     rows, cross = run(sizes, num_bins=num_bins, width=width, height=height, repeats=repeats, with_tonic=with_tonic,
-                      warmup_s=warmup_s)
+                      warmup_s=warmup_s, evlib=evlib)
     after = os.getloadavg()
-    return format_report(rows, cross, num_bins=num_bins, width=width, height=height, load_before=before,
-                         load_after=after)
+    report = format_report(rows, cross, num_bins=num_bins, width=width, height=height, load_before=before,
+                           load_after=after)
+    if with_evlib and evlib is None:
+        report += "\n(evlib skipped: not installed; pip install evlib)"
+    elif evlib is not None:
+        import polars as pl
+        from importlib.metadata import version
+        report += (f"\nevlib {version('evlib')}: polars frame -> long-format grid -> dense (densify_voxel_grid), "
+                   f"polars threads: {pl.thread_pool_size()}; input frame built untimed")
+    return report

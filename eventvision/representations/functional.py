@@ -28,7 +28,7 @@ import os
 
 import numpy as np
 
-from eventvision.errors import UserError
+from eventvision.errors import InvalidValueError
 from eventvision.representations import _kernels as K
 
 #: below this many events the single-thread kernel wins (waking the threads outweighs the split);
@@ -42,8 +42,9 @@ PARALLEL_MIN_EVENTS_PER_CELL = K.PAIR_MIN_EVENTS_PER_CELL
 def _validate(events) -> None:
     names = getattr(getattr(events, "dtype", None), "names", None)
     if names is None or not {"x", "y", "t", "p"} <= set(names):
-        raise UserError(f"events: expected a structured array with fields x, y, t, p; got "
-                        f"{getattr(events, 'dtype', type(events))}; build one with eventvision.events.core.make_events")
+        raise InvalidValueError(f"events: expected a structured array with fields x, y, t, p; got "
+                                f"{getattr(events, 'dtype', type(events))}; build one with "
+                                f"eventvision.events.core.make_events")
 
 
 def _columns(events: np.ndarray):
@@ -59,9 +60,9 @@ def _columns(events: np.ndarray):
 
 def _check_size(width: int, height: int, num_bins: int | None = None) -> None:
     if int(width) <= 0 or int(height) <= 0:
-        raise UserError(f"representation: width and height must be positive, got {width}x{height}")
+        raise InvalidValueError(f"representation: width and height must be positive, got {width}x{height}")
     if num_bins is not None and int(num_bins) <= 0:
-        raise UserError(f"representation: num_bins must be >= 1, got {num_bins}")
+        raise InvalidValueError(f"representation: num_bins must be >= 1, got {num_bins}")
 
 
 def use_parallel(num_events: int, num_cells: int, parallel: bool | None = None, *, ignore_load: bool = False) -> bool:
@@ -120,7 +121,7 @@ def _time_range(events, t_start, t_end):
     t0 = int(events["t"][0]) if (t_start is None and n) else int(t_start or 0)
     t1 = int(events["t"][-1]) if (t_end is None and n) else int(t_end if t_end is not None else t0)
     if t1 < t0:
-        raise UserError(f"representation: t_end ({t1} µs) is before t_start ({t0} µs)")
+        raise InvalidValueError(f"representation: t_end ({t1} µs) is before t_start ({t0} µs)")
     return t0, t1
 
 
@@ -178,7 +179,7 @@ def to_frames(events: np.ndarray, *, num_frames: int, width: int, height: int, s
         t0 = int(events["t"][0]) if n else 0
         dt = (int(events["t"][-1]) - t0) // num_frames if n else 0
         return _scatter(events, K.MODE_FLOORTIME_COUNT, num_frames, 2, width, height, t0, 0, 0.0, dt, parallel)
-    raise UserError(f"to_frames: split_by must be 'number' or 'time', got {split_by!r}")
+    raise InvalidValueError(f"to_frames: split_by must be 'number' or 'time', got {split_by!r}")
 
 
 def time_surface(events: np.ndarray, *, width: int, height: int, tau_us: float, t_ref: int | None = None) -> np.ndarray:
@@ -188,7 +189,7 @@ def time_surface(events: np.ndarray, *, width: int, height: int, tau_us: float, 
     """
     _check_size(width, height)
     if not tau_us > 0:
-        raise UserError(f"time_surface: tau_us must be > 0, got {tau_us}")
+        raise InvalidValueError(f"time_surface: tau_us must be > 0, got {tau_us}")
     x, y, t, p = _columns(events)
     if t_ref is None:
         t_ref = int(t[-1]) if len(t) else 0
@@ -203,8 +204,8 @@ def rectify(events: np.ndarray, rectify_map: np.ndarray) -> np.ndarray:
     """
     rectify_map = np.asarray(rectify_map)
     if rectify_map.ndim != 3 or rectify_map.shape[2] != 2:
-        raise UserError(f"rectify_map: expected shape (H, W, 2), got {rectify_map.shape}; "
-                        "use the 'rectify_map' dataset of DSEC's rectify_map.h5")
+        raise InvalidValueError(f"rectify_map: expected shape (H, W, 2), got {rectify_map.shape}; "
+                                "use the 'rectify_map' dataset of DSEC's rectify_map.h5")
     x, y, _, _ = _columns(events)
     height, width = rectify_map.shape[:2]
     xr, yr, keep = K.rectify_mask(x, y, rectify_map, int(width), int(height))

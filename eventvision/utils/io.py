@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import secrets
@@ -24,8 +25,10 @@ from typing import Iterable, Iterator
 from eventvision.errors import FileFormatError, OutputPathError
 
 _TEMP_MARK = ".evtmp"
-_TEMP_RE = re.compile(r"^\.(?P<name>.+)\.(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)-[0-9a-f]+\.evtmp(?P<suffix>.*)$")
+_TEMP_RE = re.compile(r"^\.(?P<name>.+)\.(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)-[0-9a-f]+\.evtmp"
+                      r"(?P<suffix>.*)$")
 _interrupts = [0]
+_swept: set[str] = set()  # folders swept by this process (one PNG per window must not list them each time)
 
 
 def note_interrupt() -> None:
@@ -37,6 +40,7 @@ def interrupt_count() -> int:
     return _interrupts[0]
 
 
+@functools.lru_cache(maxsize=1)
 def _host() -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname().split(".")[0])[:32] or "host"
 
@@ -56,12 +60,15 @@ def _absolute(path: str | os.PathLike) -> Path:
 
 
 def _check_parents(output: Path, shown: str) -> None:
-    """An output below an existing file (``in.h5/out.json``) can never be created."""
+    """An output below an existing file (``in.h5/out.json``) or in a read-only folder can never be created."""
     for parent in (output.parent, *output.parent.parents):
         if parent.exists() or parent.is_symlink():
             if not parent.is_dir():
                 raise OutputPathError(f"{shown}: output lies below {parent}, which is not a folder; "
                                       "choose an output path in a folder", path=shown)
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise OutputPathError(f"{shown}: the folder {parent} is not writable; choose an output path "
+                                      "in a writable folder", path=shown)
             return
 
 
@@ -91,8 +98,8 @@ def refuse_overwrite_input(output: str | os.PathLike | None, *inputs) -> None:
                 same = os.path.samefile(out_abs, inp_abs)  # hard link
         if same:
             kind = "folder" if inp_real.is_dir() else "file"
-            raise OutputPathError(f"{shown}: output is the input {kind} {os.fspath(inp)}; writing it would destroy "
-                                  "the input; choose a different output path", path=shown)
+            raise OutputPathError(f"{shown}: output is the input {kind} {os.fspath(inp)}; writing it would "
+                                  "destroy the input; choose a different output path", path=shown)
         if inp_real.is_dir() and (out_real.is_relative_to(inp_real) or out_abs.is_relative_to(inp_abs)):
             raise OutputPathError(f"{shown}: output lies inside the input folder {os.fspath(inp)}; choose an "
                                   "output path outside it", path=shown)
@@ -138,7 +145,8 @@ def sweep_stale_temps(folder: str | os.PathLike) -> list[Path]:
 def _create_temp(final_path: Path, suffix: str) -> Path:
     host, pid = _host(), os.getpid()
     for _ in range(100):
-        tmp = final_path.with_name(f".{final_path.name}.{host}-{pid}-{secrets.token_hex(4)}{_TEMP_MARK}{suffix}")
+        tag = f"{host}-{pid}-{secrets.token_hex(4)}"
+        tmp = final_path.with_name(f".{final_path.name}.{tag}{_TEMP_MARK}{suffix}")
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # mode = 0666 & ~umask
         except FileExistsError:
@@ -171,7 +179,10 @@ def atomic_path(final_path: str | os.PathLike, suffix: str | None = None) -> Ite
     except OSError as exc:
         raise OutputPathError(f"{shown}: cannot create the folder {final_path.parent} ({exc.strerror}); "
                               "choose another output path", path=shown) from None
-    sweep_stale_temps(final_path.parent)
+    folder = os.path.abspath(final_path.parent)
+    if folder not in _swept:
+        _swept.add(folder)
+        sweep_stale_temps(folder)
     suffix = final_path.suffix if suffix is None else suffix
     tmp = _create_temp(final_path, suffix)
     interrupts = interrupt_count()
@@ -227,8 +238,8 @@ def text_lines(path: str | os.PathLike, *, max_line_bytes: int = MAX_TEXT_LINE_B
                 return
             lineno += 1
             if len(raw) > max_line_bytes:
-                raise FileFormatError(f"{path}:{lineno}: line longer than {max_line_bytes} bytes; not a text file "
-                                      "of this kind", path=str(path))
+                raise FileFormatError(f"{path}:{lineno}: line longer than {max_line_bytes} bytes; not a "
+                                      "text file of this kind", path=str(path))
             yield _decode(raw, path, lineno).rstrip("\r\n")
 
 
@@ -237,7 +248,7 @@ def read_text(path: str | os.PathLike, *, max_bytes: int = MAX_TEXT_FILE_BYTES) 
     not UTF-8)."""
     size = os.stat(path).st_size
     if size > max_bytes:
-        raise FileFormatError(f"{path}: {size} bytes, more than the {max_bytes} a text input of this kind may "
-                              "hold; check the path", path=str(path))
+        raise FileFormatError(f"{path}: {size} bytes, more than the {max_bytes} a text input of this kind "
+                              "may hold; check the path", path=str(path))
     with open(path, "rb") as fh:
         return _decode(fh.read(max_bytes + 1), path, None)

@@ -11,7 +11,7 @@ from functools import lru_cache
 import numpy as np
 from numba import njit
 
-from eventvision.errors import UserError
+from eventvision.errors import InvalidValueError
 from eventvision.utils.io import atomic_path
 
 #: RGB of ON / OFF events and of the background
@@ -35,7 +35,8 @@ def event_image(events: np.ndarray, width: int, height: int, *, background=BACKG
     """RGB uint8 [H, W, 3]: a pixel is red where ON events outnumber OFF ones, blue for the reverse,
     ``background`` elsewhere. Polarity {-1,+1}, {0,1} or bool (``p > 0`` is ON)."""
     if events.dtype.names is None or not {"x", "y", "p"} <= set(events.dtype.names):
-        raise UserError(f"event_image: expected an event array with fields x, y, p; got {events.dtype}")
+        raise InvalidValueError(f"event_image: expected an event array with fields x, y, p; got "
+                                f"{events.dtype}")
     p = events["p"]
     if p.dtype == np.bool_:
         p = p.view(np.uint8)
@@ -58,7 +59,8 @@ def _lut(cmap: str) -> np.ndarray:
         import cv2
         name = f"COLORMAP_{cmap.upper()}"
         if not hasattr(cv2, name):
-            raise UserError(f"colorize: unknown colormap '{cmap}'; use a matplotlib name such as magma, viridis, jet")
+            raise InvalidValueError(f"colorize: unknown colormap '{cmap}'; use a matplotlib name such as "
+                                    "magma, viridis, jet")
         bgr = cv2.applyColorMap(np.arange(256, dtype=np.uint8)[:, None], getattr(cv2, name))[:, 0]
         return bgr[:, ::-1].copy()
 
@@ -70,7 +72,7 @@ def colorize(array: np.ndarray, vmin: float | None = None, vmax: float | None = 
     """
     a = np.asarray(array, dtype=np.float64)
     if a.ndim != 2:
-        raise UserError(f"colorize: expected a 2-D array, got shape {a.shape}")
+        raise InvalidValueError(f"colorize: expected a 2-D array, got shape {a.shape}")
     finite = np.isfinite(a)
     if vmin is None:
         vmin = float(a[finite].min()) if finite.any() else 0.0
@@ -88,10 +90,11 @@ def save_png(path: str | os.PathLike, rgb: np.ndarray) -> None:
     import cv2
     rgb = np.asarray(rgb)
     if rgb.dtype != np.uint8 or rgb.ndim not in (2, 3) or (rgb.ndim == 3 and rgb.shape[2] not in (3, 4)):
-        raise UserError(f"{path}: save_png needs uint8 [H, W] or [H, W, 3]; got {rgb.dtype} {rgb.shape}")
+        raise InvalidValueError(f"{path}: save_png needs uint8 [H, W] or [H, W, 3]; got {rgb.dtype} "
+                                f"{rgb.shape}")
     img = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) if rgb.ndim == 3 and rgb.shape[2] == 3 else rgb
     ok, buf = cv2.imencode(".png", img)
     if not ok:
-        raise UserError(f"{path}: PNG encoding failed")
+        raise InvalidValueError(f"{path}: PNG encoding failed")
     with atomic_path(path) as tmp:
         tmp.write_bytes(buf.tobytes())

@@ -85,3 +85,14 @@ def test_info_starts_without_torch(shared_data):
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     assert "inferred from the events" in res.stdout
+
+
+def test_info_lists_aedat4_frames_imu_triggers(capsys, shared_data):
+    code, out, err = _run(capsys, "info", str(shared_data / "events" / "davis346.aedat4"))
+    assert code == 0, err
+    assert "117,667" in out
+    assert "frames:       3 (stream 1" in out and "imu:          130 (stream 2" in out
+    assert "triggers:     15 (stream 3" in out
+    code, out, _ = _run(capsys, "info", str(shared_data / "events" / "davis346.aedat4"), "--json")
+    other = json.loads(out)["other_streams"]
+    assert other["frames"]["count"] == 3 and other["triggers"]["t_end_us"] == 1_633_953_691_110_744

@@ -27,3 +27,19 @@ def test_bench_lists_voxel(capsys):
     assert "eventvision bench voxel" in capsys.readouterr().out
     assert main(["bench", "voxel", "--sizes", "x"]) == 2
     assert main(["bench", "voxel", "--warmup", "-1"]) == 2
+
+
+def test_evlib_baseline_agrees_and_is_reported():
+    evlib = benchmark.import_evlib()
+    if evlib is None:
+        import pytest
+        pytest.skip("evlib not installed (pip install -e '.[bench]')")
+    import sys
+    assert sys.modules.get("torchvision") is None  # blocked, never imported
+    ev = benchmark.random_events(3000, width=40, height=30, seed=5)
+    benchmark.check_against_evlib(evlib, ev, num_bins=4, width=40, height=30)
+    rows, _ = benchmark.run([3000], num_bins=4, width=40, height=30, repeats=1, with_tonic=False, warmup_s=0,
+                            evlib=evlib)
+    report = benchmark.format_report(rows, [], num_bins=4, width=40, height=30, load_before=(0, 0, 0),
+                                     load_after=(0, 0, 0))
+    assert "evlib voxel_grid" in report and "x [" in report.split("ours voxel_grid 1 thread")[1].splitlines()[0]

@@ -44,6 +44,13 @@ def test_guard_accepts_siblings_and_missing_inputs(tree):
     refuse_overwrite_input(None, f)
 
 
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_guard_refuses_a_read_only_folder(tmp_path):
+    (tmp_path / "ro").mkdir(mode=0o555)
+    with pytest.raises(OutputPathError, match="not writable"):
+        refuse_overwrite_input(tmp_path / "ro" / "sub" / "out.json")
+
+
 def test_atomic_write_keeps_umask_mode(tmp_path):
     old = os.umask(0o022)
     try:
@@ -81,7 +88,8 @@ def test_noted_interrupt_cancels_commit(tmp_path):
 
 
 def test_stale_temps_of_dead_processes_are_swept(tmp_path):
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True)
     pid = int(dead.stdout)
     host = io._host()
     stale = tmp_path / f".out.h5.{host}-{pid}-0a1b2c3d.evtmp.h5"
@@ -105,7 +113,8 @@ def test_sigterm_removes_temp_and_exits_143(tmp_path):
         m._main = lambda argv: slow(argv)
         sys.exit(m.main(['info']))
     """)
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
     assert proc.stdout.readline().strip() == "ready"
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)

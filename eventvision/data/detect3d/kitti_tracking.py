@@ -55,6 +55,17 @@ def read_image(path: Path) -> np.ndarray:
     return np.ascontiguousarray(cv2.cvtColor(img, cv2.COLOR_BGR2RGB).transpose(2, 0, 1), dtype=np.float32) / 255.0
 
 
+def read_stereo_pair(left: Path, right: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Left and right PNGs -> two float32 RGB [3, H, W]; a right image of another size is refused."""
+    a, b = read_image(left), read_image(right)
+    if a.shape != b.shape:
+        from eventvision.errors import FileFormatError
+        raise FileFormatError(f"{right}: right image is {b.shape[2]}x{b.shape[1]} px but the left image "
+                              f"{left.name} is {a.shape[2]}x{a.shape[1]} px; both cameras must have one "
+                              "size", path=str(right))
+    return a, b
+
+
 @dataclass(frozen=True)
 class Sequence:
     """One KITTI Tracking sequence: frame paths, calibration, per-frame objects."""
@@ -157,7 +168,7 @@ class KittiTrackingStereo(torch.utils.data.Dataset):
 
     def _inputs(self, seq: Sequence, t: int, start: int) -> tuple[np.ndarray, np.ndarray]:
         if self.input_kind == "image":
-            return read_image(seq.left[t]), read_image(seq.right[t])
+            return read_stereo_pair(seq.left[t], seq.right[t])
         if self.input_kind == "events":
             from eventvision.data.detect3d.events import stereo_event_voxels
             return stereo_event_voxels(seq, t, start, num_bins=self.event_bins, contrast=self.event_contrast,

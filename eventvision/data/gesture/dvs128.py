@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from eventvision.errors import DatasetNotFoundError, FileFormatError, UserError
+from eventvision.events.aedat3 import PACKET_HEADER as AEDAT3_PACKET_HEADER  # noqa: F401  (tests write files with it)
+from eventvision.events.aedat3 import read_polarity
 from eventvision.events.core import make_events
 
 SENSOR_SIZE = 128
@@ -29,51 +31,11 @@ NUM_CLASSES = 11
 DOWNLOAD_HINT = ("get DVS128 Gesture from IBM (research.ibm.com/dvsgesture, DvsGesture.tar.gz) or tonic's "
                  "preprocessed ibmGestureTrain/ibmGestureTest archives and pass its folder as data.root")
 
-AEDAT3_PACKET_HEADER = np.dtype([("type", "<i2"), ("source", "<i2"), ("size", "<i4"), ("ts_offset", "<i4"),
-                                 ("ts_overflow", "<i4"), ("capacity", "<i4"), ("number", "<i4"), ("valid", "<i4")])
-POLARITY_EVENT_TYPE = 1
-
-
 def read_aedat31_polarity(path: str | Path) -> np.ndarray:
-    """Read all polarity events of an AEDAT 3.1 file (DVS128: 128x128).
-
-    Packet header (28 bytes, little endian): type i2, source i2, event size i4, ts offset i4,
-    ts overflow i4, capacity i4, number i4, valid i4. Polarity events (type 1) are 8 bytes:
-    ``data`` u4 (bit 0 valid, bit 1 polarity, bits 2-16 y, bits 17-31 x) and ``timestamp`` u4 (µs);
-    the full timestamp is ``overflow << 31 | timestamp``. Events with the valid bit cleared are dropped.
-    """
-    path = Path(path)
-    raw = path.read_bytes()
-    end_marker = b"#!END-HEADER"
-    pos = raw.find(end_marker)
-    if not raw.startswith(b"#!AER-DAT3") or pos < 0:
-        raise UserError(f"{path}: not an AEDAT 3.x file (missing '#!AER-DAT3' / '#!END-HEADER'); "
-                        f"DVS128 Gesture originals are AEDAT 3.1")
-    pos = raw.index(b"\n", pos) + 1
-    chunks_data, chunks_ts = [], []
-    while pos < len(raw):
-        if pos + AEDAT3_PACKET_HEADER.itemsize > len(raw):
-            raise UserError(f"{path}: truncated packet header at byte {pos}; the file is incomplete, re-download it")
-        header = np.frombuffer(raw, AEDAT3_PACKET_HEADER, count=1, offset=pos)[0]
-        pos += AEDAT3_PACKET_HEADER.itemsize
-        size, capacity = int(header["size"]), int(header["capacity"])
-        length = size * capacity
-        if size <= 0 or pos + length > len(raw):
-            raise UserError(f"{path}: truncated or corrupt event packet at byte {pos}; the file is incomplete")
-        if int(header["type"]) == POLARITY_EVENT_TYPE and size == 8:
-            words = np.frombuffer(raw, "<u4", count=2 * int(header["number"]), offset=pos).reshape(-1, 2)
-            chunks_data.append(words[:, 0])
-            chunks_ts.append(words[:, 1].astype(np.int64) | (np.int64(header["ts_overflow"]) << 31))
-        pos += length
-    if not chunks_data:
-        return make_events([], [], [], [])
-    data = np.concatenate(chunks_data)
-    ts = np.concatenate(chunks_ts)
-    valid = (data & 1).astype(bool)
-    data, ts = data[valid], ts[valid]
-    events = make_events((data >> 17) & 0x7FFF, (data >> 2) & 0x7FFF, ts, (data >> 1) & 1)
-    order = np.argsort(events["t"], kind="stable")
-    return events[order]
+    """All valid polarity events of an AEDAT 3.1 file (DVS128: 128x128), sorted by time; the generic
+    reader :func:`eventvision.events.aedat3.read_polarity` documents the packet layout."""
+    events = read_polarity(path)
+    return events[np.argsort(events["t"], kind="stable")]
 
 
 def read_labels_csv(path: str | Path) -> list[tuple[int, int, int]]:
