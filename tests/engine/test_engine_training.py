@@ -162,7 +162,7 @@ def test_config_errors_are_user_errors(toy_config):
         Trainer.from_config(toy_config("train.optimizer.name=lion"), "toy", verbose=False)
     with pytest.raises(UserError, match="fewer than one batch"):
         Trainer.from_config(toy_config("data.train_size=10", "train.drop_last=true"), "toy", verbose=False)
-    with pytest.raises(UserError, match=r"train.optimizer.lr' must be > 0"):
+    with pytest.raises(UserError, match=r"train.optimizer: Invalid learning rate: -1.0"):
         Trainer.from_config(toy_config("train.optimizer.lr=-1"), "toy", verbose=False)
 
     class NanToy(ToyTask):
