@@ -256,13 +256,10 @@ class Trainer:
     def max_steps_reached(self) -> bool:
         return bool(self.max_steps) and self.step >= self.max_steps
 
-    def _call(self, stage: str) -> None:
-        for hook in self.hooks:
-            getattr(hook, stage)()
-
     def fit(self) -> dict[str, Any]:
         """Train until ``train.epochs`` (or ``train.max_steps``); returns the final metrics."""
-        self._call("before_train")
+        for hook in self.hooks:
+            hook.before_train()
         if self._rng_to_restore is not None:
             set_rng_state(self._rng_to_restore)
             self._rng_to_restore = None
@@ -270,16 +267,19 @@ class Trainer:
             self.print(f"resuming from {self.resume_path} at epoch {self.epoch}, step {self.step}")
         try:
             while self.epoch < self.epochs and not self.max_steps_reached():
-                self._call("before_epoch")
+                for hook in self.hooks:
+                    hook.before_epoch()
                 train_scalars = self.run_epoch()
                 if self.batch_in_epoch < self.steps_per_epoch:  # stopped by max_steps inside the epoch
                     break
                 self.epoch += 1
                 self.batch_in_epoch = 0
                 self.metrics = {f"train/{k}": v for k, v in train_scalars.items()}
-                self._call("after_epoch")
+                for hook in self.hooks:
+                    hook.after_epoch()
         finally:
-            self._call("after_train")
+            for hook in self.hooks:
+                hook.after_train()
         return dict(self.metrics, epoch=self.epoch, step=self.step)
 
     def run_epoch(self) -> dict[str, float]:
@@ -294,9 +294,11 @@ class Trainer:
                              disable=None if self.dist.is_main else True)
         try:
             for batch in self._bar:
-                self._call("before_step")
+                for hook in self.hooks:
+                    hook.before_step()
                 self.run_step(batch)
-                self._call("after_step")
+                for hook in self.hooks:
+                    hook.after_step()
                 if self.max_steps_reached():
                     break
         finally:

@@ -549,7 +549,7 @@ def collect_clips(gt_root, pred_dir, seqs: Sequence[str], *, split: str = "all",
         n_pred = int(pred["frame"].max()) + 1 if len(pred) else 0
         if n_pred > n_gt + io.MAX_FRAMES_PAST_LABELS:  # a typo'd frame must not make a million empty frames
             raise FileFormatError(f"{pred_path}: frame {n_pred - 1} lies {n_pred - n_gt} frames past the last "
-                                  f"frame {n_gt - 1} of sequence {seq}; fix the result file")
+                                  f"labelled frame {n_gt - 1} of sequence {seq}; fix the result file")
         n = max(n_gt, n_pred)
         height = image_height or io.sequence_image_size(gt_root, seq, default=io.KITTI_IMAGE_SIZE)[1]
         gt_frames, pred_frames = io.split_frames(gt, n), io.split_frames(pred, n)

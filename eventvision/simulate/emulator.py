@@ -42,6 +42,12 @@ formulas, frames in 0..255 units ``x``: float frames are ``I * 255``):
   ``u > 1 - f C / C_on``, an OFF event if ``u < f C / C_off`` (pixels with low thresholds are noisier, bright
   pixels slightly less so with the factor 0.25), at ``t_b``; a noisy pixel's reference is reset to ``lp``.
 
+Arithmetic follows v2e's precision: lin-log values, reference and thresholds in float32 (float64 once the
+low-pass runs, as v2e's filter promotes them), the event count by Python floor division (exact at multiples
+of C), the reference moved by ``n * C`` in float32, refractory decided on v2e's float32-second step times
+(``torch.linspace``, imported only then). On random-texture frames this gives exactly v2e's events
+(``benchmarks/bench_emulator.py --v2e``); output timestamps are integer µs (v2e's: float32 seconds).
+
 Output events of one step are sorted by time (ties in row-major pixel order; v2e shuffles ties at random);
 polarity is ±1.
 """
@@ -186,58 +192,81 @@ def _lin_log(frame, scale, threshold):
 
 
 @njit(cache=True, nogil=True)
-def _v2e_events(lp, ref, c_on, c_off, t_last, t_a, t_b, refractory_us, shot_on, shot_off):
-    """v2e-mode events of one interval from the (low-passed) photoreceptor ``lp`` and the (leaked)
-    reference ``ref``: the k-th of a pixel's n events at ``t_a + k dt / N``; refractory drops events
-    without moving the reference; shot noise at ``t_b`` resets the reference to ``lp``.
-    Pure: returns (x, y, t, p, new_ref, new_t_last) sorted by time (ties row-major)."""
+def _v2e_counts(lp, ref, c_on, c_off):
+    """Signed event count of every firing pixel -> (flat indices in row-major order, counts, largest |count|).
+
+    Python/torch floor division (fmod-based: exact at multiples of C, unlike floor(d / C)); below one
+    threshold it is 0, so the costly fmod runs only for pixels that fire."""
     h, w = lp.shape
-    counts = np.zeros((h, w), dtype=np.int64)
+    active = np.empty(h * w, dtype=np.int64)
+    counts = np.empty(h * w, dtype=np.int64)
+    n_active = 0
     n_max = 0
     for yy in range(h):
         for xx in range(w):
             d = lp[yy, xx] - ref[yy, xx]
-            if d > 0:
-                n = np.int64(np.floor(d / c_on[yy, xx]))
-            else:
-                n = -np.int64(np.floor(-d / c_off[yy, xx]))
-            counts[yy, xx] = n
-            n_max = max(n_max, abs(n))
-    steps = max(n_max, 1)
-    step = (t_b - t_a) / steps
-    use_refractory = refractory_us > step
-    cap = 1024
+            n = 0
+            if d >= c_on[yy, xx]:
+                n = np.int64(d // c_on[yy, xx])
+            elif -d >= c_off[yy, xx]:
+                n = -np.int64(-d // c_off[yy, xx])
+            if n != 0:
+                active[n_active] = yy * w + xx
+                counts[n_active] = n
+                n_active += 1
+                n_max = max(n_max, abs(n))
+    return active[:n_active], counts[:n_active], n_max
+
+
+@njit(cache=True, nogil=True)
+def _v2e_events(active, counts, n_max, lp, ref, c_on, c_off, t_last, t_a, t_b, steps_s, refractory_s,
+                shot_on, shot_off):
+    """v2e-mode events of one interval: the k-th of a firing pixel's n events at ``t_a + k dt / N`` (µs,
+    rounded); refractory (when ``steps_s`` is not empty) compares v2e's float32 step times ``steps_s`` (s)
+    with the float32 last-event times ``t_last`` (s): ``t - t_last > refractory_s`` passes, a dropped event
+    leaves the reference; the reference moves by (emitted events) x threshold with the product in float32,
+    as v2e's ``base_log_frame += final_pos_evts_frame * pos_thres``; shot noise at ``t_b`` resets the
+    reference to ``lp``. Pure: returns (x, y, t, p, new_ref, new_t_last), events sorted by time (ties
+    row-major)."""
+    h, w = lp.shape
+    total = 0
+    for j in range(len(counts)):
+        total += abs(counts[j])
     for yy in range(h):
         for xx in range(w):
-            cap += abs(counts[yy, xx]) + shot_on[yy, xx] + shot_off[yy, xx]
-    xs = np.empty(cap, dtype=np.uint16)
-    ys = np.empty(cap, dtype=np.uint16)
-    ts = np.empty(cap, dtype=np.int64)
-    ps = np.empty(cap, dtype=np.int8)
-    ref_out = ref.copy()
+            total += shot_on[yy, xx] + shot_off[yy, xx]
+    xs = np.empty(total, dtype=np.uint16)
+    ys = np.empty(total, dtype=np.uint16)
+    ts = np.empty(total, dtype=np.int64)
+    ps = np.empty(total, dtype=np.int8)
     last_out = t_last.copy()
+    emitted = np.zeros(len(counts), dtype=np.int64)
+    step = (t_b - t_a) / max(n_max, 1)
+    use_refractory = len(steps_s) > 0
     m = 0
+    # time step by time step (so the output is sorted), over the firing pixels only
     for i in range(n_max):
-        t_i = t_a + (i + 1) * step
-        t_int = np.int64(np.floor(t_i + 0.5))
-        for yy in range(h):
-            for xx in range(w):
-                n = counts[yy, xx]
-                if abs(n) <= i:
+        t_int = np.int64(np.floor(t_a + (i + 1) * step + 0.5))
+        for j in range(len(counts)):
+            n = counts[j]
+            if abs(n) <= i:
+                continue
+            yy, xx = active[j] // w, active[j] % w
+            if use_refractory:
+                if not steps_s[i] - last_out[yy, xx] > refractory_s:
                     continue
-                if use_refractory and not t_i - last_out[yy, xx] > refractory_us:
-                    continue
-                last_out[yy, xx] = t_i
-                xs[m] = xx
-                ys[m] = yy
-                ts[m] = t_int
-                if n > 0:
-                    ps[m] = 1
-                    ref_out[yy, xx] += c_on[yy, xx]
-                else:
-                    ps[m] = -1
-                    ref_out[yy, xx] -= c_off[yy, xx]
-                m += 1
+                last_out[yy, xx] = steps_s[i]
+            xs[m], ys[m], ts[m] = xx, yy, t_int
+            ps[m] = 1 if n > 0 else -1
+            emitted[j] += 1
+            m += 1
+    ref_out = ref.copy()
+    for j in range(len(counts)):
+        yy, xx = active[j] // w, active[j] % w
+        if counts[j] > 0:
+            ref_out[yy, xx] = ref[yy, xx] + np.float32(emitted[j]) * c_on[yy, xx]
+        else:
+            ref_out[yy, xx] = ref[yy, xx] - np.float32(emitted[j]) * c_off[yy, xx]
     t_end = np.int64(np.floor(t_b + 0.5))
     for yy in range(h):
         for xx in range(w):
@@ -250,6 +279,15 @@ def _v2e_events(lp, ref, c_on, c_off, t_last, t_a, t_b, refractory_us, shot_on, 
             if shot_on[yy, xx] or shot_off[yy, xx]:
                 ref_out[yy, xx] = lp[yy, xx]
     return xs[:m].copy(), ys[:m].copy(), ts[:m].copy(), ps[:m].copy(), ref_out, last_out
+
+
+def v2e_step_times(t_a_us: float, t_b_us: float, steps: int) -> np.ndarray:
+    """v2e's event times of one interval as it computes them: ``torch.linspace(t_a + dt/N, t_b, N)`` in
+    float32 seconds (its refractory test runs on these)."""
+    import torch  # only when a refractory period is used in v2e mode
+
+    t_a, t_b = t_a_us * 1e-6, t_b_us * 1e-6
+    return torch.linspace(t_a + (t_b - t_a) / steps, t_b, steps, dtype=torch.float32).numpy()
 
 
 def lin_log(x: np.ndarray, threshold: float = LIN_LOG_THRESHOLD) -> np.ndarray:
@@ -368,9 +406,10 @@ class EventEmulator:
         else:
             mapping = functools.partial(_log_intensity, scale=float(scale),
                                         min_intensity=float(self.min_intensity))
+        dtype = np.float32 if self.mode == "v2e" else np.float64  # v2e's lin_log ends in .float()
         if frame.dtype == np.uint8:  # 256 possible values: a lookup table instead of 300k logs
-            return mapping(np.arange(256, dtype=np.uint8)[None, :])[0][frame]
-        return mapping(frame)
+            return mapping(np.arange(256, dtype=np.uint8)[None, :])[0].astype(dtype)[frame]
+        return mapping(frame).astype(dtype, copy=False)
 
     def _inten01(self, frame) -> np.ndarray:
         """v2e's ``(x + 20) / 275`` of the frame in 0..255 units (scales low-pass speed and shot noise)."""
@@ -381,8 +420,8 @@ class EventEmulator:
         """Start (or restart) at ``frame`` taken at ``t_us``: the reference becomes this frame, no events."""
         self._l_prev = self._log(frame)
         self._l_ref = self._l_prev.copy()
-        if self.mode == "v2e":
-            self._t_last = np.full((self.height, self.width), -np.inf)
+        if self.mode == "v2e":  # v2e's timestamp_mem: float32 seconds, starting at -refractory
+            self._t_last = np.full((self.height, self.width), -self.refractory_us * 1e-6, dtype=np.float32)
         else:
             self._t_last = np.full((self.height, self.width), _NEVER, dtype=np.int64)
         self._t_prev = int(t_us)
@@ -422,15 +461,18 @@ class EventEmulator:
         dt_s = (t_us - self._t_prev) * 1e-6
         shape = (self.height, self.width)
         inten01 = self._inten01(frame) if self.cutoff_hz > 0 or self.noise_rate_hz > 0 else None
-        lp = self._log(frame)
-        if self.cutoff_hz > 0:
+        lp = self._log(frame)  # float32, as v2e's lin_log returns
+        if self.cutoff_hz > 0:  # float64 from here on, as v2e's filter promotes it
             tau = 1.0 / (2.0 * np.pi * self.cutoff_hz)
             eps = np.minimum(inten01 * (dt_s / tau), 1.0)
             lp = (1.0 - eps) * self._l_prev + eps * lp
-        ref = self._l_ref
-        if self.leak_rate_hz > 0:
-            jitter = 1.0 - self.leak_jitter_fraction * self._rng.standard_normal(shape)
-            ref = ref - dt_s * self.leak_rate_hz * self.leak_factor * jitter * self.c_on
+        ref = self._l_ref.astype(lp.dtype, copy=False)
+        f32 = np.float32
+        c_on, c_off = self.c_on.astype(f32), self.c_off.astype(f32)  # v2e's thresholds are float32
+        if self.leak_rate_hz > 0:  # v2e's subtract_leak_current, in float32 as there
+            jitter = f32(1.0) - f32(self.leak_jitter_fraction) * self._rng.standard_normal(shape).astype(f32)
+            rate = f32(self.leak_rate_hz) * self.leak_factor.astype(f32) * jitter
+            ref = ref - f32(dt_s) * rate * c_on
         shot_on = shot_off = np.zeros(shape, dtype=np.bool_)
         if self.noise_rate_hz > 0:
             brightness = (self.shot_noise_inten_factor - 1.0) * inten01 + 1.0
@@ -438,9 +480,13 @@ class EventEmulator:
             u = self._rng.random(shape)
             shot_on = u > 1.0 - factor * (self.contrast / self.c_on)
             shot_off = u < factor * (self.contrast / self.c_off)
+        active, counts, n_max = _v2e_counts(lp, ref, c_on, c_off)
+        steps_s = np.empty(0, dtype=f32)
+        if self.refractory_us > 0 and self.refractory_us > (t_us - self._t_prev) / max(n_max, 1):
+            steps_s = v2e_step_times(self._t_prev, t_us, max(n_max, 1))
         xs, ys, ts, ps, self._l_ref, self._t_last = _v2e_events(
-            lp, ref, self.c_on, self.c_off, self._t_last, float(self._t_prev), float(t_us),
-            float(self.refractory_us), shot_on, shot_off)
+            active, counts, n_max, lp, ref, c_on, c_off, self._t_last, float(self._t_prev), float(t_us),
+            steps_s, f32(self.refractory_us * 1e-6), shot_on, shot_off)
         events = np.empty(len(xs), dtype=EVENT_DTYPE)
         events["x"], events["y"], events["t"], events["p"] = xs, ys, ts, ps
         self._l_prev = lp  # the low-passed photoreceptor state

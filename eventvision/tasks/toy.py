@@ -52,7 +52,8 @@ class BlobDataset(torch.utils.data.Dataset):
 class ToyMLP(nn.Module):
     def __init__(self, *, dim: int, hidden: int, num_classes: int, dropout: float = 0.0):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, num_classes))
+        self.net = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Dropout(dropout),
+                                 nn.Linear(hidden, num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x [N, dim]`` -> logits ``[N, num_classes]``."""

@@ -183,3 +183,15 @@ def test_v2e_mode_arguments_are_checked():
     for bad in ({"leak_rate_hz": -1.0}, {"cutoff_hz": float("nan")}, {"leak_jitter_fraction": 2.0}):
         with pytest.raises(InvalidValueError, match="leak_rate_hz >= 0"):
             EventEmulator(4, 4, mode="v2e", **bad)
+
+
+def test_v2e_precision_float32_reference_and_floor_division():
+    """v2e keeps lin-log, reference and thresholds in float32 and moves the reference by n * C in float32
+    (bit-exact agreement with v2e's own code is checked by ``benchmarks/bench_emulator.py --v2e``)."""
+    emu = v2e()
+    emu.reset(np.full((1, 1), 40, np.uint8), 0)
+    assert emu._l_ref.dtype == np.float32
+    emu.step(np.full((1, 1), 120, np.uint8), 1_000)
+    l0, l1 = np.float32(math.log(40)), np.float32(math.log(120))
+    n = int((l1 - l0) // np.float32(C))
+    assert n == 5 and emu._l_ref[0, 0] == l0 + np.float32(n) * np.float32(C)

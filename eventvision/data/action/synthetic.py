@@ -10,7 +10,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-SYNTHETIC_ACTIONS = ("move_right", "move_left", "move_down", "move_up", "rotate_cw", "rotate_ccw", "grow", "shrink")
+SYNTHETIC_ACTIONS = ("move_right", "move_left", "move_down", "move_up", "rotate_cw", "rotate_ccw", "grow",
+                     "shrink")
 
 
 def render_action_video(label: int, *, num_frames: int = 64, size: int = 64, seed: int = 0) -> np.ndarray:

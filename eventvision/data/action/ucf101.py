@@ -18,7 +18,8 @@ from pathlib import Path
 from eventvision.data.action.video import VideoRecord
 from eventvision.errors import ConfigError, DatasetNotFoundError, FileFormatError
 
-UCF101_HINT = "get UCF101 (UCF101.rar and UCF101TrainTestSplits-RecognitionTask.zip) from crcv.ucf.edu/data/UCF101.php"
+UCF101_HINT = ("get UCF101 (UCF101.rar and UCF101TrainTestSplits-RecognitionTask.zip) from "
+               "crcv.ucf.edu/data/UCF101.php")
 NTU_HINT = "request NTU RGB+D 60 (nturgb+d_rgb) from rose1.ntu.edu.sg/dataset/actionRecognition"
 
 NTU_CROSS_SUBJECT_TRAIN = (1, 2, 4, 5, 8, 9, 13, 14, 15, 16, 17, 18, 19, 25, 27, 28, 31, 34, 35, 38)
@@ -110,5 +111,6 @@ def ntu60_records(root: str | Path, *, split: str, benchmark: str = "xsub") -> l
         if is_train == (split == "train"):
             records.append(VideoRecord(path, action - 1, len(records)))
     if not records:
-        raise DatasetNotFoundError(f"{folder}: no NTU RGB+D 60 *_rgb.avi videos for split {split}; {NTU_HINT}")
+        raise DatasetNotFoundError(f"{folder}: no NTU RGB+D 60 *_rgb.avi videos for split {split}; "
+                                   f"{NTU_HINT}")
     return records

@@ -130,8 +130,9 @@ class VideoClipDataset(torch.utils.data.Dataset):
     Samples: ``{"video": float32 [T, 3, S, S], "label": int64, "video_id": int64}``.
     """
 
-    def __init__(self, records: list[VideoRecord], load, *, train: bool, num_frames: int = 16, stride: int = 4,
-                 image_size: int = 224, num_clips: int = 5, num_crops: int = 3, seed: int = 0):
+    def __init__(self, records: list[VideoRecord], load, *, train: bool, num_frames: int = 16,
+                 stride: int = 4, image_size: int = 224, num_clips: int = 5, num_crops: int = 3,
+                 seed: int = 0):
         self.records, self.load, self.train = records, load, train
         self.num_frames, self.stride, self.image_size = num_frames, stride, image_size
         self.views = 1 if train else num_clips * num_crops
