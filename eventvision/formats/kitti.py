@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eventvision.errors import DatasetNotFoundError, FileFormatError, UserError
+from eventvision.errors import DatasetNotFoundError, FileFormatError
 from eventvision.utils.io import atomic_path, text_lines
 
 #: one object (one text line). bbox: x1, y1, x2, y2 px; dimensions: h, w, l m; location: x, y, z m (camera).
@@ -105,9 +105,9 @@ def parse_label_lines(lines, *, source: str = "<text>") -> np.ndarray:
         if not parts:
             continue
         if len(parts) not in (17, 18):
-            raise UserError(f"{source}:{lineno}: expected 17 or 18 columns (KITTI tracking format: frame "
-                            f"track_id type truncated occluded alpha x1 y1 x2 y2 h w l x y z rotation_y [score]), "
-                            f"got {len(parts)}; fix or regenerate the file")
+            raise FileFormatError(f"{source}:{lineno}: expected 17 or 18 columns (KITTI tracking format: frame "
+                                  f"track_id type truncated occluded alpha x1 y1 x2 y2 h w l x y z rotation_y [score]), "
+                                  f"got {len(parts)}; fix or regenerate the file")
         try:
             nums = [float(v) for v in parts[3:]]
             frame, track = int(parts[0]), int(parts[1])
@@ -131,9 +131,9 @@ def parse_object_label_lines(lines, *, frame: int = 0, source: str = "<text>") -
         if not parts:
             continue
         if len(parts) not in (15, 16):
-            raise UserError(f"{source}:{lineno}: expected 15 or 16 columns (KITTI object format: type truncated "
-                            f"occluded alpha x1 y1 x2 y2 h w l x y z rotation_y [score]), got {len(parts)}; "
-                            f"fix or regenerate the file")
+            raise FileFormatError(f"{source}:{lineno}: expected 15 or 16 columns (KITTI object format: type truncated "
+                                  f"occluded alpha x1 y1 x2 y2 h w l x y z rotation_y [score]), got {len(parts)}; "
+                                  f"fix or regenerate the file")
         rows.append(f"{frame} -1 " + " ".join(parts))
     return parse_label_lines(rows, source=source)
 
@@ -142,9 +142,8 @@ def read_object_label_file(path: str | os.PathLike, *, frame: int = 0) -> np.nda
     """Read a KITTI Object ``label_2/NNNNNN.txt`` or result file -> :data:`OBJECT_DTYPE` array [N]."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"{path}: label/result file not found; check the path")
-    with open(path, encoding="utf-8") as fh:
-        return parse_object_label_lines(fh, frame=frame, source=str(path))
+        raise DatasetNotFoundError(f"{path}: label/result file not found; check the path")
+    return parse_object_label_lines(text_lines(path), frame=frame, source=str(path))
 
 
 def format_object_lines(objects: np.ndarray, *, with_score: bool = True) -> str:
@@ -156,7 +155,7 @@ def read_label_file(path: str | os.PathLike) -> np.ndarray:
     """Read a KITTI Tracking ``label_02/<seq>.txt`` or result file -> :data:`OBJECT_DTYPE` array [N]."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"{path}: label/result file not found; check the path")
+        raise DatasetNotFoundError(f"{path}: label/result file not found; check the path")
     return parse_label_lines(text_lines(path), source=str(path))
 
 
@@ -254,7 +253,7 @@ class Calibration:
     def velo_to_rect(self, points: np.ndarray) -> np.ndarray:
         """LiDAR points [N, 3] (m) -> rectified camera coordinates [N, 3] (m)."""
         if self.Tr_velo_to_cam is None:
-            raise UserError("calibration has no Tr_velo_to_cam/Tr_velo_cam; use a complete calib file")
+            raise FileFormatError("calibration has no Tr_velo_to_cam/Tr_velo_cam; use a complete calib file")
         pts = np.asarray(points, dtype=np.float64)[:, :3]
         cam = pts @ self.Tr_velo_to_cam[:, :3].T + self.Tr_velo_to_cam[:, 3]
         return cam @ self.R0_rect.T
@@ -282,13 +281,13 @@ def parse_calib_lines(lines, *, source: str = "<text>") -> Calibration:
         name = _ALIASES[key]
         want = 9 if name == "R0_rect" else 12
         if nums.size != want:
-            raise UserError(f"{source}:{lineno}: {key} has {nums.size} values, expected {want}; "
-                            f"fix the calibration file")
+            raise FileFormatError(f"{source}:{lineno}: {key} has {nums.size} values, expected {want}; "
+                                  f"fix the calibration file")
         values[name] = nums.reshape(3, 3) if name == "R0_rect" else nums.reshape(3, 4)
     missing = [k for k in ("P0", "P1", "P2", "P3", "R0_rect") if k not in values]
     if missing:
-        raise UserError(f"{source}: calibration lacks {', '.join(missing)} (accepted keys: P0..P3, "
-                        f"R0_rect or R_rect, Tr_velo_to_cam or Tr_velo_cam); use a KITTI calib file")
+        raise FileFormatError(f"{source}: calibration lacks {', '.join(missing)} (accepted keys: P0..P3, "
+                              f"R0_rect or R_rect, Tr_velo_to_cam or Tr_velo_cam); use a KITTI calib file")
     if not values["P2"][0, 0] > 0 or not values["P3"][0, 0] > 0:
         raise FileFormatError(f"{source}: P2/P3 focal length (first value) must be > 0 pixels; fix the "
                               "calibration file")
@@ -299,7 +298,7 @@ def read_calib(path: str | os.PathLike) -> Calibration:
     """Read a KITTI calib file (Object or Tracking key spellings, ``KEY:`` or ``KEY``)."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"{path}: calibration file not found; check the path")
+        raise DatasetNotFoundError(f"{path}: calibration file not found; check the path")
     return parse_calib_lines(text_lines(path), source=str(path))
 
 

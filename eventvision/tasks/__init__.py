@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-from eventvision.errors import UserError
+from eventvision.errors import ConfigError
 
 TASKS: dict[str, str] = {
     "stereo": "eventvision.tasks.stereo:StereoTask",
@@ -16,8 +16,8 @@ TASKS: dict[str, str] = {
 
 
 def get_task_class(name: str):
-    """Return the Task class registered under ``name`` (UserError listing the tasks if unknown)."""
+    """Return the Task class registered under ``name`` (ConfigError listing the tasks if unknown)."""
     if name not in TASKS:
-        raise UserError(f"unknown task '{name}'; tasks: {', '.join(sorted(TASKS))}")
+        raise ConfigError(f"unknown task '{name}'; tasks: {', '.join(sorted(TASKS))}")
     module_name, cls_name = TASKS[name].split(":")
     return getattr(importlib.import_module(module_name), cls_name)
