@@ -172,8 +172,8 @@ class Aedat2Stream(SequentialStream):
         self.chip = named
         self.layout, width, height = layout
         self.meta = EventMeta(width, height, 0)
-        #: records skipped by the last full pass, by kind (:data:`SKIPPED_KINDS`)
-        self.skipped: dict[str, int] = {}
+        #: records skipped by the last full pass, by kind (:data:`SKIPPED_KINDS`); None before one
+        self.skipped: dict[str, int] | None = None
 
     def _decode_chunks(self, chunk_events: int) -> Iterator[np.ndarray]:
         state, skipped = None, np.zeros(3, np.int64)
@@ -192,7 +192,7 @@ class Aedat2Stream(SequentialStream):
 
     def describe(self) -> dict:
         info = super().describe()
-        if not self.skipped:
+        if self.skipped is None:
             for _ in self._decode_chunks(1 << 20):
                 pass
         return {**info, "chip": self.chip, "skipped": dict(self.skipped)}
