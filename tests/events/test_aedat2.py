@@ -120,7 +120,7 @@ def test_info_names_chip_and_skipped_records(tmp_path, capsys):
     assert main(["info", str(path)]) == 0
     out = capsys.readouterr().out
     assert "format:       aedat2" in out and "346 x 260" in out and "500" in out
-    assert "chip:         davis346b" in out and "skipped:      external 25, aps 25" in out
+    assert "chip:         davis346b" in out and "skipped:      external 25, aps 25 (records)" in out
 
 
 def test_first_record_starting_with_hash_is_data(tmp_path):
