@@ -46,8 +46,8 @@ def _extra_lines(d: dict, indent: str) -> list[str]:
             out.append(f"{indent}{key + ':':<14}{d[key]}")
     skipped = {k: v for k, v in {**d.get("skipped", {}), **d.get("skipped_packets", {})}.items() if v}
     if skipped:
-        label = "skipped packets:" if d.get("skipped_packets") else "skipped:"
-        out.append(f"{indent}{label:<14}" + ", ".join(f"{k} {v:,}" for k, v in skipped.items()))
+        unit = " (packets)" if d.get("skipped_packets") else " (records)"
+        out.append(f"{indent}{'skipped:':<14}" + ", ".join(f"{k} {v:,}" for k, v in skipped.items()) + unit)
     return out
 
 

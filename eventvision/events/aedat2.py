@@ -56,7 +56,11 @@ SKIPPED_KINDS = ("external", "aps", "imu")
 
 
 def read_header(path: Path) -> tuple[int, list[str]]:
-    """(byte size of the ``#`` header, its lines without the ``#`` and line ends)."""
+    """(byte size of the ``#`` header, its lines without the ``#`` and line ends).
+
+    The header has no end marker, so a line is header only if it is text (printable, CRLF-terminated
+    as jAER writes it): a DAVIS record whose first byte happens to be ``#`` (0x23, y address 140-143)
+    is data, not a header line."""
     lines, pos = [], 0
     with open(path, "rb") as fh:
         while True:
@@ -64,9 +68,14 @@ def read_header(path: Path) -> tuple[int, list[str]]:
             if first != b"#":
                 break
             line = fh.readline()
+            if not line.endswith(b"\n") or not _TEXT.fullmatch(line.rstrip(b"\r\n")):
+                break
             pos += 1 + len(line)
             lines.append(line.decode("latin-1").rstrip("\r\n"))
     return pos, lines
+
+
+_TEXT = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
 
 
 def chip_from_header(lines: list[str]) -> str | None:
@@ -172,8 +181,8 @@ class Aedat2Stream(SequentialStream):
         self.chip = named
         self.layout, width, height = layout
         self.meta = EventMeta(width, height, 0)
-        #: records skipped by the last full pass, by kind (:data:`SKIPPED_KINDS`)
-        self.skipped: dict[str, int] = {}
+        #: records skipped by the last full pass, by kind (:data:`SKIPPED_KINDS`); None before one
+        self.skipped: dict[str, int] | None = None
 
     def _decode_chunks(self, chunk_events: int) -> Iterator[np.ndarray]:
         state, skipped = None, np.zeros(3, np.int64)
@@ -192,7 +201,7 @@ class Aedat2Stream(SequentialStream):
 
     def describe(self) -> dict:
         info = super().describe()
-        if not self.skipped:
+        if self.skipped is None:
             for _ in self._decode_chunks(1 << 20):
                 pass
         return {**info, "chip": self.chip, "skipped": dict(self.skipped)}

@@ -130,8 +130,9 @@ class Aedat3Stream(SequentialStream):
         size = device_size(self.sources.get(source_id, ""))
         self.size_inferred = size is None
         self._size = size
-        #: packets of other types (or other sources) skipped by the last full pass: {type name: count}
-        self.skipped: dict[str, int] = {}
+        #: packets of other types (or other sources) skipped by the last full pass: {type name: count};
+        #: None until a full pass has run
+        self.skipped: dict[str, int] | None = None
 
     def _first_polarity_source(self) -> int:
         for header, _ in iter_packets(self.path, self.header_size):
@@ -166,7 +167,7 @@ class Aedat3Stream(SequentialStream):
 
     def describe(self) -> dict:
         info = super().describe()
-        if not self.skipped:
+        if self.skipped is None:
             for _ in self._decode_chunks(1 << 20):
                 pass
         return {**info, "source": f"{self.source_id}: {self.sources.get(self.source_id, '?')}",

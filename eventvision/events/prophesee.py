@@ -199,7 +199,7 @@ def _count_evt3_kernel(words):
 
 @numba.njit(cache=True)
 def _decode_evt3_kernel(words, state, out):
-    """EVT 3.0 words -> events written to the wrapper's fresh ``out`` (sized by ``_count_evt3_kernel``);
+    """EVT 3.0 words -> events written to the wrapper's fresh ``out`` (``_count_evt3_kernel`` + 1 slots);
     returns (count, new state [time_high, time_low, y, base_x, pol, loops], stats as for EVT 2.0)."""
     time_high, time_low, cur_y, base_x, pol, loops = state[0], state[1], state[2], state[3], state[4], state[5]
     k = 0
@@ -208,20 +208,23 @@ def _decode_evt3_kernel(words, state, out):
     for i in range(words.shape[0]):
         w = np.int64(words[i])
         kind = w >> 12
-        if kind == 2:  # EVT_ADDR_X: one event (most words of real recordings: tested first)
-            x = w & 0x7FF
-            out[k].x = x
+        if kind <= 2:  # EVT_ADDR_X (one event) or EVT_ADDR_Y: 9 of 10 words of a real recording
+            # Without branches: their order is data-dependent, and mispredicting it cost a quarter of
+            # the time. An ADDR_Y also writes slot k, which the next event overwrites (hence the one
+            # spare slot the wrappers allocate), and advances nothing.
+            v = w & 0x7FF
+            is_x = kind == 2
+            cur_y = cur_y if is_x else v
+            out[k].x = v
             out[k].y = cur_y
             out[k].t = ts
-            out[k].p = 1 if (w >> 11) & 1 else -1
-            if ts < prev_t and bad < 0:
+            out[k].p = ((w >> 10) & 2) - 1
+            if is_x & (ts < prev_t) & (bad < 0):
                 bad = k
-            prev_t = ts
-            xmax = max(xmax, x)
-            ymax = max(ymax, cur_y)
-            k += 1
-        elif kind == 0:  # EVT_ADDR_Y
-            cur_y = w & 0x7FF
+            prev_t = ts if is_x else prev_t
+            xmax = max(xmax, v if is_x else -1)
+            ymax = max(ymax, cur_y if is_x else -1)
+            k += is_x
         elif kind == 4 or kind == 5:  # VECT_12 / VECT_8
             width = 12 if kind == 4 else 8
             m = w & ((1 << width) - 1)
@@ -338,7 +341,7 @@ def decode_evt3(words: np.ndarray, state: np.ndarray | None = None, *, stats: np
     """Decode little-endian EVT 3.0 uint16 words; returns (events, state to pass with the next chunk);
     ``stats`` as for :func:`decode_evt2`."""
     words = np.ascontiguousarray(words, dtype="<u2")
-    out = np.empty(_count_evt3_kernel(words), dtype=EVENT_DTYPE)
+    out = np.empty(_count_evt3_kernel(words) + 1, dtype=EVENT_DTYPE)
     k, new_state, st = _decode_evt3_kernel(words, np.zeros(6, np.int64) if state is None else state, out)
     if stats is not None:
         stats[:] = st
@@ -460,7 +463,7 @@ class RawStream(_PropheseeStream):
         """Every event in one array: the file is read through one cache-resident buffer and decoded
         straight into the output, whose time order and bounds the kernels check on the way."""
         n_words = self._data_size() // self._word.itemsize
-        out = np.empty(n_words, dtype=EVENT_DTYPE)  # EVT 2.0: at most one event per word; others grow
+        out = np.empty(n_words + 1, dtype=EVENT_DTYPE)  # EVT 2.0: <= 1 event per word (+1 spare); others grow
         buf = np.empty(max(1, min(n_words, self.READ_WORDS)), dtype=self._word)
         state = np.zeros(6 if self.format == "evt3" else 2, np.int64)
         k, bad, xmax, ymax = 0, -1, -1, -1
@@ -472,8 +475,8 @@ class RawStream(_PropheseeStream):
                     break
                 words = buf[:got]
                 need = self._max_events(words) if self.format != "evt2" else got
-                if k + need > len(out):
-                    grown = np.empty(max(2 * len(out), k + need), dtype=EVENT_DTYPE)
+                if k + need + 1 > len(out):
+                    grown = np.empty(max(2 * len(out), k + need + 1), dtype=EVENT_DTYPE)
                     grown[:k] = out[:k]
                     out = grown
                 n, state, st = self._decode_into(words, state, out[k:])

@@ -120,4 +120,15 @@ def test_info_names_chip_and_skipped_records(tmp_path, capsys):
     assert main(["info", str(path)]) == 0
     out = capsys.readouterr().out
     assert "format:       aedat2" in out and "346 x 260" in out and "500" in out
-    assert "chip:         davis346b" in out and "skipped:      external 25, aps 25" in out
+    assert "chip:         davis346b" in out and "skipped:      external 25, aps 25 (records)" in out
+
+
+def test_first_record_starting_with_hash_is_data(tmp_path):
+    """No end-of-header marker: a DAVIS record whose first byte is '#' (y address 140) must not be
+    swallowed as a header line."""
+    x, y = np.array([10, 11], np.uint16), np.array([260 - 1 - 140, 3], np.uint16)
+    addr = davis_address(x, y, np.array([1, 0]))
+    assert (int(addr[0]) >> 24) == ord("#")
+    path = tmp_path / "hash.aedat"
+    write_aedat2(path, addr, [100, 200], b"# AEChip: eu.seebetter.ini.chips.davis.Davis346B\r\n")
+    assert open_recording(path).read_all().tolist() == [(10, 119, 100, 1), (11, 3, 200, -1)]

@@ -99,3 +99,14 @@ def test_bad_files(tmp_path):
     (tmp_path / "comp.aedat").write_bytes(data.replace(b"#Format: RAW", b"#Format: SerializedTS"))
     with pytest.raises(FileFormatError, match="SerializedTS"):
         open_recording(tmp_path / "comp.aedat")
+
+
+def test_info_lists_source_and_skipped_packets(tmp_path, capsys):
+    from eventvision.cli.main import main
+    ev = random_events(300, width=346, height=260, seed=11)
+    path = tmp_path / "davis.aedat"
+    write_aedat31(path, [packet(2, 1, 36 + 16, 1)] + polarity_packets(ev, 1, 100) + [packet(3, 1, 36, 4)])
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "format:       aedat3" in out and "346 x 260" in out and "events:       300" in out
+    assert "source:       1: DAVIS346B" in out and "skipped:      frame 1, imu6 1 (packets)" in out
