@@ -13,8 +13,8 @@ Default image: ``"time_surface_polarity"`` — three channels per pixel, the tim
 ``exp(-(t_end - t_last)/tau)`` of ON events, of OFF events and of both, with ``tau`` = 0.4 × window.
 Chosen by measurement on synthetic scenes with exact GT (docs/stereo.md, "SGBM baseline"): at
 346x260, window 50 ms, four random scenes, block 9, speckle filter off, it reached mean error 0.74 px
-on the 95 % of GT pixels where it answers (1PE 4.8 %), against 0.78 (one-channel time surface), 0.91 (count image) and 0.92 px (signed
-polarity sum). A time surface weights recent events most, so the image is close to the scene at
+on the 95 % of GT pixels where it answers (1PE 4.8 %), against 0.78 (one-channel time surface),
+0.91 (count image) and 0.92 px (signed polarity sum). A time surface weights recent events most, so the image is close to the scene at
 ``t_end``, the moment the GT refers to; a count image smears the window's whole motion.
 """
 
@@ -84,7 +84,8 @@ def sgbm_disparity(left: np.ndarray, right: np.ndarray, *, max_disparity: float,
     the module doc it lowered the mean error from 1.10 to 1.01 px for 0.5 % fewer answered pixels.
     """
     left, right = np.asarray(left), np.asarray(right)
-    if left.shape != right.shape or left.ndim not in (2, 3) or (left.ndim == 3 and left.shape[2] not in (1, 3)):
+    bad_channels = left.ndim == 3 and left.shape[2] not in (1, 3)
+    if left.shape != right.shape or left.ndim not in (2, 3) or bad_channels:
         raise InvalidValueError(f"SGBM images must share the shape [H, W] or [H, W, 3]; got {left.shape} and "
                                 f"{right.shape}")
     if not max_disparity > 0:
@@ -96,11 +97,11 @@ def sgbm_disparity(left: np.ndarray, right: np.ndarray, *, max_disparity: float,
     num_disp = int(np.ceil((float(max_disparity) + 1.0) / 16.0)) * 16   # OpenCV needs a multiple of 16
     channels = 1 if left.ndim == 2 else left.shape[2]
     area = channels * block_size * block_size
-    matcher = cv2.StereoSGBM_create(minDisparity=0, numDisparities=num_disp, blockSize=int(block_size),
-                                    P1=8 * area if p1 is None else int(p1), P2=32 * area if p2 is None else int(p2),
-                                    disp12MaxDiff=int(disp12_max_diff), uniquenessRatio=int(uniqueness_ratio),
-                                    speckleWindowSize=int(speckle_window),
-                                    speckleRange=int(speckle_range), mode=cv2.STEREO_SGBM_MODE_SGBM)
+    matcher = cv2.StereoSGBM_create(
+        minDisparity=0, numDisparities=num_disp, blockSize=int(block_size),
+        P1=8 * area if p1 is None else int(p1), P2=32 * area if p2 is None else int(p2),
+        disp12MaxDiff=int(disp12_max_diff), uniquenessRatio=int(uniqueness_ratio),
+        speckleWindowSize=int(speckle_window), speckleRange=int(speckle_range), mode=cv2.STEREO_SGBM_MODE_SGBM)
     pad = ((0, 0), (num_disp, 0)) + (((0, 0),) if left.ndim == 3 else ())
     raw = matcher.compute(np.ascontiguousarray(np.pad(left, pad)), np.ascontiguousarray(np.pad(right, pad)))
     disparity = raw[:, num_disp:].astype(np.float32) / 16.0             # fixed point, 4 fractional bits
@@ -108,11 +109,11 @@ def sgbm_disparity(left: np.ndarray, right: np.ndarray, *, max_disparity: float,
     return disparity
 
 
-def sgbm_from_events(left: np.ndarray, right: np.ndarray, *, t_start: int, t_end: int, width: int, height: int,
-                     max_disparity: float, image: str = "time_surface_polarity", tau_us: float | None = None,
-                     block_size: int = 9) -> np.ndarray:
-    """Rectified left/right events of the window ``[t_start, t_end)`` (µs) -> disparity float32 [H, W] px (NaN:
-    no answer). See :func:`event_image` for ``image``/``tau_us`` and :func:`sgbm_disparity` for the matcher."""
+def sgbm_from_events(left: np.ndarray, right: np.ndarray, *, t_start: int, t_end: int, width: int,
+                     height: int, max_disparity: float, image: str = "time_surface_polarity",
+                     tau_us: float | None = None, block_size: int = 9) -> np.ndarray:
+    """Rectified left/right events of the window ``[t_start, t_end)`` (µs) -> disparity float32 [H, W] px
+    (NaN: no answer). :func:`event_image` explains ``image``/``tau_us``, :func:`sgbm_disparity` the matcher."""
     kw = dict(width=int(width), height=int(height), t_start=t_start, t_end=t_end, kind=image, tau_us=tau_us)
     return sgbm_disparity(event_image(left, **kw), event_image(right, **kw), max_disparity=max_disparity,
                           block_size=block_size)
@@ -134,18 +135,19 @@ class SGBMStereo:
             raise ConfigError(f"sgbm.image='{self.image}': unknown; choose one of {', '.join(IMAGE_KINDS)}")
 
     def __call__(self, left: np.ndarray, right: np.ndarray, t_start: int, t_end: int) -> np.ndarray:
-        return sgbm_from_events(left, right, t_start=t_start, t_end=t_end, width=self.width, height=self.height,
-                                max_disparity=self.max_disparity, image=self.image, tau_us=self.tau_us,
-                                block_size=self.block_size)
+        return sgbm_from_events(left, right, t_start=t_start, t_end=t_end, width=self.width,
+                                height=self.height, max_disparity=self.max_disparity, image=self.image,
+                                tau_us=self.tau_us, block_size=self.block_size)
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any] | None, *, width: int, height: int, max_disparity: float
-                    ) -> "SGBMStereo":
+    def from_config(cls, cfg: Mapping[str, Any] | None, *, width: int, height: int,
+                    max_disparity: float) -> "SGBMStereo":
         """From an optional mapping with keys ``image``, ``tau_us``, ``block_size`` (unknown keys refused)."""
         data = dict(cfg or {})
         unknown = sorted(set(data) - {"image", "tau_us", "block_size"})
         if unknown:
-            raise ConfigError(f"sgbm: unknown option(s) {', '.join(unknown)}; known: block_size, image, tau_us")
+            raise ConfigError(f"sgbm: unknown option(s) {', '.join(unknown)}; "
+                              f"known: block_size, image, tau_us")
         tau = data.get("tau_us")
         return cls(width=int(width), height=int(height), max_disparity=float(max_disparity),
                    image=str(data.get("image", "time_surface_polarity")),

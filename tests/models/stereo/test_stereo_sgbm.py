@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from eventvision.errors import InvalidValueError
-from eventvision.models.stereo.sgbm import IMAGE_KINDS, SGBMStereo, event_image, sgbm_disparity, sgbm_from_events
+from eventvision.models.stereo.sgbm import (IMAGE_KINDS, SGBMStereo, event_image, sgbm_disparity,
+                                            sgbm_from_events)
 from eventvision.simulate.stereo_scenes import SceneParams, StereoCamera, StereoScene
 
 
@@ -21,7 +22,7 @@ def test_exact_shift_recovered_including_left_border():
     left, right = scene[:, :width], scene[:, shift:]          # right sees every point 7 px further left
     disp = sgbm_disparity(left, right, max_disparity=31, block_size=5)
     assert disp.dtype == np.float32 and disp.shape == left.shape
-    inner = disp[:, shift + 2:-2]                            # columns x < shift have no match in the right view
+    inner = disp[:, shift + 2:-2]                 # columns x < shift have no match in the right view
     answered = np.isfinite(inner)
     assert answered.mean() > 0.95
     assert np.abs(inner[answered] - shift).max() <= 0.5
