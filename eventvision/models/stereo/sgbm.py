@@ -14,8 +14,8 @@ Default image: ``"time_surface_polarity"`` — three channels per pixel, the tim
 Chosen by measurement on synthetic scenes with exact GT (docs/stereo.md, "SGBM baseline"): at
 346x260, window 50 ms, four random scenes, block 9, speckle filter off, it reached mean error 0.74 px
 on the 95 % of GT pixels where it answers (1PE 4.8 %), against 0.78 (one-channel time surface),
-0.91 (count image) and 0.92 px (signed polarity sum). A time surface weights recent events most, so the image is close to the scene at
-``t_end``, the moment the GT refers to; a count image smears the window's whole motion.
+0.91 (count image) and 0.92 px (signed polarity sum). A time surface weights recent events most,
+so the image is close to the scene at ``t_end``, the moment the GT refers to; a count image smears the window's whole motion.
 """
 
 from __future__ import annotations
@@ -101,7 +101,8 @@ def sgbm_disparity(left: np.ndarray, right: np.ndarray, *, max_disparity: float,
         minDisparity=0, numDisparities=num_disp, blockSize=int(block_size),
         P1=8 * area if p1 is None else int(p1), P2=32 * area if p2 is None else int(p2),
         disp12MaxDiff=int(disp12_max_diff), uniquenessRatio=int(uniqueness_ratio),
-        speckleWindowSize=int(speckle_window), speckleRange=int(speckle_range), mode=cv2.STEREO_SGBM_MODE_SGBM)
+        speckleWindowSize=int(speckle_window), speckleRange=int(speckle_range),
+        mode=cv2.STEREO_SGBM_MODE_SGBM)
     pad = ((0, 0), (num_disp, 0)) + (((0, 0),) if left.ndim == 3 else ())
     raw = matcher.compute(np.ascontiguousarray(np.pad(left, pad)), np.ascontiguousarray(np.pad(right, pad)))
     disparity = raw[:, num_disp:].astype(np.float32) / 16.0             # fixed point, 4 fractional bits
@@ -113,7 +114,8 @@ def sgbm_from_events(left: np.ndarray, right: np.ndarray, *, t_start: int, t_end
                      height: int, max_disparity: float, image: str = "time_surface_polarity",
                      tau_us: float | None = None, block_size: int = 9) -> np.ndarray:
     """Rectified left/right events of the window ``[t_start, t_end)`` (µs) -> disparity float32 [H, W] px
-    (NaN: no answer). :func:`event_image` explains ``image``/``tau_us``, :func:`sgbm_disparity` the matcher."""
+    (NaN: no answer). :func:`event_image` explains ``image``/``tau_us``; :func:`sgbm_disparity` the
+    matcher."""
     kw = dict(width=int(width), height=int(height), t_start=t_start, t_end=t_end, kind=image, tau_us=tau_us)
     return sgbm_disparity(event_image(left, **kw), event_image(right, **kw), max_disparity=max_disparity,
                           block_size=block_size)
