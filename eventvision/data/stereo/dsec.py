@@ -55,20 +55,6 @@ def check_dsec_sequence(seq: str | Path, *, with_gt: bool = True) -> Path:
     return seq
 
 
-def read_rectify_map(path: str | Path) -> np.ndarray:
-    """DSEC ``rectify_map.h5`` -> float32 [H, W, 2]."""
-    try:
-        with h5py.File(path, "r") as f:
-            if "rectify_map" not in f:
-                raise UserError(f"{path}: no 'rectify_map' dataset; this is not a DSEC rectify_map.h5")
-            rmap = np.asarray(f["rectify_map"], dtype=np.float32)
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read as HDF5 ({exc}); re-download the DSEC events archive") from None
-    if rmap.ndim != 3 or rmap.shape[2] != 2:
-        raise UserError(f"{path}: rectify_map has shape {rmap.shape}, expected (H, W, 2)")
-    return rmap
-
-
 def read_disparity_png(path: str | Path) -> np.ndarray:
     """DSEC disparity PNG -> float32 [H, W] px (uint16 / 256), NaN where the file has 0."""
     raw = cv2.imread(str(path), cv2.IMREAD_ANYDEPTH)
@@ -120,7 +106,8 @@ class DSECStereoSequence(torch.utils.data.Dataset):
 
     @cached_property
     def rectify_maps(self) -> tuple[np.ndarray, np.ndarray]:
-        return tuple(read_rectify_map(self.root / "events" / cam / "rectify_map.h5") for cam in ("left", "right"))
+        from eventvision.representations import load_rectify_map
+        return tuple(load_rectify_map(self.root / "events" / cam / "rectify_map.h5") for cam in ("left", "right"))
 
     def read_events(self, t_end_abs_us: int) -> tuple[np.ndarray, np.ndarray, int, int]:
         """Rectified (left, right) events in ``[t_end - window, t_end)`` on the left file clock, and that window."""

@@ -35,8 +35,16 @@ IMAGE_KINDS = ("time_surface_polarity", "time_surface", "count", "polarity_sum")
 TAU_WINDOW_FRACTION = 0.4
 
 
-def event_image(events: np.ndarray, *, width: int, height: int, t_start: int, t_end: int,
-                kind: str = "time_surface_polarity", tau_us: float | None = None) -> np.ndarray:
+def event_image(
+    events: np.ndarray,
+    *,
+    width: int,
+    height: int,
+    t_start: int,
+    t_end: int,
+    kind: str = "time_surface_polarity",
+    tau_us: float | None = None,
+) -> np.ndarray:
     """One camera's window ``[t_start, t_end)`` (µs) as a uint8 image for matching.
 
     ``kind``: ``"time_surface_polarity"`` -> [H, W, 3] (ON, OFF, both time surfaces), ``"time_surface"``
@@ -72,9 +80,19 @@ def event_image(events: np.ndarray, *, width: int, height: int, t_start: int, t_
     return np.clip(128.0 + sums * (127.0 / scale), 0, 255).astype(np.uint8)
 
 
-def sgbm_disparity(left: np.ndarray, right: np.ndarray, *, max_disparity: float, block_size: int = 9,
-                   uniqueness_ratio: int = 10, disp12_max_diff: int = 1, speckle_window: int = 100,
-                   speckle_range: int = 2, p1: int | None = None, p2: int | None = None) -> np.ndarray:
+def sgbm_disparity(
+    left: np.ndarray,
+    right: np.ndarray,
+    *,
+    max_disparity: float,
+    block_size: int = 9,
+    uniqueness_ratio: int = 10,
+    disp12_max_diff: int = 1,
+    speckle_window: int = 100,
+    speckle_range: int = 2,
+    p1: int | None = None,
+    p2: int | None = None,
+) -> np.ndarray:
     """Left-view disparity of a rectified uint8 image pair ([H, W] or [H, W, 3]) -> float32 [H, W] px.
 
     NaN where SGBM has no answer or the answer exceeds ``max_disparity``. Both images are padded on the
@@ -87,39 +105,57 @@ def sgbm_disparity(left: np.ndarray, right: np.ndarray, *, max_disparity: float,
     left, right = np.asarray(left), np.asarray(right)
     bad_channels = left.ndim == 3 and left.shape[2] not in (1, 3)
     if left.shape != right.shape or left.ndim not in (2, 3) or bad_channels:
-        raise InvalidValueError(f"SGBM images must share the shape [H, W] or [H, W, 3]; got {left.shape} and "
-                                f"{right.shape}")
+        raise InvalidValueError(
+            f"SGBM images must share the shape [H, W] or [H, W, 3]; got {left.shape} and {right.shape}"
+        )
     if not max_disparity > 0:
         raise InvalidValueError(f"SGBM max_disparity must be > 0 px, got {max_disparity}")
     if block_size < 1 or block_size % 2 == 0:
         raise InvalidValueError(f"SGBM block_size must be odd and >= 1, got {block_size}")
     import cv2
 
-    num_disp = int(np.ceil((float(max_disparity) + 1.0) / 16.0)) * 16   # OpenCV needs a multiple of 16
+    num_disp = int(np.ceil((float(max_disparity) + 1.0) / 16.0)) * 16  # OpenCV needs a multiple of 16
     channels = 1 if left.ndim == 2 else left.shape[2]
     area = channels * block_size * block_size
     matcher = cv2.StereoSGBM_create(
-        minDisparity=0, numDisparities=num_disp, blockSize=int(block_size),
-        P1=8 * area if p1 is None else int(p1), P2=32 * area if p2 is None else int(p2),
-        disp12MaxDiff=int(disp12_max_diff), uniquenessRatio=int(uniqueness_ratio),
-        speckleWindowSize=int(speckle_window), speckleRange=int(speckle_range),
-        mode=cv2.STEREO_SGBM_MODE_SGBM)
+        minDisparity=0,
+        numDisparities=num_disp,
+        blockSize=int(block_size),
+        P1=8 * area if p1 is None else int(p1),
+        P2=32 * area if p2 is None else int(p2),
+        disp12MaxDiff=int(disp12_max_diff),
+        uniquenessRatio=int(uniqueness_ratio),
+        speckleWindowSize=int(speckle_window),
+        speckleRange=int(speckle_range),
+        mode=cv2.STEREO_SGBM_MODE_SGBM,
+    )
     pad = ((0, 0), (num_disp, 0)) + (((0, 0),) if left.ndim == 3 else ())
     raw = matcher.compute(np.ascontiguousarray(np.pad(left, pad)), np.ascontiguousarray(np.pad(right, pad)))
-    disparity = raw[:, num_disp:].astype(np.float32) / 16.0             # fixed point, 4 fractional bits
+    disparity = raw[:, num_disp:].astype(np.float32) / 16.0  # fixed point, 4 fractional bits
     disparity[(raw[:, num_disp:] < 0) | (disparity > float(max_disparity))] = np.nan
     return disparity
 
 
-def sgbm_from_events(left: np.ndarray, right: np.ndarray, *, t_start: int, t_end: int, width: int,
-                     height: int, max_disparity: float, image: str = "time_surface_polarity",
-                     tau_us: float | None = None, block_size: int = 9) -> np.ndarray:
+def sgbm_from_events(
+    left: np.ndarray,
+    right: np.ndarray,
+    *,
+    t_start: int,
+    t_end: int,
+    width: int,
+    height: int,
+    max_disparity: float,
+    image: str = "time_surface_polarity",
+    tau_us: float | None = None,
+    block_size: int = 9,
+) -> np.ndarray:
     """Rectified left/right events of the window ``[t_start, t_end)`` (µs) -> disparity float32 [H, W] px
     (NaN: no answer). :func:`event_image` explains ``image``/``tau_us``; :func:`sgbm_disparity` the
     matcher."""
     kw = dict(width=int(width), height=int(height), t_start=t_start, t_end=t_end, kind=image, tau_us=tau_us)
-    return sgbm_disparity(event_image(left, **kw), event_image(right, **kw), max_disparity=max_disparity,
-                          block_size=block_size)
+    return sgbm_disparity(
+        event_image(left, **kw), event_image(right, **kw), max_disparity=max_disparity, block_size=block_size
+    )
 
 
 @dataclass(frozen=True)
@@ -138,20 +174,36 @@ class SGBMStereo:
             raise ConfigError(f"sgbm.image='{self.image}': unknown; choose one of {', '.join(IMAGE_KINDS)}")
 
     def __call__(self, left: np.ndarray, right: np.ndarray, t_start: int, t_end: int) -> np.ndarray:
-        return sgbm_from_events(left, right, t_start=t_start, t_end=t_end, width=self.width,
-                                height=self.height, max_disparity=self.max_disparity, image=self.image,
-                                tau_us=self.tau_us, block_size=self.block_size)
+        return sgbm_from_events(
+            left,
+            right,
+            t_start=t_start,
+            t_end=t_end,
+            width=self.width,
+            height=self.height,
+            max_disparity=self.max_disparity,
+            image=self.image,
+            tau_us=self.tau_us,
+            block_size=self.block_size,
+        )
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any] | None, *, width: int, height: int,
-                    max_disparity: float) -> "SGBMStereo":
+    def from_config(
+        cls, cfg: Mapping[str, Any] | None, *, width: int, height: int, max_disparity: float
+    ) -> "SGBMStereo":
         """From an optional mapping with keys ``image``, ``tau_us``, ``block_size`` (unknown keys refused)."""
         data = dict(cfg or {})
         unknown = sorted(set(data) - {"image", "tau_us", "block_size"})
         if unknown:
-            raise ConfigError(f"sgbm: unknown option(s) {', '.join(unknown)}; "
-                              f"known: block_size, image, tau_us")
+            raise ConfigError(
+                f"sgbm: unknown option(s) {', '.join(unknown)}; known: block_size, image, tau_us"
+            )
         tau = data.get("tau_us")
-        return cls(width=int(width), height=int(height), max_disparity=float(max_disparity),
-                   image=str(data.get("image", "time_surface_polarity")),
-                   tau_us=None if tau is None else float(tau), block_size=int(data.get("block_size", 9)))
+        return cls(
+            width=int(width),
+            height=int(height),
+            max_disparity=float(max_disparity),
+            image=str(data.get("image", "time_surface_polarity")),
+            tau_us=None if tau is None else float(tau),
+            block_size=int(data.get("block_size", 9)),
+        )

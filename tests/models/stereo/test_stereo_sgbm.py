@@ -4,13 +4,19 @@ import numpy as np
 import pytest
 
 from eventvision.errors import InvalidValueError
-from eventvision.models.stereo.sgbm import (IMAGE_KINDS, SGBMStereo, event_image, sgbm_disparity,
-                                            sgbm_from_events)
+from eventvision.models.stereo.sgbm import (
+    IMAGE_KINDS,
+    SGBMStereo,
+    event_image,
+    sgbm_disparity,
+    sgbm_from_events,
+)
 from eventvision.simulate.stereo_scenes import SceneParams, StereoCamera, StereoScene
 
 
 def _texture(height, width, seed=0):
     from scipy import ndimage
+
     rng = np.random.default_rng(seed)
     img = ndimage.gaussian_filter(rng.uniform(0, 255, (height, width)), 1.0)
     return np.clip((img - img.min()) * 255 / np.ptp(img), 0, 255).astype(np.uint8)
@@ -19,14 +25,14 @@ def _texture(height, width, seed=0):
 def test_exact_shift_recovered_including_left_border():
     width, shift = 120, 7
     scene = _texture(60, width + shift)
-    left, right = scene[:, :width], scene[:, shift:]          # right sees every point 7 px further left
+    left, right = scene[:, :width], scene[:, shift:]  # right sees every point 7 px further left
     disp = sgbm_disparity(left, right, max_disparity=31, block_size=5)
     assert disp.dtype == np.float32 and disp.shape == left.shape
-    inner = disp[:, shift + 2:-2]                 # columns x < shift have no match in the right view
+    inner = disp[:, shift + 2 : -2]  # columns x < shift have no match in the right view
     answered = np.isfinite(inner)
     assert answered.mean() > 0.95
     assert np.abs(inner[answered] - shift).max() <= 0.5
-    assert answered[:, :8].mean() > 0.9                       # the padded left columns are matched too
+    assert answered[:, :8].mean() > 0.9  # the padded left columns are matched too
 
 
 def test_beyond_max_disparity_is_nan_and_bad_inputs_refused():
@@ -42,12 +48,13 @@ def test_beyond_max_disparity_is_nan_and_bad_inputs_refused():
 @pytest.mark.parametrize("kind", IMAGE_KINDS)
 def test_event_image_half_open_window(kind):
     from eventvision.events.core import make_events
+
     ev = make_events([1, 2, 3], [0, 0, 0], [0, 10, 20], [1, -1, 1])
     img = event_image(ev, width=4, height=2, t_start=0, t_end=20, kind=kind)
     assert img.dtype == np.uint8 and img.shape[:2] == (2, 4)
     flat = img.reshape(2, 4, -1)
     neutral = 128 if kind == "polarity_sum" else 0
-    assert np.all(flat[0, 3] == neutral)                     # the event at t = t_end lies outside [0, 20)
+    assert np.all(flat[0, 3] == neutral)  # the event at t = t_end lies outside [0, 20)
     assert np.any(flat[0, 1] != neutral) and np.any(flat[0, 2] != neutral)
 
 
@@ -61,15 +68,20 @@ def test_synthetic_scene_with_exact_gt():
         left, right = scene.events(t1)
         gt = scene.disparity(t1)
         disp = SGBMStereo(width=160, height=120, max_disparity=63)(left, right, t0, t1)
-        np.testing.assert_array_equal(disp, sgbm_from_events(left, right, t_start=t0, t_end=t1, width=160,
-                                                             height=120, max_disparity=63), strict=False)
+        np.testing.assert_array_equal(
+            disp,
+            sgbm_from_events(left, right, t_start=t0, t_end=t1, width=160, height=120, max_disparity=63),
+            strict=False,
+        )
         valid = np.isfinite(gt) & (gt > 0)
         ok = valid & np.isfinite(disp)
         errors.append(np.abs(disp[ok] - gt[ok]))
         answered, total = answered + ok.sum(), total + valid.sum()
     err = np.concatenate(errors)
-    print(f"sgbm synthetic: epe {err.mean():.3f} px, 1pe {100 * (err > 1).mean():.1f} %, "
-          f"answered {100 * answered / total:.1f} %")
+    print(
+        f"sgbm synthetic: epe {err.mean():.3f} px, 1pe {100 * (err > 1).mean():.1f} %, "
+        f"answered {100 * answered / total:.1f} %"
+    )
     assert err.mean() < 1.0
     assert (err > 1).mean() < 0.10
     assert answered / total >= 0.85
