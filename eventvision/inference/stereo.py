@@ -454,3 +454,69 @@ def run_stereo(
     }
     write_summary(output / "summary.json", summary)
     return summary
+
+
+# ------------------------------------------------------------------------------------------------ evaluation
+class _EventsOfWindow:
+    """Stands in for a stereo dataset's ``WindowEncoder``: returns the window's (rectified) events themselves,
+    so a sample carries ``left``/``right`` event arrays instead of their SBT; remembers the window."""
+
+    bounds: tuple[int, int] = (0, 0)
+
+    def __call__(self, events: np.ndarray, t_start: int, t_end: int) -> np.ndarray:
+        from eventvision.events.recording import window_slice
+
+        self.bounds = (int(t_start), int(t_end))
+        return window_slice(events, t_start, t_end)
+
+
+def _leaf_datasets(dataset) -> list:
+    inner = getattr(dataset, "datasets", None)
+    return [d for part in inner for d in _leaf_datasets(part)] if inner is not None else [dataset]
+
+
+def evaluate_on_events(
+    task, method, split: str = "val", *, evaluator=None, max_samples: int = 0, show_progress: bool = True
+) -> dict:
+    """Evaluate an event-window method (e.g. :class:`SGBMMethod`) on a stereo task's split.
+
+    Every dataset of the stereo task (synthetic, DSEC, MVSEC) cuts each GT sample's window
+    ``[t_gt - window, t_gt)`` and rectifies it exactly as for the network; here the window's events are
+    handed to ``method`` instead of being encoded. The split's crop (``data.crop``, a centre crop outside
+    training) is applied to the full-frame prediction and to the GT alike. Returns the metrics.
+    """
+    from eventvision.data.stereo.common import crop_sample
+    from eventvision.utils.progress import progress
+
+    dataset = task.build_dataset(split)
+    leaves = _leaf_datasets(dataset)
+    for leaf in leaves:
+        if not hasattr(leaf, "encoder"):
+            raise InvalidValueError(
+                f"stereo evaluation: dataset {type(leaf).__name__} does not expose its "
+                f"window encoder; it cannot be run on raw events"
+            )
+    evaluator = evaluator if evaluator is not None else task.build_evaluator()
+    evaluator.reset()
+    crop = next((leaf.crop for leaf in leaves if getattr(leaf, "crop", None)), None)
+    encoder = _EventsOfWindow()
+    for leaf in leaves:
+        leaf.encoder, leaf.crop = encoder, None
+    total = len(dataset) if not max_samples else min(len(dataset), int(max_samples))
+    for i in progress(
+        range(total),
+        total=total,
+        desc=f"eval {split} ({method.name})",
+        unit="sample",
+        disable=None if show_progress else True,
+    ):
+        sample = dataset[i]
+        gt = np.asarray(sample["disparity"], dtype=np.float32)
+        height, width = gt.shape
+        window = EventWindow(*encoder.bounds, sample["left"], width, height, right=sample["right"])
+        pred = method(window)
+        if crop:
+            cut = crop_sample({"left": pred[None], "right": pred[None], "disparity": gt}, crop, None)
+            pred, gt = cut["left"][0], cut["disparity"]
+        evaluator.process({"disparity": gt[None]}, pred[None])
+    return evaluator.evaluate()
