@@ -78,9 +78,11 @@ def find_rectify_maps(path: str | Path, kind: str) -> tuple[tuple[np.ndarray, np
 
     path = Path(path)
     if kind == "dsec":
-        return tuple(
-            load_rectify_map(path / "events" / cam / "rectify_map.h5") for cam in ("left", "right")
-        ), []
+        files = [path / "events" / cam / "rectify_map.h5" for cam in ("left", "right")]
+        if not all(f.is_file() for f in files):
+            return None, [f"{path}: no events/<left|right>/rectify_map.h5 in the DSEC folder: events used "
+                          f"unrectified"]
+        return (load_rectify_map(files[0]), load_rectify_map(files[1])), []
     if kind == "mvsec":
         from eventvision.data.stereo.mvsec import find_rectify_maps as find_mvsec, load_rectify_maps
 

@@ -20,12 +20,11 @@ from functools import cached_property
 from pathlib import Path
 
 import cv2
-import h5py
 import numpy as np
 import torch
 
 from eventvision.data.stereo.common import WindowEncoder, crop_sample, make_sample, mask_disparity
-from eventvision.errors import DatasetNotFoundError, UserError
+from eventvision.errors import DatasetNotFoundError, FileFormatError
 
 DSEC_WIDTH, DSEC_HEIGHT = 640, 480
 DSEC_URL = "https://dsec.ifi.uzh.ch/dsec-datasets/download/"
@@ -55,13 +54,35 @@ def check_dsec_sequence(seq: str | Path, *, with_gt: bool = True) -> Path:
     return seq
 
 
+def read_event_calibration(seq: str | Path) -> tuple[float, float] | None:
+    """(focal length px, baseline m) of the rectified event cameras, from ``<seq>/calibration/cam_to_cam.yaml``
+    (DSEC ``train_calibration.zip``), or None when the file is absent.
+
+    Read from the disparity-to-depth matrix ``disparity_to_depth.cams_03`` (Q of OpenCV's ``stereoRectify``
+    for event cameras 0 and 3): focal = ``Q[2][3]``, baseline = ``1 / |Q[3][2]|``.
+    """
+    import yaml
+    path = Path(seq) / "calibration" / "cam_to_cam.yaml"
+    if not path.is_file():
+        return None
+    try:
+        q = np.asarray(yaml.safe_load(path.read_text())["disparity_to_depth"]["cams_03"], dtype=np.float64)
+    except (yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
+        raise FileFormatError(f"{path}: no readable disparity_to_depth.cams_03 matrix ({type(exc).__name__}); "
+                              f"re-download the DSEC calibration archive") from None
+    if q.shape != (4, 4) or q[3, 2] == 0:
+        raise FileFormatError(f"{path}: disparity_to_depth.cams_03 is not a 4x4 Q matrix with a baseline term; "
+                              f"re-download the DSEC calibration archive")
+    return float(q[2, 3]), float(1.0 / abs(q[3, 2]))
+
+
 def read_disparity_png(path: str | Path) -> np.ndarray:
     """DSEC disparity PNG -> float32 [H, W] px (uint16 / 256), NaN where the file has 0."""
     raw = cv2.imread(str(path), cv2.IMREAD_ANYDEPTH)
     if raw is None:
-        raise UserError(f"{path}: not a readable PNG; re-download the DSEC disparity archive")
+        raise FileFormatError(f"{path}: not a readable PNG; re-download the DSEC disparity archive")
     if raw.dtype != np.uint16:
-        raise UserError(f"{path}: expected a 16-bit disparity PNG, got {raw.dtype}")
+        raise FileFormatError(f"{path}: expected a 16-bit disparity PNG, got {raw.dtype}")
     disp = raw.astype(np.float32) / 256.0
     disp[raw == 0] = np.nan
     return disp
@@ -73,10 +94,10 @@ def read_gt_index(seq: Path) -> tuple[np.ndarray, list[Path]]:
     try:
         timestamps = np.atleast_1d(np.loadtxt(ts_path, dtype=np.int64))
     except ValueError as exc:
-        raise UserError(f"{ts_path}: not a list of integer timestamps ({exc}); re-download train_disparity") from None
+        raise FileFormatError(f"{ts_path}: not a list of integer timestamps ({exc}); re-download train_disparity") from None
     pngs = sorted((seq / "disparity" / "event").glob("*.png"))
     if len(pngs) != len(timestamps):
-        raise UserError(f"{ts_path}: {len(timestamps)} timestamps but {len(pngs)} PNGs in disparity/event; "
+        raise DatasetNotFoundError(f"{ts_path}: {len(timestamps)} timestamps but {len(pngs)} PNGs in disparity/event; "
                         "the GT folder is incomplete, unpack train_disparity.zip again")
     return timestamps[1:], pngs[1:]
 
@@ -101,7 +122,7 @@ class DSECStereoSequence(torch.utils.data.Dataset):
         from eventvision.events.readers import open_recording
         rec = open_recording(self.root)
         if not getattr(rec, "is_stereo", False):
-            raise UserError(f"{self.root}: expected a stereo DSEC folder (events/left, events/right)")
+            raise FileFormatError(f"{self.root}: expected a stereo DSEC folder (events/left, events/right)")
         return rec
 
     @cached_property
