@@ -10,8 +10,8 @@ def add_arguments(parser) -> None:
                         help="camera index (0), video file, event recording (any supported format), 'inivation' "
                              "(needs the extra) or 'synthetic' (default)")
     parser.add_argument("--checkpoint", default=None, help="model checkpoint (default: the packaged one)")
-    parser.add_argument("--model", choices=("auto", "none"), default="auto",
-                        help="'none' shows events only (no model)")
+    parser.add_argument("--model", choices=("auto", "none", "sgbm"), default="auto",
+                        help="'none' shows events only (no model); 'sgbm' (stereo): OpenCV semi-global matching")
     parser.add_argument("--headless", action="store_true", help="no window; use with --record")
     parser.add_argument("--record", default=None, metavar="OUT.mp4", help="write the shown frames to a video")
     parser.add_argument("--window-ms", type=float, default=None,

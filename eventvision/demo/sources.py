@@ -24,10 +24,10 @@ VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpe
 class Packet:
     """One step of input: a frame (to emulate) or a chunk of events, with timing."""
 
-    t_us: int                          # sensor time of the frame / end of the event chunk (µs)
+    t_us: int                          # sensor time of the frame / exclusive end of the event chunk (µs)
     captured_at: float                 # perf_counter() when it entered the program
     frame: np.ndarray | None = None    # gray uint8 [H, W] for frame sources
-    events: np.ndarray | None = None   # events in (previous t_us, t_us] for event sources
+    events: np.ndarray | None = None   # events in [previous t_us, t_us) for event sources
     right: np.ndarray | None = None    # right camera's events (stereo)
     truth: str | None = None           # known label of a synthetic scene, shown beside the prediction
 
@@ -142,18 +142,25 @@ class SyntheticGestureSource:
 
 
 class RecordingSource:
-    """Real events from any file :func:`eventvision.events.readers.open_recording` reads, in chunks of
-    ``chunk_us``, played back at recorded speed (``realtime``) or as fast as possible."""
+    """Real events from any file :func:`eventvision.events.readers.open_recording` reads, in chunks
+    ``[t0, t0 + chunk_us)``, played back at recorded speed (``realtime``) or as fast as possible.
+
+    ``stereo``: the input is opened like ``run stereo`` opens it
+    (:func:`eventvision.inference.stereo.open_stereo_input`), so both cameras' events are rectified
+    with the recording's maps (DSEC ``rectify_map.h5``, MVSEC ``<scene>_calib``)."""
 
     def __init__(self, path: str | Path, *, chunk_us: int = 33_333, realtime: bool = True,
                  max_packets: int | None = None, stereo: bool = False):
-        from eventvision.events.readers import open_recording
         self.path = Path(path)
-        self.rec = open_recording(self.path)
+        self.stereo_input = None
+        if stereo:
+            from eventvision.inference.stereo import open_stereo_input
+            self.stereo_input = open_stereo_input(self.path)
+            self.rec = self.stereo_input.recording
+        else:
+            from eventvision.events.readers import open_recording
+            self.rec = open_recording(self.path)
         self.is_stereo = bool(getattr(self.rec, "is_stereo", False))
-        if stereo and not self.is_stereo:
-            raise UserError(f"{self.path}: not a stereo recording (need left and right cameras: DSEC folder, "
-                            "MVSEC hdf5 or an eventvision recording.h5)")
         mono = self.rec.left if self.is_stereo else self.rec
         self.width, self.height = int(mono.meta.width), int(mono.meta.height)
         self.chunk_us = int(chunk_us)
@@ -162,16 +169,16 @@ class RecordingSource:
         self.name = self.path.name
 
     def __iter__(self) -> Iterator[Packet]:
-        for k, item in enumerate(self.rec.iter_windows(self.chunk_us)):
+        if self.stereo_input is not None:
+            windows = ((w.t1, w.events, w.right) for w in self.stereo_input.windows(self.chunk_us))
+        else:
+            windows = ((item[1], item[2], item[3] if self.is_stereo else None)
+                       for item in self.rec.iter_windows(self.chunk_us))
+        for k, (t1, left, right) in enumerate(windows):
             if self.max_packets is not None and k >= self.max_packets:
                 return
-            t1 = int(item[1])
-            self.pacer.wait(t1)
-            now = time.perf_counter()
-            if self.is_stereo:
-                yield Packet(t_us=t1, captured_at=now, events=item[2], right=item[3])
-            else:
-                yield Packet(t_us=t1, captured_at=now, events=item[2])
+            self.pacer.wait(int(t1))
+            yield Packet(t_us=int(t1), captured_at=time.perf_counter(), events=left, right=right)
 
 
 class SyntheticStereoSource:
@@ -229,7 +236,7 @@ class InivationCameraSource:
             if len(arr) == 0:
                 continue
             ev = make_events(arr["x"], arr["y"], arr["timestamp"], arr["polarity"])
-            yield Packet(t_us=int(ev["t"][-1]), captured_at=time.perf_counter(), events=ev)
+            yield Packet(t_us=int(ev["t"][-1]) + 1, captured_at=time.perf_counter(), events=ev)
 
 
 def open_source(spec: str, *, task: str = "gesture", width: int = 640, height: int = 480, realtime: bool = True,
