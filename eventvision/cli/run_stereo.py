@@ -60,7 +60,8 @@ def add_arguments(parser) -> None:
         "--threads",
         type=int,
         default=0,
-        help="CPU threads (0 = auto: what the machine has free, never more than its cores)",
+        help="CPU threads in all (0 = auto: the cores the load leaves idle); with 2 or more, reading and "
+        "writing run beside the network",
     )
 
 
@@ -120,9 +121,8 @@ def main(args) -> int:
             source = stereo.synthetic_input(cfg, duration_s=args.duration_s, seed=args.seed, size=size)
         for note in source.notes:
             print(f"eventvision: note: {note}", file=sys.stderr)
-        predictor = stereo.StereoPredictor(
-            method, source, window_us=int(round(args.window_ms * 1000)), max_windows=args.max_windows
-        )
+        predictor = stereo.StereoPredictor(method, source, window_us=int(round(args.window_ms * 1000)),
+                                           max_windows=args.max_windows, background=threads >= 2)
         summary = stereo.run_stereo(
             predictor,
             output,

@@ -327,15 +327,19 @@ class RunStats:
 class StereoPredictor:
     """Iterate over a :class:`StereoInput` window by window through a method, yielding :class:`StereoResult`.
 
-    ``window_us``: window length (µs); ``max_windows``: stop after that many (0 = all). Stage times
+    ``window_us``: window length (µs); ``max_windows``: stop after that many (0 = all). ``background``:
+    read, rectify and encode the next windows on a worker thread while the method's ``infer`` runs
+    (:func:`eventvision.inference.base.in_background`; the stage times then overlap). Stage times
     accumulate in :attr:`stats`.
     """
 
-    def __init__(self, method, source: StereoInput, *, window_us: int = 50_000, max_windows: int = 0):
+    def __init__(self, method, source: StereoInput, *, window_us: int = 50_000, max_windows: int = 0,
+                 background: bool = False):
         if int(window_us) <= 0:
             raise InvalidValueError(f"stereo window length must be positive, got {window_us} µs")
         self.method, self.source = method, source
         self.window_us, self.max_windows = int(window_us), int(max_windows)
+        self.background = bool(background)
         self.stats = RunStats()
 
     @property
@@ -347,113 +351,119 @@ class StereoPredictor:
         total = int(np.ceil((duration + 1) / self.window_us))
         return min(total, self.max_windows) if self.max_windows else total
 
-    def __iter__(self) -> Iterator[StereoResult]:
-        stats = self.stats
-        windows = self.source.windows(self.window_us)
-        while not (self.max_windows and stats.windows >= self.max_windows):
+    def _prepared(self) -> Iterator[tuple]:
+        """(window, method inputs, perf_counter when reading began) per window, timing read/representation."""
+        stats, windows, k = self.stats, self.source.windows(self.window_us), 0
+        while not (self.max_windows and k >= self.max_windows):
             t_start = time.perf_counter()
             window = next(windows, None)
             if window is None:
                 return
             t_read = time.perf_counter()
             inputs = self.method.prepare(window)
-            t_repr = time.perf_counter()
-            disparity = self.method.infer(inputs)
-            t_net = time.perf_counter()
             stats.read += t_read - t_start
-            stats.representation += t_repr - t_read
-            stats.network += t_net - t_repr
+            stats.representation += time.perf_counter() - t_read
+            k += 1
+            yield window, inputs, t_start
+
+    def __iter__(self) -> Iterator[StereoResult]:
+        from eventvision.inference.base import in_background
+        stats = self.stats
+        prepared = in_background(self._prepared()) if self.background else self._prepared()
+        for window, inputs, t_start in prepared:
+            t_net = time.perf_counter()
+            disparity = self.method.infer(inputs)
+            stats.network += time.perf_counter() - t_net
             stats.windows += 1
-            yield StereoResult(
-                stats.windows - 1, window, disparity, window.t1 + self.source.t_offset, t_start
-            )
+            t_label = window.t1 + self.source.t_offset
+            yield StereoResult(stats.windows - 1, window, disparity, t_label, t_start)
 
 
-def run_stereo(
-    predictor: StereoPredictor,
-    output: Path,
-    *,
-    mp4: bool = False,
-    png_every: int = 1,
-    extra_summary: dict | None = None,
-    show_progress: bool = True,
-) -> dict:
+class _StereoOutputs:
+    """The writers of one run; :meth:`write` handles one result (called in order, maybe on a worker)."""
+
+    def __init__(self, output: Path, predictor: StereoPredictor, *, mp4: bool, png_every: int):
+        from eventvision.inference.writers import DisparityH5, MP4Writer, PNGSequence
+        source = predictor.source
+        self.width, self.height, self.stats = source.width, source.height, predictor.stats
+        self.max_disp = float(predictor.method.max_disparity)
+        self.h5 = DisparityH5(output / "disparity.h5", self.width, self.height,
+                              {"window_us": predictor.window_us, "max_disparity": self.max_disp,
+                               "units": "pixels", "method": predictor.method.name})
+        self.writers = [self.h5]
+        try:
+            self.video = MP4Writer(output / "disparity.mp4", 2 * self.width, self.height,
+                                   fps=1e6 / predictor.window_us) if mp4 else None
+        except BaseException as exc:
+            self.h5.abort(exc)
+            raise
+        self.writers += [self.video] if self.video is not None else []
+        self.pngs = PNGSequence(output / "png", png_every)
+
+    def write(self, result: StereoResult) -> None:
+        from eventvision.utils.viz import colorize, event_image
+        t_w = time.perf_counter()
+        self.h5.append(result.disparity, result.t_label_us)
+        colour = None
+        if self.pngs.wants(result.index) or self.video is not None:
+            colour = colorize(result.disparity, vmin=0.0, vmax=self.max_disp)
+        if self.pngs.wants(result.index):
+            self.pngs.append(result.index, colour)
+        if self.video is not None:
+            events = event_image(result.window.events, self.width, self.height)
+            self.video.append(np.concatenate([events, colour], axis=1))
+        t_done = time.perf_counter()
+        self.stats.write += t_done - t_w
+        self.stats.latencies.append(t_done - result.started)
+
+    def close(self) -> None:
+        for w in self.writers:
+            w.close()
+
+    def abort(self, exc: BaseException) -> None:
+        for w in self.writers:
+            w.abort(exc)
+
+
+def run_stereo(predictor: StereoPredictor, output: Path, *, mp4: bool = False, png_every: int = 1,
+               extra_summary: dict | None = None, show_progress: bool = True) -> dict:
     """Stream ``predictor`` into ``output``: ``disparity.h5``, ``png/NNNNNN.png`` (every ``png_every``-th
-    window), optionally ``disparity.mp4`` (events | disparity) and ``summary.json``; returns the summary."""
-    from eventvision.inference.writers import DisparityH5, MP4Writer, PNGSequence, write_summary
+    window), optionally ``disparity.mp4`` (events | disparity) and ``summary.json``; returns the summary.
+    With ``predictor.background`` the outputs are written on a worker thread too."""
+    from eventvision.inference.base import BackgroundWorker
+    from eventvision.inference.writers import write_summary
     from eventvision.utils.progress import progress
-    from eventvision.utils.viz import colorize, event_image
 
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
-    source, stats = predictor.source, predictor.stats
-    width, height = source.width, source.height
-    max_disp = float(predictor.method.max_disparity)
-    h5 = DisparityH5(
-        output / "disparity.h5",
-        width,
-        height,
-        {
-            "window_us": predictor.window_us,
-            "max_disparity": max_disp,
-            "units": "pixels",
-            "method": predictor.method.name,
-        },
-    )
-    writers = [h5]
-    try:
-        video = (
-            MP4Writer(output / "disparity.mp4", 2 * width, height, fps=1e6 / predictor.window_us)
-            if mp4
-            else None
-        )
-    except BaseException as exc:
-        h5.abort(exc)
-        raise
-    writers += [video] if video is not None else []
-    pngs = PNGSequence(output / "png", png_every)
-    bar = progress(
-        total=predictor.num_windows,
-        desc=f"run stereo ({predictor.method.name})",
-        unit="win",
-        disable=None if show_progress else True,
-    )
+    outputs = _StereoOutputs(output, predictor, mp4=mp4, png_every=png_every)
+    worker = BackgroundWorker() if predictor.background else None
+    bar = progress(total=predictor.num_windows, desc=f"run stereo ({predictor.method.name})", unit="win",
+                   disable=None if show_progress else True)
     t_wall = time.perf_counter()
     try:
         for result in predictor:
-            t_w = time.perf_counter()
-            h5.append(result.disparity, result.t_label_us)
-            colour = None
-            if pngs.wants(result.index):
-                colour = colorize(result.disparity, vmin=0.0, vmax=max_disp)
-                pngs.append(result.index, colour)
-            if video is not None:
-                colour = colorize(result.disparity, vmin=0.0, vmax=max_disp) if colour is None else colour
-                video.append(
-                    np.concatenate([event_image(result.window.events, width, height), colour], axis=1)
-                )
-            t_done = time.perf_counter()
-            stats.write += t_done - t_w
-            stats.latencies.append(t_done - result.started)
+            if worker is None:
+                outputs.write(result)
+            else:
+                worker.submit(outputs.write, result)
             bar.update(1)
+        if worker is not None:
+            worker.close()
     except BaseException as exc:
-        for w in writers:
-            w.abort(exc)
+        if worker is not None:
+            worker.abort()
+        outputs.abort(exc)
         raise
     finally:
         bar.close()
-    for w in writers:
-        w.close()
+    outputs.close()
+    stats = predictor.stats
     stats.wall = time.perf_counter() - t_wall
-    summary = {
-        **stats.summary(),
-        "window_ms": predictor.window_us / 1000.0,
-        "width": width,
-        "height": height,
-        "method": predictor.method.name,
-        "device": str(getattr(predictor.method, "device", "cpu")),
-        **(extra_summary or {}),
-    }
+    summary = {**stats.summary(), "window_ms": predictor.window_us / 1000.0, "width": outputs.width,
+               "height": outputs.height, "method": predictor.method.name,
+               "device": str(getattr(predictor.method, "device", "cpu")), "background": predictor.background,
+               **(extra_summary or {})}
     write_summary(output / "summary.json", summary)
     return summary
 

@@ -202,3 +202,41 @@ def test_sgbm_method_on_own_h5_close_to_exact_gt(tmp_path):
     # SGBM's error is a sharp core plus gross outliers near occlusions: bound both
     assert np.median(err) < 0.5 and (err > 3).mean() < 0.10 and err.mean() < 2.5, (err.mean(), np.median(err))
     assert min(answered) > 0.8, answered
+
+
+def test_background_stages_give_the_same_outputs(checkpoint, tmp_path):
+    """--threads 2 (reading/writing on worker threads beside the network) writes what --threads 1 writes."""
+    from eventvision.events.h5 import write_stereo_h5
+    left, right = _scene_events(48, 32, 160_000, seed=6)
+    path = write_stereo_h5(tmp_path / "rec.h5", left, right, width=48, height=32)
+    outs = []
+    for threads in ("1", "2"):
+        out = tmp_path / f"out{threads}"
+        assert main(["run", "stereo", "--input", str(path), "--output", str(out), "--checkpoint",
+                     str(checkpoint), "--device", "cpu", "--threads", threads]) == 0
+        with h5py.File(out / "disparity.h5", "r") as f:
+            outs.append((f["disparity"][:], f["timestamps_us"][:]))
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["background"] == (threads == "2") and summary["threads"] == int(threads)
+        assert len(list((out / "png").glob("*.png"))) == summary["windows"] == 4
+    np.testing.assert_array_equal(outs[0][0], outs[1][0])
+    np.testing.assert_array_equal(outs[0][1], outs[1][1])
+
+
+def test_background_worker_reraises_and_prefetch_propagates_errors():
+    from eventvision.inference.base import BackgroundWorker, in_background
+
+    def boom():
+        yield 1
+        raise ValueError("reader failed")
+
+    got = []
+    with pytest.raises(ValueError, match="reader failed"):
+        for item in in_background(boom()):
+            got.append(item)
+    assert got == [1]
+    worker = BackgroundWorker()
+    worker.submit(lambda: None)
+    worker.submit(lambda: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        worker.close()
