@@ -60,8 +60,8 @@ def add_arguments(parser) -> None:
         "--threads",
         type=int,
         default=0,
-        help="CPU threads in all (0 = auto: the cores the load leaves idle); with 2 or more, reading and "
-        "writing run beside the network",
+        help="torch threads, everything in sequence (0 = auto: on idle cores reading/writing run beside "
+        "the network and its thread count is chosen by timing; 1 thread when the machine is busy)",
     )
 
 
@@ -94,7 +94,7 @@ def check_output(output: Path, inputs: list[Path]) -> None:
 def main(args) -> int:
     from eventvision.inference import stereo
     from eventvision.utils.device import select_device
-    from eventvision.inference.base import configure_threads
+    from eventvision.inference.base import ThreadTuner, configure_threads
 
     if args.window_ms <= 0:
         raise UserError(f"--window-ms {args.window_ms}: must be positive (the model was trained on 50 ms)")
@@ -121,8 +121,10 @@ def main(args) -> int:
             source = stereo.synthetic_input(cfg, duration_s=args.duration_s, seed=args.seed, size=size)
         for note in source.notes:
             print(f"eventvision: note: {note}", file=sys.stderr)
+        auto = args.threads == 0 and threads >= 2
+        tuner = ThreadTuner(threads) if auto and args.method == "learned" else None
         predictor = stereo.StereoPredictor(method, source, window_us=int(round(args.window_ms * 1000)),
-                                           max_windows=args.max_windows, background=threads >= 2)
+                                           max_windows=args.max_windows, background=auto, tuner=tuner)
         summary = stereo.run_stereo(
             predictor,
             output,
@@ -133,6 +135,7 @@ def main(args) -> int:
                 "input_kind": source.kind,
                 "checkpoint": str(ckpt_path) if args.method == "learned" else None,
                 "threads": threads,
+                "network_threads": tuner.chosen if tuner is not None else None,
             },
         )
     finally:

@@ -1,9 +1,15 @@
 """What every stream predictor shares: the CPU thread policy and background stages.
 
-``--threads N`` of the stream commands counts every CPU thread a run keeps busy: with N >= 2 one thread
-reads, rectifies and encodes the next window (:func:`in_background`) and writes the outputs
-(:class:`BackgroundWorker`) while the network runs on the other N - 1 (torch intra-op threads); with
-N = 1 everything runs one after the other on one thread. 0 = automatic: the cores the load leaves idle.
+Thread policy of the stream commands (``--threads``): N > 0 runs everything one after the other with N
+torch intra-op threads. 0 (the default) is automatic: when the load leaves only one core idle it is
+N = 1; otherwise reading/encoding the next window (:func:`in_background`) and writing the outputs
+(:class:`BackgroundWorker`) move to worker threads and a :class:`ThreadTuner` picks the network's
+intra-op threads (all idle cores or 1) by timing both while the stream runs, again every few seconds,
+because the load of a shared machine changes.
+
+Why not simply torch's default (one intra-op thread per core): its OpenMP workers spin at every join,
+so when another job holds a core each layer waits for a descheduled worker; on 2 busy cores that made
+``run stereo`` 5-12x slower than one thread. Threads that block on queues do not have that problem.
 """
 
 from __future__ import annotations
@@ -27,20 +33,58 @@ def free_cores() -> int:
 
 
 def configure_threads(threads: int = 0) -> int:
-    """CPU threads for a stream run: ``threads`` (0 = :func:`free_cores`); sets torch's intra-op threads to
-    that number minus the one background stage when it is 2 or more (see module doc). Returns the total.
-
-    Why not torch's default (one intra-op thread per core): its OpenMP workers spin at every join, so when
-    another job holds a core each layer waits for a descheduled worker; on 2 busy cores that made
-    ``run stereo`` 5-12x slower than one thread. Threads that block on queues do not have that problem.
-    """
+    """Apply the thread policy (module doc) for ``threads`` (0 = automatic); returns the cores to use
+    (``>= 2`` in automatic mode means: background stages plus a :class:`ThreadTuner`)."""
     threads = int(threads)
     if threads < 0:
         raise InvalidValueError(f"thread count must be >= 0 (0 = automatic), got {threads}")
     n = threads or free_cores()
     import torch
-    torch.set_num_threads(max(1, n - 1) if n >= 2 else 1)
+    torch.set_num_threads(n if threads else 1)
     return n
+
+
+class ThreadTuner:
+    """Choose torch's intra-op threads during a stream: ``high`` or 1, whichever ran the network faster.
+
+    Call :meth:`before` and :meth:`after` around each window's network step. Window 0 is a warm-up;
+    then ``trial`` windows run with ``high`` threads and ``trial`` with 1, the faster median wins and
+    is kept until the next trial, ``period`` windows later.
+    """
+
+    def __init__(self, high: int, *, trial: int = 3, period: int = 40):
+        self.high, self.trial, self.period = int(high), int(trial), int(period)
+        self.chosen = 1
+        self._times: dict[int, list[float]] = {}
+        self._index = 0
+
+    def _plan(self, index: int) -> int | None:
+        """Threads to try at ``index`` (None: not a trial window)."""
+        k = index % self.period if index >= self.period else index - 1
+        if 0 <= k < self.trial:
+            return self.high
+        if self.trial <= k < 2 * self.trial:
+            return 1
+        return None
+
+    def before(self) -> int:
+        import torch
+        planned = self._plan(self._index) if self._index else self.high
+        n = planned if planned is not None else self.chosen
+        if torch.get_num_threads() != n:
+            torch.set_num_threads(n)
+        return n
+
+    def after(self, seconds: float) -> None:
+        planned = self._plan(self._index) if self._index else None
+        if planned is not None:
+            self._times.setdefault(planned, []).append(float(seconds))
+            if planned == 1 and len(self._times[1]) >= self.trial:
+                import statistics
+                high, one = (statistics.median(self._times.get(k, [float("inf")])) for k in (self.high, 1))
+                self.chosen = self.high if high < one else 1
+                self._times = {}
+        self._index += 1
 
 
 _DONE = object()

@@ -329,17 +329,18 @@ class StereoPredictor:
 
     ``window_us``: window length (µs); ``max_windows``: stop after that many (0 = all). ``background``:
     read, rectify and encode the next windows on a worker thread while the method's ``infer`` runs
-    (:func:`eventvision.inference.base.in_background`; the stage times then overlap). Stage times
+    (:func:`eventvision.inference.base.in_background`; the stage times then overlap). ``tuner``: a
+    :class:`~eventvision.inference.base.ThreadTuner` choosing the network's threads. Stage times
     accumulate in :attr:`stats`.
     """
 
     def __init__(self, method, source: StereoInput, *, window_us: int = 50_000, max_windows: int = 0,
-                 background: bool = False):
+                 background: bool = False, tuner=None):
         if int(window_us) <= 0:
             raise InvalidValueError(f"stereo window length must be positive, got {window_us} µs")
         self.method, self.source = method, source
         self.window_us, self.max_windows = int(window_us), int(max_windows)
-        self.background = bool(background)
+        self.background, self.tuner = bool(background), tuner
         self.stats = RunStats()
 
     @property
@@ -371,9 +372,14 @@ class StereoPredictor:
         stats = self.stats
         prepared = in_background(self._prepared()) if self.background else self._prepared()
         for window, inputs, t_start in prepared:
+            if self.tuner is not None:
+                self.tuner.before()
             t_net = time.perf_counter()
             disparity = self.method.infer(inputs)
-            stats.network += time.perf_counter() - t_net
+            seconds = time.perf_counter() - t_net
+            stats.network += seconds
+            if self.tuner is not None:
+                self.tuner.after(seconds)
             stats.windows += 1
             t_label = window.t1 + self.source.t_offset
             yield StereoResult(stats.windows - 1, window, disparity, t_label, t_start)

@@ -110,3 +110,22 @@ def test_thread_policy(monkeypatch):
             base.configure_threads(-1)
     finally:
         torch.set_num_threads(before)
+
+
+def test_thread_tuner_keeps_the_faster_setting():
+    import torch
+
+    from eventvision.inference.base import ThreadTuner
+    before = torch.get_num_threads()
+    try:
+        tuner = ThreadTuner(2, trial=2, period=10)
+        used = []
+        for i in range(12):
+            n = tuner.before()
+            used.append(n)
+            tuner.after(0.05 if n == 1 else 0.08)          # one thread is faster here (a busy machine)
+        assert used[:5] == [2, 2, 2, 1, 1]                  # warm-up, 2 trials with 2, 2 with 1
+        assert used[5:10] == [1] * 5 and tuner.chosen == 1
+        assert used[10:12] == [2, 2]                        # re-trial after `period` windows
+    finally:
+        torch.set_num_threads(before)
