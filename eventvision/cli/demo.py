@@ -30,6 +30,13 @@ def main(args) -> int:
     import json
 
     from eventvision.demo.app import run_demo
+    from eventvision.errors import UserError
+    from eventvision.utils.io import refuse_overwrite_input
+
+    if args.headless and not args.record:
+        raise UserError("--headless needs --record OUT.mp4 (there is no window to show frames in)")
+    if args.record:
+        refuse_overwrite_input(args.record, *(p for p in (args.source, args.checkpoint) if p))
     summary = run_demo(args.task, args.source, headless=args.headless, record=args.record, model=args.model,
                        checkpoint=args.checkpoint, window_ms=args.window_ms, contrast=args.contrast,
                        refractory_us=args.refractory_us, noise_rate_hz=args.noise_rate_hz, width=args.width,

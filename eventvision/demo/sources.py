@@ -15,7 +15,7 @@ from typing import Iterator
 
 import numpy as np
 
-from eventvision.errors import UserError
+from eventvision.errors import DatasetNotFoundError, FileFormatError
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".gif"}
 
@@ -70,11 +70,13 @@ class VideoSource:
         self.is_camera = isinstance(spec, int) or str(spec).isdigit()
         target = int(spec) if self.is_camera else str(spec)
         if not self.is_camera and not Path(target).is_file():
-            raise UserError(f"{target}: video file not found; pass a camera index (0), a video, a recording or 'synthetic'")
+            raise DatasetNotFoundError(f"{target}: video file not found; give a camera index (0), a video, a "
+                                       f"recording or 'synthetic'")
         self.cap = cv2.VideoCapture(target)
         if not self.cap.isOpened():
             what = f"camera {target}" if self.is_camera else f"{target}"
-            raise UserError(f"{what}: cannot be opened by OpenCV; check the device/file (or use --source synthetic)")
+            raise FileFormatError(f"{what}: cannot be opened by OpenCV; check the device/file (or use the "
+                                  f"synthetic source)")
         self.fps = self.cap.get(cv2.CAP_PROP_FPS) or 30.0
         if not 1.0 <= self.fps <= 1000.0:
             self.fps = 30.0
@@ -214,12 +216,13 @@ class InivationCameraSource:
         try:
             import dv_processing as dv
         except ImportError:
-            raise UserError("--source inivation needs the optional extra 'inivation' (dv-processing): "
+            raise DatasetNotFoundError("the inivation source needs the optional extra 'inivation' (dv-processing): "
                             "pip install 'eventvision[inivation]'") from None
         try:
             self.camera = dv.io.CameraCapture()
         except Exception as exc:  # the library raises its own runtime errors when no camera is attached
-            raise UserError(f"inivation camera: cannot open ({exc}); is a DVS/DAVIS camera connected?") from None
+            raise DatasetNotFoundError(f"inivation camera: cannot open ({exc}); is a DVS/DAVIS camera "
+                                       f"connected?") from None
         res = self.camera.getEventResolution()
         self.width, self.height = int(res[0]), int(res[1])
         self.chunk_us = chunk_us
@@ -255,6 +258,6 @@ def open_source(spec: str, *, task: str = "gesture", width: int = 640, height: i
     if spec.isdigit() or Path(spec).suffix.lower() in VIDEO_SUFFIXES:
         return VideoSource(spec, width=width, height=height, realtime=realtime, max_frames=max_steps)
     if not Path(spec).exists():
-        raise UserError(f"{spec}: no such file; --source takes a camera index, a video, an event recording, "
-                        "'inivation' or 'synthetic'")
+        raise DatasetNotFoundError(f"{spec}: no such file; a source is a camera index, a video, an event "
+                                   f"recording, 'inivation' or 'synthetic'")
     return RecordingSource(spec, chunk_us=chunk_us, realtime=realtime, max_packets=max_steps)

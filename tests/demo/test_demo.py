@@ -118,7 +118,7 @@ def test_missing_checkpoint_names_file_and_training_command(monkeypatch, tmp_pat
 
 
 def test_bad_sources_and_options(tmp_path):
-    with pytest.raises(UserError, match="--record"):
+    with pytest.raises(UserError, match="record into"):
         run_demo("gesture", "synthetic", headless=True, model="none")
     with pytest.raises(UserError, match="no such file"):
         run_demo("gesture", str(tmp_path / "missing.bin"), headless=True, record=str(tmp_path / "o.mp4"), model="none")
@@ -230,7 +230,7 @@ def test_video_file_source_through_cli(tmp_path, capsys):
 def test_window_mode_without_gui_says_what_to_do(monkeypatch, tmp_path):
     from eventvision.demo import display
     monkeypatch.setattr(display, "gui_available", lambda: False)
-    with pytest.raises(UserError, match="--headless --record"):
+    with pytest.raises(UserError, match="headless, recording to a video"):
         run_demo("gesture", "synthetic", model="none", max_steps=2)
 
 
@@ -272,3 +272,13 @@ def test_stereo_demo_rectifies_like_run_stereo(tmp_path):
         np.testing.assert_array_equal(w.events, rectify(window_slice(left, w.t0, w.t1), maps[0]))
         np.testing.assert_array_equal(w.right, rectify(window_slice(right, w.t0, w.t1), maps[1]))
         assert r.prediction.overlay.shape == (48, 64, 3) and "sgbm" in r.prediction.text
+
+
+def test_record_onto_the_input_is_refused(tmp_path, capsys):
+    src = tmp_path / "clip.mp4"
+    src.write_bytes(b"not really a video")
+    before = src.read_bytes()
+    assert main(["demo", "gesture", "--source", str(src), "--headless", "--record", str(src), "--model", "none"]) == 2
+    assert "is the input file" in capsys.readouterr().err and src.read_bytes() == before
+    assert main(["demo", "gesture", "--source", "synthetic", "--headless", "--model", "none"]) == 2
+    assert "--record" in capsys.readouterr().err

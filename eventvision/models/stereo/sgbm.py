@@ -14,7 +14,7 @@ Default image: ``"time_surface_polarity"`` — three channels per pixel, the tim
 Chosen by measurement on synthetic scenes with exact GT (docs/stereo.md, "SGBM baseline"): at
 346x260, window 50 ms, four random scenes, block 9, speckle filter off, it reached mean error 0.74 px
 on the 95 % of GT pixels where it answers (1PE 4.8 %), against 0.78 (one-channel time surface),
-0.91 (count image) and 0.92 px (signed polarity sum). A time surface weights recent events most,
+0.91 (count image) and 0.93 px (signed polarity sum). A time surface weights recent events most,
 so the image is close to the scene at ``t_end``, the moment the GT refers to; a count image smears
 the window's whole motion.
 """
