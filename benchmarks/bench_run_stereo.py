@@ -9,9 +9,10 @@ summary.json). Reported per variant:
   checkpoint loading included);
 * the time split read / representation / network / write (ms per window).
 
-Variants: the bundled learned checkpoint with the default thread setting and with ``--threads 1``;
-``--method sgbm`` (the classical baseline). Then the two learned variants again with a CPU hog (one
-busy-looping process) beside them: the default thread setting must not be slower than one thread.
+Variants: the bundled learned checkpoint with the default (automatic) thread setting, with
+``--threads 1`` and with ``--threads 2`` (what torch does by itself on 2 cores); ``--method sgbm`` (the
+classical baseline). Then the default and ``--threads 1`` again with a CPU hog (one busy-looping
+process) beside them: the default thread setting must not be slower than one thread.
 
     python benchmarks/bench_run_stereo.py [--duration-s 2] [--size 346x260] [--no-hog]
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -71,60 +73,63 @@ def start_hog() -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", "while True: pass"])
 
 
+def _row(name: str, s: dict) -> str:
+    sp = s["time_split_ms"]
+    threads = f"{s.get('threads', 0)}" + (f"/{s['network_threads']}" if s.get("network_threads") else "")
+    return (f"{name:>34} {s['throughput_hz']:9.2f} {s['process_hz']:10.2f} {threads:>7} "
+            f"{'yes' if s.get('background') else 'no':>4} {sp['read']:6.1f} {sp['representation']:6.1f} "
+            f"{sp['network']:7.1f} {sp['write']:6.1f}")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--duration-s", type=float, default=2.0)
     ap.add_argument("--size", default="346x260")
     ap.add_argument("--no-hog", action="store_true", help="skip the runs beside a CPU hog")
+    ap.add_argument("--repeats", type=int, default=3, help="alternating runs of each variant beside the hog")
     args = ap.parse_args(argv)
     width, height = (int(v) for v in args.size.split("x"))
-    print(
-        f"run stereo, {args.duration_s:g} s recording at {width}x{height}, 50 ms windows, "
-        f"{os.cpu_count()} CPUs, load average before: {os.getloadavg()[0]:.2f}"
-    )
-    print(
-        f"{'variant':>30} {'win/s run':>10} {'win/s proc':>10} {'threads':>7} {'read':>6} {'repr':>6} "
-        f"{'net':>7} {'write':>6}  (ms/window)"
-    )
+    print(f"run stereo, {args.duration_s:g} s recording at {width}x{height}, 50 ms windows, "
+          f"{os.cpu_count()} CPUs, load average before: {os.getloadavg()[0]:.2f}")
+    print(f"{'variant':>34} {'win/s run':>9} {'win/s proc':>10} {'threads':>7} {'bg':>4} {'read':>6} "
+          f"{'repr':>6} {'net':>7} {'write':>6}  (ms/window; threads = total/network when tuned)")
     variants = {
         "learned, default threads": [],
         "learned, --threads 1": ["--threads", "1"],
         "sgbm": ["--method", "sgbm"],
+        "learned, --threads 2": ["--threads", "2"],   # torch's own default on 2 cores
     }
-    results = {}
+    results: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         rec = make_recording(Path(tmp) / "rec.h5", width, height, int(args.duration_s * 1e6))
         runs = [(name, a, False) for name, a in variants.items()]
         if not args.no_hog:
-            runs += [(name + " + hog", a, True) for name, a in list(variants.items())[:2]]
+            pair = list(variants.items())[:2]
+            for r in range(args.repeats):   # alternate the order: the load of a shared machine drifts
+                runs += [(name + " + hog", a, True) for name, a in (pair if r % 2 == 0 else pair[::-1])]
         for k, (name, extra, hog) in enumerate(runs):
             proc = start_hog() if hog else None
             try:
-                s = results[name] = run_variant(rec, Path(tmp) / f"out{k}", extra)
+                s = run_variant(rec, Path(tmp) / f"out{k}", extra)
             finally:
                 if proc is not None:
                     proc.kill()
                     proc.wait()
-            sp = s["time_split_ms"]
-            print(
-                f"{name:>30} {s['throughput_hz']:10.2f} {s['process_hz']:10.2f} {s.get('threads', 0):>7} "
-                f"{sp['read']:6.1f} {sp['representation']:6.1f} {sp['network']:7.1f} {sp['write']:6.1f}",
-                flush=True,
-            )
-    learned, sgbm = results["learned, default threads"], results["sgbm"]
-    print(
-        f"ratio learned/sgbm (win/s run): {learned['throughput_hz'] / max(sgbm['throughput_hz'], 1e-9):.2f}x"
-    )
-    print(
-        f"ratio default/--threads 1, idle: "
-        f"{learned['throughput_hz'] / max(results['learned, --threads 1']['throughput_hz'], 1e-9):.2f}x"
-    )
+            results.setdefault(name, []).append(s)
+            print(_row(name, s), flush=True)
+
+    def hz(name: str) -> float:
+        return statistics.median(s["throughput_hz"] for s in results[name])
+
+    print(f"ratio learned/sgbm (win/s run): {hz('learned, default threads') / max(hz('sgbm'), 1e-9):.2f}x")
+    default = hz("learned, default threads")
+    print(f"ratio default/--threads 1: {default / max(hz('learned, --threads 1'), 1e-9):.2f}x; "
+          f"default/--threads 2: {default / max(hz('learned, --threads 2'), 1e-9):.2f}x")
     if not args.no_hog:
-        a, b = results["learned, default threads + hog"], results["learned, --threads 1 + hog"]
-        print(
-            f"ratio default/--threads 1, beside a CPU hog: "
-            f"{a['throughput_hz'] / max(b['throughput_hz'], 1e-9):.2f}x"
-        )
+        a, b = hz("learned, default threads + hog"), hz("learned, --threads 1 + hog")
+        print(f"beside a CPU hog, medians of {args.repeats} alternating runs: default {a:.2f}, --threads 1 "
+              f"{b:.2f} windows/s, ratio {a / max(b, 1e-9):.2f}x")
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
     return 0
 
 

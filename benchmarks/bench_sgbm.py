@@ -35,7 +35,8 @@ def main(argv=None) -> int:
         scene = StereoScene.random(cam, seed, params)
         left, right = scene.events(t1)
         scenes.append((left, right, scene.disparity(t1)))
-    print(f"SGBM on {args.scenes} synthetic scenes {width}x{height}, window {(t1 - t0) / 1000:g} ms, block 9, "
+    print(f"SGBM on {args.scenes} synthetic scenes {width}x{height}, window {(t1 - t0) / 1000:g} ms, block 9,"
+          f" "
           f"speckle window {args.speckle}; load average {os.getloadavg()[0]:.1f}")
     print(f"{'event image':>24} {'mean px':>8} {'median':>7} {'1PE %':>6} {'3PE %':>6} {'answered %':>10} "
           f"{'ms/window':>9}")

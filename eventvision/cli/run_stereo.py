@@ -20,49 +20,30 @@ from pathlib import Path
 
 from eventvision.errors import UserError
 
-HELP = (
-    "stream a stereo event recording through the SpikeDHS network or SGBM (disparity.h5, PNGs, summary.json)"
-)
+HELP = "stream a stereo recording through the SpikeDHS network or SGBM (disparity.h5, PNGs, summary.json)"
 OUTPUT_FILES = ("disparity.h5", "summary.json", "disparity.mp4")
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument(
-        "--input",
-        default=None,
-        help="DSEC sequence folder, MVSEC *_data.hdf5 or eventvision "
-        "stereo .h5 (default: a built-in synthetic recording)",
-    )
+    parser.add_argument("--input", default=None, help="DSEC sequence folder, MVSEC *_data.hdf5 or eventvision"
+                        " stereo .h5 (default: a built-in synthetic recording)")
     parser.add_argument("--output", required=True, help="output folder (created)")
-    parser.add_argument(
-        "--method",
-        choices=("learned", "sgbm"),
-        default="learned",
-        help="learned = the checkpoint's network (default); sgbm = OpenCV semi-global matching",
-    )
+    parser.add_argument("--method", choices=("learned", "sgbm"), default="learned",
+                        help="learned = the checkpoint's network (default); sgbm = OpenCV semi-global "
+                        "matching")
     parser.add_argument("--checkpoint", default=None, help="stereo checkpoint (default: the bundled one)")
-    parser.add_argument(
-        "--max-disparity", type=float, default=63.0, help="SGBM search range in px (default 63)"
-    )
+    parser.add_argument("--max-disparity", type=float, default=63.0, help="SGBM search range px (default 63)")
     parser.add_argument("--window-ms", type=float, default=50.0, help="window length in ms (default 50)")
-    parser.add_argument("--mp4", action="store_true", help="also write disparity.mp4 (events | disparity)")
+    parser.add_argument("--mp4", action="store_true", help="also write disparity.mp4 (events, disparity)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--max-windows", type=int, default=0, help="stop after this many windows (0 = all)")
     parser.add_argument("--png-every", type=int, default=1, help="write a PNG every N windows (0 = none)")
-    parser.add_argument(
-        "--duration-s", type=float, default=2.0, help="length of the synthetic recording (no --input)"
-    )
+    parser.add_argument("--duration-s", type=float, default=2.0, help="synthetic recording length, s")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic recording (no --input)")
-    parser.add_argument(
-        "--synthetic-size", default="144x96", help="WxH of the synthetic recording (no --input)"
-    )
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=0,
-        help="torch threads, everything in sequence (0 = auto: on idle cores reading/writing run beside "
-        "the network and its thread count is chosen by timing; 1 thread when the machine is busy)",
-    )
+    parser.add_argument("--synthetic-size", default="144x96", help="WxH of the synthetic recording")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch threads, stages in sequence (0 = auto: on idle cores reading/writing run "
+                        "beside the network, whose threads are chosen by timing; 1 on a busy machine)")
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -93,8 +74,8 @@ def check_output(output: Path, inputs: list[Path]) -> None:
 
 def main(args) -> int:
     from eventvision.inference import stereo
-    from eventvision.utils.device import select_device
     from eventvision.inference.base import ThreadTuner, configure_threads
+    from eventvision.utils.device import select_device
 
     if args.window_ms <= 0:
         raise UserError(f"--window-ms {args.window_ms}: must be positive (the model was trained on 50 ms)")
@@ -107,16 +88,12 @@ def main(args) -> int:
     size = parse_size(args.synthetic_size) if input_path is None else None
     threads = configure_threads(args.threads)
     device = select_device(args.device)
-    source = (
-        stereo.open_stereo_input(input_path) if input_path else None
-    )  # bad input fails before loading torch
+    source = stereo.open_stereo_input(input_path) if input_path else None  # fail before torch loads
     try:
-        method = stereo.build_method(
-            args.method, checkpoint=ckpt_path, device=device, max_disparity=args.max_disparity
-        )
+        method = stereo.build_method(args.method, checkpoint=ckpt_path, device=device,
+                                     max_disparity=args.max_disparity)
         if source is None:
             from eventvision.config import load_config
-
             cfg = method.task.cfg if args.method == "learned" else load_config("stereo/small")
             source = stereo.synthetic_input(cfg, duration_s=args.duration_s, seed=args.seed, size=size)
         for note in source.notes:
@@ -125,25 +102,15 @@ def main(args) -> int:
         tuner = ThreadTuner(threads) if auto and args.method == "learned" else None
         predictor = stereo.StereoPredictor(method, source, window_us=int(round(args.window_ms * 1000)),
                                            max_windows=args.max_windows, background=auto, tuner=tuner)
-        summary = stereo.run_stereo(
-            predictor,
-            output,
-            mp4=args.mp4,
-            png_every=args.png_every,
-            extra_summary={
-                "input": str(input_path) if input_path else f"synthetic(seed={args.seed})",
-                "input_kind": source.kind,
-                "checkpoint": str(ckpt_path) if args.method == "learned" else None,
-                "threads": threads,
-                "network_threads": tuner.chosen if tuner is not None else None,
-            },
-        )
+        summary = stereo.run_stereo(predictor, output, mp4=args.mp4, png_every=args.png_every, extra_summary={
+            "input": str(input_path) if input_path else f"synthetic(seed={args.seed})",
+            "input_kind": source.kind,
+            "checkpoint": str(ckpt_path) if args.method == "learned" else None, "threads": threads,
+            "network_threads": tuner.chosen if tuner is not None else None})
     finally:
         if source is not None:
             source.close()
-    print(
-        f"run stereo ({args.method}): {summary['windows']} windows, "
-        f"{summary['throughput_hz']:.1f} windows/s, "
-        f"mean latency {summary['mean_latency_ms']:.1f} ms -> {output}"
-    )
+    print(f"run stereo ({args.method}): {summary['windows']} windows, "
+          f"{summary['throughput_hz']:.1f} windows/s, "
+          f"mean latency {summary['mean_latency_ms']:.1f} ms -> {output}")
     return 0

@@ -11,10 +11,10 @@ learned model's output, so every stereo table carries it as a row.
 
 Default image: ``"time_surface_polarity"`` — three channels per pixel, the time surface
 ``exp(-(t_end - t_last)/tau)`` of ON events, of OFF events and of both, with ``tau`` = 0.4 × window.
-Chosen by measurement on synthetic scenes with exact GT (docs/stereo.md, "SGBM baseline"): at
-346x260, window 50 ms, four random scenes, block 9, speckle filter off, it reached mean error 0.74 px
-on the 95 % of GT pixels where it answers (1PE 4.8 %), against 0.78 (one-channel time surface),
-0.91 (count image) and 0.93 px (signed polarity sum). A time surface weights recent events most,
+Chosen by measurement on synthetic scenes with exact GT (``benchmarks/bench_sgbm.py``, docs/stereo.md
+"SGBM baseline"): at 346x260, window 50 ms, four random scenes, block 9, it reached mean error 0.68 px
+on the 94.5 % of GT pixels where it answers (1PE 4.4 %), against 0.68 px / 1PE 5.3 % (one-channel time
+surface), 0.82 (count image) and 0.85 px (signed polarity sum). A time surface weights recent events most,
 so the image is close to the scene at ``t_end``, the moment the GT refers to; a count image smears
 the window's whole motion.
 """
