@@ -7,7 +7,9 @@ summary.json). Reported per variant:
 * ``win/s run``: windows / wall time of the streaming loop (``summary.json``), first window (numba
   kernels, allocator) included; ``win/s proc``: windows / wall time of the whole process (imports,
   checkpoint loading included);
-* the time split read / representation / network / write (ms per window).
+* the time split read / representation / network / write (ms per window) and the CPU time of the
+  process per window during the loop (all threads): on a busy machine wall time measures the load,
+  CPU time the work, so ``1000 / CPU ms`` estimates windows/s on one idle core.
 
 Variants: the bundled learned checkpoint with the default (automatic) thread setting, with
 ``--threads 1`` and with ``--threads 2`` (what torch does by itself on 2 cores); ``--method sgbm`` (the
@@ -78,7 +80,7 @@ def _row(name: str, s: dict) -> str:
     threads = f"{s.get('threads', 0)}" + (f"/{s['network_threads']}" if s.get("network_threads") else "")
     return (f"{name:>34} {s['throughput_hz']:9.2f} {s['process_hz']:10.2f} {threads:>7} "
             f"{'yes' if s.get('background') else 'no':>4} {sp['read']:6.1f} {sp['representation']:6.1f} "
-            f"{sp['network']:7.1f} {sp['write']:6.1f}")
+            f"{sp['network']:7.1f} {sp['write']:6.1f} {s['cpu_ms_per_window']:7.1f}")
 
 
 def main(argv=None) -> int:
@@ -92,7 +94,7 @@ def main(argv=None) -> int:
     print(f"run stereo, {args.duration_s:g} s recording at {width}x{height}, 50 ms windows, "
           f"{os.cpu_count()} CPUs, load average before: {os.getloadavg()[0]:.2f}")
     print(f"{'variant':>34} {'win/s run':>9} {'win/s proc':>10} {'threads':>7} {'bg':>4} {'read':>6} "
-          f"{'repr':>6} {'net':>7} {'write':>6}  (ms/window; threads = total/network when tuned)")
+          f"{'repr':>6} {'net':>7} {'write':>6} {'CPU ms':>7}  (ms/window; threads: total/network)")
     variants = {
         "learned, default threads": [],
         "learned, --threads 1": ["--threads", "1"],
