@@ -3,7 +3,7 @@
 
     python apps/live_demo.py gesture --source 0                # webcam -> emulator -> gesture model
     python apps/live_demo.py gesture --source synthetic --headless --record out.mp4 --max-steps 300
-    python apps/live_demo.py stereo --source recording.h5
+    python apps/live_demo.py stereo --source recording.h5 --model sgbm   # rectified like `run stereo`
 
 Keys: space pause, w/s window longer/shorter, a/d contrast lower/higher, q or Esc quit.
 """

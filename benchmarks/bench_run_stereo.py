@@ -1,118 +1,137 @@
-"""Throughput of ``eventvision run stereo`` (windows/s) with the time split read / representation /
-network / write, at MVSEC (346x260) and DSEC (640x480) sizes, small and full model configs.
+"""Throughput of ``eventvision run stereo`` (windows/s), learned model and SGBM in the same run.
 
-Baselines measured in the same run, same recording, same network:
-* representation: tonic's ``ToFrame(n_time_bins=5)`` (per-polarity counts) reduced to the sign of
-  ON - OFF per bin (the same SBT tensor) instead of eventvision's numba SBT kernel;
-* network: the all-ANN variant of the same architecture (``model.feature=ann model.matching=ann``);
-  also shown: the hybrid of the bundled checkpoint (``model.matching=ann``).
+Each variant is the real command in a fresh process on the same 2 s recording (346x260, MVSEC size,
+synthetic scene, 40 windows of 50 ms), default outputs (disparity.h5 + one PNG per window +
+summary.json). Reported per variant:
 
-    python benchmarks/bench_run_stereo.py [--windows 6] [--threads 2] [--sizes mvsec,dsec] [--configs small,full]
+* ``win/s run``: windows / wall time of the streaming loop (``summary.json``), first window (numba
+  kernels, allocator) included; ``win/s proc``: windows / wall time of the whole process (imports,
+  checkpoint loading included);
+* the time split read / representation / network / write (ms per window) and the CPU time of the
+  process per window during the loop (all threads): on a busy machine wall time measures the load,
+  CPU time the work, so ``1000 / CPU ms`` estimates windows/s on one idle core.
 
-Weights are untrained (speed does not depend on them). Target: small config >= 10 windows/s at
-346x260 on 2 cores.
+Variants: the bundled learned checkpoint with the default (automatic) thread setting, with
+``--threads 1`` and with ``--threads 2`` (what torch does by itself on 2 cores); ``--method sgbm`` (the
+classical baseline). Then the default and ``--threads 1`` again with a CPU hog (one busy-looping
+process) beside them: the default thread setting must not be slower than one thread.
+
+    python benchmarks/bench_run_stereo.py [--duration-s 2] [--size 346x260] [--no-hog]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import statistics
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
-import numpy as np
-
-os.environ.setdefault("EVENTVISION_NO_PROGRESS", "1")
-
-SIZES = {"mvsec": (346, 260), "dsec": (640, 480)}
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def make_recording(folder: Path, width: int, height: int, windows: int) -> Path:
+def make_recording(path: Path, width: int, height: int, duration_us: int) -> Path:
     from eventvision.events.h5 import write_stereo_h5
     from eventvision.simulate.stereo_scenes import StereoCamera, StereoScene
+
     cam = StereoCamera(width=width, height=height, focal_px=0.8 * width, baseline_m=0.1)
-    left, right = StereoScene.random(cam, seed=5).events(windows * 50_000, frame_dt_us=5000)
-    return write_stereo_h5(folder / f"rec_{width}x{height}.h5", left, right, width=width, height=height)
+    left, right = StereoScene.random(cam, seed=5).events(duration_us, frame_dt_us=5000)
+    return write_stereo_h5(path, left, right, width=width, height=height)
 
 
-class TonicSBT:
-    """SBT via tonic.transforms.ToFrame (time bins of the window) -> sign(ON - OFF), float32 [T, 1, H, W]."""
+def run_variant(rec: Path, out: Path, args: list[str]) -> dict:
+    env = dict(os.environ, EVENTVISION_NO_PROGRESS="1", PYTHONPATH=str(ROOT))
+    for var in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.pop(var, None)  # the command's own thread policy is what is measured
+    t = time.perf_counter()
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "eventvision",
+            "run",
+            "stereo",
+            "--input",
+            str(rec),
+            "--output",
+            str(out),
+            *args,
+        ],
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    wall = time.perf_counter() - t
+    summary = json.loads((out / "summary.json").read_text())
+    summary["process_hz"] = summary["windows"] / wall
+    return summary
 
-    def __init__(self, width: int, height: int, num_bins: int = 5):
-        self.width, self.height, self.num_bins = width, height, num_bins
 
-    def __call__(self, events: np.ndarray, t0: int, t1: int) -> np.ndarray:
-        import tonic
-        if len(events) == 0:
-            return np.zeros((self.num_bins, 1, self.height, self.width), np.float32)
-        ev = np.empty(len(events) + 2, dtype=[("x", "<i8"), ("y", "<i8"), ("t", "<i8"), ("p", "<i8")])
-        ev["x"][1:-1], ev["y"][1:-1], ev["t"][1:-1] = events["x"], events["y"], events["t"]
-        ev["p"][1:-1] = events["p"] > 0
-        # two zero-weight anchors pin tonic's bins to [t0, t1): one ON and one OFF event at the window ends
-        ev[0] = (0, 0, t0, 1)
-        ev[-1] = (0, 0, t1 - 1, 1)
-        frames = tonic.transforms.ToFrame(sensor_size=(self.width, self.height, 2), n_time_bins=self.num_bins)(ev)
-        frames = frames.astype(np.float32)
-        frames[0, 1, 0, 0] -= 1
-        frames[-1, 1, 0, 0] -= 1
-        return np.sign(frames[:, 1] - frames[:, 0])[:, None]
+def start_hog() -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", "while True: pass"])
 
 
-def measure(rec_path: Path, config: str, overrides: list[str], windows: int, encode=None) -> dict:
-    import torch
-    from eventvision.cli.run_stereo import open_stereo_input, run
-    from eventvision.config import load_config
-    from eventvision.tasks.stereo import StereoTask
-
-    cfg = load_config(config, overrides + ["device=cpu"])
-    task = StereoTask(cfg)
-    torch.manual_seed(0)
-    model = task.build_model().eval()
-    source = open_stereo_input(rec_path)
-    if encode is not None:
-        encode = encode(source.width, source.height)
-    with tempfile.TemporaryDirectory() as out:
-        # one warm-up window (numba / allocator), then the timed run
-        run(source=open_stereo_input(rec_path), task=task, model=model, output=Path(out) / "warm", window_us=50_000,
-            device=torch.device("cpu"), max_windows=1, encode=encode, show_progress=False)
-        return run(source=source, task=task, model=model, output=Path(out) / "run", window_us=50_000,
-                   device=torch.device("cpu"), max_windows=windows, encode=encode, show_progress=False)
+def _row(name: str, s: dict) -> str:
+    sp = s["time_split_ms"]
+    threads = f"{s.get('threads', 0)}" + (f"/{s['network_threads']}" if s.get("network_threads") else "")
+    return (f"{name:>34} {s['throughput_hz']:9.2f} {s['process_hz']:10.2f} {threads:>7} "
+            f"{'yes' if s.get('background') else 'no':>4} {sp['read']:6.1f} {sp['representation']:6.1f} "
+            f"{sp['network']:7.1f} {sp['write']:6.1f} {s['cpu_ms_per_window']:7.1f}")
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--windows", type=int, default=6)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--sizes", default="mvsec,dsec")
-    ap.add_argument("--configs", default="small,full")
+    ap.add_argument("--duration-s", type=float, default=2.0)
+    ap.add_argument("--size", default="346x260")
+    ap.add_argument("--no-hog", action="store_true", help="skip the runs beside a CPU hog")
+    ap.add_argument("--repeats", type=int, default=3, help="alternating runs of each variant beside the hog")
     args = ap.parse_args(argv)
-    import torch
-    torch.set_num_threads(args.threads)
-    print(f"run stereo throughput, {args.windows} windows of 50 ms, {args.threads} torch threads, CPU")
-    header = f"{'size':>8} {'config':>6} {'variant':>18} {'win/s':>7} {'read':>7} {'repr':>7} {'net':>8} {'write':>7}  (ms/window)"
-    print(header)
+    width, height = (int(v) for v in args.size.split("x"))
+    print(f"run stereo, {args.duration_s:g} s recording at {width}x{height}, 50 ms windows, "
+          f"{os.cpu_count()} CPUs, load average before: {os.getloadavg()[0]:.2f}")
+    print(f"{'variant':>34} {'win/s run':>9} {'win/s proc':>10} {'threads':>7} {'bg':>4} {'read':>6} "
+          f"{'repr':>6} {'net':>7} {'write':>6} {'CPU ms':>7}  (ms/window; threads: total/network)")
+    variants = {
+        "learned, default threads": [],
+        "learned, --threads 1": ["--threads", "1"],
+        "sgbm": ["--method", "sgbm"],
+        "learned, --threads 2": ["--threads", "2"],   # torch's own default on 2 cores
+    }
+    results: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for size in args.sizes.split(","):
-            width, height = SIZES[size]
-            rec = make_recording(Path(tmp), width, height, args.windows + 1)
-            for config in args.configs.split(","):
-                name = f"stereo/{config}"
-                results = {
-                    "eventvision": measure(rec, name, [], args.windows),
-                    "tonic ToFrame repr": measure(rec, name, [], args.windows, encode=TonicSBT),
-                    "all-ANN network": measure(rec, name, ["model.feature=ann", "model.matching=ann"], args.windows),
-                    "hybrid (shipped)": measure(rec, name, ["model.matching=ann"], args.windows),
-                }
-                for variant, s in results.items():
-                    sp = s["time_split_ms"]
-                    print(f"{width}x{height:<4} {config:>6} {variant:>18} {s['throughput_hz']:7.2f} {sp['read']:7.1f} "
-                          f"{sp['representation']:7.2f} {sp['network']:8.1f} {sp['write']:7.1f}", flush=True)
-                ev, tn, ann = (results[k] for k in list(results)[:3])
-                print(f"{'':>8} {config:>6} ratios: representation tonic/eventvision = "
-                      f"{tn['time_split_ms']['representation'] / max(ev['time_split_ms']['representation'], 1e-9):.1f}x, "
-                      f"end-to-end eventvision/tonic = {ev['throughput_hz'] / max(tn['throughput_hz'], 1e-9):.2f}x, "
-                      f"network SNN/ANN time = {ev['time_split_ms']['network'] / max(ann['time_split_ms']['network'], 1e-9):.2f}x")
+        rec = make_recording(Path(tmp) / "rec.h5", width, height, int(args.duration_s * 1e6))
+        runs = [(name, a, False) for name, a in variants.items()]
+        if not args.no_hog:
+            pair = list(variants.items())[:2]
+            for r in range(args.repeats):   # alternate the order: the load of a shared machine drifts
+                runs += [(name + " + hog", a, True) for name, a in (pair if r % 2 == 0 else pair[::-1])]
+        for k, (name, extra, hog) in enumerate(runs):
+            proc = start_hog() if hog else None
+            try:
+                s = run_variant(rec, Path(tmp) / f"out{k}", extra)
+            finally:
+                if proc is not None:
+                    proc.kill()
+                    proc.wait()
+            results.setdefault(name, []).append(s)
+            print(_row(name, s), flush=True)
+
+    def hz(name: str) -> float:
+        return statistics.median(s["throughput_hz"] for s in results[name])
+
+    print(f"ratio learned/sgbm (win/s run): {hz('learned, default threads') / max(hz('sgbm'), 1e-9):.2f}x")
+    default = hz("learned, default threads")
+    print(f"ratio default/--threads 1: {default / max(hz('learned, --threads 1'), 1e-9):.2f}x; "
+          f"default/--threads 2: {default / max(hz('learned, --threads 2'), 1e-9):.2f}x")
+    if not args.no_hog:
+        a, b = hz("learned, default threads + hog"), hz("learned, --threads 1 + hog")
+        print(f"beside a CPU hog, medians of {args.repeats} alternating runs: default {a:.2f}, --threads 1 "
+              f"{b:.2f} windows/s, ratio {a / max(b, 1e-9):.2f}x")
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
     return 0
 
 

@@ -12,8 +12,8 @@ def add_arguments(parser) -> None:
                         help="camera index (0), video file, event recording (any supported format), 'inivation' "
                              "(needs the extra) or 'synthetic' (default)")
     parser.add_argument("--checkpoint", default=None, help="model checkpoint (default: the packaged one)")
-    parser.add_argument("--model", choices=("auto", "none"), default="auto",
-                        help="'none' shows events only (no model)")
+    parser.add_argument("--model", choices=("auto", "none", "sgbm"), default="auto",
+                        help="'none' shows events only (no model); 'sgbm' (stereo): OpenCV semi-global matching")
     parser.add_argument("--headless", action="store_true", help="no window; use with --record")
     parser.add_argument("--record", default=None, metavar="OUT.mp4", help="write the shown frames to a video")
     parser.add_argument("--window-ms", type=positive_float, default=None,
@@ -38,6 +38,13 @@ def main(args) -> int:
 
     refuse_overwrite_input(args.record, args.source, args.checkpoint)
     from eventvision.demo.app import run_demo
+    from eventvision.errors import UserError
+    from eventvision.utils.io import refuse_overwrite_input
+
+    if args.headless and not args.record:
+        raise UserError("--headless needs --record OUT.mp4 (there is no window to show frames in)")
+    if args.record:
+        refuse_overwrite_input(args.record, *(p for p in (args.source, args.checkpoint) if p))
     summary = run_demo(args.task, args.source, headless=args.headless, record=args.record, model=args.model,
                        checkpoint=args.checkpoint, window_ms=args.window_ms, contrast=args.contrast,
                        refractory_us=args.refractory_us, noise_rate_hz=args.noise_rate_hz, width=args.width,

@@ -6,7 +6,8 @@ from eventvision.demo.display import VideoRecorder, WindowDisplay
 from eventvision.demo.pipeline import Controls, DemoPipeline
 from eventvision.demo.predictors import build_predictor
 from eventvision.demo.sources import open_source
-from eventvision.errors import UserError
+from eventvision.demo.display import NO_GUI_REMEDY
+from eventvision.errors import InvalidValueError
 
 
 def run_demo(task: str, source: str, *, headless: bool = False, record: str | None = None, model: str = "auto",
@@ -23,18 +24,18 @@ def run_demo(task: str, source: str, *, headless: bool = False, record: str | No
     ``on_frame(rgb, result)``: optional hook (tests).
     """
     if task not in ("gesture", "stereo"):
-        raise UserError(f"demo: unknown task '{task}'; use gesture or stereo")
+        raise InvalidValueError(f"demo: unknown task '{task}'; use gesture or stereo")
     if headless and not record:
-        raise UserError("demo: --headless needs --record OUT.mp4 (there is no window to show frames in)")
+        raise InvalidValueError("demo: headless mode needs a video file to record into (OUT.mp4); there is no "
+                                "window to show frames in")
     if (window_ms is not None and window_ms <= 0) or contrast <= 0 or width <= 0 or height <= 0:
-        raise UserError("demo: --window-ms, --contrast, --width and --height must be > 0")
+        raise InvalidValueError("demo: the window length, contrast threshold, width and height must be > 0")
     if max_steps is not None and max_steps <= 0:
-        raise UserError(f"demo: --max-steps must be >= 1, got {max_steps}")
+        raise InvalidValueError(f"demo: the step limit must be >= 1, got {max_steps}")
     if not headless:
         from eventvision.demo.display import gui_available
         if not gui_available():
-            raise UserError("this OpenCV build has no GUI (opencv-python-headless); install opencv-python, or run "
-                            "with --headless --record out.mp4")
+            raise InvalidValueError(f"this OpenCV build has no GUI (opencv-python-headless); {NO_GUI_REMEDY}")
     predictor = build_predictor(task, model, checkpoint, device)  # fail fast on a missing checkpoint
     if task == "stereo" and source == "synthetic":
         # the synthetic rig the model was trained on (ray-cast scenes: small), else the stereo/small one

@@ -7,7 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from eventvision.errors import UserError
+from eventvision.errors import InvalidValueError, OutputPathError
+
+#: what to do when OpenCV cannot open windows
+NO_GUI_REMEDY = "install opencv-python, or run the demo headless, recording to a video file"
 from eventvision.utils.io import atomic_path
 
 WINDOW_STEP = 1.5       # w/s multiply/divide the window length
@@ -40,7 +43,7 @@ class VideoRecorder:
     def __init__(self, path: str | Path, fps: float = 30.0):
         self.path = Path(path)
         if self.path.suffix.lower() not in (".mp4", ".avi"):
-            raise UserError(f"{self.path}: --record needs an .mp4 (or .avi) file name")
+            raise OutputPathError(f"{self.path}: the demo records to an .mp4 (or .avi) file; choose such a name")
         self.fps = fps
         self._ctx = None
         self._tmp = None
@@ -58,7 +61,7 @@ class VideoRecorder:
             self._writer = cv2.VideoWriter(str(self._tmp), fourcc, self.fps, self._size)
             if not self._writer.isOpened():
                 self._ctx.__exit__(None, None, None)
-                raise UserError(f"{self.path}: OpenCV cannot write this video format here; try an .avi name")
+                raise OutputPathError(f"{self.path}: OpenCV cannot write this video format here; try an .avi name")
         if (rgb.shape[1], rgb.shape[0]) != self._size:  # overlay appearing later changes the width
             import cv2 as _cv2
             rgb = _cv2.resize(rgb, self._size, interpolation=_cv2.INTER_AREA)
@@ -95,8 +98,7 @@ class WindowDisplay:
 
     def __init__(self, controls):
         if not gui_available():
-            raise UserError("this OpenCV build has no GUI (opencv-python-headless); install opencv-python, or run "
-                            "with --headless --record out.mp4")
+            raise InvalidValueError(f"this OpenCV build has no GUI (opencv-python-headless); {NO_GUI_REMEDY}")
         self.controls = controls
 
     def show(self, rgb: np.ndarray | None) -> bool:

@@ -112,7 +112,11 @@ class Stats:
 
 
 class SlidingWindow:
-    """Event chunks of the last ``window_us`` (by sensor time); ``window()`` concatenates them."""
+    """Event chunks of the last ``window_us`` (by sensor time); ``window()`` concatenates them.
+
+    A chunk's ``t_us`` is its exclusive end (every event of it has ``t < t_us``), so the newest chunk's
+    ``t_us`` is the window end ``t1`` and the window is the half-open ``[t1 - window_us, t1)``, the rule
+    of the readers and of training (:func:`eventvision.events.recording.window_slice`)."""
 
     def __init__(self):
         self.chunks: collections.deque = collections.deque()  # (t_us, events, right, captured_at)
@@ -121,17 +125,17 @@ class SlidingWindow:
         self.chunks.append((t_us, events, right, captured_at))
 
     def window(self, window_us: int, width: int, height: int) -> tuple[Window, float]:
+        from eventvision.events.recording import window_slice
         t1 = self.chunks[-1][0]
         t0 = t1 - window_us
-        while len(self.chunks) > 1 and self.chunks[0][0] <= t0:
+        while len(self.chunks) > 1 and self.chunks[0][0] <= t0:   # a chunk ending by t0 holds nothing of it
             self.chunks.popleft()
 
         def cat(idx):
             parts = [c[idx] for c in self.chunks if c[idx] is not None]
             if not parts:
                 return None
-            ev = np.concatenate(parts) if len(parts) > 1 else parts[0]
-            return ev[ev["t"] > t0]
+            return window_slice(np.concatenate(parts) if len(parts) > 1 else parts[0], t0, t1)
 
         return Window(t0=t0, t1=t1, events=cat(1), right=cat(2), width=width, height=height), self.chunks[-1][3]
 
@@ -187,7 +191,8 @@ class DemoPipeline:
                 if abs(emu.contrast - self.controls.contrast) > 1e-9:
                     emu.set_contrast(self.controls.contrast)
                 events = emu.step(packet.frame, packet.t_us)
-                self.q_events.put(Packet(t_us=packet.t_us, captured_at=packet.captured_at, events=events,
+                # the emulator stamps events up to the frame time inclusive: the chunk ends just after it
+                self.q_events.put(Packet(t_us=packet.t_us + 1, captured_at=packet.captured_at, events=events,
                                          truth=packet.truth))
         except BaseException as exc:
             self.errors.append(exc)

@@ -15,7 +15,7 @@ from typing import Iterator
 
 import numpy as np
 
-from eventvision.errors import UserError
+from eventvision.errors import DatasetNotFoundError, FileFormatError
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".gif"}
 
@@ -24,10 +24,10 @@ VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpe
 class Packet:
     """One step of input: a frame (to emulate) or a chunk of events, with timing."""
 
-    t_us: int                          # sensor time of the frame / end of the event chunk (µs)
+    t_us: int                          # sensor time of the frame / exclusive end of the event chunk (µs)
     captured_at: float                 # perf_counter() when it entered the program
     frame: np.ndarray | None = None    # gray uint8 [H, W] for frame sources
-    events: np.ndarray | None = None   # events in (previous t_us, t_us] for event sources
+    events: np.ndarray | None = None   # events in [previous t_us, t_us) for event sources
     right: np.ndarray | None = None    # right camera's events (stereo)
     truth: str | None = None           # known label of a synthetic scene, shown beside the prediction
 
@@ -70,11 +70,13 @@ class VideoSource:
         self.is_camera = isinstance(spec, int) or str(spec).isdigit()
         target = int(spec) if self.is_camera else str(spec)
         if not self.is_camera and not Path(target).is_file():
-            raise UserError(f"{target}: video file not found; pass a camera index (0), a video, a recording or 'synthetic'")
+            raise DatasetNotFoundError(f"{target}: video file not found; give a camera index (0), a video, a "
+                                       f"recording or 'synthetic'")
         self.cap = cv2.VideoCapture(target)
         if not self.cap.isOpened():
             what = f"camera {target}" if self.is_camera else f"{target}"
-            raise UserError(f"{what}: cannot be opened by OpenCV; check the device/file (or use --source synthetic)")
+            raise FileFormatError(f"{what}: cannot be opened by OpenCV; check the device/file (or use the "
+                                  f"synthetic source)")
         self.fps = self.cap.get(cv2.CAP_PROP_FPS) or 30.0
         if not 1.0 <= self.fps <= 1000.0:
             self.fps = 30.0
@@ -142,18 +144,25 @@ class SyntheticGestureSource:
 
 
 class RecordingSource:
-    """Real events from any file :func:`eventvision.events.readers.open_recording` reads, in chunks of
-    ``chunk_us``, played back at recorded speed (``realtime``) or as fast as possible."""
+    """Real events from any file :func:`eventvision.events.readers.open_recording` reads, in chunks
+    ``[t0, t0 + chunk_us)``, played back at recorded speed (``realtime``) or as fast as possible.
+
+    ``stereo``: the input is opened like ``run stereo`` opens it
+    (:func:`eventvision.inference.stereo.open_stereo_input`), so both cameras' events are rectified
+    with the recording's maps (DSEC ``rectify_map.h5``, MVSEC ``<scene>_calib``)."""
 
     def __init__(self, path: str | Path, *, chunk_us: int = 33_333, realtime: bool = True,
                  max_packets: int | None = None, stereo: bool = False):
-        from eventvision.events.readers import open_recording
         self.path = Path(path)
-        self.rec = open_recording(self.path)
+        self.stereo_input = None
+        if stereo:
+            from eventvision.inference.stereo import open_stereo_input
+            self.stereo_input = open_stereo_input(self.path)
+            self.rec = self.stereo_input.recording
+        else:
+            from eventvision.events.readers import open_recording
+            self.rec = open_recording(self.path)
         self.is_stereo = bool(getattr(self.rec, "is_stereo", False))
-        if stereo and not self.is_stereo:
-            raise UserError(f"{self.path}: not a stereo recording (need left and right cameras: DSEC folder, "
-                            "MVSEC hdf5 or an eventvision recording.h5)")
         mono = self.rec.left if self.is_stereo else self.rec
         self.width, self.height = int(mono.meta.width), int(mono.meta.height)
         self.chunk_us = int(chunk_us)
@@ -162,16 +171,16 @@ class RecordingSource:
         self.name = self.path.name
 
     def __iter__(self) -> Iterator[Packet]:
-        for k, item in enumerate(self.rec.iter_windows(self.chunk_us)):
+        if self.stereo_input is not None:
+            windows = ((w.t1, w.events, w.right) for w in self.stereo_input.windows(self.chunk_us))
+        else:
+            windows = ((item[1], item[2], item[3] if self.is_stereo else None)
+                       for item in self.rec.iter_windows(self.chunk_us))
+        for k, (t1, left, right) in enumerate(windows):
             if self.max_packets is not None and k >= self.max_packets:
                 return
-            t1 = int(item[1])
-            self.pacer.wait(t1)
-            now = time.perf_counter()
-            if self.is_stereo:
-                yield Packet(t_us=t1, captured_at=now, events=item[2], right=item[3])
-            else:
-                yield Packet(t_us=t1, captured_at=now, events=item[2])
+            self.pacer.wait(int(t1))
+            yield Packet(t_us=int(t1), captured_at=time.perf_counter(), events=left, right=right)
 
 
 class SyntheticStereoSource:
@@ -207,12 +216,13 @@ class InivationCameraSource:
         try:
             import dv_processing as dv
         except ImportError:
-            raise UserError("--source inivation needs the optional extra 'inivation' (dv-processing): "
+            raise DatasetNotFoundError("the inivation source needs the optional extra 'inivation' (dv-processing): "
                             "pip install 'eventvision[inivation]'") from None
         try:
             self.camera = dv.io.CameraCapture()
         except Exception as exc:  # the library raises its own runtime errors when no camera is attached
-            raise UserError(f"inivation camera: cannot open ({exc}); is a DVS/DAVIS camera connected?") from None
+            raise DatasetNotFoundError(f"inivation camera: cannot open ({exc}); is a DVS/DAVIS camera "
+                                       f"connected?") from None
         res = self.camera.getEventResolution()
         self.width, self.height = int(res[0]), int(res[1])
         self.chunk_us = chunk_us
@@ -229,7 +239,7 @@ class InivationCameraSource:
             if len(arr) == 0:
                 continue
             ev = make_events(arr["x"], arr["y"], arr["timestamp"], arr["polarity"])
-            yield Packet(t_us=int(ev["t"][-1]), captured_at=time.perf_counter(), events=ev)
+            yield Packet(t_us=int(ev["t"][-1]) + 1, captured_at=time.perf_counter(), events=ev)
 
 
 def open_source(spec: str, *, task: str = "gesture", width: int = 640, height: int = 480, realtime: bool = True,
@@ -248,6 +258,6 @@ def open_source(spec: str, *, task: str = "gesture", width: int = 640, height: i
     if spec.isdigit() or Path(spec).suffix.lower() in VIDEO_SUFFIXES:
         return VideoSource(spec, width=width, height=height, realtime=realtime, max_frames=max_steps)
     if not Path(spec).exists():
-        raise UserError(f"{spec}: no such file; --source takes a camera index, a video, an event recording, "
-                        "'inivation' or 'synthetic'")
+        raise DatasetNotFoundError(f"{spec}: no such file; a source is a camera index, a video, an event "
+                                   f"recording, 'inivation' or 'synthetic'")
     return RecordingSource(spec, chunk_us=chunk_us, realtime=realtime, max_packets=max_steps)

@@ -114,14 +114,21 @@ class StereoEvaluator(Evaluator):
     ``process(inputs, outputs)``: ``inputs["disparity"]`` ``[N, H, W]`` (NaN/0 = invalid; tensor or
     array), ``outputs`` the predicted disparity ``[N, H, W]`` (or a dict with ``"disparity"``).
     Keeps only sums, counts and a fixed-size depth-error histogram, so memory does not grow.
+
+    A NaN prediction means "no answer" (SGBM leaves pixels it cannot match): such pixels are left out
+    of every error and counted; ``answered_pct`` = % of valid GT pixels with an answer (100 for a
+    network). The errors of a method that abstains are therefore over the pixels it answers.
+
+    ``pictures``: keep the first that many samples (prediction and GT) for :meth:`save_pictures`.
     """
 
     def __init__(self, max_disp: float | None = None, focal_baseline: float | None = None,
-                 thresholds: Sequence[float] = (1, 2, 3), min_pred_disp: float = 1e-3):
+                 thresholds: Sequence[float] = (1, 2, 3), min_pred_disp: float = 1e-3, pictures: int = 4):
         self.max_disp = max_disp
         self.focal_baseline = focal_baseline
         self.thresholds = tuple(thresholds)
         self.min_pred_disp = min_pred_disp
+        self.pictures = int(pictures)
         self.reset()
 
     @classmethod
@@ -134,15 +141,19 @@ class StereoEvaluator(Evaluator):
 
     def reset(self) -> None:
         self._s = {"count": 0, "abs": 0.0, "sq": 0.0, "acc1": 0, "depth_abs": 0.0,
-                   "over": [0] * len(self.thresholds)}
+                   "over": [0] * len(self.thresholds), "unanswered": 0}
+        self._kept: list[tuple[np.ndarray, np.ndarray]] = []
         self._hist = np.zeros(_N_BINS + 1, dtype=np.int64) if self.focal_baseline else None
 
     def process(self, inputs: Any, outputs: Any) -> None:
         gt = inputs["disparity"] if isinstance(inputs, Mapping) else inputs
         pred = outputs["disparity"] if isinstance(outputs, Mapping) else outputs
         e, p, g = _errors(pred, gt, self.max_disp)
-        a = np.abs(e)
+        answered = np.isfinite(p)
         s = self._s
+        s["unanswered"] += int(answered.size - answered.sum())
+        e, p, g = e[answered], p[answered], g[answered]
+        a = np.abs(e)
         s["count"] += int(a.size)
         s["abs"] += float(a.sum())
         s["sq"] += float((e ** 2).sum())
@@ -154,6 +165,13 @@ class StereoEvaluator(Evaluator):
             s["depth_abs"] += float(d.sum())
             bins = np.minimum((d / DEPTH_HIST_BIN_M).astype(np.int64), _N_BINS)
             self._hist += np.bincount(bins, minlength=_N_BINS + 1)
+        if len(self._kept) < self.pictures:
+            pred_np, gt_np = _np(pred), _np(gt)
+            if pred_np.ndim == 2:
+                pred_np, gt_np = pred_np[None], gt_np[None]
+            for pk, gk in zip(pred_np, gt_np):
+                if len(self._kept) < self.pictures:
+                    self._kept.append((pk.astype(np.float32), gk.astype(np.float32)))
 
     def evaluate(self) -> dict[str, float]:
         s = self._s
@@ -169,7 +187,21 @@ class StereoEvaluator(Evaluator):
             out["mean_depth_error_m"] = s["depth_abs"] / n if n else nan
             out["median_depth_error_m"] = _hist_median(self._hist)
         out["valid_pixels"] = float(n)
+        total = n + s["unanswered"]
+        out["answered_pct"] = 100.0 * n / total if total else nan
         return out
+
+    def save_pictures(self, out_dir) -> list:
+        """``disparity_NNN.png`` per kept sample: prediction | GT | absolute error (:func:`disparity_picture`)."""
+        from pathlib import Path
+
+        from eventvision.utils.viz import save_png
+        paths = []
+        for k, (pred, gt) in enumerate(self._kept):
+            path = Path(out_dir) / f"disparity_{k:03d}.png"
+            save_png(path, disparity_picture(pred, gt, max_disp=self.max_disp))
+            paths.append(path)
+        return paths
 
     def state(self) -> dict:
         return {"s": {k: (list(v) if isinstance(v, list) else v) for k, v in self._s.items()},
@@ -185,3 +217,30 @@ class StereoEvaluator(Evaluator):
                     self._s[k] += v
             if self._hist is not None and st["hist"] is not None:
                 self._hist += st["hist"]
+
+
+def disparity_picture(pred, gt, *, max_disp: float | None = None, error_max_px: float = 5.0) -> np.ndarray:
+    """RGB uint8 [zH + 14, 3 zW + 8, 3] (z: zoom of frames under 200 px): predicted and GT disparity
+    (magma, one scale 0..max, NaN black) and ``|pred - gt|`` on valid GT pixels (0..``error_max_px`` px,
+    black where GT is invalid or there is no answer), each panel titled."""
+    import cv2
+
+    from eventvision.utils.viz import colorize
+    pred, gt = _np(pred).astype(np.float32), _np(gt).astype(np.float32)
+    valid = valid_mask(gt, max_disp)
+    gt_shown = np.where(valid, gt, np.nan).astype(np.float32)
+    vmax = float(max_disp) if max_disp else float(np.nanmax(gt_shown)) if valid.any() else 1.0
+    err = np.where(valid & np.isfinite(pred), np.abs(pred - gt), np.nan).astype(np.float32)
+    panels = [colorize(pred, vmin=0.0, vmax=vmax), colorize(gt_shown, vmin=0.0, vmax=vmax),
+              colorize(err, vmin=0.0, vmax=error_max_px, cmap="viridis")]
+    mean_err = float(np.nanmean(err)) if np.isfinite(err).any() else float("nan")
+    titles = ["prediction", "ground truth", f"|error| 0-{error_max_px:g} px, mean {mean_err:.2f}"]
+    zoom = max(1, int(np.ceil(200 / pred.shape[1])))          # small crops enlarged so the titles fit
+    panels = [p.repeat(zoom, axis=0).repeat(zoom, axis=1) for p in panels]
+    height, width = panels[0].shape[:2]
+    canvas = np.full((height + 14, 3 * width + 8, 3), 255, dtype=np.uint8)
+    for k, (panel, title) in enumerate(zip(panels, titles)):
+        x0 = k * (width + 4)
+        canvas[14:, x0:x0 + width] = panel
+        cv2.putText(canvas, title, (x0 + 1, 10), cv2.FONT_HERSHEY_SIMPLEX, 0.3, (0, 0, 0), 1, cv2.LINE_AA)
+    return canvas

@@ -447,11 +447,11 @@ class StereoH5Writer(_H5Writer):
 
     def __init__(self, path, width: int, height: int, baseline_m: float | None = None,
                  focal_px: float | None = None, *, t_offset: int | None = None, t_dtype: str = "<i8",
-                 compression: str = "blosc", chunk_events: int = 1 << 16):
+                 compression: str = "blosc", chunk_events: int = 1 << 16, attrs: dict | None = None):
         super().__init__(path, width=width, height=height, cameras=("left", "right"), t_offset=t_offset,
                          t_dtype=t_dtype, compression=compression, chunk_events=chunk_events,
                          attrs={"baseline_m": baseline_m, "focal_px": focal_px, "format": "eventvision-stereo",
-                                "version": 1})
+                                "version": 1, **(attrs or {})})
 
     def append(self, left: np.ndarray, right: np.ndarray) -> None:
         self._append({"left": left, "right": right})

@@ -12,12 +12,18 @@ absolute/label clock (DSEC convention). Two kinds exist:
 Both yield windows ``(t0, t1, events)`` from :meth:`EventStream.iter_windows` while holding at most
 one read chunk plus one window in memory. A :class:`StereoRecording` pairs two streams on the left
 camera's clock.
+
+Windowing rule, the same from the readers to the demo: a window is the half-open time interval
+``[t0, t1)`` (µs); an event at exactly ``t1`` belongs to the next window. :class:`EventWindow` carries
+one window's events (both cameras for stereo) to whatever consumes it; :func:`window_slice` cuts it
+out of a time-sorted array.
 """
 
 from __future__ import annotations
 
 import itertools
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Iterator
@@ -25,10 +31,35 @@ from typing import Iterator
 import numpy as np
 
 from eventvision.errors import FileFormatError, UserError
-from eventvision.events.core import EventMeta, empty_events
+from eventvision.events.core import EventMeta, empty_events, slice_time
 
 #: events decoded/read per chunk when streaming (≈ 14 MB of EVENT_DTYPE)
 DEFAULT_CHUNK_EVENTS = 1 << 20
+
+
+@dataclass(frozen=True, eq=False)
+class EventWindow:
+    """Events of the half-open window ``[t0, t1)`` (µs) of a ``width`` x ``height`` sensor.
+
+    ``events`` are one camera's (the left one for stereo), ``right`` the right camera's events on the same
+    clock (None for a mono stream). Both are time-sorted EVENT_DTYPE arrays with ``t0 <= t < t1``.
+    """
+
+    t0: int
+    t1: int
+    events: np.ndarray
+    width: int
+    height: int
+    right: np.ndarray | None = None
+
+    @property
+    def duration_us(self) -> int:
+        return int(self.t1) - int(self.t0)
+
+
+def window_slice(events: np.ndarray, t0: int, t1: int) -> np.ndarray:
+    """Events of a time-sorted array with ``t0 <= t < t1`` (µs), as a view: the one windowing rule."""
+    return slice_time(events, int(t0), int(t1))
 
 
 class _Closable:

@@ -23,7 +23,7 @@ from typing import Any, ClassVar, Mapping
 
 import numpy as np
 
-from eventvision.errors import ConfigError, InvalidValueError, UserError
+from eventvision.errors import ConfigError, DatasetNotFoundError, FileFormatError, InvalidValueError, UserError
 from eventvision.representations import functional
 from eventvision.representations.functional import rectify
 from eventvision.representations.interop import from_tonic, to_tonic
@@ -33,17 +33,25 @@ __all__ = ["VoxelGrid", "Histogram", "TimeSurface", "StackByTime", "StackByNumbe
 
 
 def load_rectify_map(path: str | Path) -> np.ndarray:
-    """Read ``rectify_map`` (H, W, 2) float32 from a DSEC ``rectify_map.h5``."""
+    """Read ``rectify_map`` float32 [H, W, 2] (``map[y, x] = (x', y')``) from a DSEC ``rectify_map.h5``.
+
+    The one reader of that file (datasets, ``run stereo``, the demo and the transforms use it).
+    """
     import h5py
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"{path}: rectify map not found; pass the DSEC file events/<left|right>/rectify_map.h5")
-    with h5py.File(path, "r") as fh:
-        if "rectify_map" not in fh:
-            raise UserError(f"{path}: no 'rectify_map' dataset; expected a DSEC rectify_map.h5")
-        data = np.asarray(fh["rectify_map"], dtype=np.float32)
+        raise DatasetNotFoundError(f"{path}: rectify map not found; it is the DSEC file "
+                                   f"events/<left|right>/rectify_map.h5 of the sequence (train_events.zip)")
+    try:
+        with h5py.File(path, "r") as fh:
+            if "rectify_map" not in fh:
+                raise FileFormatError(f"{path}: no 'rectify_map' dataset; expected a DSEC rectify_map.h5")
+            data = np.asarray(fh["rectify_map"], dtype=np.float32)
+    except OSError as exc:
+        raise FileFormatError(f"{path}: cannot read as HDF5 ({exc}); re-download the DSEC events archive"
+                              ) from None
     if data.ndim != 3 or data.shape[2] != 2:
-        raise UserError(f"{path}: rectify_map has shape {data.shape}, expected (H, W, 2)")
+        raise FileFormatError(f"{path}: rectify_map has shape {data.shape}, expected (H, W, 2)")
     return data
 
 

@@ -116,3 +116,67 @@ def test_convert_dsec_sequence_puts_right_on_left_clock(capsys, tmp_path):
     l, r = rec.read_all()
     np.testing.assert_array_equal(l["t"] + 1_000_000, cams["left"][0]["t"])
     np.testing.assert_array_equal(r["t"] + 1_000_000, cams["right"][0]["t"])  # absolute times preserved
+
+
+def _shifted_map(width, height, dx):
+    """A DSEC-convention rectify map moving every raw pixel by ``dx`` columns (map[y, x] = (x + dx, y))."""
+    from eventvision.data.stereo.export import identity_rectify_map
+    rmap = identity_rectify_map(width, height)
+    rmap[..., 0] += dx
+    return rmap
+
+
+def _raw(events, dx, width):
+    """Rectified events -> the raw ones a camera with map shift ``dx`` recorded."""
+    keep = (events["x"].astype(np.int64) - dx >= 0) & (events["x"].astype(np.int64) - dx < width)
+    out = events[keep].copy()
+    out["x"] = (out["x"].astype(np.int64) - dx).astype(out["x"].dtype)
+    return out
+
+
+@pytest.mark.parametrize("layout", ["dsec", "mvsec"])
+def test_convert_stereo_keeps_rectification_error_unchanged(capsys, tmp_path, layout):
+    """A rig whose raw coordinates need rectification: run stereo on the original and on the converted file
+    gives the same disparity, hence the same error against the exact GT (before the fix: 1.2 -> 5.9 px)."""
+    import json
+    from eventvision.data.stereo.export import write_dsec_sequence, write_mvsec_sequence
+    from eventvision.simulate.stereo_scenes import StereoCamera, StereoScene
+    width, height = (160, 120) if layout == "dsec" else (346, 260)
+    cam = StereoCamera(width=width, height=height, focal_px=0.8 * width, baseline_m=0.1)
+    scene = StereoScene.random(cam, 7)
+    left, right = scene.events(110_000, frame_dt_us=2000)
+    maps = (_shifted_map(width, height, 3), _shifted_map(width, height, -4))
+    raw_l, raw_r = _raw(left, 3, width), _raw(right, -4, width)
+    if layout == "dsec":
+        src = write_dsec_sequence(tmp_path / "seq", left=raw_l, right=raw_r, width=width, height=height,
+                                  rectify_maps=maps)
+        calib = src / "calibration"
+        calib.mkdir()
+        q = "  - [1, 0, 0, -80]\n  - [0, 1, 0, -60]\n  - [0, 0, 0, 128.0]\n  - [0, 0, 10.0, 0]\n"
+        (calib / "cam_to_cam.yaml").write_text("disparity_to_depth:\n  cams_03:\n" + q)
+    else:
+        src, _ = write_mvsec_sequence(tmp_path / "indoor_flying", "indoor_flying1", left=raw_l, right=raw_r,
+                                      rectify_maps=maps)
+    dst = tmp_path / "conv.h5"
+    code, _, err = _run(capsys, "convert", src, dst)
+    assert code == 0, err
+    with h5py.File(dst) as f:
+        assert f.attrs["rectified"] == 1
+        if layout == "dsec":
+            assert f.attrs["focal_px"] == 128.0 and f.attrs["baseline_m"] == pytest.approx(0.1)
+        else:
+            assert f.attrs["focal_baseline_px_m"] == pytest.approx(19.941772)
+    outs = {}
+    for name, inp in (("before", src), ("after", dst)):
+        code, _, err = _run(capsys, "run", "stereo", "--method", "sgbm", "--input", inp,
+                            "--output", tmp_path / name, "--png-every", "0")
+        assert code == 0, err
+        with h5py.File(tmp_path / name / "disparity.h5") as f:
+            outs[name] = (f["disparity"][:], f["timestamps_us"][:])
+    np.testing.assert_array_equal(outs["after"][0], outs["before"][0])
+    np.testing.assert_array_equal(outs["after"][1], outs["before"][1])
+    disp, ts = outs["after"]
+    gt = scene.disparity(int(ts[-1]))
+    ok = np.isfinite(gt) & np.isfinite(disp[-1])
+    assert np.median(np.abs(disp[-1][ok] - gt[ok])) < 0.5     # rectified: SGBM finds the true disparity
+    assert json.loads((tmp_path / "after" / "summary.json").read_text())["windows"] == len(disp)

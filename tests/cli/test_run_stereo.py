@@ -121,7 +121,7 @@ def test_own_h5_matches_streaming_windows(checkpoint, tmp_path):
 
 def test_default_synthetic_run(tmp_path):
     """No --input: the bundled checkpoint on the built-in synthetic stream gives maps close to the exact GT."""
-    from eventvision.cli.run_stereo import BUNDLED_CHECKPOINT, synthetic_input
+    from eventvision.inference.stereo import BUNDLED_CHECKPOINT, synthetic_input
     out = tmp_path / "demo"
     assert main(["run", "stereo", "--output", str(out), "--duration-s", "0.5", "--device", "cpu", "--threads", "1"]) == 0
     disp = _check_outputs(out, 10, 96, 144, 50_000)                 # default --synthetic-size 144x96
@@ -171,3 +171,75 @@ def test_bad_input_one_line_exit_2(case, tmp_path, checkpoint, dsec_folder, caps
     assert not (tmp_path / "o" / "disparity.h5").exists()
     if case == "incomplete_dsec":
         assert "rectify_map.h5" in err
+
+
+def test_sgbm_method_on_own_h5_close_to_exact_gt(tmp_path):
+    """--method sgbm: no checkpoint, same outputs, NaN where it has no answer, error against the exact GT."""
+    from eventvision.events.h5 import write_stereo_h5
+    cam = StereoCamera(width=160, height=120, focal_px=120.0, baseline_m=0.1)
+    scene = StereoScene.random(cam, 3)
+    left, right = scene.events(110_000, frame_dt_us=1000)
+    left, right = left[left["t"] >= 10_000], right[right["t"] >= 10_000]
+    path = write_stereo_h5(tmp_path / "rec.h5", left, right, width=160, height=120)
+    out = tmp_path / "out"
+    assert main(["run", "stereo", "--method", "sgbm", "--input", str(path), "--output", str(out)]) == 0
+    with h5py.File(out / "disparity.h5", "r") as f:
+        disp, ts = f["disparity"][:], f["timestamps_us"][:]
+        assert f.attrs["method"] == "sgbm"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["method"] == "sgbm" and summary["checkpoint"] is None and summary["windows"] == len(disp) == 2
+    assert len(list((out / "png").glob("*.png"))) == 2
+    t_first = int(min(left["t"][0], right["t"][0]))
+    errors, answered = [], []
+    for d, t in zip(disp, ts):
+        assert t - t_first in (50_000, 100_000)
+        gt = scene.disparity(int(t))
+        valid = np.isfinite(gt)
+        ok = valid & np.isfinite(d)
+        errors.append(np.abs(d[ok] - gt[ok]))
+        answered.append(ok.sum() / valid.sum())
+    err = np.concatenate(errors)
+    # SGBM's error is a sharp core plus gross outliers near occlusions: bound both
+    assert np.median(err) < 0.5 and (err > 3).mean() < 0.10 and err.mean() < 2.5, (err.mean(), np.median(err))
+    assert min(answered) > 0.8, answered
+
+
+def test_background_stages_give_the_same_outputs(checkpoint, tmp_path, monkeypatch):
+    """Automatic threads on idle cores (reading/writing on worker threads beside the network, its thread count
+    tuned while running) writes what --threads 1 writes."""
+    from eventvision.events.h5 import write_stereo_h5
+    from eventvision.inference import base
+    monkeypatch.setattr(base, "free_cores", lambda: 2)
+    left, right = _scene_events(48, 32, 160_000, seed=6)
+    path = write_stereo_h5(tmp_path / "rec.h5", left, right, width=48, height=32)
+    outs = []
+    for threads in ("1", "0"):
+        out = tmp_path / f"out{threads}"
+        assert main(["run", "stereo", "--input", str(path), "--output", str(out), "--checkpoint",
+                     str(checkpoint), "--device", "cpu", "--threads", threads]) == 0
+        with h5py.File(out / "disparity.h5", "r") as f:
+            outs.append((f["disparity"][:], f["timestamps_us"][:]))
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["background"] == (threads == "0") and summary["threads"] == (int(threads) or 2)
+        assert len(list((out / "png").glob("*.png"))) == summary["windows"] == 4
+    np.testing.assert_array_equal(outs[0][0], outs[1][0])
+    np.testing.assert_array_equal(outs[0][1], outs[1][1])
+
+
+def test_background_worker_reraises_and_prefetch_propagates_errors():
+    from eventvision.inference.base import BackgroundWorker, in_background
+
+    def boom():
+        yield 1
+        raise ValueError("reader failed")
+
+    got = []
+    with pytest.raises(ValueError, match="reader failed"):
+        for item in in_background(boom()):
+            got.append(item)
+    assert got == [1]
+    worker = BackgroundWorker()
+    worker.submit(lambda: None)
+    worker.submit(lambda: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        worker.close()

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from eventvision.cli.main import main
-from eventvision.demo import predictors
 from eventvision.demo.app import run_demo
 from eventvision.demo.display import handle_key
 from eventvision.demo.pipeline import Controls, DropOldestQueue
@@ -108,7 +107,8 @@ def test_stereo_synthetic_events_only(tmp_path):
 
 
 def test_missing_checkpoint_names_file_and_training_command(monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr(predictors, "CHECKPOINT_DIR", tmp_path)
+    from eventvision.inference import gesture
+    monkeypatch.setattr(gesture, "CHECKPOINT_DIR", tmp_path)
     with pytest.raises(UserError, match="eventvision train gesture"):
         run_demo("gesture", "synthetic", headless=True, record=str(tmp_path / "x.mp4"), max_steps=2)
     assert main(["demo", "stereo", "--source", "synthetic", "--headless", "--record", str(tmp_path / "y.mp4")]) == 2
@@ -118,7 +118,7 @@ def test_missing_checkpoint_names_file_and_training_command(monkeypatch, tmp_pat
 
 
 def test_bad_sources_and_options(tmp_path):
-    with pytest.raises(UserError, match="--record"):
+    with pytest.raises(UserError, match="record into"):
         run_demo("gesture", "synthetic", headless=True, model="none")
     with pytest.raises(UserError, match="no such file"):
         run_demo("gesture", str(tmp_path / "missing.bin"), headless=True, record=str(tmp_path / "o.mp4"), model="none")
@@ -230,5 +230,55 @@ def test_video_file_source_through_cli(tmp_path, capsys):
 def test_window_mode_without_gui_says_what_to_do(monkeypatch, tmp_path):
     from eventvision.demo import display
     monkeypatch.setattr(display, "gui_available", lambda: False)
-    with pytest.raises(UserError, match="--headless --record"):
+    with pytest.raises(UserError, match="headless, recording to a video"):
         run_demo("gesture", "synthetic", model="none", max_steps=2)
+
+
+def test_sliding_window_is_half_open():
+    from eventvision.demo.pipeline import SlidingWindow
+    sw = SlidingWindow()
+    ev = make_events([0, 1, 2, 3], [0, 0, 0, 0], [100, 150, 199, 200], [1, 1, -1, 1])
+    sw.add(200, ev[:3], None, 0.0)      # chunk [.., 200): events before 200
+    sw.add(250, ev[3:], None, 0.0)      # chunk [200, 250)
+    win, _ = sw.window(150, 8, 1)
+    assert (win.t0, win.t1) == (100, 250)
+    np.testing.assert_array_equal(win.events["t"], [100, 150, 199, 200])   # t0 in, t1 out
+    win, _ = sw.window(100, 8, 1)
+    np.testing.assert_array_equal(win.events["t"], [150, 199, 200])
+
+
+def test_stereo_demo_rectifies_like_run_stereo(tmp_path):
+    """A DSEC folder whose raw coordinates need their rectify maps: the demo's windows hold exactly the
+    rectified events of [t0, t1) that ``run stereo`` feeds its methods, and SGBM runs on them."""
+    from eventvision.data.stereo.export import identity_rectify_map, write_dsec_sequence
+    from eventvision.events.recording import window_slice
+    from eventvision.representations import rectify
+    rng = np.random.default_rng(3)
+    n = 20000
+    mk = lambda: make_events(rng.integers(0, 64, n), rng.integers(0, 48, n),  # noqa: E731
+                             np.sort(rng.integers(0, 200_000, n)), rng.integers(0, 2, n))
+    left, right = mk(), mk()
+    maps = [identity_rectify_map(64, 48), identity_rectify_map(64, 48)]
+    maps[0][..., 0] += 2
+    maps[1][..., 1] -= 1
+    folder = write_dsec_sequence(tmp_path / "seq", left=left, right=right, width=64, height=48, rectify_maps=maps)
+    shown = []
+    summary = run_demo("stereo", str(folder), headless=True, record=str(tmp_path / "s.mp4"), model="sgbm",
+                       realtime=False, window_ms=50, max_steps=4, on_frame=lambda rgb, r: shown.append(r))
+    assert summary["predictor"] == "stereo" and len(shown) == 4
+    for r in shown[1:]:
+        w = r.window
+        assert w.t1 - w.t0 == 50_000
+        np.testing.assert_array_equal(w.events, rectify(window_slice(left, w.t0, w.t1), maps[0]))
+        np.testing.assert_array_equal(w.right, rectify(window_slice(right, w.t0, w.t1), maps[1]))
+        assert r.prediction.overlay.shape == (48, 64, 3) and "sgbm" in r.prediction.text
+
+
+def test_record_onto_the_input_is_refused(tmp_path, capsys):
+    src = tmp_path / "clip.mp4"
+    src.write_bytes(b"not really a video")
+    before = src.read_bytes()
+    assert main(["demo", "gesture", "--source", str(src), "--headless", "--record", str(src), "--model", "none"]) == 2
+    assert "is the input file" in capsys.readouterr().err and src.read_bytes() == before
+    assert main(["demo", "gesture", "--source", "synthetic", "--headless", "--model", "none"]) == 2
+    assert "--record" in capsys.readouterr().err

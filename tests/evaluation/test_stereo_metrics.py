@@ -92,3 +92,18 @@ def test_evaluator_without_depth_and_from_config():
     assert plain.evaluate()["1pe"] == pytest.approx(60.0)
     with pytest.raises(ValueError, match="shape"):
         plain.process({"disparity": GT}, PRED[:2])
+
+
+def test_nan_prediction_is_no_answer_and_pictures(tmp_path):
+    from eventvision.evaluation.stereo import StereoEvaluator
+    gt = np.full((1, 4, 5), 10.0, dtype=np.float32)
+    gt[0, 0, 0] = np.nan                                       # invalid GT: not counted anywhere
+    pred = np.full((1, 4, 5), 11.0, dtype=np.float32)
+    pred[0, 1, :] = np.nan                                     # 5 valid pixels without an answer
+    ev = StereoEvaluator(max_disp=63, pictures=1)
+    ev.process({"disparity": gt}, pred)
+    m = ev.evaluate()
+    assert m["valid_pixels"] == 14 and m["epe"] == pytest.approx(1.0)
+    assert m["answered_pct"] == pytest.approx(100.0 * 14 / 19)
+    paths = ev.save_pictures(tmp_path)
+    assert [p.name for p in paths] == ["disparity_000.png"] and paths[0].stat().st_size > 100

@@ -20,12 +20,11 @@ from functools import cached_property
 from pathlib import Path
 
 import cv2
-import h5py
 import numpy as np
 import torch
 
 from eventvision.data.stereo.common import WindowEncoder, crop_sample, make_sample, mask_disparity
-from eventvision.errors import DatasetNotFoundError, UserError
+from eventvision.errors import DatasetNotFoundError, FileFormatError
 
 DSEC_WIDTH, DSEC_HEIGHT = 640, 480
 DSEC_URL = "https://dsec.ifi.uzh.ch/dsec-datasets/download/"
@@ -55,27 +54,35 @@ def check_dsec_sequence(seq: str | Path, *, with_gt: bool = True) -> Path:
     return seq
 
 
-def read_rectify_map(path: str | Path) -> np.ndarray:
-    """DSEC ``rectify_map.h5`` -> float32 [H, W, 2]."""
+def read_event_calibration(seq: str | Path) -> tuple[float, float] | None:
+    """(focal length px, baseline m) of the rectified event cameras, from ``<seq>/calibration/cam_to_cam.yaml``
+    (DSEC ``train_calibration.zip``), or None when the file is absent.
+
+    Read from the disparity-to-depth matrix ``disparity_to_depth.cams_03`` (Q of OpenCV's ``stereoRectify``
+    for event cameras 0 and 3): focal = ``Q[2][3]``, baseline = ``1 / |Q[3][2]|``.
+    """
+    import yaml
+    path = Path(seq) / "calibration" / "cam_to_cam.yaml"
+    if not path.is_file():
+        return None
     try:
-        with h5py.File(path, "r") as f:
-            if "rectify_map" not in f:
-                raise UserError(f"{path}: no 'rectify_map' dataset; this is not a DSEC rectify_map.h5")
-            rmap = np.asarray(f["rectify_map"], dtype=np.float32)
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read as HDF5 ({exc}); re-download the DSEC events archive") from None
-    if rmap.ndim != 3 or rmap.shape[2] != 2:
-        raise UserError(f"{path}: rectify_map has shape {rmap.shape}, expected (H, W, 2)")
-    return rmap
+        q = np.asarray(yaml.safe_load(path.read_text())["disparity_to_depth"]["cams_03"], dtype=np.float64)
+    except (yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
+        raise FileFormatError(f"{path}: no readable disparity_to_depth.cams_03 matrix ({type(exc).__name__}); "
+                              f"re-download the DSEC calibration archive") from None
+    if q.shape != (4, 4) or q[3, 2] == 0:
+        raise FileFormatError(f"{path}: disparity_to_depth.cams_03 is not a 4x4 Q matrix with a baseline term; "
+                              f"re-download the DSEC calibration archive")
+    return float(q[2, 3]), float(1.0 / abs(q[3, 2]))
 
 
 def read_disparity_png(path: str | Path) -> np.ndarray:
     """DSEC disparity PNG -> float32 [H, W] px (uint16 / 256), NaN where the file has 0."""
     raw = cv2.imread(str(path), cv2.IMREAD_ANYDEPTH)
     if raw is None:
-        raise UserError(f"{path}: not a readable PNG; re-download the DSEC disparity archive")
+        raise FileFormatError(f"{path}: not a readable PNG; re-download the DSEC disparity archive")
     if raw.dtype != np.uint16:
-        raise UserError(f"{path}: expected a 16-bit disparity PNG, got {raw.dtype}")
+        raise FileFormatError(f"{path}: expected a 16-bit disparity PNG, got {raw.dtype}")
     disp = raw.astype(np.float32) / 256.0
     disp[raw == 0] = np.nan
     return disp
@@ -87,10 +94,10 @@ def read_gt_index(seq: Path) -> tuple[np.ndarray, list[Path]]:
     try:
         timestamps = np.atleast_1d(np.loadtxt(ts_path, dtype=np.int64))
     except ValueError as exc:
-        raise UserError(f"{ts_path}: not a list of integer timestamps ({exc}); re-download train_disparity") from None
+        raise FileFormatError(f"{ts_path}: not a list of integer timestamps ({exc}); re-download train_disparity") from None
     pngs = sorted((seq / "disparity" / "event").glob("*.png"))
     if len(pngs) != len(timestamps):
-        raise UserError(f"{ts_path}: {len(timestamps)} timestamps but {len(pngs)} PNGs in disparity/event; "
+        raise DatasetNotFoundError(f"{ts_path}: {len(timestamps)} timestamps but {len(pngs)} PNGs in disparity/event; "
                         "the GT folder is incomplete, unpack train_disparity.zip again")
     return timestamps[1:], pngs[1:]
 
@@ -115,12 +122,13 @@ class DSECStereoSequence(torch.utils.data.Dataset):
         from eventvision.events.readers import open_recording
         rec = open_recording(self.root)
         if not getattr(rec, "is_stereo", False):
-            raise UserError(f"{self.root}: expected a stereo DSEC folder (events/left, events/right)")
+            raise FileFormatError(f"{self.root}: expected a stereo DSEC folder (events/left, events/right)")
         return rec
 
     @cached_property
     def rectify_maps(self) -> tuple[np.ndarray, np.ndarray]:
-        return tuple(read_rectify_map(self.root / "events" / cam / "rectify_map.h5") for cam in ("left", "right"))
+        from eventvision.representations import load_rectify_map
+        return tuple(load_rectify_map(self.root / "events" / cam / "rectify_map.h5") for cam in ("left", "right"))
 
     def read_events(self, t_end_abs_us: int) -> tuple[np.ndarray, np.ndarray, int, int]:
         """Rectified (left, right) events in ``[t_end - window, t_end)`` on the left file clock, and that window."""

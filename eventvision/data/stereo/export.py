@@ -15,7 +15,7 @@ import h5py
 import numpy as np
 
 from eventvision.data.stereo.mvsec import MVSEC_HEIGHT, MVSEC_WIDTH, scene_of
-from eventvision.errors import UserError
+from eventvision.errors import InvalidValueError
 from eventvision.utils.io import atomic_path, atomic_write_bytes, atomic_write_text
 
 
@@ -31,7 +31,7 @@ def encode_disparity_png(disparity: np.ndarray) -> bytes:
     raw = np.where(np.isfinite(d) & (d > 0), np.clip(np.rint(d * 256.0), 1, 65535), 0).astype(np.uint16)
     ok, buf = cv2.imencode(".png", raw)
     if not ok:
-        raise UserError("cannot encode a 16-bit PNG with OpenCV")
+        raise InvalidValueError("cannot encode a 16-bit PNG with OpenCV; pass a 2-D float disparity array")
     return buf.tobytes()
 
 
@@ -56,7 +56,7 @@ def write_dsec_sequence(folder: str | Path, *, left: np.ndarray, right: np.ndarr
         with atomic_path(d / "rectify_map.h5") as tmp, h5py.File(tmp, "w") as f:
             f.create_dataset("rectify_map", data=np.asarray(rmap, dtype=np.float32))
     if len(disparities) != len(timestamps_us):
-        raise UserError(f"{folder}: {len(disparities)} disparity maps but {len(timestamps_us)} timestamps")
+        raise InvalidValueError(f"{folder}: {len(disparities)} disparity maps but {len(timestamps_us)} timestamps")
     if len(disparities):
         gt = folder / "disparity" / "event"
         gt.mkdir(parents=True, exist_ok=True)
@@ -90,7 +90,7 @@ def write_mvsec_sequence(folder: str | Path, name: str, *, left: np.ndarray, rig
     if depths is not None:
         depths = np.asarray(depths, dtype=np.float32)
         if depths.ndim != 3 or depths.shape[1:] != (MVSEC_HEIGHT, MVSEC_WIDTH) or len(depths) != len(depth_ts_s):
-            raise UserError(f"{name}: depths must be [N, {MVSEC_HEIGHT}, {MVSEC_WIDTH}] with N timestamps, got "
+            raise InvalidValueError(f"{name}: depths must be [N, {MVSEC_HEIGHT}, {MVSEC_WIDTH}] with N timestamps, got "
                             f"{depths.shape} and {len(depth_ts_s)}")
         gt_path = folder / f"{name}_gt.hdf5"
         with atomic_path(gt_path) as tmp, h5py.File(tmp, "w") as f:

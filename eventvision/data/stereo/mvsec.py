@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from eventvision.data.stereo.common import WindowEncoder, crop_sample, make_sample, mask_disparity
-from eventvision.errors import DatasetNotFoundError, UserError
+from eventvision.errors import ConfigError, DatasetNotFoundError, FileFormatError
 
 MVSEC_WIDTH, MVSEC_HEIGHT = 346, 260
 MVSEC_URL = "https://daniilidis-group.github.io/mvsec/download/"
@@ -52,7 +52,7 @@ def scene_of(name: str) -> str:
 def focal_baseline(name: str) -> float:
     scene = scene_of(name)
     if scene not in FOCAL_BASELINE:
-        raise UserError(f"MVSEC sequence '{name}': no focal×baseline known for scene '{scene}'; "
+        raise ConfigError(f"MVSEC sequence '{name}': no focal×baseline known for scene '{scene}'; "
                         f"known: {', '.join(FOCAL_BASELINE)}")
     return FOCAL_BASELINE[scene]
 
@@ -92,7 +92,7 @@ def load_rectify_maps(paths: dict[str, Path]) -> tuple[np.ndarray, np.ndarray]:
     for cam in ("left", "right"):
         mx, my = (np.loadtxt(paths[f"{cam}_{ax}"], dtype=np.float32) for ax in "xy")
         if mx.shape != (MVSEC_HEIGHT, MVSEC_WIDTH) or my.shape != mx.shape:
-            raise UserError(f"{paths[cam + '_x']}: rectification map has shape {mx.shape}, expected "
+            raise FileFormatError(f"{paths[cam + '_x']}: rectification map has shape {mx.shape}, expected "
                             f"({MVSEC_HEIGHT}, {MVSEC_WIDTH}); re-download the {scene_of(paths[cam + '_x'].name)} calib zip")
         out.append(np.stack([mx, my], axis=-1))
     return out[0], out[1]
@@ -121,7 +121,7 @@ class MVSECStereoSequence(torch.utils.data.Dataset):
         with h5py.File(self.gt_path, "r") as f:
             for key in ("davis/left/depth_image_rect", "davis/left/depth_image_rect_ts"):
                 if key not in f:
-                    raise UserError(f"{self.gt_path}: no '{key}' dataset; this is not an MVSEC *_gt.hdf5 file")
+                    raise FileFormatError(f"{self.gt_path}: no '{key}' dataset; this is not an MVSEC *_gt.hdf5 file")
             ts = np.asarray(f["davis/left/depth_image_rect_ts"], dtype=np.float64)
         n = len(ts)
         lo, hi = (0, n) if frames is None else (max(0, frames[0]), min(n, frames[1]))
@@ -137,7 +137,7 @@ class MVSECStereoSequence(torch.utils.data.Dataset):
         from eventvision.events.readers import open_recording
         rec = open_recording(self.data_path)
         if not getattr(rec, "is_stereo", False):
-            raise UserError(f"{self.data_path}: expected davis/left and davis/right events (an MVSEC *_data.hdf5)")
+            raise FileFormatError(f"{self.data_path}: expected davis/left and davis/right events (an MVSEC *_data.hdf5)")
         return rec
 
     @cached_property
@@ -187,7 +187,7 @@ def build_mvsec_dataset(root: str | Path, split: str, *, mvsec_split: int = 1, s
                         seed: int = 0) -> torch.utils.data.Dataset:
     """The DDES split ``mvsec_split`` (1, 2 or 3) of indoor_flying: ``train`` or ``val``/``test``."""
     if int(mvsec_split) not in SPLITS:
-        raise UserError(f"data.split={mvsec_split}: MVSEC split must be 1, 2 or 3 (split 1 = test on indoor_flying1)")
+        raise ConfigError(f"data.split={mvsec_split}: MVSEC split must be 1, 2 or 3 (split 1 = test on indoor_flying1)")
     part = "train" if split == "train" else "test"
     filters = TRAIN_FRAMES if part == "train" else TEST_FRAMES
     seqs = []

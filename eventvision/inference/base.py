@@ -1,0 +1,179 @@
+"""What every stream predictor shares: the CPU thread policy and background stages.
+
+Thread policy of the stream commands (``--threads``): N > 0 runs everything one after the other with N
+torch intra-op threads. 0 (the default) is automatic: when the load leaves only one core idle it is
+N = 1; otherwise reading/encoding the next window (:func:`in_background`) and writing the outputs
+(:class:`BackgroundWorker`) move to worker threads and a :class:`ThreadTuner` picks the network's
+intra-op threads (all idle cores or 1) by timing both while the stream runs, again every few seconds,
+because the load of a shared machine changes.
+
+Why not simply torch's default (one intra-op thread per core): its OpenMP workers spin at every join,
+so when another job holds a core each layer waits for a descheduled worker; on 2 busy cores that made
+``run stereo`` 5-12x slower than one thread. Threads that block on queues do not have that problem.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from typing import Callable, Iterable, Iterator
+
+from eventvision.errors import InvalidValueError
+
+
+def free_cores() -> int:
+    """Cores this process may use that the 1-minute load average leaves idle (at least 1)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    return max(1, min(cores, int(cores - load + 0.5)))
+
+
+def configure_threads(threads: int = 0) -> int:
+    """Apply the thread policy (module doc) for ``threads`` (0 = automatic); returns the cores to use
+    (``>= 2`` in automatic mode means: background stages plus a :class:`ThreadTuner`)."""
+    threads = int(threads)
+    if threads < 0:
+        raise InvalidValueError(f"thread count must be >= 0 (0 = automatic), got {threads}")
+    n = threads or free_cores()
+    import torch
+    torch.set_num_threads(n if threads else 1)
+    return n
+
+
+class ThreadTuner:
+    """Choose torch's intra-op threads during a stream: ``high`` or 1, whichever ran the network faster.
+
+    Call :meth:`before` and :meth:`after` around each window's network step. Window 0 is a warm-up;
+    then ``trial`` windows run with ``high`` threads and ``trial`` with 1, the faster median wins and
+    is kept until the next trial, ``period`` windows later.
+    """
+
+    def __init__(self, high: int, *, trial: int = 3, period: int = 40):
+        self.high, self.trial, self.period = int(high), int(trial), int(period)
+        self.chosen = 1
+        self._times: dict[int, list[float]] = {}
+        self._index = 0
+
+    def _plan(self, index: int) -> int | None:
+        """Threads to try at ``index`` (None: not a trial window)."""
+        k = index % self.period if index >= self.period else index - 1
+        if 0 <= k < self.trial:
+            return self.high
+        if self.trial <= k < 2 * self.trial:
+            return 1
+        return None
+
+    def before(self) -> int:
+        import torch
+        planned = self._plan(self._index) if self._index else self.high
+        n = planned if planned is not None else self.chosen
+        if torch.get_num_threads() != n:
+            torch.set_num_threads(n)
+        return n
+
+    def after(self, seconds: float) -> None:
+        planned = self._plan(self._index) if self._index else None
+        if planned is not None:
+            self._times.setdefault(planned, []).append(float(seconds))
+            if planned == 1 and len(self._times[1]) >= self.trial:
+                import statistics
+                high, one = (statistics.median(self._times.get(k, [float("inf")])) for k in (self.high, 1))
+                self.chosen = self.high if high < one else 1
+                self._times = {}
+        self._index += 1
+
+
+_DONE = object()
+
+
+def _put(q: queue.Queue, item, stop: threading.Event) -> bool:
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def in_background(iterable: Iterable, depth: int = 2) -> Iterator:
+    """Iterate ``iterable`` on a worker thread, up to ``depth`` items ahead of the consumer.
+
+    Exceptions of the worker are re-raised in the consumer; closing the generator stops the worker.
+    Pays off when the items come from code that releases the GIL (h5py reads, numba ``nogil`` kernels,
+    OpenCV) while the consumer runs torch: two cores busy without OpenMP workers spinning at joins.
+    """
+    q: queue.Queue = queue.Queue(maxsize=max(1, int(depth)))
+    stop = threading.Event()
+
+    def work():
+        try:
+            for item in iterable:
+                if not _put(q, (True, item), stop):
+                    return
+        except BaseException as exc:  # handed to the consumer
+            _put(q, (False, exc), stop)
+            return
+        _put(q, (True, _DONE), stop)
+
+    worker = threading.Thread(target=work, name="eventvision-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            ok, item = q.get()
+            if not ok:
+                raise item
+            if item is _DONE:
+                return
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=10.0)
+
+
+class BackgroundWorker:
+    """Run submitted calls in order on one worker thread (``depth`` waiting at most); :meth:`close` waits
+    for them. The first exception of a call is re-raised by the next :meth:`submit` or by :meth:`close`."""
+
+    def __init__(self, depth: int = 4):
+        self._q: queue.Queue = queue.Queue(maxsize=max(1, int(depth)))
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._work, name="eventvision-writer", daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        while True:
+            call = self._q.get()
+            if call is _DONE:
+                return
+            if self._error is None:
+                try:
+                    call[0](*call[1])
+                except BaseException as exc:  # re-raised on the caller's thread
+                    self._error = exc
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def submit(self, fn: Callable, *args) -> None:
+        self._raise()
+        _put(self._q, (fn, args), self._stop)
+
+    def close(self) -> None:
+        """Wait for every submitted call; re-raise the first failure."""
+        _put(self._q, _DONE, self._stop)
+        self._thread.join()
+        self._raise()
+
+    def abort(self) -> None:
+        """Drop what is waiting and stop (after an error elsewhere)."""
+        self._error = self._error or RuntimeError("aborted")
+        _put(self._q, _DONE, self._stop)
+        self._thread.join(timeout=10.0)

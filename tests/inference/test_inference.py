@@ -1,0 +1,131 @@
+"""eventvision.inference: stereo windows and rectification, gesture predictor over a recording, threads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from eventvision.events.core import make_events
+from eventvision.events.recording import EventWindow
+
+
+def _events(rng, n, width, height, t_max):
+    return make_events(rng.integers(0, width, n), rng.integers(0, height, n),
+                       np.sort(rng.integers(0, t_max, n)), rng.integers(0, 2, n))
+
+
+def test_stereo_predictor_windows_are_half_open_and_rectified(tmp_path):
+    from eventvision.data.stereo.export import identity_rectify_map, write_dsec_sequence
+    from eventvision.events.recording import window_slice
+    from eventvision.inference.stereo import StereoPredictor, open_stereo_input
+    from eventvision.representations import rectify
+    rng = np.random.default_rng(0)
+    left, right = _events(rng, 5000, 40, 30, 120_000), _events(rng, 5000, 40, 30, 120_000)
+    left["t"][:3] = [0, 0, 0]
+    right["t"][-1] = 119_999
+    maps = (identity_rectify_map(40, 30), identity_rectify_map(40, 30))
+    maps[0][..., 0] += 1
+    on_label_clock = [ev.copy() for ev in (left, right)]
+    for ev in on_label_clock:
+        ev["t"] += 500
+    folder = write_dsec_sequence(tmp_path / "seq", left=on_label_clock[0], right=on_label_clock[1], width=40,
+                                 height=30, t_offset=500, rectify_maps=maps)
+    seen = []
+
+    class Probe:
+        name, max_disparity = "probe", 10.0
+
+        def prepare(self, window):
+            seen.append(window)
+            return window
+
+        def infer(self, window):
+            return np.full((window.height, window.width), 1.0, np.float32)
+
+    source = open_stereo_input(folder)
+    results = list(StereoPredictor(Probe(), source, window_us=50_000))
+    assert [(w.t0, w.t1) for w in seen] == [(0, 50_000), (50_000, 100_000), (100_000, 150_000)]
+    assert [r.t_label_us for r in results] == [50_500, 100_500, 150_500]     # window end + t_offset
+    for w in seen:
+        np.testing.assert_array_equal(w.events, rectify(window_slice(left, w.t0, w.t1), maps[0]))
+        np.testing.assert_array_equal(w.right, rectify(window_slice(right, w.t0, w.t1), maps[1]))
+    assert sum(len(w.events) for w in seen) == len(rectify(left, maps[0]))    # each event in one window
+    source.close()
+
+
+def test_sgbm_method_matches_the_pure_function():
+    from eventvision.inference.stereo import SGBMMethod
+    from eventvision.models.stereo.sgbm import sgbm_from_events
+    rng = np.random.default_rng(1)
+    left = _events(rng, 8000, 64, 48, 50_000)
+    right = left.copy()
+    right["x"] = np.maximum(right["x"].astype(int) - 5, 0)
+    window = EventWindow(0, 50_000, left, 64, 48, right=right)
+    got = SGBMMethod(max_disparity=31)(window)
+    ref = sgbm_from_events(left, right, t_start=0, t_end=50_000, width=64, height=48, max_disparity=31)
+    np.testing.assert_array_equal(got, ref)
+
+
+def test_learned_method_and_missing_checkpoint(tmp_path):
+    from eventvision.errors import DatasetNotFoundError
+    from eventvision.inference.stereo import build_method
+    with pytest.raises(DatasetNotFoundError, match="stereo checkpoint not found"):
+        build_method("learned", checkpoint=tmp_path / "none.pt")
+    method = build_method("learned")                                  # the bundled checkpoint
+    rng = np.random.default_rng(2)
+    ev = _events(rng, 3000, 48, 32, 50_000)
+    disp = method(EventWindow(0, 50_000, ev, 48, 32, right=ev))
+    assert disp.shape == (32, 48) and disp.dtype == np.float32 and np.isfinite(disp).all()
+
+
+def test_gesture_predictor_over_a_recording(tmp_path):
+    from eventvision.config import load_config
+    from eventvision.engine.checkpoint import save_checkpoint
+    from eventvision.events.readers import open_recording
+    from eventvision.inference.gesture import GestureClassifier, GesturePredictor
+    from eventvision.tasks.gesture import GestureTask
+    cfg = load_config("gesture/small", ["model.channels=4", "model.num_blocks=2", "model.hidden=16",
+                                        "data.num_frames=4", "data.resolution=32"])
+    task = GestureTask.from_config(cfg)
+    ckpt = save_checkpoint(tmp_path / "g.pt", task="gesture", config=cfg, model=task.build_model())
+    rng = np.random.default_rng(3)
+    np.save(tmp_path / "rec.npy", _events(rng, 4000, 128, 128, 2_500_000))
+    clf = GestureClassifier.from_checkpoint(ckpt)
+    with open_recording(tmp_path / "rec.npy") as rec:
+        results = list(GesturePredictor(clf, rec, window_us=1_000_000))
+    assert len(results) == 3 and [r.window.t1 - r.window.t0 for r in results] == [1_000_000] * 3
+    assert all(r.label in clf.class_names and 0.0 <= r.confidence <= 1.0 for r in results)
+
+
+def test_thread_policy(monkeypatch):
+    import torch
+
+    from eventvision.inference import base
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setattr(base.os, "getloadavg", lambda: (50.0, 50.0, 50.0))
+        assert base.free_cores() == 1 and base.configure_threads(0) == 1 and torch.get_num_threads() == 1
+        assert base.configure_threads(2) == 2
+        with pytest.raises(Exception, match=">= 0"):
+            base.configure_threads(-1)
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_thread_tuner_keeps_the_faster_setting():
+    import torch
+
+    from eventvision.inference.base import ThreadTuner
+    before = torch.get_num_threads()
+    try:
+        tuner = ThreadTuner(2, trial=2, period=10)
+        used = []
+        for i in range(12):
+            n = tuner.before()
+            used.append(n)
+            tuner.after(0.05 if n == 1 else 0.08)          # one thread is faster here (a busy machine)
+        assert used[:5] == [2, 2, 2, 1, 1]                  # warm-up, 2 trials with 2, 2 with 1
+        assert used[5:10] == [1] * 5 and tuner.chosen == 1
+        assert used[10:12] == [2, 2]                        # re-trial after `period` windows
+    finally:
+        torch.set_num_threads(before)
