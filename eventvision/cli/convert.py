@@ -84,6 +84,7 @@ def main(args) -> int:
     if args.chunk_events <= 0:
         raise UserError(f"--chunk-events must be positive, got {args.chunk_events}")
 
+    notes: list[str] = []  # printed once the output is complete: a failure stays one line
     with open_recording(src) as rec:
         streams = (rec.left, rec.right) if rec.is_stereo else (rec,)
         starts = [s.t_start for s in streams]
@@ -95,8 +96,6 @@ def main(args) -> int:
             if rec.format == "mvsec":   # the calibration files read are inputs too
                 from eventvision.data.stereo.mvsec import find_rectify_maps
                 refuse_overwrite_input(dst, *(find_rectify_maps(src) or {}).values())
-            for note in notes:
-                print(f"eventvision: note: {note}", file=sys.stderr)
             shift = rec.right_shift
             t0 = min(starts[0], starts[1] + shift)
             writer = StereoH5Writer(dst, rec.left.width, rec.left.height, rec.baseline_m, rec.focal_px,
@@ -119,4 +118,6 @@ def main(args) -> int:
                     else:
                         writer.append(empty_events(), chunk)
                     bar.update(n_read)
+    for note in notes:
+        print(f"eventvision: note: {note}", file=sys.stderr)
     return 0

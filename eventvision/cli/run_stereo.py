@@ -97,8 +97,6 @@ def main(args) -> int:
             from eventvision.config import load_config
             cfg = method.task.cfg if args.method == "learned" else load_config("stereo/small")
             source = stereo.synthetic_input(cfg, duration_s=args.duration_s, seed=args.seed, size=size)
-        for note in source.notes:
-            print(f"eventvision: note: {note}", file=sys.stderr)
         auto = args.threads == 0 and threads >= 2
         tuner = ThreadTuner(threads) if auto and args.method == "learned" else None
         predictor = stereo.StereoPredictor(method, source, window_us=int(round(args.window_ms * 1000)),
@@ -111,6 +109,8 @@ def main(args) -> int:
     finally:
         if source is not None:
             source.close()
+    for note in source.notes:  # after the run: a failure stays one line on stderr
+        print(f"eventvision: note: {note}", file=sys.stderr)
     print(f"run stereo ({args.method}): {summary['windows']} windows, "
           f"{summary['throughput_hz']:.1f} windows/s, "
           f"mean latency {summary['mean_latency_ms']:.1f} ms -> {output}")

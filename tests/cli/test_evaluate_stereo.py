@@ -71,7 +71,7 @@ def test_sgbm_on_mvsec_layout(tmp_path, capsys):
     maps = (identity_rectify_map(346, 260),) * 2
     for k in (1,):
         write_mvsec_sequence(
-            tmp_path / "indoor_flying",
+            tmp_path / "data" / "indoor_flying",
             f"indoor_flying{k}",
             left=left,
             right=right,
@@ -81,7 +81,7 @@ def test_sgbm_on_mvsec_layout(tmp_path, capsys):
         )
     import eventvision.data.stereo.mvsec as mvsec
 
-    overrides = ["data.dataset=mvsec", f"data.root={tmp_path}", "data.split=1", "data.crop=null"]
+    overrides = ["data.dataset=mvsec", f"data.root={tmp_path / 'data'}", "data.split=1", "data.crop=null"]
     old = dict(mvsec.TEST_FRAMES)
     mvsec.TEST_FRAMES[1] = (0, 3)
     try:
