@@ -25,13 +25,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="overrides of the stored config")
     parser.add_argument("--checkpoint", "-k", default=None, help="checkpoint file (best.pt / last.pt); "
                         "optional with --method sgbm")
-    parser.add_argument("--method", choices=("learned", "sgbm"), default="learned",
-                        help="stereo only: sgbm = OpenCV semi-global matching on the same windows "
-                        "(default learned)")
-    parser.add_argument("--split", default="val", choices=("train", "val", "test"), help="dataset split (default: val)")
-    parser.add_argument("--json", default=None, metavar="OUT", help="also write the metrics to this JSON file")
-    parser.add_argument("--batch-size", type=nonneg_int, default=0,
-                        help="per process (default: the config's)")
+    parser.add_argument("--method", choices=("learned", "sgbm", "both"), default="learned",
+                        help="stereo only: sgbm = OpenCV semi-global matching on the same windows; both = "
+                        "the checkpoint and SGBM, and the checkpoint on the pixels SGBM answers")
+    parser.add_argument("--split", default="val", choices=("train", "val", "test"),
+                        help="dataset split (default: val)")
+    parser.add_argument("--json", default=None, metavar="OUT", help="also write the metrics to this JSON")
+    parser.add_argument("--batch-size", type=nonneg_int, default=0, help="per process (default: the config's)")
     parser.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N (default: the config's)")
     parser.add_argument("--plots", default=None, metavar="DIR", help="write the evaluator's pictures (e.g. a "
                         "confusion matrix) into DIR")
@@ -39,9 +39,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _report(result: dict, metrics: dict, args, evaluator) -> None:
+    """Print ``metrics``; with ``evaluator`` also write the JSON (``result``) and the pictures."""
     from eventvision.utils.io import atomic_write_text
     for key, value in metrics.items():
         print(f"{key:<24} {value:.6g}" if isinstance(value, float) else f"{key:<24} {value}")
+    if evaluator is None:
+        return
     if args.json:
         atomic_write_text(args.json, json.dumps(result, indent=2, sort_keys=True) + "\n")
     if args.plots:
@@ -49,28 +52,46 @@ def _report(result: dict, metrics: dict, args, evaluator) -> None:
             print(f"picture: {path}")
 
 
-def _main_sgbm(args) -> int:
+def _main_events(args) -> int:
+    """``--method sgbm`` (SGBM alone) or ``--method both`` (the checkpoint and SGBM on the same windows)."""
     from eventvision.config import load_config
-    from eventvision.inference.stereo import SGBMMethod, evaluate_on_events
+    from eventvision.inference.stereo import LearnedStereo, SGBMMethod, compare_on_events
     from eventvision.tasks import get_task_class
 
     if args.task != "stereo":
-        raise UserError(f"--method sgbm: only the stereo task has a classical method, not '{args.task}'")
-    cls = get_task_class("stereo")
-    if args.checkpoint:
+        raise UserError(f"--method {args.method}: only the stereo task has a classical method, "
+                        f"not '{args.task}'")
+    methods = {}
+    if args.method == "both":
+        if not args.checkpoint:
+            raise UserError("--method both compares a checkpoint with SGBM: pass --checkpoint")
+        from eventvision.engine import load_model_from_checkpoint
+        overrides = list(args.overrides) + ([f"device={args.device}"] if args.device else [])
+        task, model, _ = load_model_from_checkpoint(args.checkpoint, task_name="stereo", overrides=overrides)
+        methods["learned"] = LearnedStereo(task, model)
+        cfg = task.cfg
+    elif args.checkpoint:
         from eventvision.config import apply_overrides, config_from_dict
         from eventvision.engine.checkpoint import load_checkpoint
         stored = load_checkpoint(args.checkpoint, expected_task="stereo")["config"]
         cfg = apply_overrides(config_from_dict(stored), args.overrides)
+        task = get_task_class("stereo")(cfg)
     else:
+        cls = get_task_class("stereo")
         cfg = load_config(cls.default_config, args.overrides)
-    task = cls(cfg)
-    method = SGBMMethod(max_disparity=float(cfg.data.max_disparity), window_ms=float(cfg.data.window_ms))
-    evaluator = task.build_evaluator()
-    metrics = evaluate_on_events(task, method, args.split, evaluator=evaluator)
-    result = {"task": "stereo", "method": "sgbm", "checkpoint": args.checkpoint, "split": args.split,
-              "metrics": metrics}
-    _report(result, metrics, args, evaluator)
+        task = cls(cfg)
+    methods["sgbm"] = SGBMMethod(max_disparity=float(cfg.data.max_disparity),
+                                 window_ms=float(cfg.data.window_ms))
+    evaluators = {name: task.build_evaluator() for name in methods}
+    results = compare_on_events(task, methods, args.split, evaluators=evaluators,
+                                reference="sgbm" if len(methods) > 1 else None)
+    first = next(iter(methods))
+    result = {"task": "stereo", "method": args.method, "checkpoint": args.checkpoint, "split": args.split,
+              "metrics": results[first], **{k: v for k, v in results.items() if k != first}}
+    for name, metrics in results.items():
+        if len(results) > 1:
+            print(f"[{name}]")
+        _report(result, metrics, args, evaluators.get(name) if name == first else None)
     return 0
 
 
@@ -85,8 +106,8 @@ def main(args: argparse.Namespace) -> int:
     for output in (args.json, args.plots):
         if output:
             refuse_overwrite_input(output, *inputs)
-    if args.method == "sgbm":
-        return _main_sgbm(args)
+    if args.method in ("sgbm", "both"):
+        return _main_events(args)
     if not args.checkpoint:
         raise UserError("eval: --checkpoint is required (a best.pt/last.pt written by 'eventvision train'), "
                         "except for 'eval stereo --method sgbm'")

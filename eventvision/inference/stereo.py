@@ -496,15 +496,28 @@ def _leaf_datasets(dataset) -> list:
     return [d for part in inner for d in _leaf_datasets(part)] if inner is not None else [dataset]
 
 
-def evaluate_on_events(
-    task, method, split: str = "val", *, evaluator=None, max_samples: int = 0, show_progress: bool = True
-) -> dict:
-    """Evaluate an event-window method (e.g. :class:`SGBMMethod`) on a stereo task's split.
+def evaluate_on_events(task, method, split: str = "val", *, evaluator=None, max_samples: int = 0,
+                       show_progress: bool = True) -> dict:
+    """Evaluate an event-window method (e.g. :class:`SGBMMethod`) on a stereo task's split -> metrics.
 
     Every dataset of the stereo task (synthetic, DSEC, MVSEC) cuts each GT sample's window
     ``[t_gt - window, t_gt)`` and rectifies it exactly as for the network; here the window's events are
     handed to ``method`` instead of being encoded. The split's crop (``data.crop``, a centre crop outside
-    training) is applied to the full-frame prediction and to the GT alike. Returns the metrics.
+    training) is applied to the full-frame prediction and to the GT alike.
+    """
+    evaluators = {method.name: evaluator if evaluator is not None else task.build_evaluator()}
+    return compare_on_events(task, {method.name: method}, split, evaluators=evaluators,
+                             max_samples=max_samples, show_progress=show_progress)[method.name]
+
+
+def compare_on_events(task, methods: dict, split: str = "val", *, reference: str | None = None,
+                      evaluators: dict | None = None, max_samples: int = 0,
+                      show_progress: bool = True) -> dict:
+    """Several methods on the same windows and GT of a stereo task's split (see :func:`evaluate_on_events`).
+
+    Returns ``{name: metrics}`` per method and, with ``reference`` (e.g. ``"sgbm"``), also
+    ``{"<name>_on_<reference>_pixels": metrics}`` for every other method: its errors on exactly the pixels
+    where the reference answers, the fair comparison with a method that abstains.
     """
     from eventvision.data.stereo.common import crop_sample
     from eventvision.utils.progress import progress
@@ -513,31 +526,36 @@ def evaluate_on_events(
     leaves = _leaf_datasets(dataset)
     for leaf in leaves:
         if not hasattr(leaf, "encoder"):
-            raise InvalidValueError(
-                f"stereo evaluation: dataset {type(leaf).__name__} does not expose its "
-                f"window encoder; it cannot be run on raw events"
-            )
-    evaluator = evaluator if evaluator is not None else task.build_evaluator()
-    evaluator.reset()
+            raise InvalidValueError(f"stereo evaluation: dataset {type(leaf).__name__} does not expose its "
+                                    f"window encoder; it cannot be run on raw events")
+    if reference is not None and reference not in methods:
+        raise InvalidValueError(f"stereo comparison: reference '{reference}' is not one of "
+                                f"{', '.join(methods)}")
+    evaluators = dict(evaluators or {})
+    names = list(methods) + [f"{n}_on_{reference}_pixels" for n in methods if reference and n != reference]
+    for name in names:
+        evaluators.setdefault(name, task.build_evaluator())
+        evaluators[name].reset()
     crop = next((leaf.crop for leaf in leaves if getattr(leaf, "crop", None)), None)
     encoder = _EventsOfWindow()
     for leaf in leaves:
         leaf.encoder, leaf.crop = encoder, None
     total = len(dataset) if not max_samples else min(len(dataset), int(max_samples))
-    for i in progress(
-        range(total),
-        total=total,
-        desc=f"eval {split} ({method.name})",
-        unit="sample",
-        disable=None if show_progress else True,
-    ):
+    for i in progress(range(total), total=total, desc=f"eval {split} ({', '.join(methods)})", unit="sample",
+                      disable=None if show_progress else True):
         sample = dataset[i]
         gt = np.asarray(sample["disparity"], dtype=np.float32)
         height, width = gt.shape
         window = EventWindow(*encoder.bounds, sample["left"], width, height, right=sample["right"])
-        pred = method(window)
+        preds = {name: m(window) for name, m in methods.items()}
         if crop:
-            cut = crop_sample({"left": pred[None], "right": pred[None], "disparity": gt}, crop, None)
-            pred, gt = cut["left"][0], cut["disparity"]
-        evaluator.process({"disparity": gt[None]}, pred[None])
-    return evaluator.evaluate()
+            def cut(a):
+                return crop_sample({"left": a[None], "right": a[None], "disparity": gt}, crop,
+                                   None)["left"][0]
+            preds, gt = {name: cut(p) for name, p in preds.items()}, cut(gt)
+        for name, pred in preds.items():
+            evaluators[name].process({"disparity": gt[None]}, pred[None])
+            if reference and name != reference:
+                masked = np.where(np.isfinite(preds[reference]), pred, np.nan).astype(np.float32)
+                evaluators[f"{name}_on_{reference}_pixels"].process({"disparity": gt[None]}, masked[None])
+    return {name: evaluators[name].evaluate() for name in names}

@@ -127,3 +127,13 @@ def test_sgbm_on_dsec_layout(tmp_path):
                  f"data.root={tmp_path / 'dsec'}"]) == 0
     m = json.loads(out.read_text())["metrics"]
     assert m["valid_pixels"] > 1000 and m["answered_pct"] > 50 and m["epe"] < 3.0, m
+
+
+def test_both_compares_on_the_pixels_sgbm_answers(checkpoint, tmp_path):
+    out = tmp_path / "m.json"
+    assert main(["eval", "stereo", "--method", "both", "--checkpoint", str(checkpoint), "--json", str(out),
+                 "--device", "cpu", *SMALL]) == 0
+    result = json.loads(out.read_text())
+    learned, sgbm, paired = result["metrics"], result["sgbm"], result["learned_on_sgbm_pixels"]
+    assert learned["answered_pct"] == 100.0 and sgbm["answered_pct"] < 100.0
+    assert paired["valid_pixels"] == sgbm["valid_pixels"] < learned["valid_pixels"]
