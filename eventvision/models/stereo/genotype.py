@@ -188,17 +188,33 @@ def save_genotype(path: str | Path, genotype: Genotype, extra: Mapping[str, Any]
 # --- decoding (search -> genotype) ----------------------------------------------------------------
 
 def decode_cell(alpha_probs: np.ndarray, steps: int = STEPS) -> tuple[tuple[int, str], ...]:
-    """Top-2 incoming edges per node (ranked by their best op's probability) with their best op.
+    """Top-2 incoming edges per node with their best op, as released (SpikeDHS
+    ``models/snndarts_search/decoding_formulas.py`` ``genotype_decode``): edges are ranked by their
+    best *non-skip* op's probability (so an edge that is mostly skip does not win a node), and each
+    kept edge takes its overall best op (which may be skip).
 
-    ``alpha_probs``: [num_edges, len(PRIMITIVES)] softmax-normalised cell weights.
+    ``alpha_probs``: [num_edges, len(PRIMITIVES)] softmax-normalised cell weights (column 0 = skip).
     """
     alpha_probs = np.asarray(alpha_probs, dtype=np.float64)
     genes = []
     for node in range(steps):
-        edges = sorted(node_edges(node), key=lambda e: -alpha_probs[e].max())
+        edges = sorted(node_edges(node), key=lambda e: -alpha_probs[e, 1:].max())
         for e in sorted(edges[:2]):
             genes.append((int(e), PRIMITIVES[int(alpha_probs[e].argmax())]))
     return tuple(genes)
+
+
+def rescale_boundary_levels(beta_probs: np.ndarray) -> np.ndarray:
+    """Scale the transition probabilities of sources with only 2 legal moves (the first and the
+    deepest level) by 2/3 before Viterbi, as released (``decoding_formulas.py`` ``Decoder``): a
+    2-way softmax is otherwise favoured over the 3-way ones of the inner levels.
+
+    ``beta_probs``: [L, levels, 3], 0 for illegal moves. Returns a rescaled copy.
+    """
+    probs = np.array(beta_probs, dtype=np.float64, copy=True)
+    two_way = (probs > 0).sum(-1) == 2
+    probs[two_way] *= 2.0 / 3.0
+    return probs
 
 
 def transition_target(src: int, k: int) -> int:

@@ -14,11 +14,12 @@ half of the training data, then alpha/beta (and DGS weights if enabled) a step o
 the other half, alternating; the architecture steps start after ``warmup_epochs``. An optional
 energy term ``energy_weight * relu(E(alpha, beta) / E_ref - energy_budget)`` uses an analytic
 per-op cost: each conv op costs its MACs (k^dim * C^2 * voxels * T) times 4.6 pJ (ANN stage,
-MAC) or 0.9 pJ (spiking stage, AC, assuming every input spikes), skip costs 0; ``E`` is that cost
+MAC) or 0.9 pJ (spiking stage, AC, assuming every input spikes), skip costs 0 between nodes (from a cell input it is a conv); ``E`` is that cost
 in expectation under the softmaxed alpha and beta, ``E_ref`` the same with every edge a conv.
 
-Derivation: top-2 edges per node with their best op (:func:`decode_cell`), best layer path by
-Viterbi over ``beta_p`` (:func:`viterbi_path`) -> :class:`Genotype`, saved with
+Derivation: top-2 edges per node ranked by their best non-skip op, each with its best op
+(:func:`decode_cell`), best layer path by Viterbi over ``beta_p`` with the 2-way boundary levels
+scaled by 2/3 (:func:`rescale_boundary_levels`, :func:`viterbi_path`) -> :class:`Genotype`, saved with
 :func:`save_genotype` and read back by ``model.genotype: path``.
 """
 
@@ -41,10 +42,11 @@ from eventvision.models.stereo.genotype import (
     StageGenotype,
     decode_cell,
     num_edges,
+    rescale_boundary_levels,
     transition_target,
     viterbi_path,
 )
-from eventvision.models.stereo.layers import Cell, StageSpec, ToLevelZero, level_sizes, spatial_shape
+from eventvision.models.stereo.layers import EDGES_FROM_S0, EDGES_FROM_S1, Cell, StageSpec, ToLevelZero, level_sizes, spatial_shape
 from eventvision.models.stereo.network import SpikeDHSStereo
 
 #: energy per operation (pJ, 45 nm; DESIGN.md): MAC for ANN layers, AC for spike-driven layers
@@ -130,7 +132,10 @@ class SearchStack(nn.Module):
         alpha, beta = self.alpha_probs(), self.beta_probs()
         kernel = 3 ** self.spec.dim
         pj = E_AC_PJ if self.spec.spiking else E_MAC_PJ
-        conv_mass = alpha[:, 1:].sum()  # expected number of conv edges per cell (skip costs 0)
+        # expected number of conv edges per cell: skip is free except from a cell input (a conv there)
+        from_input = torch.zeros(num_edges(), dtype=torch.bool, device=alpha.device)
+        from_input[list(EDGES_FROM_S0 + EDGES_FROM_S1)] = True
+        conv_mass = alpha[:, 1:].sum() + alpha[from_input, 0].sum()
         expected = alpha.new_zeros(())
         reference = alpha.new_zeros(())
         for name in self.cells:
@@ -146,7 +151,7 @@ class SearchStack(nn.Module):
         """Genotype of this stage: top-2 edges per node with best ops, Viterbi path over beta."""
         with torch.no_grad():
             cell = decode_cell(self.alpha_probs().cpu().numpy())
-            path = viterbi_path(self.beta_probs().cpu().numpy())
+            path = viterbi_path(rescale_boundary_levels(self.beta_probs().cpu().numpy()))
         return StageGenotype(cell=cell, path=path)
 
 

@@ -149,9 +149,9 @@ def test_dgs_and_evolved_tau_switches():
     plain = build_stereo_model(**TINY)
     assert not any(isinstance(m, DGSSurrogate) for m in plain.modules())
     assert not [n for n, _ in plain.named_parameters() if n.endswith("leak.raw")]
-    # widths follow the ops: a snn_b5 edge has a width-5 surrogate
+    # released cell: ops hand BN(conv) to the node neuron, which fires with width 3 (DGS centre)
     cell = model.matching.cells.cells[0]
-    assert float(cell.ops["3"].act.surrogate_function.width) == pytest.approx(5.0)
+    assert float(cell.node_act[1].surrogate_function.width) == pytest.approx(3.0)
     # the DGS mixture weights and the leaks learn through the loss (leaks matter from T = 2 on)
     model = build_stereo_model(**dict(TINY, dgs=True, learn_tau=True, input_mode="steps"))
     model(*_pair(h=18, w=27)).mean().backward()
@@ -164,4 +164,4 @@ def test_full_config_matches_published_size():
     model = build_stereo_model(**FULL_CONFIG)
     assert model.feature.out_channels == 24      # filter multiplier 8 x 3 nodes
     assert model.num_disp == 21                  # 63 / 3
-    assert [c.pre1.body.module[0].out_channels for c in model.matching.cells.cells] == [16, 32, 32, 16]
+    assert [c.ops["1"].body.module[0].out_channels for c in model.matching.cells.cells] == [16, 32, 32, 16]
