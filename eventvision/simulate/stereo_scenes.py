@@ -91,36 +91,49 @@ class SceneParams:
     """Random-scene ranges. Disparities in px; speeds are image-plane speeds in px/s (at the depth of
     the surface for objects, of the background for the rig); event statistics per scene.
 
-    ``textures``: relative weights of :data:`TEXTURE_KINDS` (missing kinds: 0).
+    ``textures``: relative weights of :data:`TEXTURE_KINDS` (missing kinds: 0). The defaults are the
+    plain scenes of the first generator (fronto-parallel background, blurred-noise textures, a still
+    rig, fixed thresholds, no noise); :data:`RANDOMIZED` is the training distribution.
     """
 
-    num_patches: tuple[int, int] = (1, 6)
-    patch_disparity: tuple[float, float] = (3.0, 64.0)
-    background_disparity: tuple[float, float] = (0.5, 40.0)
-    patch_size_frac: tuple[float, float] = (0.15, 0.5)   # patch side / image side
+    num_patches: tuple[int, int] = (2, 5)
+    patch_disparity: tuple[float, float] = (6.0, 22.0)
+    background_disparity: tuple[float, float] = (2.0, 5.0)
+    patch_size_frac: tuple[float, float] = (0.2, 0.45)   # patch side / image side
     slanted_fraction: float = 0.5
-    max_tilt_deg: float = 50.0
-    background_slant_prob: float = 0.3
+    max_tilt_deg: float = 40.0
+    background_slant_prob: float = 0.0
     max_background_tilt_deg: float = 45.0
-    speed_px_s: tuple[float, float] = (0.0, 300.0)       # object motion on top of the ego-motion
-    ego_speed_px_s: tuple[float, float] = (20.0, 300.0)  # rig translation, any direction in the image plane
-    ego_depth_rate: float = 0.5                          # |vz| <= this x nearest depth per second
-    texel_px: tuple[float, float] = (2.0, 12.0)          # texture cell size in pixels at the surface depth
+    speed_px_s: tuple[float, float] = (60.0, 240.0)      # object motion on top of the ego-motion
+    ego_speed_px_s: tuple[float, float] = (0.0, 0.0)     # rig translation, any direction in the image plane
+    ego_depth_rate: float = 0.0                          # |vz| <= this x nearest depth per second
+    texel_px: tuple[float, float] = (5.0, 10.0)          # texture cell size in pixels at the surface depth
     period_s: tuple[float, float] = (1.0, 2.0)           # oscillation period of each motion
-    textures: tuple[tuple[str, float], ...] = (("noise", 1.0), ("dots", 1.0), ("pink", 1.0), ("edges", 1.0),
-                                               ("flat", 0.3))
-    contrast: tuple[float, float] = (0.12, 0.35)         # mean ON/OFF threshold (log intensity)
-    contrast_spread: tuple[float, float] = (0.0, 0.25)   # per-pixel threshold std / mean
-    refractory_us: tuple[float, float] = (0.0, 1000.0)
-    noise_rate_hz: tuple[float, float] = (0.0, 0.5)      # background activity per pixel
-    hot_pixel_fraction: tuple[float, float] = (0.0, 3e-4)
+    textures: tuple[tuple[str, float], ...] = (("noise", 1.0),)
+    texture_mean: tuple[float, float] = (0.54, 0.54)     # mean intensity of a texture ...
+    texture_amplitude: tuple[float, float] = (0.92, 0.92)  # ... and its peak-to-peak range
+    contrast: tuple[float, float] = (0.2, 0.2)           # mean ON/OFF threshold (log intensity)
+    contrast_spread: tuple[float, float] = (0.15, 0.15)  # per-pixel threshold std / mean
+    refractory_us: tuple[float, float] = (0.0, 0.0)
+    noise_rate_hz: tuple[float, float] = (0.0, 0.0)      # background activity per pixel
+    hot_pixel_fraction: tuple[float, float] = (0.0, 0.0)
     hot_pixel_rate_hz: tuple[float, float] = (50.0, 500.0)
 
     def replace(self, **changes) -> "SceneParams":
         return dataclasses.replace(self, **changes)
 
 
-#: held-out scene families: the default ("mixed") distribution with one property pushed to an extreme
+#: the training distribution: everything a real rig varies, randomized per scene
+RANDOMIZED = SceneParams(
+    num_patches=(1, 6), patch_disparity=(3.0, 64.0), background_disparity=(0.5, 40.0), patch_size_frac=(0.15, 0.5),
+    max_tilt_deg=50.0, background_slant_prob=0.3, speed_px_s=(0.0, 300.0), ego_speed_px_s=(20.0, 300.0),
+    ego_depth_rate=0.5, texel_px=(2.0, 12.0),
+    textures=(("noise", 1.0), ("dots", 1.0), ("pink", 1.0), ("edges", 1.0), ("flat", 0.3)),
+    texture_mean=(0.3, 0.7), texture_amplitude=(0.5, 1.0),
+    contrast=(0.12, 0.35), contrast_spread=(0.0, 0.25), refractory_us=(0.0, 1000.0), noise_rate_hz=(0.0, 0.5),
+    hot_pixel_fraction=(0.0, 3e-4))
+
+#: held-out scene families: :data:`RANDOMIZED` ("mixed") with one property pushed to an extreme
 FAMILIES: dict[str, dict] = {
     "mixed": {},
     "fronto": {"slanted_fraction": 0.0, "background_slant_prob": 0.0},
@@ -132,26 +145,36 @@ FAMILIES: dict[str, dict] = {
     "low_texture": {"textures": (("flat", 1.0), ("pink", 0.5))},
     "fast": {"ego_speed_px_s": (250.0, 500.0), "speed_px_s": (150.0, 400.0)},
     "noisy": {"noise_rate_hz": (1.0, 3.0), "hot_pixel_fraction": (3e-4, 1e-3), "contrast_spread": (0.2, 0.4)},
+    # the plain scenes of the first generator (SceneParams defaults): still rig, blurred noise, clean events
+    "plain": dataclasses.asdict(SceneParams()),
 }
 
 
 def family_params(name: str, base: SceneParams | None = None) -> SceneParams:
-    """:class:`SceneParams` of family ``name`` (see :data:`FAMILIES`), on top of ``base``."""
+    """:class:`SceneParams` of family ``name`` (see :data:`FAMILIES`), on top of ``base`` (:data:`RANDOMIZED`)."""
     if name not in FAMILIES:
         raise InvalidValueError(f"stereo scene family '{name}' is unknown; choose one of {', '.join(FAMILIES)}")
-    return (base or SceneParams()).replace(**FAMILIES[name])
+    return (base or RANDOMIZED).replace(**FAMILIES[name])
 
 
-def _normalise(grid: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Grid -> intensities in (0, 1] with a random mean level and contrast."""
+def _draw(rng: np.random.Generator, lo: float, hi: float) -> float:
+    """``rng.uniform(lo, hi)``; a fixed value (no draw) when ``lo == hi``."""
+    return float(lo) if lo == hi else float(rng.uniform(lo, hi))
+
+
+def _normalise(grid: np.ndarray, rng: np.random.Generator, mean: tuple[float, float],
+               amplitude: tuple[float, float]) -> np.ndarray:
+    """Grid -> intensities in (0, 1] with a mean level and peak-to-peak contrast drawn from the ranges."""
     grid = (grid - grid.min()) / max(float(np.ptp(grid)), 1e-6)
-    mean, amp = rng.uniform(0.3, 0.7), rng.uniform(0.5, 1.0)
+    mean, amp = _draw(rng, *mean), _draw(rng, *amplitude)
     lo = max(mean - amp / 2, 0.05)
     return (lo + (min(mean + amp / 2, 1.0) - lo) * grid).astype(np.float64)
 
 
-def make_texture(kind: str, rng: np.random.Generator, cells: int = TEXTURE_CELLS) -> np.ndarray:
-    """A wrapping [cells, cells] intensity grid in (0, 1] of one of :data:`TEXTURE_KINDS`."""
+def make_texture(kind: str, rng: np.random.Generator, cells: int = TEXTURE_CELLS, *,
+                 mean: tuple[float, float] = (0.3, 0.7), amplitude: tuple[float, float] = (0.5, 1.0)) -> np.ndarray:
+    """A wrapping [cells, cells] intensity grid in (0, 1] of one of :data:`TEXTURE_KINDS` (mean level and
+    peak-to-peak contrast drawn from ``mean`` / ``amplitude``; ``flat`` keeps a faint shading)."""
     if kind == "noise":                                   # blurred white noise (the original texture)
         grid = ndimage.gaussian_filter(rng.uniform(0, 1, (cells, cells)), sigma=0.6, mode="wrap")
     elif kind == "pink":                                  # smooth 1/f^beta noise (wraps: built in Fourier space)
@@ -178,14 +201,16 @@ def make_texture(kind: str, rng: np.random.Generator, cells: int = TEXTURE_CELLS
         return (rng.uniform(0.3, 0.7) + rng.uniform(0.02, 0.08) * grid).astype(np.float64)
     else:
         raise InvalidValueError(f"texture kind '{kind}' is unknown; choose one of {', '.join(TEXTURE_KINDS)}")
-    return _normalise(grid, rng)
+    return _normalise(grid, rng, mean, amplitude)
 
 
 def _random_texture(rng: np.random.Generator, params: SceneParams | None = None) -> np.ndarray:
-    kinds = dict((params or SceneParams()).textures)
+    params = params or SceneParams()
+    kinds = dict(params.textures)
     names = [k for k in TEXTURE_KINDS if kinds.get(k, 0) > 0]
     w = np.array([kinds[k] for k in names], dtype=np.float64)
-    return make_texture(str(rng.choice(names, p=w / w.sum())), rng)
+    kind = names[0] if len(names) == 1 else str(rng.choice(names, p=w / w.sum()))
+    return make_texture(kind, rng, mean=params.texture_mean, amplitude=params.texture_amplitude)
 
 
 def _tilted_normal(rng: np.random.Generator, lo_deg: float, hi_deg: float) -> tuple[float, float, float]:
@@ -209,8 +234,8 @@ def random_scene(camera: StereoCamera, rng: np.random.Generator, params: ScenePa
 
     d_bg = rng.uniform(*params.background_disparity)
     z_bg = fb / d_bg
-    normal = ((0.0, 0.0, 1.0) if rng.random() >= params.background_slant_prob
-              else _tilted_normal(rng, 10.0, params.max_background_tilt_deg))
+    slanted = params.background_slant_prob > 0 and rng.random() < params.background_slant_prob
+    normal = _tilted_normal(rng, 10.0, params.max_background_tilt_deg) if slanted else (0.0, 0.0, 1.0)
     surfaces.append(PlanarSurface(
         centre=(0.0, 0.0, z_bg), normal=normal, velocity=velocity(z_bg)[:2] + (0.0,),
         half_size=(np.inf, np.inf), texel_m=rng.uniform(*params.texel_px) * z_bg / f,

@@ -228,6 +228,6 @@ def make_surrogate(name: str | nn.Module | None = "atan", width: float | None = 
         return sj_surrogate.ATan(alpha=2.0 if width is None else float(width))
     if name == "sigmoid":
         return sj_surrogate.Sigmoid(alpha=4.0 if width is None else float(width))
-    from eventvision.errors import UserError
-    raise UserError(f"unknown surrogate '{name}'; one of spikedhs, dgs, atan, sigmoid")
+    from eventvision.errors import ConfigError
+    raise ConfigError(f"unknown surrogate '{name}'; one of spikedhs, dgs, atan, sigmoid")
 

@@ -94,11 +94,16 @@ class SyntheticStereoDataset(torch.utils.data.Dataset):
     def scene_seed(self, index: int) -> int:
         return self.seed + SPLIT_OFFSET[self.split] + self.scene.seed_offset + int(index)
 
-    def _generate(self, index: int) -> dict:
+    def window_events(self, index: int) -> tuple[np.ndarray, np.ndarray, int, int, np.ndarray]:
+        """Scene ``index``'s raw material: ``(left events, right events, t0, t1, GT disparity [H, W])``,
+        the window ``[t0, t1)`` (µs) and its GT at ``t1`` (px, NaN outside ``(0, max_disparity)``)."""
         scene = StereoScene.random(self.scene.camera, self.scene_seed(index), self.scene.params)
         t0, t1 = WARMUP_US, WARMUP_US + self.window_us
         left, right = scene.events(t1, frame_dt_us=self.scene.frame_dt_us)
-        disparity = mask_disparity(scene.disparity(t1), self.max_disparity)
+        return left, right, t0, t1, mask_disparity(scene.disparity(t1), self.max_disparity)
+
+    def _generate(self, index: int) -> dict:
+        left, right, t0, t1, disparity = self.window_events(index)
         # sign-SBT values are -1/0/+1: cached as int8 (4x smaller), float32 on access
         return make_sample(self.encoder(left, t0, t1).astype(np.int8), self.encoder(right, t0, t1).astype(np.int8),
                            disparity, t_end_us=t1, sequence=f"synthetic-{self.split}", index=index)

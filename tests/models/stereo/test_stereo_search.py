@@ -7,7 +7,7 @@ from eventvision.models.stereo import SMALL_CONFIG, build_stereo_model, load_gen
 from eventvision.models.stereo.genotype import validate_path
 from eventvision.models.stereo.search import SearchConfig, build_supernet, search_stereo
 
-TINY = dict(SMALL_CONFIG, feature="spiking", matching="spiking", max_disp=12)
+TINY = dict(SMALL_CONFIG, feature="spiking", matching="spiking", max_disp=12, time_steps=1, learn_tau=False)
 LAYOUT = dict(filter_multiplier=1, fea_num_layers=2, mat_num_layers=3, max_level=2)
 
 
