@@ -23,6 +23,10 @@ from eventvision.tasks.base import Task
 from eventvision.utils.disparity import valid_disparity
 
 DATASETS = ("synthetic", "dsec", "mvsec")
+#: DGS schedule of the released SpikeDHS (train.py): every 5 epochs each surrogate width b moves to the
+#: winner of softmax(alpha) accumulated over at most 200 batches (then clamped to [1, 6])
+DGS_EVERY_EPOCHS = 5
+DGS_MAX_BATCHES = 200
 
 
 class StereoTask(Task):
@@ -32,6 +36,8 @@ class StereoTask(Task):
 
     def __init__(self, cfg):
         super().__init__(cfg)
+        self._epoch = 0          # epochs completed (DGS schedule)
+        self._dgs_batches = 0    # batches accumulated in the current DGS cycle
         data, model = cfg.data, cfg.model
         if data.dataset not in DATASETS:
             raise ConfigError(f"data.dataset='{data.dataset}': choose one of {', '.join(DATASETS)}")
@@ -104,12 +110,38 @@ class StereoTask(Task):
         gt = batch["disparity"]
         max_d = float(self.cfg.data.max_disparity)
         loss = disparity_loss(pred, gt, max_d, str(self.cfg.loss.name))
+        if self.cfg.model.dgs and (self._epoch + 1) % DGS_EVERY_EPOCHS == 0 and self._dgs_batches < DGS_MAX_BATCHES:
+            from eventvision.spiking.surrogate import accumulate_surrogates
+            accumulate_surrogates(model)
+            self._dgs_batches += 1
         with torch.no_grad():
             mask = valid_disparity(gt, max_d)
             epe = (pred[mask] - gt[mask]).abs().mean().item() if mask.any() else float("nan")
         return loss, {"epe": epe}
 
+    def on_epoch_end(self, model: nn.Module, epoch: int) -> None:
+        """DGS (``model.dgs``): after every ``DGS_EVERY_EPOCHS`` epochs move each surrogate width to its
+        accumulated winner (:func:`eventvision.spiking.surrogate.recenter_surrogates`)."""
+        self._epoch = epoch + 1
+        if self.cfg.model.dgs and self._epoch % DGS_EVERY_EPOCHS == 0:
+            from eventvision.engine.checkpoint import unwrap
+            from eventvision.spiking.surrogate import recenter_surrogates
+            recenter_surrogates(unwrap(model))
+            self._dgs_batches = 0
+
     # --- extras -------------------------------------------------------------------------------
+    def extra_state(self, model: nn.Module) -> dict:
+        """The model's genotype, so a checkpoint trained on a searched genotype file needs no file to load."""
+        from eventvision.engine.checkpoint import unwrap
+        genotype = getattr(unwrap(model), "genotype", None)
+        return {"genotype": genotype.to_dict()} if genotype is not None else {}
+
+    def load_extra_state(self, extra: dict) -> None:
+        """Build the model from the checkpoint's embedded genotype (instead of ``model.genotype``, which may
+        name a file that does not exist where the checkpoint is used)."""
+        if extra.get("genotype"):
+            self.cfg.model["genotype"] = dict(extra["genotype"])
+
     def energy(self, model: nn.Module, batch) -> dict:
         """Energy per inference (45 nm model of eventvision.spiking.energy) on one batch of one sample."""
         from eventvision.spiking.energy import profile_energy

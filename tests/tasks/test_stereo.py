@@ -89,3 +89,48 @@ def test_training_beats_constant_median(tmp_path, single_thread):
     assert math.isfinite(metrics["epe"]) and metrics["valid_pixels"] > 10_000
     assert trivial["epe"] > 3.0
     assert metrics["epe"] < 0.6 * trivial["epe"], (metrics, trivial)
+
+
+def test_checkpoint_carries_its_genotype_and_evaluates_from_another_folder(tmp_path, monkeypatch, single_thread):
+    """A model trained on a searched genotype file: its checkpoint embeds the genotype, so `eval stereo`
+    works from a folder where the file (a relative path in the stored config) does not exist."""
+    from eventvision.cli.main import main
+    from eventvision.engine.checkpoint import save_checkpoint
+    from eventvision.models.stereo import SPIKEDHS_MVSEC, Genotype, StageGenotype, save_genotype
+
+    searched = Genotype(feature=StageGenotype(cell=((0, "snn_b3"), (1, "skip"), (2, "snn_b5"), (4, "snn_b3"),
+                                                    (5, "skip"), (8, "snn_b3")), path=(0, 1)),
+                        matching=SPIKEDHS_MVSEC.matching)
+    train_dir, other = tmp_path / "train", tmp_path / "elsewhere"
+    train_dir.mkdir()
+    other.mkdir()
+    monkeypatch.chdir(train_dir)
+    save_genotype("genotype.yaml", searched)
+    cfg = load_config("stereo/small", QUICK + ["model.genotype=genotype.yaml", "model.fea_filter_multiplier=1",
+                                              "model.mat_filter_multiplier=1", "data.synthetic.num_val=2"])
+    task = StereoTask(cfg)
+    model = task.build_model()
+    assert model.genotype == searched
+    save_checkpoint(train_dir / "best.pt", task="stereo", config=cfg, model=model, extra=task.extra_state(model))
+    monkeypatch.chdir(other)
+    assert main(["eval", "stereo", "--checkpoint", str(train_dir / "best.pt"), "--json", "m.json"]) == 0
+    assert (other / "m.json").is_file()
+
+
+def test_dgs_schedule_moves_widths_every_five_epochs():
+    from eventvision.spiking.surrogate import DGSSurrogate
+
+    task = StereoTask(load_config("stereo/small", QUICK + ["model.dgs=true", "model.fea_filter_multiplier=1",
+                                                          "model.mat_filter_multiplier=1"]))
+    model = task.build_model()
+    dgs = [m for m in model.modules() if isinstance(m, DGSSurrogate)]
+    assert dgs
+    with torch.no_grad():
+        for m in dgs:
+            m.alpha.copy_(torch.tensor([0.0, 0.0, 0.0, 0.0, 3.0]))     # +0.4 wins
+            m.accumulate()
+    for epoch in range(4):
+        task.on_epoch_end(model, epoch)
+    assert all(float(m.width) == pytest.approx(3.0) for m in dgs)      # not before 5 epochs
+    task.on_epoch_end(model, 4)
+    assert all(float(m.width) == pytest.approx(3.4) for m in dgs)
