@@ -184,6 +184,7 @@ def main(argv=None) -> int:
     parser.add_argument("--median-samples", type=int, default=64, help="training scenes for the constant")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", default="", help="also write the table as JSON here")
+    parser.add_argument("--energy", action="store_true", help="also report energy per inference at 346x260")
     args = parser.parse_args(argv)
 
     import torch
@@ -200,6 +201,16 @@ def main(argv=None) -> int:
     constant = training_median(task, args.median_samples)
     print(f"constant = median training disparity {constant:.2f} px ({args.median_samples} training scenes)")
     results: dict = {"checkpoint": str(ckpt), "constant_px": constant, "sets": {}}
+    if args.energy:
+        from eventvision.data.stereo.synthetic import SyntheticStereoConfig, SyntheticStereoDataset
+
+        scene = dataclasses.replace(SyntheticStereoConfig.from_config(task.cfg.data.synthetic), **LAYOUTS["mvsec"])
+        ds = SyntheticStereoDataset(split="test", num_samples=1, window_us=WINDOW_US, scene=scene,
+                                    num_bins=int(task.cfg.data.num_bins),
+                                    max_disparity=float(task.cfg.data.max_disparity))
+        with torch.no_grad():
+            results["energy_346x260"] = task.energy(model, task.collate([ds[0]]))
+        print(f"energy per inference at 346x260: {results['energy_346x260']}")
     with tempfile.TemporaryDirectory() as tmp:
         for set_name in args.sets.split(","):
             total = Tally()

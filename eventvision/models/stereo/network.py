@@ -155,6 +155,10 @@ class StereoModelConfig:
             raise ConfigError(f"model.block_multiplier must be {STEPS} (cells concatenate their {STEPS} nodes)")
         if self.readout not in ("mean", "sum", "last"):
             raise ConfigError(f"model.readout must be mean, sum or last, got {self.readout!r}")
+        spiking = "spiking" in (self.feature, self.matching)
+        if spiking and self.learn_tau and self.input_mode == "channels" and int(self.time_steps) < 2:
+            raise ConfigError("model.learn_tau=true needs model.time_steps >= 2: at one time step the leak never "
+                              "acts, so it gets no gradient")
 
     @classmethod
     def from_mapping(cls, cfg: Mapping[str, Any]) -> "StereoModelConfig":
