@@ -100,7 +100,18 @@ def predict(task, model, left: np.ndarray, right: np.ndarray) -> np.ndarray:
         return task.predict(model, batch)[0].numpy()
 
 
-def eval_synthetic(task, model, family: str, scenes: int, constant: float) -> Tally:
+def panel_row(left_events: np.ndarray, pred: np.ndarray, sgbm: np.ndarray, gt: np.ndarray, max_disp: float
+              ) -> np.ndarray:
+    """One figure row: left events | model | SGBM | GT (RGB, disparity colour-mapped over 0..max_disp, NaN black)."""
+    from eventvision.utils.viz import colorize, event_image
+
+    h, w = gt.shape
+    tiles = [event_image(left_events, w, h)] + [colorize(d, 0.0, max_disp) for d in (pred, sgbm, gt)]
+    gap = np.full((h, 4, 3), 255, np.uint8)
+    return np.concatenate([x for t in tiles for x in (t, gap)][:-1], axis=1)
+
+
+def eval_synthetic(task, model, family: str, scenes: int, constant: float, panels: list | None = None) -> Tally:
     from eventvision.data.stereo.synthetic import SyntheticStereoConfig, SyntheticStereoDataset
     from eventvision.models.stereo.sgbm import sgbm_from_events
 
@@ -115,6 +126,9 @@ def eval_synthetic(task, model, family: str, scenes: int, constant: float) -> Ta
         sgbm = sgbm_from_events(left, right, t_start=t0, t_end=t1, width=scene.width, height=scene.height,
                                 max_disparity=float(data.max_disparity))
         tally.add(pred, sgbm, gt, constant, float(data.max_disparity))
+        if panels is not None and i == 0:
+            panels.append(panel_row(left[(left["t"] >= t0) & (left["t"] < t1)], pred, sgbm, gt,
+                                    float(data.max_disparity)))
     return tally
 
 
@@ -185,6 +199,8 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", default="", help="also write the table as JSON here")
     parser.add_argument("--energy", action="store_true", help="also report energy per inference at 346x260")
+    parser.add_argument("--figure", default="", help="PNG: per family, left events | model | SGBM | GT of the "
+                        "first held-out synthetic scene")
     args = parser.parse_args(argv)
 
     import torch
@@ -211,13 +227,14 @@ def main(argv=None) -> int:
         with torch.no_grad():
             results["energy_346x260"] = task.energy(model, task.collate([ds[0]]))
         print(f"energy per inference at 346x260: {results['energy_346x260']}")
+    panels: list | None = [] if args.figure else None
     with tempfile.TemporaryDirectory() as tmp:
         for set_name in args.sets.split(","):
             total = Tally()
             rows = {}
             for k, family in enumerate(families):
                 if set_name == "synthetic":
-                    tally = eval_synthetic(task, model, family, args.scenes, constant)
+                    tally = eval_synthetic(task, model, family, args.scenes, constant, panels)
                 else:
                     tally = eval_recording(ckpt, task, set_name, family, args.clips, 7_000 + 10 * k, constant,
                                            args.threads, Path(tmp))
@@ -239,6 +256,12 @@ def main(argv=None) -> int:
                   f"{r['model_epe_on_sgbm_pixels']:.2f} |")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
+    if panels:
+        from eventvision.utils.viz import save_png
+
+        gap = np.full((4, panels[0].shape[1], 3), 255, np.uint8)
+        figure = np.concatenate([x for p in panels for x in (p, gap)][:-1], axis=0)
+        save_png(args.figure, np.repeat(np.repeat(figure, 2, axis=0), 2, axis=1))
     return 0
 
 
