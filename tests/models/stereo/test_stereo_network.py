@@ -203,3 +203,13 @@ def test_tau_gets_a_gradient_in_the_shipped_config():
     assert grads and sum(g > 0 for g in grads) >= len(grads) // 2
     with pytest.raises(UserError, match="time_steps"):            # T = 1: the leak would get no gradient
         build_stereo_model(**dict(cfg, time_steps=1))
+
+
+def test_separable_regression_equals_full_trilinear():
+    import torch.nn.functional as F
+
+    from eventvision.models.stereo.network import regress_disparity, soft_argmin
+
+    cost = torch.randn(2, 1, 7, 9, 13, dtype=torch.float64)
+    full = soft_argmin(F.interpolate(cost, size=(21, 26, 38), mode="trilinear", align_corners=False)[:, 0])
+    torch.testing.assert_close(regress_disparity(cost, 21, (26, 38)), full, rtol=1e-9, atol=1e-9)
