@@ -39,13 +39,9 @@ def _np(x: Any) -> np.ndarray:
 
 
 def valid_mask(gt: np.ndarray, max_disp: float | None = None) -> np.ndarray:
-    """Valid ground-truth pixels: finite, > 0 and (if given) < ``max_disp``."""
-    gt = _np(gt)
-    with np.errstate(invalid="ignore"):
-        mask = np.isfinite(gt) & (gt > 0)
-        if max_disp is not None:
-            mask &= gt < max_disp
-    return mask
+    """Valid ground-truth pixels (numpy bool): :func:`eventvision.utils.disparity.valid_disparity`."""
+    from eventvision.utils.disparity import valid_disparity
+    return valid_disparity(_np(gt), max_disp)
 
 
 def _errors(pred, gt, max_disp):

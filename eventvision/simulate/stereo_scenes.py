@@ -4,25 +4,33 @@ Geometry: two rectified pinhole cameras with focal length ``f`` (px), principal 
 and baseline ``b`` (m); the left camera sits at the origin, the right one at ``(b, 0, 0)``, both
 looking down +Z. A 3-D point at depth ``Z`` therefore has disparity ``x_left - x_right = f·b/Z``.
 
-A scene is a textured background plane (fronto-parallel, far) plus ``num_patches`` rectangular
-planar patches (fronto-parallel or slanted), each moving with a constant 3-D velocity. Textures are
-attached to the surfaces (functions of the surface's own X/Y coordinates), so both cameras see the
-same texture at the same 3-D point. Each camera view is ray-cast per pixel (nearest surface wins,
-so occlusions are exact); intensity frames over time go through the event emulator
-(:mod:`eventvision.simulate.emulator`) to give left/right events. Ground truth is the left view's
-``f·b/Z`` at the requested time, NaN where the surface point leaves the right image (``x - d < 0``).
+A scene is a textured background plane (fronto-parallel or slanted) plus ``num_patches`` rectangular
+planar patches (fronto-parallel or slanted, occluding each other), each moving with its own 3-D
+velocity, seen by a rig that itself moves (ego-motion in any direction). Textures are attached to the
+surfaces (functions of the surface's own X/Y coordinates), so both cameras see the same texture at the
+same 3-D point; their kinds are what real scenes offer a matcher: blurred noise, random dots, smooth
+1/f ("pink") noise, edges (piecewise-constant rectangles) and low-texture (nearly flat) surfaces. Each
+camera view is ray-cast per pixel (nearest surface wins, so occlusions are exact); intensity frames over
+time go through the event emulator (:mod:`eventvision.simulate.emulator`: per-pixel threshold spread,
+refractory period, background-activity noise) plus hot pixels, giving left/right events. Ground truth
+is the left view's ``f·b/Z`` at the requested time, NaN where the surface point leaves the right image
+(``x - d < 0``). :data:`FAMILIES` names held-out scene families (one property pushed to its extreme
+each); :class:`RectifyDistortion` turns rectified events into raw sensor coordinates plus the DSEC-style
+``rectify_map`` that undoes it.
 
 Everything is deterministic given the seed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Iterator
 
 import numpy as np
 from scipy import ndimage
 
+from eventvision.errors import InvalidValueError
 from eventvision.events.core import EVENT_DTYPE, empty_events
 
 TEXTURE_CELLS = 48  # texture grid side (cells); wraps around
@@ -72,14 +80,21 @@ class PlanarSurface:
     period_s: float = 0.0
 
     def centre_at(self, t_s: float) -> np.ndarray:
-        if self.period_s > 0:
-            t_s = self.period_s / (2 * np.pi) * np.sin(2 * np.pi * t_s / self.period_s)
-        return np.asarray(self.centre) + t_s * np.asarray(self.velocity)
+        return np.asarray(self.centre) + _oscillate(t_s, self.period_s) * np.asarray(self.velocity)
+
+
+TEXTURE_KINDS = ("noise", "dots", "pink", "edges", "flat")
 
 
 @dataclass(frozen=True)
 class SceneParams:
-    """Random-scene ranges. Disparities in px; speeds are image-plane speeds in px/s."""
+    """Random-scene ranges. Disparities in px; speeds are image-plane speeds in px/s (at the depth of
+    the surface for objects, of the background for the rig); event statistics per scene.
+
+    ``textures``: relative weights of :data:`TEXTURE_KINDS` (missing kinds: 0). The defaults are the
+    plain scenes of the first generator (fronto-parallel background, blurred-noise textures, a still
+    rig, fixed thresholds, no noise); :data:`RANDOMIZED` is the training distribution.
+    """
 
     num_patches: tuple[int, int] = (2, 5)
     patch_disparity: tuple[float, float] = (6.0, 22.0)
@@ -87,16 +102,121 @@ class SceneParams:
     patch_size_frac: tuple[float, float] = (0.2, 0.45)   # patch side / image side
     slanted_fraction: float = 0.5
     max_tilt_deg: float = 40.0
-    speed_px_s: tuple[float, float] = (60.0, 240.0)
+    background_slant_prob: float = 0.0
+    max_background_tilt_deg: float = 45.0
+    speed_px_s: tuple[float, float] = (60.0, 240.0)      # object motion on top of the ego-motion
+    ego_speed_px_s: tuple[float, float] = (0.0, 0.0)     # rig translation, any direction in the image plane
+    ego_depth_rate: float = 0.0                          # |vz| <= this x nearest depth per second
     texel_px: tuple[float, float] = (5.0, 10.0)          # texture cell size in pixels at the surface depth
-    period_s: tuple[float, float] = (1.0, 2.0)           # oscillation period of each surface's motion
+    period_s: tuple[float, float] = (1.0, 2.0)           # oscillation period of each motion
+    textures: tuple[tuple[str, float], ...] = (("noise", 1.0),)
+    texture_mean: tuple[float, float] = (0.54, 0.54)     # mean intensity of a texture ...
+    texture_amplitude: tuple[float, float] = (0.92, 0.92)  # ... and its peak-to-peak range
+    contrast: tuple[float, float] = (0.2, 0.2)           # mean ON/OFF threshold (log intensity)
+    contrast_spread: tuple[float, float] = (0.15, 0.15)  # per-pixel threshold std / mean
+    refractory_us: tuple[float, float] = (0.0, 0.0)
+    noise_rate_hz: tuple[float, float] = (0.0, 0.0)      # background activity per pixel
+    hot_pixel_fraction: tuple[float, float] = (0.0, 0.0)
+    hot_pixel_rate_hz: tuple[float, float] = (50.0, 500.0)
+
+    def replace(self, **changes) -> "SceneParams":
+        return dataclasses.replace(self, **changes)
 
 
-def _random_texture(rng: np.random.Generator) -> np.ndarray:
-    grid = rng.uniform(0.0, 1.0, size=(TEXTURE_CELLS, TEXTURE_CELLS))
-    grid = ndimage.gaussian_filter(grid, sigma=0.6, mode="wrap")
+#: the training distribution: everything a real rig varies, randomized per scene
+RANDOMIZED = SceneParams(
+    num_patches=(1, 6), patch_disparity=(3.0, 64.0), background_disparity=(0.5, 40.0), patch_size_frac=(0.15, 0.5),
+    max_tilt_deg=50.0, background_slant_prob=0.3, speed_px_s=(0.0, 300.0), ego_speed_px_s=(20.0, 300.0),
+    ego_depth_rate=0.5, texel_px=(2.0, 12.0),
+    textures=(("noise", 1.0), ("dots", 1.0), ("pink", 1.0), ("edges", 1.0), ("flat", 0.3)),
+    texture_mean=(0.3, 0.7), texture_amplitude=(0.5, 1.0),
+    contrast=(0.12, 0.35), contrast_spread=(0.0, 0.25), refractory_us=(0.0, 1000.0), noise_rate_hz=(0.0, 0.5),
+    hot_pixel_fraction=(0.0, 3e-4))
+
+#: held-out scene families: :data:`RANDOMIZED` ("mixed") with one property pushed to an extreme
+FAMILIES: dict[str, dict] = {
+    "mixed": {},
+    "fronto": {"slanted_fraction": 0.0, "background_slant_prob": 0.0},
+    "slanted": {"slanted_fraction": 1.0, "background_slant_prob": 0.8},
+    "clutter": {"num_patches": (6, 10), "patch_size_frac": (0.1, 0.35)},
+    "dots": {"textures": (("dots", 1.0),)},
+    "smooth": {"textures": (("pink", 1.0),)},
+    "edges": {"textures": (("edges", 1.0),)},
+    "low_texture": {"textures": (("flat", 1.0), ("pink", 0.5))},
+    "fast": {"ego_speed_px_s": (250.0, 500.0), "speed_px_s": (150.0, 400.0)},
+    "noisy": {"noise_rate_hz": (1.0, 3.0), "hot_pixel_fraction": (3e-4, 1e-3), "contrast_spread": (0.2, 0.4)},
+    # the plain scenes of the first generator (SceneParams defaults): still rig, blurred noise, clean events
+    "plain": dataclasses.asdict(SceneParams()),
+}
+
+
+def family_params(name: str, base: SceneParams | None = None) -> SceneParams:
+    """:class:`SceneParams` of family ``name`` (see :data:`FAMILIES`), on top of ``base`` (:data:`RANDOMIZED`)."""
+    if name not in FAMILIES:
+        raise InvalidValueError(f"stereo scene family '{name}' is unknown; choose one of {', '.join(FAMILIES)}")
+    return (base or RANDOMIZED).replace(**FAMILIES[name])
+
+
+def _draw(rng: np.random.Generator, lo: float, hi: float) -> float:
+    """``rng.uniform(lo, hi)``; a fixed value (no draw) when ``lo == hi``."""
+    return float(lo) if lo == hi else float(rng.uniform(lo, hi))
+
+
+def _normalise(grid: np.ndarray, rng: np.random.Generator, mean: tuple[float, float],
+               amplitude: tuple[float, float]) -> np.ndarray:
+    """Grid -> intensities in (0, 1] with a mean level and peak-to-peak contrast drawn from the ranges."""
     grid = (grid - grid.min()) / max(float(np.ptp(grid)), 1e-6)
-    return (0.08 + 0.92 * grid).astype(np.float64)
+    mean, amp = _draw(rng, *mean), _draw(rng, *amplitude)
+    lo = max(mean - amp / 2, 0.05)
+    return (lo + (min(mean + amp / 2, 1.0) - lo) * grid).astype(np.float64)
+
+
+def make_texture(kind: str, rng: np.random.Generator, cells: int = TEXTURE_CELLS, *,
+                 mean: tuple[float, float] = (0.3, 0.7), amplitude: tuple[float, float] = (0.5, 1.0)) -> np.ndarray:
+    """A wrapping [cells, cells] intensity grid in (0, 1] of one of :data:`TEXTURE_KINDS` (mean level and
+    peak-to-peak contrast drawn from ``mean`` / ``amplitude``; ``flat`` keeps a faint shading)."""
+    if kind == "noise":                                   # blurred white noise (the original texture)
+        grid = ndimage.gaussian_filter(rng.uniform(0, 1, (cells, cells)), sigma=0.6, mode="wrap")
+    elif kind == "pink":                                  # smooth 1/f^beta noise (wraps: built in Fourier space)
+        fy, fx = np.meshgrid(np.fft.fftfreq(cells), np.fft.fftfreq(cells), indexing="ij")
+        f = np.hypot(fx, fy)
+        f[0, 0] = 1.0
+        spectrum = (rng.normal(size=(cells, cells)) + 1j * rng.normal(size=(cells, cells))) / f ** rng.uniform(1.0, 1.6)
+        spectrum[0, 0] = 0
+        grid = np.real(np.fft.ifft2(spectrum))
+    elif kind == "dots":                                  # sparse random dots on a flat ground
+        grid = np.zeros((cells, cells))
+        n = int(rng.integers(cells * cells // 40, cells * cells // 8))
+        grid[rng.integers(0, cells, n), rng.integers(0, cells, n)] = rng.choice([-1.0, 1.0], n) * rng.uniform(0.5, 1, n)
+        grid = ndimage.gaussian_filter(grid, sigma=rng.uniform(0.3, 0.8), mode="wrap")
+    elif kind == "edges":                                 # piecewise-constant rectangles (Mondrian)
+        grid = np.full((cells, cells), rng.uniform())
+        for _ in range(int(rng.integers(4, 16))):
+            y0, x0 = rng.integers(0, cells, 2)
+            h, w = rng.integers(2, cells // 2, 2)
+            grid[np.ix_((y0 + np.arange(h)) % cells, (x0 + np.arange(w)) % cells)] = rng.uniform()
+    elif kind == "flat":                                  # low texture: faint smooth shading only
+        grid = ndimage.gaussian_filter(rng.uniform(0, 1, (cells, cells)), sigma=6.0, mode="wrap")
+        grid = (grid - grid.min()) / max(float(np.ptp(grid)), 1e-6)
+        return (rng.uniform(0.3, 0.7) + rng.uniform(0.02, 0.08) * grid).astype(np.float64)
+    else:
+        raise InvalidValueError(f"texture kind '{kind}' is unknown; choose one of {', '.join(TEXTURE_KINDS)}")
+    return _normalise(grid, rng, mean, amplitude)
+
+
+def _random_texture(rng: np.random.Generator, params: SceneParams | None = None) -> np.ndarray:
+    params = params or SceneParams()
+    kinds = dict(params.textures)
+    names = [k for k in TEXTURE_KINDS if kinds.get(k, 0) > 0]
+    w = np.array([kinds[k] for k in names], dtype=np.float64)
+    kind = names[0] if len(names) == 1 else str(rng.choice(names, p=w / w.sum()))
+    return make_texture(kind, rng, mean=params.texture_mean, amplitude=params.texture_amplitude)
+
+
+def _tilted_normal(rng: np.random.Generator, lo_deg: float, hi_deg: float) -> tuple[float, float, float]:
+    tilt = np.deg2rad(rng.uniform(lo_deg, hi_deg))
+    azimuth = rng.uniform(0, 2 * np.pi)
+    return (float(np.sin(tilt) * np.cos(azimuth)), float(np.sin(tilt) * np.sin(azimuth)), float(np.cos(tilt)))
 
 
 def random_scene(camera: StereoCamera, rng: np.random.Generator, params: SceneParams = SceneParams()
@@ -114,41 +234,60 @@ def random_scene(camera: StereoCamera, rng: np.random.Generator, params: ScenePa
 
     d_bg = rng.uniform(*params.background_disparity)
     z_bg = fb / d_bg
+    slanted = params.background_slant_prob > 0 and rng.random() < params.background_slant_prob
+    normal = _tilted_normal(rng, 10.0, params.max_background_tilt_deg) if slanted else (0.0, 0.0, 1.0)
     surfaces.append(PlanarSurface(
-        centre=(0.0, 0.0, z_bg), normal=(0.0, 0.0, 1.0), velocity=velocity(z_bg)[:2] + (0.0,),
+        centre=(0.0, 0.0, z_bg), normal=normal, velocity=velocity(z_bg)[:2] + (0.0,),
         half_size=(np.inf, np.inf), texel_m=rng.uniform(*params.texel_px) * z_bg / f,
-        texture=_random_texture(rng), period_s=float(rng.uniform(*params.period_s))))
+        texture=_random_texture(rng, params), period_s=float(rng.uniform(*params.period_s))))
 
+    lo, hi = params.patch_disparity
     for _ in range(int(rng.integers(params.num_patches[0], params.num_patches[1] + 1))):
-        d = rng.uniform(*params.patch_disparity)
+        d = rng.uniform(max(lo, d_bg), max(hi, d_bg + 1.0))   # patches in front of the background's centre
         z = fb / d
         # centre somewhere in the left image, expressed in metres at depth z
         u, v = rng.uniform(0, camera.width), rng.uniform(0, camera.height)
         xc, yc = (u - cx) * z / f, (v - cy) * z / f
         half = (rng.uniform(*params.patch_size_frac) * camera.width * z / f / 2,
                 rng.uniform(*params.patch_size_frac) * camera.height * z / f / 2)
-        if rng.random() < params.slanted_fraction:
-            tilt = np.deg2rad(rng.uniform(10.0, params.max_tilt_deg))
-            azimuth = rng.uniform(0, 2 * np.pi)
-            normal = (np.sin(tilt) * np.cos(azimuth), np.sin(tilt) * np.sin(azimuth), np.cos(tilt))
-        else:
-            normal = (0.0, 0.0, 1.0)
+        normal = (_tilted_normal(rng, 10.0, params.max_tilt_deg) if rng.random() < params.slanted_fraction
+                  else (0.0, 0.0, 1.0))
         surfaces.append(PlanarSurface(
-            centre=(float(xc), float(yc), float(z)), normal=tuple(float(c) for c in normal),
+            centre=(float(xc), float(yc), float(z)), normal=normal,
             velocity=velocity(z), half_size=(float(half[0]), float(half[1])),
-            texel_m=rng.uniform(*params.texel_px) * z / f, texture=_random_texture(rng),
+            texel_m=rng.uniform(*params.texel_px) * z / f, texture=_random_texture(rng, params),
             period_s=float(rng.uniform(*params.period_s))))
     return surfaces
 
 
-def ray_cast(camera: StereoCamera, surfaces: list[PlanarSurface], t_s: float, *, camera_x_m: float = 0.0
-             ) -> tuple[np.ndarray, np.ndarray]:
-    """Render one view at time ``t_s`` (s) from a camera centred at ``(camera_x_m, 0, 0)``.
+def random_ego_velocity(camera: StereoCamera, surfaces: list[PlanarSurface], rng: np.random.Generator,
+                        params: SceneParams = SceneParams()) -> tuple[float, float, float]:
+    """Rig translation (m/s): image-plane speed drawn in px/s at the background depth, any direction, plus
+    a depth component of at most ``ego_depth_rate`` x the nearest surface's depth per second."""
+    z_bg = float(surfaces[0].centre[2])
+    z_near = min(float(s.centre[2]) for s in surfaces)
+    speed = rng.uniform(*params.ego_speed_px_s) * z_bg / camera.focal_px
+    angle = rng.uniform(0, 2 * np.pi)
+    vz = rng.uniform(-1.0, 1.0) * params.ego_depth_rate * z_near
+    return float(speed * np.cos(angle)), float(speed * np.sin(angle)), float(vz)
 
-    Returns ``(intensity float64 [H, W] in (0, 1], depth float64 [H, W] in metres, inf where no surface)``.
+
+def _oscillate(t_s: float, period_s: float) -> float:
+    """Time warp of an oscillating motion: ``P/(2π)·sin(2πt/P)`` (velocity at t=0 unchanged); t if P <= 0."""
+    return period_s / (2 * np.pi) * np.sin(2 * np.pi * t_s / period_s) if period_s > 0 else t_s
+
+
+def ray_cast(camera: StereoCamera, surfaces: list[PlanarSurface], t_s: float, *, camera_x_m: float = 0.0,
+             origin: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> tuple[np.ndarray, np.ndarray]:
+    """Render one view at time ``t_s`` (s) from a camera centred at ``origin + (camera_x_m, 0, 0)`` (m),
+    looking down +Z.
+
+    Returns ``(intensity float64 [H, W] in (0, 1], depth float64 [H, W] in metres along the optical axis,
+    inf where no surface)``.
     """
     f = camera.focal_px
     cx, cy = camera.principal
+    ox, oy, oz = float(origin[0]) + camera_x_m, float(origin[1]), float(origin[2])
     u = np.arange(camera.width, dtype=np.float64)[None, :]
     v = np.arange(camera.height, dtype=np.float64)[:, None]
     rx = np.broadcast_to((u - cx) / f, (camera.height, camera.width))
@@ -160,10 +299,8 @@ def ray_cast(camera: StereoCamera, surfaces: list[PlanarSurface], t_s: float, *,
         n = np.asarray(surf.normal)
         denom = n[0] * rx + n[1] * ry + n[2]
         with np.errstate(divide="ignore", invalid="ignore"):
-            z = (n[0] * (c[0] - camera_x_m) + n[1] * c[1] + n[2] * c[2]) / denom
-        x_world = camera_x_m + z * rx
-        y_world = z * ry
-        lx, ly = x_world - c[0], y_world - c[1]
+            z = (n[0] * (c[0] - ox) + n[1] * (c[1] - oy) + n[2] * (c[2] - oz)) / denom
+        lx, ly = ox + z * rx - c[0], oy + z * ry - c[1]
         hit = (z > 1e-6) & (np.abs(lx) <= surf.half_size[0]) & (np.abs(ly) <= surf.half_size[1]) & (z < depth)
         if not hit.any():
             continue
@@ -185,7 +322,13 @@ def disparity_from_depth(camera: StereoCamera, depth: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class StereoScene:
-    """A deterministic moving stereo scene: render frames, emulate events, give GT disparity."""
+    """A deterministic moving stereo scene: render frames, emulate events, give GT disparity.
+
+    ``ego_velocity`` (m/s) moves the rig (oscillating with ``ego_period_s`` like the surfaces; 0 = linear).
+    Event statistics: emulator ``contrast`` with per-pixel ``contrast_std``, ``refractory_us``,
+    background ``noise_rate_hz`` per pixel, and ``hot_pixel_fraction`` of each sensor's pixels firing at
+    ``hot_pixel_rate_hz`` (Poisson, one polarity per hot pixel).
+    """
 
     camera: StereoCamera
     surfaces: tuple[PlanarSurface, ...]
@@ -193,27 +336,69 @@ class StereoScene:
     contrast: float = 0.2
     contrast_std: float = 0.03
     noise_rate_hz: float = 0.0
+    refractory_us: int = 0
+    hot_pixel_fraction: float = 0.0
+    hot_pixel_rate_hz: float = 0.0
+    ego_velocity: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    ego_period_s: float = 0.0
 
     @classmethod
     def random(cls, camera: StereoCamera, seed: int, params: SceneParams = SceneParams(), **kwargs) -> "StereoScene":
+        """Surfaces, ego-motion and event statistics drawn from ``params`` (``kwargs`` override fields)."""
         rng = np.random.default_rng(seed)
-        return cls(camera=camera, surfaces=tuple(random_scene(camera, rng, params)), seed=seed, **kwargs)
+        surfaces = random_scene(camera, rng, params)
+        contrast = float(rng.uniform(*params.contrast))
+        drawn = dict(
+            ego_velocity=random_ego_velocity(camera, surfaces, rng, params),
+            ego_period_s=float(rng.uniform(*params.period_s)),
+            contrast=contrast, contrast_std=contrast * float(rng.uniform(*params.contrast_spread)),
+            refractory_us=int(rng.uniform(*params.refractory_us)),
+            noise_rate_hz=float(rng.uniform(*params.noise_rate_hz)),
+            hot_pixel_fraction=float(rng.uniform(*params.hot_pixel_fraction)),
+            hot_pixel_rate_hz=float(rng.uniform(*params.hot_pixel_rate_hz)))
+        drawn.update(kwargs)
+        return cls(camera=camera, surfaces=tuple(surfaces), seed=seed, **drawn)
+
+    def origin(self, t_us: int) -> tuple[float, float, float]:
+        """Left camera centre (m) at ``t_us``."""
+        k = _oscillate(t_us * 1e-6, self.ego_period_s)
+        return tuple(float(k * v) for v in self.ego_velocity)
 
     def render(self, t_us: int, view: str = "left") -> np.ndarray:
         """Intensity frame float32 [H, W] in (0, 1] of ``view`` ("left"/"right") at ``t_us`` (µs)."""
         x = 0.0 if view == "left" else self.camera.baseline_m
-        return ray_cast(self.camera, list(self.surfaces), t_us * 1e-6, camera_x_m=x)[0].astype(np.float32)
+        return ray_cast(self.camera, list(self.surfaces), t_us * 1e-6, camera_x_m=x,
+                        origin=self.origin(t_us))[0].astype(np.float32)
 
     def disparity(self, t_us: int) -> np.ndarray:
         """Exact left-view disparity float32 [H, W] (px, NaN invalid) at ``t_us``."""
-        _, depth = ray_cast(self.camera, list(self.surfaces), t_us * 1e-6, camera_x_m=0.0)
+        _, depth = ray_cast(self.camera, list(self.surfaces), t_us * 1e-6, origin=self.origin(t_us))
         return disparity_from_depth(self.camera, depth)
 
     def _emulators(self):
         from eventvision.simulate.emulator import EventEmulator
-        kw = dict(contrast=self.contrast, contrast_std=self.contrast_std, noise_rate_hz=self.noise_rate_hz)
+        kw = dict(contrast=self.contrast, contrast_std=self.contrast_std, noise_rate_hz=self.noise_rate_hz,
+                  refractory_us=int(self.refractory_us))
         return (EventEmulator(self.camera.width, self.camera.height, seed=2 * self.seed + 1, **kw),
                 EventEmulator(self.camera.width, self.camera.height, seed=2 * self.seed + 2, **kw))
+
+    def _hot_pixels(self, view: int) -> tuple[np.random.Generator, np.ndarray, np.ndarray, np.ndarray]:
+        """(rng, x, y, polarity) of one camera's hot pixels."""
+        rng = np.random.default_rng((self.seed, 7, view))
+        n_pix = self.camera.width * self.camera.height
+        n = int(rng.binomial(n_pix, min(max(self.hot_pixel_fraction, 0.0), 1.0))) if self.hot_pixel_fraction > 0 else 0
+        idx = rng.choice(n_pix, size=n, replace=False) if n else np.zeros(0, dtype=np.int64)
+        return rng, idx % self.camera.width, idx // self.camera.width, rng.choice([-1, 1], size=n)
+
+    def _hot_events(self, hot, t_a: int, t_b: int) -> np.ndarray:
+        rng, xs, ys, ps = hot
+        if not len(xs) or self.hot_pixel_rate_hz <= 0:
+            return empty_events()
+        counts = rng.poisson(self.hot_pixel_rate_hz * (t_b - t_a) * 1e-6, size=len(xs))
+        ev = np.empty(int(counts.sum()), dtype=EVENT_DTYPE)
+        ev["x"], ev["y"], ev["p"] = np.repeat(xs, counts), np.repeat(ys, counts), np.repeat(ps, counts)
+        ev["t"] = rng.integers(t_a + 1, t_b + 1, len(ev))
+        return ev[np.argsort(ev["t"], kind="stable")]
 
     def iter_events(self, t_end_us: int, *, frame_dt_us: int = 1000, chunk_us: int = 50_000
                     ) -> Iterator[tuple[int, int, np.ndarray, np.ndarray]]:
@@ -223,6 +408,7 @@ class StereoScene:
         Memory is bounded by one chunk.
         """
         emu_l, emu_r = self._emulators()
+        hot_l, hot_r = self._hot_pixels(0), self._hot_pixels(1)
         emu_l.reset(self.render(0, "left"), 0)
         emu_r.reset(self.render(0, "right"), 0)
         buf_l: list[np.ndarray] = []
@@ -230,9 +416,12 @@ class StereoScene:
         chunk_start = 0
         t = 0
         while t < t_end_us:
-            t = min(t + frame_dt_us, t_end_us)
+            t_prev, t = t, min(t + frame_dt_us, t_end_us)
             buf_l.append(np.asarray(emu_l.step(self.render(t, "left"), t), dtype=EVENT_DTYPE))
             buf_r.append(np.asarray(emu_r.step(self.render(t, "right"), t), dtype=EVENT_DTYPE))
+            if self.hot_pixel_fraction > 0:
+                buf_l.append(self._hot_events(hot_l, t_prev, t))
+                buf_r.append(self._hot_events(hot_r, t_prev, t))
             while t >= chunk_start + chunk_us or (t >= t_end_us and chunk_start < t_end_us):
                 chunk_end = min(chunk_start + chunk_us, t_end_us)
                 left, buf_l = _split_at(buf_l, chunk_end)
@@ -245,6 +434,62 @@ class StereoScene:
         parts = list(self.iter_events(t_end_us, frame_dt_us=frame_dt_us, chunk_us=t_end_us))
         return (np.concatenate([p[2] for p in parts]) if parts else empty_events(),
                 np.concatenate([p[3] for p in parts]) if parts else empty_events())
+
+
+@dataclass(frozen=True)
+class RectifyDistortion:
+    """A raw sensor's pixel grid relative to the rectified one: rectified = rotation by ``rotation_rad``
+    about the image centre, plus ``shift_px``, of the radially distorted raw position
+    (``r' = r (1 + k1 r^2)``, r normalised by the half-diagonal). Real rigs record raw coordinates; the
+    dataset ships the map that rectifies them (DSEC ``rectify_map.h5``: ``map[y_raw, x_raw] = (x, y)``).
+    """
+
+    width: int
+    height: int
+    rotation_rad: float = 0.0
+    shift_px: tuple[float, float] = (0.0, 0.0)
+    k1: float = 0.0
+
+    @classmethod
+    def random(cls, width: int, height: int, rng: np.random.Generator, *, max_rotation_deg: float = 1.0,
+               max_shift_px: float = 3.0, max_k1: float = 0.04) -> "RectifyDistortion":
+        return cls(width, height, float(np.deg2rad(rng.uniform(-max_rotation_deg, max_rotation_deg))),
+                   (float(rng.uniform(-max_shift_px, max_shift_px)), float(rng.uniform(-max_shift_px, max_shift_px))),
+                   float(rng.uniform(-max_k1, max_k1)))
+
+    def rectified(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Raw pixel positions -> rectified positions (float64 px)."""
+        cx, cy = (self.width - 1) / 2.0, (self.height - 1) / 2.0
+        norm = np.hypot(cx, cy)
+        dx, dy = np.asarray(x, np.float64) - cx, np.asarray(y, np.float64) - cy
+        g = 1.0 + self.k1 * (dx * dx + dy * dy) / norm ** 2
+        dx, dy = dx * g, dy * g
+        c, s = np.cos(self.rotation_rad), np.sin(self.rotation_rad)
+        return cx + c * dx - s * dy + self.shift_px[0], cy + s * dx + c * dy + self.shift_px[1]
+
+    def raw(self, xr: np.ndarray, yr: np.ndarray, iterations: int = 20) -> tuple[np.ndarray, np.ndarray]:
+        """Rectified positions -> raw positions (fixed-point inverse of :meth:`rectified`, float64 px)."""
+        xr, yr = np.asarray(xr, np.float64), np.asarray(yr, np.float64)
+        x, y = xr.copy(), yr.copy()
+        for _ in range(iterations):
+            fx, fy = self.rectified(x, y)
+            x, y = x - (fx - xr), y - (fy - yr)
+        return x, y
+
+    def rectify_map(self) -> np.ndarray:
+        """float32 [H, W, 2]: rectified (x, y) of every raw pixel (DSEC ``rectify_map`` convention)."""
+        ys, xs = np.mgrid[0:self.height, 0:self.width]
+        fx, fy = self.rectified(xs, ys)
+        return np.stack([fx, fy], axis=-1).astype(np.float32)
+
+    def to_raw(self, events: np.ndarray) -> np.ndarray:
+        """Rectified events -> raw sensor events (rounded; those falling off the sensor are dropped)."""
+        x, y = self.raw(events["x"], events["y"])
+        xi, yi = np.floor(x + 0.5).astype(np.int64), np.floor(y + 0.5).astype(np.int64)
+        keep = (xi >= 0) & (xi < self.width) & (yi >= 0) & (yi < self.height)
+        out = events[keep].copy()
+        out["x"], out["y"] = xi[keep], yi[keep]
+        return out
 
 
 def _split_at(buffers: list[np.ndarray], t_split: int) -> tuple[np.ndarray, list[np.ndarray]]:

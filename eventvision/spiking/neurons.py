@@ -177,7 +177,7 @@ class _LIFSequence(torch.autograd.Function):
 
 
 class _SpikeDHSSequence(torch.autograd.Function):
-    """Whole-sequence SpikeDHS neuron: ``u = v + x; s = H(u - th); v = leak u (1 - s)``."""
+    """Whole-sequence SpikeDHS neuron: ``u = v + x; s = [u > th]; v = leak u (1 - s)``."""
 
     @staticmethod
     def forward(ctx, x_seq, v0, leak, th, dsg):
@@ -185,7 +185,7 @@ class _SpikeDHSSequence(torch.autograd.Function):
         v = v0
         for t in range(x_seq.shape[0]):
             u = v + x_seq[t]
-            s = (u >= th).to(u.dtype)
+            s = (u > th).to(u.dtype)
             v = leak * u * (1.0 - s)
             us.append(u)
             ss.append(s)
@@ -202,7 +202,7 @@ class _SpikeDHSSequence(torch.autograd.Function):
         gleak = torch.zeros((), dtype=u_seq.dtype, device=u_seq.device) if ctx.needs_input_grad[2] else None
         for t in range(u_seq.shape[0] - 1, -1, -1):
             u = u_seq[t]
-            s = (u >= th).to(u.dtype)
+            s = (u > th).to(u.dtype)
             d = dsg(u - th)
             if gleak is not None:
                 gleak = gleak + (gv * u * (1.0 - s)).sum()
@@ -260,7 +260,7 @@ class _StatefulNeuron(base.MemoryModule):
 
 
 class SpikeDHSNeuron(_StatefulNeuron):
-    """SpikeDHS neuron: ``u <- u + x; s = H(u - threshold); u <- leak * u * (1 - s)``.
+    """SpikeDHS neuron: ``u <- u + x; s = [u > threshold]; u <- leak * u * (1 - s)``.
 
     ``x`` is the already-computed synaptic input (``BN(Conv(...))``). Defaults: threshold 0.5,
     leak 0.2, SpikeDHS surrogate of width 3. ``learn_tau=True`` learns the leak per layer

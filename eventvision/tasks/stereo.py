@@ -15,27 +15,18 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from eventvision.errors import UserError
+from eventvision.errors import ConfigError, InvalidValueError
+from eventvision.models.stereo.loss import disparity_loss
 from eventvision.tasks.base import Task
+from eventvision.utils.disparity import valid_disparity
 
 DATASETS = ("synthetic", "dsec", "mvsec")
-
-
-def valid_mask(gt: torch.Tensor, max_disparity: float) -> torch.Tensor:
-    """Pixels with finite GT in ``(0, max_disparity)`` (bool; the evaluator's definition)."""
-    return torch.isfinite(gt) & (gt > 0) & (gt < max_disparity)
-
-
-def disparity_loss(pred: torch.Tensor, gt: torch.Tensor, max_disparity: float, kind: str = "smooth_l1") -> torch.Tensor:
-    """Mean smooth-L1 (or L1) over valid pixels; 0 (with grad) when a batch has none."""
-    mask = valid_mask(gt, max_disparity)
-    if not mask.any():
-        return pred.sum() * 0.0
-    p, g = pred[mask], gt[mask]
-    return F.smooth_l1_loss(p, g) if kind == "smooth_l1" else F.l1_loss(p, g)
+#: DGS schedule of the released SpikeDHS (train.py): every 5 epochs each surrogate width b moves to the
+#: winner of softmax(alpha) accumulated over at most 200 batches (then clamped to [1, 6])
+DGS_EVERY_EPOCHS = 5
+DGS_MAX_BATCHES = 200
 
 
 class StereoTask(Task):
@@ -45,14 +36,16 @@ class StereoTask(Task):
 
     def __init__(self, cfg):
         super().__init__(cfg)
+        self._epoch = 0          # epochs completed (DGS schedule)
+        self._dgs_batches = 0    # batches accumulated in the current DGS cycle
         data, model = cfg.data, cfg.model
         if data.dataset not in DATASETS:
-            raise UserError(f"data.dataset='{data.dataset}': choose one of {', '.join(DATASETS)}")
+            raise ConfigError(f"data.dataset='{data.dataset}': choose one of {', '.join(DATASETS)}")
         if int(data.num_bins) != int(model.num_bins):
-            raise UserError(f"data.num_bins={data.num_bins} but model.num_bins={model.num_bins}; set both to the "
+            raise ConfigError(f"data.num_bins={data.num_bins} but model.num_bins={model.num_bins}; set both to the "
                             f"same number of SBT bins")
         if float(data.max_disparity) > int(model.max_disp) - 1:
-            raise UserError(f"data.max_disparity={data.max_disparity} exceeds what the model can output "
+            raise ConfigError(f"data.max_disparity={data.max_disparity} exceeds what the model can output "
                             f"(model.max_disp - 1 = {int(model.max_disp) - 1}); raise model.max_disp")
 
     # --- building -----------------------------------------------------------------------------
@@ -78,13 +71,13 @@ class StereoTask(Task):
             syn = data.synthetic
             count = {"train": syn.num_train, "val": syn.num_val, "test": syn.num_test}.get(split)
             if count is None:
-                raise UserError(f"stereo: unknown split '{split}'; use train, val or test")
+                raise InvalidValueError(f"stereo: unknown split '{split}'; use train, val or test")
             return SyntheticStereoDataset(split=split, num_samples=int(count), scene=self.synthetic_config(), **common)
         if not data.root:
             where = ("https://dsec.ifi.uzh.ch/dsec-datasets/download/ (see datasets/prepare_dsec.md)"
                      if data.dataset == "dsec" else
                      "https://daniilidis-group.github.io/mvsec/download/ (see datasets/prepare_mvsec.md)")
-            raise UserError(f"data.root is empty: set data.root=/path/to/{data.dataset} ({where})")
+            raise ConfigError(f"data.root is empty: set data.root=/path/to/{data.dataset} ({where})")
         if data.dataset == "dsec":
             from eventvision.data.stereo.dsec import build_dsec_dataset
             return build_dsec_dataset(data.root, split, val_sequences=tuple(data.val_sequences), **common)
@@ -103,9 +96,13 @@ class StereoTask(Task):
         return StereoEvaluator(**kwargs)
 
     # --- steps --------------------------------------------------------------------------------
+    def reset(self, model: nn.Module) -> None:
+        """Nothing to do: :class:`SpikeDHSStereo` resets its spiking state at the start of every forward
+        (each window is an independent sample), the one place for every forward path (training step,
+        evaluation, streaming, energy profile)."""
+
     def predict(self, model: nn.Module, batch) -> torch.Tensor:
-        """Disparity float32 [N, H, W] (px); spiking state is reset inside (each window is a fresh sample)."""
-        self.reset(model)
+        """Disparity float32 [N, H, W] (px)."""
         return model(batch["left"], batch["right"])
 
     def training_step(self, model: nn.Module, batch):
@@ -113,19 +110,43 @@ class StereoTask(Task):
         gt = batch["disparity"]
         max_d = float(self.cfg.data.max_disparity)
         loss = disparity_loss(pred, gt, max_d, str(self.cfg.loss.name))
+        if self.cfg.model.dgs and (self._epoch + 1) % DGS_EVERY_EPOCHS == 0 and self._dgs_batches < DGS_MAX_BATCHES:
+            from eventvision.spiking.surrogate import accumulate_surrogates
+            accumulate_surrogates(model)
+            self._dgs_batches += 1
         with torch.no_grad():
-            mask = valid_mask(gt, max_d)
+            mask = valid_disparity(gt, max_d)
             epe = (pred[mask] - gt[mask]).abs().mean().item() if mask.any() else float("nan")
         return loss, {"epe": epe}
 
+    def on_epoch_end(self, model: nn.Module, epoch: int) -> None:
+        """DGS (``model.dgs``): after every ``DGS_EVERY_EPOCHS`` epochs move each surrogate width to its
+        accumulated winner (:func:`eventvision.spiking.surrogate.recenter_surrogates`)."""
+        self._epoch = epoch + 1
+        if self.cfg.model.dgs and self._epoch % DGS_EVERY_EPOCHS == 0:
+            from eventvision.engine.checkpoint import unwrap
+            from eventvision.spiking.surrogate import recenter_surrogates
+            recenter_surrogates(unwrap(model))
+            self._dgs_batches = 0
+
     # --- extras -------------------------------------------------------------------------------
+    def extra_state(self, model: nn.Module) -> dict:
+        """The model's genotype, so a checkpoint trained on a searched genotype file needs no file to load."""
+        from eventvision.engine.checkpoint import unwrap
+        genotype = getattr(unwrap(model), "genotype", None)
+        return {"genotype": genotype.to_dict()} if genotype is not None else {}
+
+    def load_extra_state(self, extra: dict) -> None:
+        """Build the model from the checkpoint's embedded genotype (instead of ``model.genotype``, which may
+        name a file that does not exist where the checkpoint is used)."""
+        if extra.get("genotype"):
+            self.cfg.model["genotype"] = dict(extra["genotype"])
+
     def energy(self, model: nn.Module, batch) -> dict:
         """Energy per inference (45 nm model of eventvision.spiking.energy) on one batch of one sample."""
         from eventvision.spiking.energy import profile_energy
         one = {k: (v[:1] if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
-        self.reset(model)
         report = profile_energy(model, (one["left"], one["right"]))
-        self.reset(model)
         return {"energy_mj": float(report.energy_mj), "macs": float(report.total_macs), "acs": float(report.total_acs)}
 
 
@@ -137,11 +158,11 @@ def constant_baseline_epe(train_set, eval_set, max_disparity: float) -> dict:
     values = []
     for i in range(len(train_set)):
         d = np.asarray(train_set[i]["disparity"])
-        values.append(d[np.isfinite(d) & (d > 0) & (d < max_disparity)])
+        values.append(d[valid_disparity(d, max_disparity)])
     median = float(np.median(np.concatenate(values)))
     err = []
     for i in range(len(eval_set)):
         d = np.asarray(eval_set[i]["disparity"])
-        err.append(np.abs(d[np.isfinite(d) & (d > 0) & (d < max_disparity)] - median))
+        err.append(np.abs(d[valid_disparity(d, max_disparity)] - median))
     err = np.concatenate(err)
     return {"median": median, "epe": float(err.mean()), "1pe": float((err > 1).mean() * 100.0)}

@@ -7,7 +7,8 @@ import pytest
 
 from eventvision.data.stereo.synthetic import SyntheticStereoConfig, SyntheticStereoDataset, SyntheticStereoRecording
 
-SCENE = SyntheticStereoConfig(width=40, height=24, frame_dt_us=5000)
+SCENE = SyntheticStereoConfig(width=40, height=24, frame_dt_us=5000, patch_disparity=(3.0, 9.0),
+                               background_disparity=(1.0, 4.0))
 
 
 def test_sample_layout_and_masking():
@@ -52,8 +53,18 @@ def test_clip_recording_restarts_scenes_and_gt_follows():
     assert [(t0, t1) for t0, t1, _, _ in windows] == [(0, 50_000), (50_000, 100_000), (100_000, 150_000),
                                                      (150_000, 200_000)]
     for t0, t1, left, right in windows:
-        assert len(left) > 50 and left["t"].min() >= t0 and left["t"].max() < t1
+        assert len(left) > 5 and left["t"].min() >= t0 and left["t"].max() < t1
     # the window ending at a clip boundary belongs to the first clip; the next one to a different scene
     assert np.array_equal(rec.disparity_at(100_000), rec._scene(0).disparity(100_000 + 10_000), equal_nan=True)
     assert not np.array_equal(rec.disparity_at(150_000), rec._scene(0).disparity(160_000), equal_nan=True)
     assert np.array_equal(rec.disparity_at(150_000), rec._scene(1).disparity(60_000), equal_nan=True)
+
+
+def test_families_have_their_own_held_out_scenes():
+    mixed = SyntheticStereoDataset(split="test", num_samples=1, scene=SCENE)
+    dots = SyntheticStereoDataset(split="test", num_samples=1, scene=SyntheticStereoConfig(
+        **{**SCENE.__dict__, "family": "dots"}))
+    assert dots.scene_seed(0) != mixed.scene_seed(0)
+    assert dots.scene.params.textures == (("dots", 1.0),)
+    with pytest.raises(Exception, match="family"):
+        SyntheticStereoConfig(family="nope")

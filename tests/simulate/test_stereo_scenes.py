@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from eventvision.simulate.stereo_scenes import (TEXTURE_CELLS, PlanarSurface, StereoCamera, StereoScene,
-                                                make_stereo_sample)
+from eventvision.simulate.stereo_scenes import (FAMILIES, TEXTURE_CELLS, TEXTURE_KINDS, PlanarSurface,
+                                                RectifyDistortion, SceneParams, StereoCamera, StereoScene,
+                                                family_params, make_stereo_sample, make_texture)
 
 CAM = StereoCamera(width=64, height=48, focal_px=80.0, baseline_m=0.25)
 
@@ -60,11 +61,13 @@ def test_views_agree_at_the_disparity_and_occlusion_order():
 
 
 def test_random_scene_is_deterministic_and_moves():
-    a, b = StereoScene.random(CAM, seed=7), StereoScene.random(CAM, seed=7)
+    params = SceneParams(patch_disparity=(6.0, 22.0), background_disparity=(2.0, 5.0), background_slant_prob=0.0,
+                         ego_depth_rate=0.0)
+    a, b = StereoScene.random(CAM, seed=7, params=params), StereoScene.random(CAM, seed=7, params=params)
     assert np.array_equal(a.render(20_000), b.render(20_000))
     assert np.array_equal(a.disparity(50_000), b.disparity(50_000), equal_nan=True)
     assert not np.array_equal(a.render(0), a.render(50_000))
-    assert not np.array_equal(a.render(0), StereoScene.random(CAM, seed=8).render(0))
+    assert not np.array_equal(a.render(0), StereoScene.random(CAM, seed=8, params=params).render(0))
     d = a.disparity(50_000)
     assert np.nanmin(d) >= 2.0 - 1e-3 and np.nanmax(d) <= 22.0 * 1.2      # background and patch ranges (+ z motion)
 
@@ -79,3 +82,51 @@ def test_events_from_emulator_are_deterministic_and_per_camera():
         assert set(np.unique(ev["p"]).tolist()) == {-1, 1}
         assert np.array_equal(ev, s2[cam])
     assert not np.array_equal(s1["left"][:100], s1["right"][:100])
+
+
+@pytest.mark.parametrize("kind", TEXTURE_KINDS)
+def test_texture_kinds_wrap_and_differ(kind):
+    rng = np.random.default_rng(0)
+    tex = make_texture(kind, rng)
+    assert tex.shape == (TEXTURE_CELLS, TEXTURE_CELLS) and tex.min() > 0 and tex.max() <= 1
+    spread = float(np.ptp(tex))
+    assert spread < 0.1 if kind == "flat" else spread > 0.3            # low texture is nearly flat
+    if kind == "edges":                                                # piecewise constant: few levels
+        assert len(np.unique(np.round(tex, 6))) <= 17
+
+
+def test_families_cover_disparity_range_ego_motion_and_event_statistics():
+    cam = StereoCamera(width=128, height=64, focal_px=100.0, baseline_m=0.1)
+    d_max, egos, stats = [], [], []
+    for seed in range(12):
+        scene = StereoScene.random(cam, seed, family_params("mixed"))
+        d_max.append(np.nanmax(scene.disparity(0)))
+        egos.append(np.asarray(scene.ego_velocity))
+        stats.append((scene.contrast_std / scene.contrast, scene.refractory_us, scene.noise_rate_hz))
+    assert max(d_max) > 45 and min(d_max) < 40                        # near and far scenes
+    directions = np.array([np.arctan2(e[1], e[0]) for e in egos])
+    assert np.ptp(directions) > np.pi                                  # ego-motion in many directions
+    assert len({round(s[1]) for s in stats}) > 6 and max(s[2] for s in stats) > 0
+    noisy = StereoScene.random(cam, 3, family_params("noisy"))
+    assert noisy.hot_pixel_fraction > 0 and noisy.noise_rate_hz >= 1.0
+    left, _ = noisy.events(20_000, frame_dt_us=5000)
+    _, counts = np.unique(left["y"].astype(np.int64) * cam.width + left["x"], return_counts=True)
+    assert counts.max() >= 3                                           # a hot pixel fires repeatedly
+    with pytest.raises(Exception, match="family"):
+        family_params("nope")
+    assert set(FAMILIES) >= {"fronto", "slanted", "clutter", "dots", "smooth", "edges", "low_texture"}
+
+
+def test_rectify_distortion_round_trip_through_the_map():
+    from eventvision.representations import rectify
+
+    dist = RectifyDistortion.random(96, 64, np.random.default_rng(1), max_rotation_deg=1.0, max_k1=0.04)
+    ev = np.zeros(500, dtype=make_stereo_sample(0, width=8, height=8, window_us=1000)["left"].dtype)
+    rng = np.random.default_rng(0)
+    ev["x"], ev["y"] = rng.integers(10, 86, 500), rng.integers(8, 56, 500)
+    ev["t"], ev["p"] = np.arange(500), 1
+    raw = dist.to_raw(ev)
+    assert len(raw) == 500 and (raw["x"] != ev["x"]).mean() > 0.3     # raw coordinates really differ
+    back = rectify(raw, dist.rectify_map())
+    err = np.hypot(back["x"].astype(float) - ev["x"], back["y"].astype(float) - ev["y"])
+    assert (err == 0).mean() > 0.7 and err.max() <= 1.5               # rounding twice moves few events 1 px

@@ -20,6 +20,9 @@ X = torch.tensor([-1.0, -0.5, -0.2, 0.0, 0.1, 0.5, 2.0], dtype=torch.float64)
 
 
 def _g(x, b):
+    """Released SpikeDHS surrogate (SNN.py ActFun_changeable): zero unless 0 < u < 1 (|x| < 0.5)."""
+    if abs(x) >= 0.5:
+        return 0.0
     return b / (2 * math.tanh(b / 2)) * (1 - math.tanh(b * x) ** 2)
 
 
@@ -27,7 +30,7 @@ def _g(x, b):
 def test_spikedhs_surrogate_forward_is_heaviside_backward_is_formula(width):
     x = X.clone().requires_grad_(True)
     s = SpikeDHSSurrogate(width)(x)
-    assert s.tolist() == [0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0]
+    assert s.tolist() == [0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0]   # fires on u > threshold (strict)
     s.backward(torch.ones_like(s))
     expected = [_g(float(v), width) for v in X]
     assert torch.allclose(x.grad, torch.tensor(expected, dtype=torch.float64), rtol=1e-12)
@@ -52,7 +55,7 @@ def test_dgs_forward_binary_and_gradients_are_the_softmax_mixture():
         sg.alpha.copy_(torch.tensor([0.3, -0.1, 0.5, 0.0, -0.7]))
     x = X.clone().requires_grad_(True)
     s = sg(x)
-    assert s.tolist() == [0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0]
+    assert s.tolist() == [0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0]
     grad_out = torch.arange(1.0, 8.0, dtype=torch.float64)
     s.backward(grad_out)
     w = torch.softmax(sg.alpha.detach(), 0)
@@ -68,13 +71,13 @@ def test_dgs_forward_binary_and_gradients_are_the_softmax_mixture():
 
 
 def test_dgs_recenter_moves_width_to_winner_and_resets_alpha():
-    model = nn.ModuleDict({"a": DGSSurrogate(3.0), "b": DGSSurrogate(0.2)})
+    model = nn.ModuleDict({"a": DGSSurrogate(3.0), "b": DGSSurrogate(1.2)})
     with torch.no_grad():
         model["a"].alpha.copy_(torch.tensor([0.0, 0.0, 0.0, 0.0, 2.0]))   # +0.4 wins
-        model["b"].alpha.copy_(torch.tensor([5.0, 0.0, 0.0, 0.0, 0.0]))   # -0.4 wins, clamped at 0.1
+        model["b"].alpha.copy_(torch.tensor([5.0, 0.0, 0.0, 0.0, 0.0]))   # -0.4 wins, clamped at 1 (released)
     assert model["a"].best_width() == pytest.approx(3.4)
     new = recenter_surrogates(model)
-    assert new == {"a": pytest.approx(3.4), "b": pytest.approx(0.1)}
+    assert new == {"a": pytest.approx(3.4), "b": pytest.approx(1.0)}
     assert float(model["a"].width) == pytest.approx(3.4)
     assert torch.equal(model["a"].alpha.detach(), torch.zeros(5))
     assert [p is model[k].alpha for p, k in zip(dgs_parameters(model), "ab")] == [True, True]
@@ -92,3 +95,18 @@ def test_make_surrogate_names():
     from eventvision.errors import UserError
     with pytest.raises(UserError, match="unknown surrogate"):
         make_surrogate("nope")
+
+
+def test_dgs_moves_b_to_the_accumulated_winner_clamped_to_1_6():
+    """Released train.py: softmax(alpha) summed over the DGS batches, b += delta of the argmax,
+    clamp(b, 1, 6); a single late batch does not decide."""
+    from eventvision.spiking.surrogate import accumulate_surrogates
+
+    sg = DGSSurrogate(5.9)
+    model = nn.Sequential(sg)
+    for logits in ([0, 0, 0, 0, 3.0], [0, 0, 0, 0, 3.0], [3.0, 0, 0, 0, 0]):
+        with torch.no_grad():
+            sg.alpha.copy_(torch.tensor(logits))
+        accumulate_surrogates(model)
+    assert recenter_surrogates(model) == {"0": pytest.approx(6.0)}   # +0.4 won twice; 6.3 clamped to 6
+    assert float(sg.accumulated.sum()) == 0.0

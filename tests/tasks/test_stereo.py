@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import math
 
 import pytest
@@ -10,13 +11,15 @@ import torch
 from eventvision.config import load_config
 from eventvision.errors import UserError
 from eventvision.tasks import get_task_class
-from eventvision.tasks.stereo import StereoTask, constant_baseline_epe, disparity_loss
+from eventvision.models.stereo.loss import disparity_loss
+from eventvision.tasks.stereo import StereoTask, constant_baseline_epe
 
-# a CPU-quick variant of stereo/small: 32x48 scenes of one textured plane (plus at most one patch) at a
-# random disparity in [3, 20] px, so that a constant prediction is poor; 5 ms render steps
+# a CPU-quick variant of stereo/small: 32x48 plain scenes of one textured plane (plus at most one patch) at a
+# random disparity in [3, 20] px, so that a constant prediction is poor; 5 ms render steps, max disparity 24
 QUICK = ["data.synthetic.width=48", "data.synthetic.height=32", "data.synthetic.num_train=256",
          "data.synthetic.num_val=16", "data.synthetic.num_patches=[0,1]", "data.synthetic.patch_disparity=[3.0,20.0]",
          "data.synthetic.background_disparity=[3.0,20.0]", "data.synthetic.frame_dt_us=5000",
+         "data.synthetic.family=plain", "model.max_disp=24", "data.max_disparity=23.0",
          "train.tensorboard=false", "device=cpu"]
 
 
@@ -25,13 +28,13 @@ def test_registered_and_configs_resolve():
     for name in ("stereo/default", "stereo/small", "stereo/full"):
         StereoTask(load_config(name))
     cfg = load_config("stereo/small")
-    assert cfg.model.max_disp == 24 and cfg.data.window_ms == 50.0 and cfg.data.num_bins == 5
+    assert cfg.model.max_disp == 63 and cfg.data.window_ms == 50.0 and cfg.data.num_bins == 5
     assert load_config("stereo/full").model.fea_filter_multiplier == 8
 
 
 @pytest.mark.parametrize("overrides, match", [
     (["data.num_bins=3"], "num_bins"),
-    (["data.max_disparity=40.0"], "max_disp"),
+    (["data.max_disparity=70.0"], "max_disp"),
     (["data.dataset=kitti"], "synthetic, dsec, mvsec"),
 ])
 def test_bad_config(overrides, match):
@@ -75,9 +78,59 @@ def test_training_beats_constant_median(tmp_path, single_thread):
                                               "train.val_every=0", f"output_dir={tmp_path}"])
     task = StereoTask(cfg)
     trainer = Trainer.from_config(cfg, task, verbose=False)
+    before = evaluate(task, trainer.model, "val", "cpu")
     trainer.fit()
     metrics = evaluate(task, trainer.model, "val", "cpu")
+    rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
+    losses = [float(r["value"]) for r in rows if r["tag"] == "train/loss"]
+    assert len(losses) >= 2 and losses[-1] < 0.7 * losses[0], losses           # the loss falls ...
+    assert metrics["epe"] < 0.7 * before["epe"], (before, metrics)             # ... and the error improves
     trivial = constant_baseline_epe(trainer.train_set, task.build_dataset("val"), cfg.data.max_disparity)
     assert math.isfinite(metrics["epe"]) and metrics["valid_pixels"] > 10_000
     assert trivial["epe"] > 3.0
     assert metrics["epe"] < 0.6 * trivial["epe"], (metrics, trivial)
+
+
+def test_checkpoint_carries_its_genotype_and_evaluates_from_another_folder(tmp_path, monkeypatch, single_thread):
+    """A model trained on a searched genotype file: its checkpoint embeds the genotype, so `eval stereo`
+    works from a folder where the file (a relative path in the stored config) does not exist."""
+    from eventvision.cli.main import main
+    from eventvision.engine.checkpoint import save_checkpoint
+    from eventvision.models.stereo import SPIKEDHS_MVSEC, Genotype, StageGenotype, save_genotype
+
+    searched = Genotype(feature=StageGenotype(cell=((0, "snn_b3"), (1, "skip"), (2, "snn_b5"), (4, "snn_b3"),
+                                                    (5, "skip"), (8, "snn_b3")), path=(0, 1)),
+                        matching=SPIKEDHS_MVSEC.matching)
+    train_dir, other = tmp_path / "train", tmp_path / "elsewhere"
+    train_dir.mkdir()
+    other.mkdir()
+    monkeypatch.chdir(train_dir)
+    save_genotype("genotype.yaml", searched)
+    cfg = load_config("stereo/small", QUICK + ["model.genotype=genotype.yaml", "model.fea_filter_multiplier=1",
+                                              "model.mat_filter_multiplier=1", "data.synthetic.num_val=2"])
+    task = StereoTask(cfg)
+    model = task.build_model()
+    assert model.genotype == searched
+    save_checkpoint(train_dir / "best.pt", task="stereo", config=cfg, model=model, extra=task.extra_state(model))
+    monkeypatch.chdir(other)
+    assert main(["eval", "stereo", "--checkpoint", str(train_dir / "best.pt"), "--json", "m.json"]) == 0
+    assert (other / "m.json").is_file()
+
+
+def test_dgs_schedule_moves_widths_every_five_epochs():
+    from eventvision.spiking.surrogate import DGSSurrogate
+
+    task = StereoTask(load_config("stereo/small", QUICK + ["model.dgs=true", "model.fea_filter_multiplier=1",
+                                                          "model.mat_filter_multiplier=1"]))
+    model = task.build_model()
+    dgs = [m for m in model.modules() if isinstance(m, DGSSurrogate)]
+    assert dgs
+    with torch.no_grad():
+        for m in dgs:
+            m.alpha.copy_(torch.tensor([0.0, 0.0, 0.0, 0.0, 3.0]))     # +0.4 wins
+            m.accumulate()
+    for epoch in range(4):
+        task.on_epoch_end(model, epoch)
+    assert all(float(m.width) == pytest.approx(3.0) for m in dgs)      # not before 5 epochs
+    task.on_epoch_end(model, 4)
+    assert all(float(m.width) == pytest.approx(3.4) for m in dgs)

@@ -76,7 +76,8 @@ def crop_sample(sample: dict, crop: tuple[int, int] | None, rng: np.random.Gener
 
 def mask_disparity(disparity: np.ndarray, max_disparity: float) -> np.ndarray:
     """NaN out non-finite, ``<= 0`` and ``>= max_disparity`` values (a copy, float32; the evaluator's mask)."""
+    from eventvision.utils.disparity import valid_disparity
+
     d = np.array(disparity, dtype=np.float32, copy=True)
-    with np.errstate(invalid="ignore"):
-        d[~np.isfinite(d) | (d <= 0) | (d >= max_disparity)] = np.nan
+    d[~valid_disparity(d, max_disparity)] = np.nan
     return d

@@ -1,10 +1,12 @@
 """Synthetic stereo event data (training, tests, the built-in demo recording).
 
 Samples come from :mod:`eventvision.simulate.stereo_scenes`: random textured planes (fronto-parallel
-and slanted) moving in front of a rectified rig, rendered for both cameras and turned into events by
-the emulator; GT is the exact ``f·b/Z`` at the window end. Scene ``i`` of a split uses the seed
-``seed + SPLIT_OFFSET[split] + i``, so train/val/test scenes never coincide and every sample is
-reproducible on its own. Generated samples are cached in memory (they are small).
+and slanted, occluding each other, five texture kinds) moving in front of a rectified rig that moves too,
+rendered for both cameras and turned into events by the emulator (threshold spread, refractory period,
+background noise, hot pixels drawn per scene); GT is the exact ``f·b/Z`` at the window end. Scene ``i``
+of a split uses the seed ``seed + SPLIT_OFFSET[split] + FAMILY_OFFSET * family_index + i``, so
+train/val/test scenes never coincide, each family has its own scenes, and every sample is reproducible
+on its own. Generated samples are cached in memory (SBT as int8).
 """
 
 from __future__ import annotations
@@ -16,26 +18,35 @@ import numpy as np
 import torch
 
 from eventvision.data.stereo.common import WindowEncoder, crop_sample, make_sample, mask_disparity
-from eventvision.errors import UserError
-from eventvision.simulate.stereo_scenes import SceneParams, StereoCamera, StereoScene
+from eventvision.errors import ConfigError, InvalidValueError
+from eventvision.simulate.stereo_scenes import FAMILIES, SceneParams, StereoCamera, StereoScene, family_params
 
 SPLIT_OFFSET = {"train": 0, "val": 1_000_000, "test": 2_000_000, "demo": 3_000_000}
+#: seed offset between scene families (family k of FAMILIES starts at k * FAMILY_OFFSET)
+FAMILY_OFFSET = 100_000
 #: emulation starts this long before a sample's window, so its first SBT bin sees a steady event rate
 WARMUP_US = 10_000
 
 
 @dataclass(frozen=True)
 class SyntheticStereoConfig:
-    """Rig and scene ranges of the synthetic data (px, m, µs)."""
+    """Rig and scene ranges of the synthetic data (px, m, µs); ``family``: a scene family of
+    :data:`eventvision.simulate.stereo_scenes.FAMILIES` ("mixed" = everything randomized), whose
+    disparity and patch-count ranges are replaced by the ones given here."""
 
     width: int = 96
     height: int = 64
     focal_px: float = 100.0
     baseline_m: float = 0.1
-    patch_disparity: tuple[float, float] = (6.0, 22.0)
-    background_disparity: tuple[float, float] = (2.0, 5.0)
-    num_patches: tuple[int, int] = (2, 5)
-    frame_dt_us: int = 1000
+    patch_disparity: tuple[float, float] = (3.0, 64.0)
+    background_disparity: tuple[float, float] = (0.5, 40.0)
+    num_patches: tuple[int, int] = (1, 6)
+    frame_dt_us: int = 2000
+    family: str = "mixed"
+
+    def __post_init__(self):
+        if self.family not in FAMILIES:
+            raise ConfigError(f"data.synthetic.family='{self.family}' is unknown; choose one of {', '.join(FAMILIES)}")
 
     @property
     def camera(self) -> StereoCamera:
@@ -43,15 +54,23 @@ class SyntheticStereoConfig:
 
     @property
     def params(self) -> SceneParams:
-        return SceneParams(patch_disparity=tuple(self.patch_disparity), num_patches=tuple(self.num_patches),
-                           background_disparity=tuple(self.background_disparity))
+        params = family_params(self.family).replace(patch_disparity=tuple(self.patch_disparity),
+                                                    background_disparity=tuple(self.background_disparity))
+        if self.family not in ("clutter",):   # the clutter family keeps its own (larger) patch count
+            params = params.replace(num_patches=tuple(self.num_patches))
+        return params
+
+    @property
+    def seed_offset(self) -> int:
+        return FAMILY_OFFSET * list(FAMILIES).index(self.family)
 
     @classmethod
     def from_config(cls, syn_cfg) -> "SyntheticStereoConfig":
         return cls(width=int(syn_cfg.width), height=int(syn_cfg.height), focal_px=float(syn_cfg.focal_px),
                    baseline_m=float(syn_cfg.baseline_m), patch_disparity=tuple(syn_cfg.patch_disparity),
                    background_disparity=tuple(syn_cfg.background_disparity),
-                   num_patches=tuple(int(n) for n in syn_cfg.num_patches), frame_dt_us=int(syn_cfg.frame_dt_us))
+                   num_patches=tuple(int(n) for n in syn_cfg.num_patches), frame_dt_us=int(syn_cfg.frame_dt_us),
+                   family=str(syn_cfg.get("family", "mixed")))
 
 
 class SyntheticStereoDataset(torch.utils.data.Dataset):
@@ -61,34 +80,45 @@ class SyntheticStereoDataset(torch.utils.data.Dataset):
                  num_bins: int = 5, max_disparity: float = 63.0, crop: tuple[int, int] | None = None,
                  scene: SyntheticStereoConfig = SyntheticStereoConfig()):
         if split not in SPLIT_OFFSET:
-            raise UserError(f"synthetic stereo: unknown split '{split}'; use one of {', '.join(SPLIT_OFFSET)}")
+            raise InvalidValueError(f"synthetic stereo: unknown split '{split}'; use one of {', '.join(SPLIT_OFFSET)}")
         self.split, self.num_samples, self.seed = split, int(num_samples), int(seed)
         self.window_us, self.max_disparity, self.crop = int(window_us), float(max_disparity), crop
         self.scene = scene
         self.encoder = WindowEncoder(width=scene.width, height=scene.height, num_bins=num_bins)
         self._cache: dict[int, dict] = {}
+        self._draws = 0   # training crops differ at every access (seeded by index and draw count)
 
     def __len__(self) -> int:
         return self.num_samples
 
     def scene_seed(self, index: int) -> int:
-        return self.seed + SPLIT_OFFSET[self.split] + int(index)
+        return self.seed + SPLIT_OFFSET[self.split] + self.scene.seed_offset + int(index)
 
-    def _generate(self, index: int) -> dict:
+    def window_events(self, index: int) -> tuple[np.ndarray, np.ndarray, int, int, np.ndarray]:
+        """Scene ``index``'s raw material: ``(left events, right events, t0, t1, GT disparity [H, W])``,
+        the window ``[t0, t1)`` (µs) and its GT at ``t1`` (px, NaN outside ``(0, max_disparity)``)."""
         scene = StereoScene.random(self.scene.camera, self.scene_seed(index), self.scene.params)
         t0, t1 = WARMUP_US, WARMUP_US + self.window_us
         left, right = scene.events(t1, frame_dt_us=self.scene.frame_dt_us)
-        disparity = mask_disparity(scene.disparity(t1), self.max_disparity)
-        return make_sample(self.encoder(left, t0, t1), self.encoder(right, t0, t1), disparity,
-                           t_end_us=t1, sequence=f"synthetic-{self.split}", index=index)
+        return left, right, t0, t1, mask_disparity(scene.disparity(t1), self.max_disparity)
+
+    def _generate(self, index: int) -> dict:
+        left, right, t0, t1, disparity = self.window_events(index)
+        # sign-SBT values are -1/0/+1: cached as int8 (4x smaller), float32 on access
+        return make_sample(self.encoder(left, t0, t1).astype(np.int8), self.encoder(right, t0, t1).astype(np.int8),
+                           disparity, t_end_us=t1, sequence=f"synthetic-{self.split}", index=index)
 
     def __getitem__(self, index: int) -> dict:
         if not 0 <= index < self.num_samples:
             raise IndexError(index)
         if index not in self._cache:
             self._cache[index] = self._generate(index)
-        sample = self._cache[index]
-        rng = np.random.default_rng((self.seed, index, len(self._cache))) if self.split == "train" else None
+        sample = dict(self._cache[index])
+        sample["left"], sample["right"] = (sample[k].astype(np.float32) for k in ("left", "right"))
+        rng = None
+        if self.split == "train" and self.crop:
+            self._draws += 1
+            rng = np.random.default_rng((self.seed, index, self._draws))
         return crop_sample(sample, self.crop, rng)
 
 

@@ -26,7 +26,7 @@ from typing import Any, Mapping
 import numpy as np
 import yaml
 
-from eventvision.errors import UserError
+from eventvision.errors import ConfigError, FileFormatError
 
 #: candidate operations on an edge (index = position in the search's alpha)
 PRIMITIVES: tuple[str, ...] = ("skip", "snn_b3", "snn_b5")
@@ -91,10 +91,10 @@ class Genotype:
             for name in ("feature", "matching"):
                 stage = data[name]
                 stages[name] = StageGenotype(cell=tuple(tuple(r) for r in stage["cell"]), path=tuple(stage["path"]))
-        except UserError as exc:
-            raise UserError(f"{source}: {exc}") from None
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
         except (KeyError, TypeError, ValueError) as exc:
-            raise UserError(f"{source}: not a SpikeDHS genotype ({exc!s}); expected "
+            raise ConfigError(f"{source}: not a SpikeDHS genotype ({exc!s}); expected "
                             "feature/matching each with 'cell' [[edge, op], ...] and 'path' [levels]") from None
         return cls(**stages)
 
@@ -102,11 +102,11 @@ class Genotype:
 def _op_name(op: Any) -> str:
     if isinstance(op, (int, np.integer)):
         if not 0 <= int(op) < len(PRIMITIVES):
-            raise UserError(f"op index {op} out of range; ops: {', '.join(PRIMITIVES)}")
+            raise ConfigError(f"op index {op} out of range; ops: {', '.join(PRIMITIVES)}")
         return PRIMITIVES[int(op)]
     name = _OP_ALIASES.get(str(op), str(op))
     if name not in PRIMITIVES:
-        raise UserError(f"unknown op '{op}'; ops: {', '.join(PRIMITIVES)}")
+        raise ConfigError(f"unknown op '{op}'; ops: {', '.join(PRIMITIVES)}")
     return name
 
 
@@ -114,25 +114,25 @@ def _validate_stage(stage: StageGenotype) -> None:
     for node in range(STEPS):
         edges = [e for e, _ in stage.cell if e in node_edges(node)]
         if len(edges) != 2 or len(set(edges)) != 2:
-            raise UserError(f"cell must keep exactly 2 distinct edges per node; node {node} has {edges} "
+            raise ConfigError(f"cell must keep exactly 2 distinct edges per node; node {node} has {edges} "
                             f"(edges of node {node}: {list(node_edges(node))})")
     if any(not 0 <= e < num_edges() for e, _ in stage.cell) or len(stage.cell) != 2 * STEPS:
-        raise UserError(f"cell edges must be in 0..{num_edges() - 1}, 2 per node; got {list(stage.cell)}")
+        raise ConfigError(f"cell edges must be in 0..{num_edges() - 1}, 2 per node; got {list(stage.cell)}")
     validate_path(stage.path)
 
 
 def validate_path(path) -> None:
-    """Raise UserError unless ``path`` is a legal layer path (see module doc)."""
+    """Raise ConfigError unless ``path`` is a legal layer path (see module doc)."""
     path = [int(p) for p in path]
     if not path:
-        raise UserError("layer path is empty; give one level per layer")
+        raise ConfigError("layer path is empty; give one level per layer")
     if path[0] not in (0, 1):
-        raise UserError(f"layer path must start at level 0 or 1 (from the stem), got {path}")
+        raise ConfigError(f"layer path must start at level 0 or 1 (from the stem), got {path}")
     for a, b in zip(path, path[1:]):
         if abs(a - b) > 1:
-            raise UserError(f"layer path may move at most one level per layer, got {path}")
+            raise ConfigError(f"layer path may move at most one level per layer, got {path}")
     if max(path) >= NUM_LEVELS or min(path) < 0:
-        raise UserError(f"levels must be in 0..{NUM_LEVELS - 1}, got {path}")
+        raise ConfigError(f"levels must be in 0..{NUM_LEVELS - 1}, got {path}")
 
 
 #: SpikeDHS released architecture (MVSEC search; logs/best_model/Structure.txt, ops 0 skip 1 b3 2 b5)
@@ -162,16 +162,16 @@ def load_genotype(path: str | Path) -> Genotype:
     """Read a genotype YAML written by :func:`save_genotype` / ``eventvision search stereo``."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"{path}: genotype file not found; give a YAML from 'eventvision search stereo --output' "
-                        f"or one of {', '.join(NAMED_GENOTYPES)}")
+        raise ConfigError(f"{path}: genotype file not found; give a genotype YAML written by the stereo search "
+                          f"or one of {', '.join(NAMED_GENOTYPES)}")
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError:
-        raise UserError(f"{path}: not valid YAML; regenerate it with 'eventvision search stereo'") from None
+        raise FileFormatError(f"{path}: not valid YAML; regenerate it with the stereo search") from None
     if isinstance(data, Mapping) and "genotype" in data:
         data = data["genotype"]
     if not isinstance(data, Mapping):
-        raise UserError(f"{path}: expected a mapping with 'feature' and 'matching'")
+        raise FileFormatError(f"{path}: expected a mapping with 'feature' and 'matching'")
     return Genotype.from_dict(data, source=str(path))
 
 
@@ -188,17 +188,33 @@ def save_genotype(path: str | Path, genotype: Genotype, extra: Mapping[str, Any]
 # --- decoding (search -> genotype) ----------------------------------------------------------------
 
 def decode_cell(alpha_probs: np.ndarray, steps: int = STEPS) -> tuple[tuple[int, str], ...]:
-    """Top-2 incoming edges per node (ranked by their best op's probability) with their best op.
+    """Top-2 incoming edges per node with their best op, as released (SpikeDHS
+    ``models/snndarts_search/decoding_formulas.py`` ``genotype_decode``): edges are ranked by their
+    best *non-skip* op's probability (so an edge that is mostly skip does not win a node), and each
+    kept edge takes its overall best op (which may be skip).
 
-    ``alpha_probs``: [num_edges, len(PRIMITIVES)] softmax-normalised cell weights.
+    ``alpha_probs``: [num_edges, len(PRIMITIVES)] softmax-normalised cell weights (column 0 = skip).
     """
     alpha_probs = np.asarray(alpha_probs, dtype=np.float64)
     genes = []
     for node in range(steps):
-        edges = sorted(node_edges(node), key=lambda e: -alpha_probs[e].max())
+        edges = sorted(node_edges(node), key=lambda e: -alpha_probs[e, 1:].max())
         for e in sorted(edges[:2]):
             genes.append((int(e), PRIMITIVES[int(alpha_probs[e].argmax())]))
     return tuple(genes)
+
+
+def rescale_boundary_levels(beta_probs: np.ndarray) -> np.ndarray:
+    """Scale the transition probabilities of sources with only 2 legal moves (the first and the
+    deepest level) by 2/3 before Viterbi, as released (``decoding_formulas.py`` ``Decoder``): a
+    2-way softmax is otherwise favoured over the 3-way ones of the inner levels.
+
+    ``beta_probs``: [L, levels, 3], 0 for illegal moves. Returns a rescaled copy.
+    """
+    probs = np.array(beta_probs, dtype=np.float64, copy=True)
+    two_way = (probs > 0).sum(-1) == 2
+    probs[two_way] *= 2.0 / 3.0
+    return probs
 
 
 def transition_target(src: int, k: int) -> int:

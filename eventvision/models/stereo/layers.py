@@ -124,33 +124,55 @@ def level_sizes(base: tuple[int, ...], levels: int = 4) -> list[tuple[int, ...]]
     return sizes
 
 
-def make_op(name: str, spec: StageSpec, channels: int) -> nn.Module:
-    """One candidate op on an edge: ``skip`` = identity, ``snn_bW`` = 3x3 conv + BN + neuron of
-    surrogate width W (in an ANN stage: conv + BN + ReLU)."""
-    if name == "skip":
+#: edges whose input is a cell input: s0 (prev-prev) feeds edges 0, 2, 5; s1 (prev) feeds 1, 3, 6
+EDGES_FROM_S0 = (0, 2, 5)
+EDGES_FROM_S1 = (1, 3, 6)
+
+
+def edge_in_channels(edge: int, c_prev_prev: int, c_prev: int, c_out: int) -> int:
+    """Input channels of ``edge``: the cell inputs' widths for edges from s0/s1, else a node's."""
+    if edge in EDGES_FROM_S0:
+        return c_prev_prev
+    if edge in EDGES_FROM_S1:
+        return c_prev
+    return c_out
+
+
+def make_op(name: str, spec: StageSpec, cin: int, cout: int, *, from_input: bool) -> nn.Module:
+    """One candidate op on an edge, as in the released SpikeDHS cell (``operations_2d.py`` ``OPS``,
+    ``new_model_2d.py`` ``Cell``): every op returns the *membrane input* ``BN(conv3x3(x))``; the node
+    neuron fires on the sum. ``skip`` from a cell input is a 3x3 conv + BN too (released
+    ``skip_connect`` with ``signal=1``: the inputs have other widths than the nodes); ``skip`` from an
+    earlier node is the identity. ``snn_b3``/``snn_b5`` differ only by the surrogate width their own
+    neuron would use, and in the released retrain cell that neuron is bypassed (``mixed_at_mem``), so
+    both are the same conv + BN here."""
+    if name == "skip" and not from_input:
         return nn.Identity()
-    if name in ("snn_b3", "snn_b5"):
-        return ConvBN(spec, channels, channels, 3, width=float(name[-1]))
+    if name in ("skip", "snn_b3", "snn_b5"):
+        return ConvBN(spec, cin, cout, 3, act=False)
     raise ValueError(f"unknown op {name!r}; ops: {PRIMITIVES}")
 
 
 class MixedOp(nn.Module):
-    """All candidate ops on one edge, combined as ``sum_k w_k op_k(x)`` (search only)."""
+    """All candidate ops on one edge, combined as ``sum_k w_k op_k(x)`` (search only; like the
+    released search cell, the mixture is of membrane inputs and the node neuron fires on it)."""
 
-    def __init__(self, spec: StageSpec, channels: int):
+    def __init__(self, spec: StageSpec, cin: int, cout: int, *, from_input: bool):
         super().__init__()
-        self.ops = nn.ModuleList(make_op(name, spec, channels) for name in PRIMITIVES)
+        self.ops = nn.ModuleList(make_op(name, spec, cin, cout, from_input=from_input) for name in PRIMITIVES)
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         return sum(w * op(x) for w, op in zip(weights, self.ops))
 
 
 class Cell(nn.Module):
-    """A SpikeDHS/LEAStereo cell: inputs ``s0`` (prev-prev), ``s1`` (prev) are resampled to this
-    cell's level, projected by 1x1 ConvBN(+neuron) to ``c_out`` channels, then 3 nodes each sum
-    two edges (fixed ``genes``) or all edges mixed by alpha (``genes=None``, the search cell);
-    in a spiking stage the sum feeds a node neuron (width 3), so node outputs are spikes.
-    Output: the 3 nodes concatenated, ``block_multiplier * c_out`` channels (block_multiplier 3).
+    """The released SpikeDHS cell (``models/snndarts_retrain/new_model_2d.py``): inputs ``s0``
+    (prev-prev) and ``s1`` (prev) are resampled to this cell's level (nearest in spiking stages, so
+    spikes stay binary; (bi/tri)linear in ANN stages) and read *as they are* (no 1x1
+    pre-processing); 3 nodes each sum their two edges' ``BN(conv)`` outputs (fixed ``genes``) or
+    all edges mixed by alpha (``genes=None``, the search cell), and one neuron per node fires on
+    that sum (width 3, leak and threshold of the stage's neuron; ReLU in an ANN stage).
+    Output: the 3 nodes concatenated, ``3 * c_out`` channels.
     """
 
     def __init__(self, spec: StageSpec, c_prev_prev: int, c_prev: int, c_out: int,
@@ -159,15 +181,20 @@ class Cell(nn.Module):
         self.spec = spec
         self.steps = steps
         self.genes = genes
-        self.pre0 = ConvBN(spec, c_prev_prev, c_out, 1)
-        self.pre1 = ConvBN(spec, c_prev, c_out, 1)
+        n_edges = sum(2 + i for i in range(steps))
+
+        def cin(e: int) -> int:
+            return edge_in_channels(e, c_prev_prev, c_prev, c_out)
+
+        def from_input(e: int) -> bool:
+            return e in EDGES_FROM_S0 or e in EDGES_FROM_S1
+
         if genes is None:
-            self.ops = nn.ModuleList(MixedOp(spec, c_out) for _ in range(sum(2 + i for i in range(steps))))
+            self.ops = nn.ModuleList(MixedOp(spec, cin(e), c_out, from_input=from_input(e)) for e in range(n_edges))
         else:
-            self.ops = nn.ModuleDict({str(e): make_op(o, spec, c_out) for e, o in genes})
-        # spiking stages fire once more per node (u += sum of edges; the released SpikeDHS cell's
-        # node neuron, width 3) so every node output, and every conv it feeds, stays spike-driven
-        self.node_act = nn.ModuleList(spec.neuron.make(3.0) for _ in range(steps)) if spec.spiking else None
+            self.ops = nn.ModuleDict({str(e): make_op(o, spec, cin(e), c_out, from_input=from_input(e))
+                                      for e, o in genes})
+        self.node_act = nn.ModuleList((spec.neuron.make(3.0) if spec.spiking else nn.ReLU()) for _ in range(steps))
 
     @property
     def out_channels_factor(self) -> int:
@@ -175,18 +202,14 @@ class Cell(nn.Module):
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, size: tuple[int, ...],
                 alpha: torch.Tensor | None = None) -> torch.Tensor:
-        s0 = self.pre0(resize(s0, size, self.spec))
-        s1 = self.pre1(resize(s1, size, self.spec))
-        states = [s0, s1]
+        states = [resize(s0, size, self.spec), resize(s1, size, self.spec)]
         for node in range(self.steps):
             edges = node_edges(node)
             if self.genes is None:
                 out = sum(self.ops[e](states[e - edges.start], alpha[e]) for e in edges)
             else:
                 out = sum(self.ops[str(e)](states[e - edges.start]) for e, _ in self.genes if e in edges)
-            if self.node_act is not None:
-                out = self.node_act[node](out)
-            states.append(out)
+            states.append(self.node_act[node](out))
         return torch.cat(states[-self.steps:], dim=self.spec.channel_axis)
 
 

@@ -14,11 +14,12 @@ half of the training data, then alpha/beta (and DGS weights if enabled) a step o
 the other half, alternating; the architecture steps start after ``warmup_epochs``. An optional
 energy term ``energy_weight * relu(E(alpha, beta) / E_ref - energy_budget)`` uses an analytic
 per-op cost: each conv op costs its MACs (k^dim * C^2 * voxels * T) times 4.6 pJ (ANN stage,
-MAC) or 0.9 pJ (spiking stage, AC, assuming every input spikes), skip costs 0; ``E`` is that cost
+MAC) or 0.9 pJ (spiking stage, AC, assuming every input spikes), skip costs 0 between nodes (from a cell input it is a conv); ``E`` is that cost
 in expectation under the softmaxed alpha and beta, ``E_ref`` the same with every edge a conv.
 
-Derivation: top-2 edges per node with their best op (:func:`decode_cell`), best layer path by
-Viterbi over ``beta_p`` (:func:`viterbi_path`) -> :class:`Genotype`, saved with
+Derivation: top-2 edges per node ranked by their best non-skip op, each with its best op
+(:func:`decode_cell`), best layer path by Viterbi over ``beta_p`` with the 2-way boundary levels
+scaled by 2/3 (:func:`rescale_boundary_levels`, :func:`viterbi_path`) -> :class:`Genotype`, saved with
 :func:`save_genotype` and read back by ``model.genotype: path``.
 """
 
@@ -32,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from eventvision.errors import UserError
+from eventvision.errors import ConfigError, InvalidValueError
 from eventvision.models.stereo.genotype import (
     NUM_LEVELS,
     PRIMITIVES,
@@ -41,10 +42,12 @@ from eventvision.models.stereo.genotype import (
     StageGenotype,
     decode_cell,
     num_edges,
+    rescale_boundary_levels,
     transition_target,
     viterbi_path,
 )
-from eventvision.models.stereo.layers import Cell, StageSpec, ToLevelZero, level_sizes, spatial_shape
+from eventvision.models.stereo.layers import EDGES_FROM_S0, EDGES_FROM_S1, Cell, StageSpec, ToLevelZero, level_sizes, spatial_shape
+from eventvision.models.stereo.loss import disparity_loss
 from eventvision.models.stereo.network import SpikeDHSStereo
 
 #: energy per operation (pJ, 45 nm; DESIGN.md): MAC for ANN layers, AC for spike-driven layers
@@ -71,9 +74,9 @@ class SearchStack(nn.Module):
                  block_multiplier: int = STEPS):
         super().__init__()
         if not 0 <= max_level < NUM_LEVELS:
-            raise UserError(f"search max_level must be in 0..{NUM_LEVELS - 1}, got {max_level}")
+            raise ConfigError(f"search max_level must be in 0..{NUM_LEVELS - 1}, got {max_level}")
         if num_layers < 1:
-            raise UserError(f"search needs at least one layer per stage, got {num_layers}")
+            raise ConfigError(f"search needs at least one layer per stage, got {num_layers}")
         self.spec = spec
         self.num_layers = num_layers
         self.max_level = max_level
@@ -130,7 +133,10 @@ class SearchStack(nn.Module):
         alpha, beta = self.alpha_probs(), self.beta_probs()
         kernel = 3 ** self.spec.dim
         pj = E_AC_PJ if self.spec.spiking else E_MAC_PJ
-        conv_mass = alpha[:, 1:].sum()  # expected number of conv edges per cell (skip costs 0)
+        # expected number of conv edges per cell: skip is free except from a cell input (a conv there)
+        from_input = torch.zeros(num_edges(), dtype=torch.bool, device=alpha.device)
+        from_input[list(EDGES_FROM_S0 + EDGES_FROM_S1)] = True
+        conv_mass = alpha[:, 1:].sum() + alpha[from_input, 0].sum()
         expected = alpha.new_zeros(())
         reference = alpha.new_zeros(())
         for name in self.cells:
@@ -146,7 +152,7 @@ class SearchStack(nn.Module):
         """Genotype of this stage: top-2 edges per node with best ops, Viterbi path over beta."""
         with torch.no_grad():
             cell = decode_cell(self.alpha_probs().cpu().numpy())
-            path = viterbi_path(self.beta_probs().cpu().numpy())
+            path = viterbi_path(rescale_boundary_levels(self.beta_probs().cpu().numpy()))
         return StageGenotype(cell=cell, path=path)
 
 
@@ -228,7 +234,7 @@ class SearchConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(cfg) - names)
         if unknown:
-            raise UserError(f"unknown search key(s) {', '.join('search.' + u for u in unknown)}; "
+            raise ConfigError(f"unknown search key(s) {', '.join('search.' + u for u in unknown)}; "
                             f"known: {', '.join(sorted(names))}")
         return cls(**cfg)
 
@@ -251,14 +257,6 @@ def build_supernet(model_cfg: Mapping[str, Any], search: SearchConfig) -> Search
                            max_level=search.max_level, **base)
 
 
-def masked_smooth_l1(pred: torch.Tensor, gt: torch.Tensor, max_disp: float) -> torch.Tensor:
-    """Smooth-L1 over valid GT pixels (finite, > 0, < max_disp); zero with grad if none."""
-    mask = torch.isfinite(gt) & (gt > 0) & (gt < max_disp)
-    if not mask.any():
-        return pred.sum() * 0.0
-    return nn.functional.smooth_l1_loss(pred[mask], gt[mask])
-
-
 def search_stereo(model: SearchStereoNet, weight_batches: Iterable[Mapping[str, torch.Tensor]],
                   arch_batches: Iterable[Mapping[str, torch.Tensor]], search: SearchConfig, *,
                   max_disp: float | None = None, device: torch.device | str = "cpu",
@@ -276,7 +274,7 @@ def search_stereo(model: SearchStereoNet, weight_batches: Iterable[Mapping[str, 
     device = torch.device(device)
     model.to(device).train()
     max_disp = float(model.max_disp - 1 if max_disp is None else max_disp)
-    loss_fn = loss_fn or (lambda p, g: masked_smooth_l1(p, g, max_disp))
+    loss_fn = loss_fn or (lambda p, g: disparity_loss(p, g, max_disp))
     w_opt = torch.optim.SGD(model.weight_parameters(), lr=search.lr, momentum=search.momentum,
                             weight_decay=search.weight_decay)
     a_opt = torch.optim.Adam(model.arch_parameters(), lr=search.arch_lr, betas=(0.5, 0.999),
@@ -336,10 +334,10 @@ def search_stereo(model: SearchStereoNet, weight_batches: Iterable[Mapping[str, 
 def split_halves(dataset) -> tuple[Any, Any]:
     """Two disjoint halves (even / odd indices) of a dataset: weights / architecture data."""
     if len(dataset) < 2:
-        raise UserError(f"the search needs at least 2 training samples (one per half), got {len(dataset)}")
+        raise InvalidValueError(f"the search needs at least 2 training samples (one per half), got {len(dataset)}")
     idx = list(range(len(dataset)))
     return torch.utils.data.Subset(dataset, idx[0::2]), torch.utils.data.Subset(dataset, idx[1::2])
 
 
 __all__ = ["SearchStack", "SearchStereoNet", "SearchConfig", "SearchResult", "build_supernet", "search_stereo",
-           "split_halves", "masked_smooth_l1", "E_MAC_PJ", "E_AC_PJ"]
+           "split_halves", "E_MAC_PJ", "E_AC_PJ"]

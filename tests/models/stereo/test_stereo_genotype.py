@@ -11,6 +11,7 @@ from eventvision.models.stereo.genotype import (
     decode_cell,
     load_genotype,
     node_edges,
+    rescale_boundary_levels,
     num_edges,
     resolve_genotype,
     save_genotype,
@@ -79,8 +80,41 @@ def test_decode_cell_top2_edges_best_ops():
     p[4] = [0.05, 0.05, 0.9]  # node 1: edges 4 and 3 beat 2
     p[5:9] = [0.34, 0.33, 0.33]
     p[6] = [0.0, 0.0, 1.0]
-    p[8] = [0.6, 0.2, 0.2]
-    assert decode_cell(p) == ((0, "skip"), (1, "snn_b5"), (3, "snn_b3"), (4, "snn_b5"), (6, "snn_b5"), (8, "skip"))
+    p[8] = [0.6, 0.2, 0.2]    # mostly skip: ranked by its best conv (0.2), it loses node 2 to edge 5
+    assert decode_cell(p) == ((0, "skip"), (1, "snn_b5"), (3, "snn_b3"), (4, "snn_b5"), (5, "skip"), (6, "snn_b5"))
+
+
+def test_decode_cell_skip_does_not_win_an_edge_as_released():
+    """Hand-made alpha where ranking by the overall best op (skip included) picks the skip-heavy
+    edges; the released decoder ranks by the best non-skip op."""
+    p = np.tile([0.2, 0.4, 0.4], (9, 1))
+    p[2] = [0.9, 0.05, 0.05]   # node 1: skip-dominated edge (best op 0.9 would rank first)
+    p[7] = [0.8, 0.1, 0.1]     # node 2: likewise
+    p[3] = [0.1, 0.6, 0.3]
+    p[4] = [0.1, 0.3, 0.6]
+    p[5] = [0.3, 0.5, 0.2]
+    p[8] = [0.2, 0.2, 0.6]
+    genes = decode_cell(p)
+    assert (2, "skip") not in genes and (7, "skip") not in genes
+    assert genes[2:] == ((3, "snn_b3"), (4, "snn_b5"), (5, "snn_b3"), (8, "snn_b5"))
+
+
+def test_boundary_levels_rescaled_before_viterbi():
+    """From the stem (level 0, two legal moves) a 0.55/0.45 split must not beat an inner level's
+    0.4 three-way choice on raw probabilities: the released decoder scales 2-way rows by 2/3."""
+    probs = np.zeros((2, 4, 3))
+    probs[0, 0] = [0.45, 0.55, 0.0]   # stem: down 0.45, stay 0.55
+    probs[1, 0] = [0.5, 0.5, 0.0]     # level 0 (2-way): best 0.5
+    probs[1, 1] = [0.4, 0.3, 0.3]     # level 1 (3-way): best 0.4
+    # raw: stay-stay 0.55*0.5=0.275 vs down-down 0.45*0.4=0.18 -> (0, 0)/(0, 1)
+    assert viterbi_path(probs) in ((0, 0), (0, 1))
+    scaled = rescale_boundary_levels(probs)
+    np.testing.assert_allclose(scaled[1, 1], probs[1, 1])
+    np.testing.assert_allclose(scaled[1, 0], probs[1, 0] * 2 / 3)
+    # scaled: 0.55*2/3*0.5*2/3 = 0.122 vs 0.45*2/3*0.4 = 0.12 -> still level 0, but a 0.46 choice flips it
+    probs[1, 1] = [0.46, 0.27, 0.27]
+    assert viterbi_path(probs)[0] == 0
+    assert viterbi_path(rescale_boundary_levels(probs)) == (1, 2)
 
 
 def _brute_force(probs):

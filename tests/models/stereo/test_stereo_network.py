@@ -19,7 +19,7 @@ from eventvision.spiking.neurons import SpikeDHSNeuron
 from eventvision.spiking.surrogate import DGSSurrogate
 
 TINY = dict(SMALL_CONFIG, feature="spiking", matching="spiking", fea_filter_multiplier=1, mat_filter_multiplier=1,
-            max_disp=12)
+            max_disp=12, time_steps=1, learn_tau=False)
 
 
 def _pair(n=2, h=24, w=36, bins=5, seed=0):
@@ -142,16 +142,16 @@ def test_from_config_and_errors(tmp_path):
 
 
 def test_dgs_and_evolved_tau_switches():
-    model = build_stereo_model(**dict(TINY, dgs=True, learn_tau=True))
+    model = build_stereo_model(**dict(TINY, dgs=True, learn_tau=True, time_steps=2))
     assert any(isinstance(m, DGSSurrogate) for m in model.modules())
     leak = [n for n, p in model.named_parameters() if n.endswith("leak.raw")]
     assert leak
     plain = build_stereo_model(**TINY)
     assert not any(isinstance(m, DGSSurrogate) for m in plain.modules())
     assert not [n for n, _ in plain.named_parameters() if n.endswith("leak.raw")]
-    # widths follow the ops: a snn_b5 edge has a width-5 surrogate
+    # released cell: ops hand BN(conv) to the node neuron, which fires with width 3 (DGS centre)
     cell = model.matching.cells.cells[0]
-    assert float(cell.ops["3"].act.surrogate_function.width) == pytest.approx(5.0)
+    assert float(cell.node_act[1].surrogate_function.width) == pytest.approx(3.0)
     # the DGS mixture weights and the leaks learn through the loss (leaks matter from T = 2 on)
     model = build_stereo_model(**dict(TINY, dgs=True, learn_tau=True, input_mode="steps"))
     model(*_pair(h=18, w=27)).mean().backward()
@@ -164,4 +164,52 @@ def test_full_config_matches_published_size():
     model = build_stereo_model(**FULL_CONFIG)
     assert model.feature.out_channels == 24      # filter multiplier 8 x 3 nodes
     assert model.num_disp == 21                  # 63 / 3
-    assert [c.pre1.body.module[0].out_channels for c in model.matching.cells.cells] == [16, 32, 32, 16]
+    assert [c.ops["1"].body.module[0].out_channels for c in model.matching.cells.cells] == [16, 32, 32, 16]
+
+
+def test_released_cell_one_neuron_per_node_no_preprocess():
+    """Released SpikeDHS cell (new_model_2d.py): ops hand BN(conv) to the node, one neuron fires per node on
+    the sum, no 1x1 pre-processing, skip from a cell input is a 3x3 conv, skip between nodes the identity."""
+    from eventvision.models.stereo.layers import Cell, ConvBN, StageSpec
+    from eventvision.spiking.neurons import SpikeDHSNeuron
+
+    spec = StageSpec(2, True)
+    genes = ((0, "skip"), (1, "snn_b3"), (2, "snn_b5"), (4, "skip"), (6, "snn_b3"), (8, "snn_b3"))
+    cell = Cell(spec, 6, 9, 4, genes=genes)
+    neurons = [m for m in cell.modules() if isinstance(m, SpikeDHSNeuron)]
+    assert len(neurons) == 3 and all(n is a for n, a in zip(neurons, cell.node_act))
+    assert not hasattr(cell, "pre0") and not hasattr(cell, "pre1")
+    for e, _ in genes:
+        op = cell.ops[str(e)]
+        if e == 4:
+            assert isinstance(op, nn.Identity)                           # node -> node skip
+        else:
+            assert isinstance(op, ConvBN) and isinstance(op.act, nn.Identity)   # BN(conv), no own neuron
+            assert op.body.module[0].kernel_size == (3, 3)
+    assert cell.ops["0"].body.module[0].in_channels == 6 and cell.ops["1"].body.module[0].in_channels == 9
+    out = cell(torch.rand(2, 1, 6, 8, 8).round(), torch.rand(2, 1, 9, 8, 8).round(), (8, 8))
+    assert out.shape == (2, 1, 12, 8, 8) and set(out.unique().tolist()) <= {0.0, 1.0}
+
+
+def test_tau_gets_a_gradient_in_the_shipped_config():
+    """stereo/small (the bundled checkpoint's config) learns the leak and runs T = 2 steps, so the leak
+    has a non-zero gradient (at T = 1 it has exactly none)."""
+    cfg = dict(SMALL_CONFIG, max_disp=12)
+    assert cfg["learn_tau"] and cfg["time_steps"] > 1
+    torch.manual_seed(0)
+    model = build_stereo_model(**cfg)
+    model(*_pair(h=18, w=27)).mean().backward()
+    grads = [float(p.grad.abs()) for n, p in model.named_parameters() if n.endswith("leak.raw")]
+    assert grads and sum(g > 0 for g in grads) >= len(grads) // 2
+    with pytest.raises(UserError, match="time_steps"):            # T = 1: the leak would get no gradient
+        build_stereo_model(**dict(cfg, time_steps=1))
+
+
+def test_separable_regression_equals_full_trilinear():
+    import torch.nn.functional as F
+
+    from eventvision.models.stereo.network import regress_disparity, soft_argmin
+
+    cost = torch.randn(2, 1, 7, 9, 13, dtype=torch.float64)
+    full = soft_argmin(F.interpolate(cost, size=(21, 26, 38), mode="trilinear", align_corners=False)[:, 0])
+    torch.testing.assert_close(regress_disparity(cost, 21, (26, 38)), full, rtol=1e-9, atol=1e-9)

@@ -7,7 +7,7 @@ from eventvision.models.stereo import SMALL_CONFIG, build_stereo_model, load_gen
 from eventvision.models.stereo.genotype import validate_path
 from eventvision.models.stereo.search import SearchConfig, build_supernet, search_stereo
 
-TINY = dict(SMALL_CONFIG, feature="spiking", matching="spiking", max_disp=12)
+TINY = dict(SMALL_CONFIG, feature="spiking", matching="spiking", max_disp=12, time_steps=1, learn_tau=False)
 LAYOUT = dict(filter_multiplier=1, fea_num_layers=2, mat_num_layers=3, max_level=2)
 
 
@@ -58,10 +58,13 @@ def test_energy_term_prefers_skip():
     with torch.no_grad():
         net(b["left"], b["right"])
     ratio = net.energy_ratio()
-    assert 0.6 < ratio.item() < 0.72          # uniform alpha: 2 of 3 ops are convs
+    # uniform alpha: 2 of 3 ops are convs on node edges, all 3 on the 6 edges from cell inputs
+    assert ratio.item() == pytest.approx((3 * 2 / 3 + 6) / 9, abs=0.02)
     ratio.backward()
     g = net.stacks["feature"].arch_alpha.grad
-    assert torch.all(g[:, 0] < 0) and torch.all(g[:, 1:] > 0)   # raising skip lowers the energy
+    node_edges_ = [4, 7, 8]
+    assert torch.all(g[node_edges_, 0] < 0) and torch.all(g[node_edges_, 1:] > 0)   # raising skip lowers it
+    assert torch.allclose(g[[0, 1, 2, 3, 5, 6]], torch.zeros(6, 3), atol=1e-7)  # skip from an input is a conv
 
 
 def test_search_derives_valid_genotype_that_builds(tmp_path):

@@ -1,0 +1,269 @@
+"""Does a stereo checkpoint generalize? Held-out synthetic scenes of every family, and recordings written
+in the MVSEC (346x260) and DSEC (640x480) layouts in raw sensor coordinates with rectification maps,
+each compared with SGBM (``eventvision.models.stereo.sgbm``) and the constant training median.
+
+    python benchmarks/eval_stereo_generalization.py --checkpoint eventvision/checkpoints/stereo_small.pt \
+        --scenes 4 --clips 1 --json out.json
+
+* **synthetic**: ``SyntheticStereoDataset(split="test")`` scenes of each family of
+  ``eventvision.simulate.stereo_scenes.FAMILIES`` at the checkpoint's training size; the model sees the
+  dataset's SBT, SGBM the same window's events.
+* **mvsec / dsec**: per family, ``--clips`` fresh scenes of 100 ms (two 50 ms windows each, seen from
+  10 ms after the scene starts like the training samples) at the layout's size, rig of the layout
+  (MVSEC: f 226 px, b 0.1 m; DSEC: f 570 px, b 0.6 m; disparities drawn over 0.5..64 px as in training),
+  events moved to raw sensor coordinates by a random :class:`RectifyDistortion` per camera and written
+  with ``eventvision.data.stereo.export`` plus their rectification maps. The learned model runs through
+  ``eventvision run stereo --input FILE`` (the library's streaming path: reading, rectification,
+  windowing, SBT, network); SGBM gets the same rectified events of each window. GT is the exact scene
+  disparity at each window end. One marker event at t = 0 in each camera makes the run's 50 ms windows
+  start with the clips.
+
+Metrics over valid GT pixels (finite, in ``(0, max_disparity)``): EPE of the model and of the constant on
+all of them; SGBM's coverage and its EPE on the pixels where it answers, with the model's EPE on those
+same pixels. Pixel-weighted totals per set. Energy per inference at 346x260 comes from
+``StereoTask.energy``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+LAYOUTS = {"mvsec": dict(width=346, height=260, focal_px=226.0, baseline_m=0.1),
+           "dsec": dict(width=640, height=480, focal_px=570.0, baseline_m=0.6)}
+CLIP_US = 100_000
+WINDOW_US = 50_000
+
+
+class Tally:
+    """Error sums of one set/family: model and constant on all GT pixels, model and SGBM on SGBM's pixels."""
+
+    def __init__(self):
+        self.n = self.n_sgbm = 0
+        self.err = self.err_const = self.err_sgbm = self.err_model_on_sgbm = 0.0
+        self.over1 = self.over3 = 0
+
+    def add(self, pred: np.ndarray, sgbm: np.ndarray, gt: np.ndarray, constant: float, max_disp: float) -> None:
+        from eventvision.utils.disparity import valid_disparity
+
+        valid = valid_disparity(gt, max_disp)
+        e = np.abs(pred[valid] - gt[valid])
+        self.n += int(valid.sum())
+        self.err += float(e.sum())
+        self.over1 += int((e > 1).sum())
+        self.over3 += int((e > 3).sum())
+        self.err_const += float(np.abs(constant - gt[valid]).sum())
+        answered = valid & np.isfinite(sgbm)
+        self.n_sgbm += int(answered.sum())
+        self.err_sgbm += float(np.abs(sgbm[answered] - gt[answered]).sum())
+        self.err_model_on_sgbm += float(np.abs(pred[answered] - gt[answered]).sum())
+
+    def merge(self, other: "Tally") -> None:
+        for k, v in vars(other).items():
+            setattr(self, k, getattr(self, k) + v)
+
+    def row(self) -> dict:
+        n, m = max(self.n, 1), max(self.n_sgbm, 1)
+        return {"gt_pixels": self.n, "model_epe": self.err / n, "model_1pe": 100 * self.over1 / n,
+                "model_3pe": 100 * self.over3 / n, "constant_epe": self.err_const / n,
+                "sgbm_coverage": 100 * self.n_sgbm / n, "sgbm_epe": self.err_sgbm / m,
+                "model_epe_on_sgbm_pixels": self.err_model_on_sgbm / m}
+
+
+def training_median(task, samples: int) -> float:
+    """Median of the valid GT disparities of the first ``samples`` training scenes (the constant baseline)."""
+    from eventvision.utils.disparity import valid_disparity
+
+    ds = task.build_dataset("train")
+    max_d = float(task.cfg.data.max_disparity)
+    values = [ds.window_events(i)[4] for i in range(min(samples, len(ds)))]
+    return float(np.median(np.concatenate([v[valid_disparity(v, max_d)] for v in values])))
+
+
+def predict(task, model, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    import torch
+
+    with torch.no_grad():
+        batch = {"left": torch.from_numpy(left)[None], "right": torch.from_numpy(right)[None]}
+        return task.predict(model, batch)[0].numpy()
+
+
+def panel_row(left_events: np.ndarray, pred: np.ndarray, sgbm: np.ndarray, gt: np.ndarray, max_disp: float
+              ) -> np.ndarray:
+    """One figure row: left events | model | SGBM | GT (RGB, disparity colour-mapped over 0..max_disp, NaN black)."""
+    from eventvision.utils.viz import colorize, event_image
+
+    h, w = gt.shape
+    tiles = [event_image(left_events, w, h)] + [colorize(d, 0.0, max_disp) for d in (pred, sgbm, gt)]
+    gap = np.full((h, 4, 3), 255, np.uint8)
+    return np.concatenate([x for t in tiles for x in (t, gap)][:-1], axis=1)
+
+
+def eval_synthetic(task, model, family: str, scenes: int, constant: float, panels: list | None = None) -> Tally:
+    from eventvision.data.stereo.synthetic import SyntheticStereoConfig, SyntheticStereoDataset
+    from eventvision.models.stereo.sgbm import sgbm_from_events
+
+    data = task.cfg.data
+    scene = dataclasses.replace(SyntheticStereoConfig.from_config(data.synthetic), family=family)
+    ds = SyntheticStereoDataset(split="test", num_samples=scenes, seed=int(task.cfg.seed), window_us=WINDOW_US,
+                                num_bins=int(data.num_bins), max_disparity=float(data.max_disparity), scene=scene)
+    tally = Tally()
+    for i in range(scenes):
+        left, right, t0, t1, gt = ds.window_events(i)
+        pred = predict(task, model, ds.encoder(left, t0, t1), ds.encoder(right, t0, t1))
+        sgbm = sgbm_from_events(left, right, t_start=t0, t_end=t1, width=scene.width, height=scene.height,
+                                max_disparity=float(data.max_disparity))
+        tally.add(pred, sgbm, gt, constant, float(data.max_disparity))
+        if panels is not None and i == 0:
+            panels.append(panel_row(left[(left["t"] >= t0) & (left["t"] < t1)], pred, sgbm, gt,
+                                    float(data.max_disparity)))
+    return tally
+
+
+def write_recording(folder: Path, layout: str, family: str, clips: int, seed: int, train_synthetic):
+    """Write one recording of ``clips`` fresh scenes; returns (path for run stereo, recording, maps)."""
+    from eventvision.data.stereo.export import write_dsec_sequence, write_mvsec_sequence
+    from eventvision.data.stereo.synthetic import SyntheticStereoConfig, SyntheticStereoRecording
+    from eventvision.events.core import EVENT_DTYPE
+    from eventvision.simulate.stereo_scenes import RectifyDistortion
+
+    base = SyntheticStereoConfig.from_config(train_synthetic)
+    scene = dataclasses.replace(base, family=family, **LAYOUTS[layout])
+    rec = SyntheticStereoRecording(duration_us=clips * CLIP_US, seed=seed, scene=scene, clip_us=CLIP_US)
+    parts_l, parts_r = [], []
+    for _, _, left, right in rec.iter_windows(WINDOW_US):
+        parts_l.append(left)
+        parts_r.append(right)
+    rng = np.random.default_rng(seed)
+    dists = [RectifyDistortion.random(scene.width, scene.height, rng) for _ in range(2)]
+    marker = np.zeros(1, dtype=EVENT_DTYPE)
+    marker["p"] = 1
+    left = np.concatenate([marker, dists[0].to_raw(np.concatenate(parts_l))])
+    right = np.concatenate([marker, dists[1].to_raw(np.concatenate(parts_r))])
+    maps = tuple(d.rectify_map() for d in dists)
+    if layout == "mvsec":
+        path, _ = write_mvsec_sequence(folder, "indoor_flying9", left=left, right=right, rectify_maps=maps)
+    else:
+        path = write_dsec_sequence(folder / "synthetic_00_a", left=left, right=right, width=scene.width,
+                                   height=scene.height, rectify_maps=maps)
+    return path, rec, maps, (left, right)
+
+
+def eval_recording(ckpt: Path, task, layout: str, family: str, clips: int, seed: int, constant: float,
+                   threads: int, workdir: Path) -> Tally:
+    import h5py
+
+    from eventvision.models.stereo.sgbm import sgbm_from_events
+    from eventvision.representations import rectify
+
+    folder = workdir / f"{layout}_{family}"
+    path, rec, maps, (raw_l, raw_r) = write_recording(folder, layout, family, clips, seed, task.cfg.data.synthetic)
+    out = workdir / f"out_{layout}_{family}"
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS=str(threads))
+    cmd = [sys.executable, "-m", "eventvision", "run", "stereo", "--input", str(path), "--checkpoint", str(ckpt),
+           "--output", str(out), "--png-every", "0", "--threads", str(threads)]
+    subprocess.run(cmd, check=True, env=env, capture_output=True)
+    with h5py.File(out / "disparity.h5", "r") as f:
+        preds, stamps = np.asarray(f["disparity"]), np.asarray(f["timestamps_us"])
+    rect_l, rect_r = rectify(raw_l, maps[0]), rectify(raw_r, maps[1])
+    max_d = float(task.cfg.data.max_disparity)
+    tally = Tally()
+    for pred, t1 in zip(preds, stamps):
+        t1 = int(t1)
+        sgbm = sgbm_from_events(rect_l, rect_r, t_start=t1 - WINDOW_US, t_end=t1, width=rec.width,
+                                height=rec.height, max_disparity=max_d)
+        tally.add(np.asarray(pred, dtype=np.float32), sgbm, rec.disparity_at(t1), constant, max_d)
+    return tally
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--checkpoint", default=str(REPO / "eventvision/checkpoints/stereo_small.pt"))
+    parser.add_argument("--scenes", type=int, default=4, help="held-out synthetic scenes per family")
+    parser.add_argument("--clips", type=int, default=1, help="100 ms scenes per family and recording layout")
+    parser.add_argument("--families", default="all", help="comma-separated families (default: all)")
+    parser.add_argument("--sets", default="synthetic,mvsec,dsec")
+    parser.add_argument("--median-samples", type=int, default=64, help="training scenes for the constant")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--json", default="", help="also write the table as JSON here")
+    parser.add_argument("--energy", action="store_true", help="also report energy per inference at 346x260")
+    parser.add_argument("--figure", default="", help="PNG: per family, left events | model | SGBM | GT of the "
+                        "first held-out synthetic scene")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    from eventvision.engine.checkpoint import load_model_from_checkpoint
+    from eventvision.simulate.stereo_scenes import FAMILIES
+
+    torch.set_num_threads(args.threads)
+    ckpt = Path(args.checkpoint).resolve()
+    task, model, _ = load_model_from_checkpoint(ckpt, device="cpu", task_name="stereo")
+    model.eval()
+    families = list(FAMILIES) if args.families == "all" else args.families.split(",")
+    t_start = time.time()
+    constant = training_median(task, args.median_samples)
+    print(f"constant = median training disparity {constant:.2f} px ({args.median_samples} training scenes)")
+    results: dict = {"checkpoint": str(ckpt), "constant_px": constant, "sets": {}}
+    if args.energy:
+        from eventvision.data.stereo.synthetic import SyntheticStereoConfig, SyntheticStereoDataset
+
+        scene = dataclasses.replace(SyntheticStereoConfig.from_config(task.cfg.data.synthetic), **LAYOUTS["mvsec"])
+        ds = SyntheticStereoDataset(split="test", num_samples=1, window_us=WINDOW_US, scene=scene,
+                                    num_bins=int(task.cfg.data.num_bins),
+                                    max_disparity=float(task.cfg.data.max_disparity))
+        with torch.no_grad():
+            results["energy_346x260"] = task.energy(model, task.collate([ds[0]]))
+        print(f"energy per inference at 346x260: {results['energy_346x260']}")
+    panels: list | None = [] if args.figure else None
+    with tempfile.TemporaryDirectory() as tmp:
+        for set_name in args.sets.split(","):
+            total = Tally()
+            rows = {}
+            for k, family in enumerate(families):
+                if set_name == "synthetic":
+                    tally = eval_synthetic(task, model, family, args.scenes, constant, panels)
+                else:
+                    tally = eval_recording(ckpt, task, set_name, family, args.clips, 7_000 + 10 * k, constant,
+                                           args.threads, Path(tmp))
+                rows[family] = tally.row()
+                total.merge(tally)
+                r = rows[family]
+                print(f"{set_name:9s} {family:12s} model {r['model_epe']:.2f} px (1PE {r['model_1pe']:.1f} %) | "
+                      f"constant {r['constant_epe']:.2f} | SGBM {r['sgbm_epe']:.2f} on {r['sgbm_coverage']:.0f} % "
+                      f"(model there {r['model_epe_on_sgbm_pixels']:.2f})  [{time.time() - t_start:.0f} s]",
+                      flush=True)
+            rows["all"] = total.row()
+            results["sets"][set_name] = rows
+    print("\n| set | family | GT px | model EPE | model 1PE % | constant EPE | SGBM coverage % | SGBM EPE | "
+          "model EPE on SGBM px |\n|---|---|---|---|---|---|---|---|---|")
+    for set_name, rows in results["sets"].items():
+        for family, r in rows.items():
+            print(f"| {set_name} | {family} | {r['gt_pixels']} | {r['model_epe']:.2f} | {r['model_1pe']:.1f} | "
+                  f"{r['constant_epe']:.2f} | {r['sgbm_coverage']:.0f} | {r['sgbm_epe']:.2f} | "
+                  f"{r['model_epe_on_sgbm_pixels']:.2f} |")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    if panels:
+        from eventvision.utils.viz import save_png
+
+        gap = np.full((4, panels[0].shape[1], 3), 255, np.uint8)
+        figure = np.concatenate([x for p in panels for x in (p, gap)][:-1], axis=0)
+        save_png(args.figure, np.repeat(np.repeat(figure, 2, axis=0), 2, axis=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
