@@ -11,7 +11,6 @@ from eventvision.errors import InvalidValueError, OutputPathError
 
 #: what to do when OpenCV cannot open windows
 NO_GUI_REMEDY = "install opencv-python, or run the demo headless, recording to a video file"
-from eventvision.utils.io import atomic_path
 
 WINDOW_STEP = 1.5       # w/s multiply/divide the window length
 CONTRAST_STEP = 0.05    # a/d lower/raise the contrast threshold
@@ -38,46 +37,34 @@ def handle_key(key: int, controls) -> None:
 
 
 class VideoRecorder:
-    """mp4 (mp4v) writer; the file appears only when :meth:`close` succeeds (temp file + rename)."""
+    """The demo's video (.mp4 or .avi): an :class:`eventvision.inference.writers.MP4Writer` opened at the
+    first frame (its size is known only then); the file appears only when :meth:`close` succeeds."""
 
     def __init__(self, path: str | Path, fps: float = 30.0):
         self.path = Path(path)
         if self.path.suffix.lower() not in (".mp4", ".avi"):
-            raise OutputPathError(f"{self.path}: the demo records to an .mp4 (or .avi) file; choose such a name")
+            raise OutputPathError(f"{self.path}: the demo records to an .mp4 (or .avi) file; choose such "
+                                  f"a name")
         self.fps = fps
-        self._ctx = None
-        self._tmp = None
-        self._writer = None
-        self._size = None
+        self._video = None
         self.frames = 0
 
     def write(self, rgb: np.ndarray) -> None:
-        import cv2
-        if self._writer is None:
-            self._ctx = atomic_path(self.path)
-            self._tmp = self._ctx.__enter__()
-            self._size = (rgb.shape[1], rgb.shape[0])
-            fourcc = cv2.VideoWriter_fourcc(*("mp4v" if self.path.suffix.lower() == ".mp4" else "MJPG"))
-            self._writer = cv2.VideoWriter(str(self._tmp), fourcc, self.fps, self._size)
-            if not self._writer.isOpened():
-                self._ctx.__exit__(None, None, None)
-                raise OutputPathError(f"{self.path}: OpenCV cannot write this video format here; try an .avi name")
-        if (rgb.shape[1], rgb.shape[0]) != self._size:  # overlay appearing later changes the width
-            import cv2 as _cv2
-            rgb = _cv2.resize(rgb, self._size, interpolation=_cv2.INTER_AREA)
-        self._writer.write(np.ascontiguousarray(rgb[..., ::-1]))
+        if self._video is None:
+            from eventvision.inference.writers import MP4Writer
+            self._video = MP4Writer(self.path, rgb.shape[1], rgb.shape[0], self.fps)
+        self._video.append(rgb)   # an overlay appearing later changes the width: resized to the first frame
         self.frames += 1
 
     def close(self, ok: bool = True) -> None:
-        if self._writer is None:
+        if self._video is None:
             return
-        self._writer.release()
-        self._writer = None
+        video, self._video = self._video, None
         if ok:
-            self._ctx.__exit__(None, None, None)
+            video.close()
         else:
             with contextlib.suppress(Exception):
-                self._ctx.__exit__(RuntimeError, RuntimeError("aborted"), None)
+                video.abort(RuntimeError("aborted"))
 
 
 def gui_available() -> bool:

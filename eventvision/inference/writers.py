@@ -59,7 +59,8 @@ class DisparityH5:
 
 
 class MP4Writer:
-    """An RGB uint8 [H, W, 3] frame sequence as ``mp4v`` video (temporary name, renamed on close)."""
+    """An RGB uint8 [H, W, 3] frame sequence as video (temporary name, renamed on close): ``mp4v`` for
+    ``.mp4``, MJPG for ``.avi``; frames of another size are resized to the first one's."""
 
     def __init__(self, path: str | Path, width: int, height: int, fps: float):
         import cv2
@@ -70,15 +71,13 @@ class MP4Writer:
         tmp = self._ctx.__enter__()
         self.size = (int(width), int(height))
         self.frames = 0
-        self._writer = cv2.VideoWriter(
-            str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), max(float(fps), 1.0), self.size
-        )
+        codec = "MJPG" if path.suffix.lower() == ".avi" else "mp4v"
+        fourcc = cv2.VideoWriter_fourcc(*codec)
+        self._writer = cv2.VideoWriter(str(tmp), fourcc, max(float(fps), 1.0), self.size)
         if not self._writer.isOpened():
             self._ctx.__exit__(None, None, None)
-            raise OutputPathError(
-                f"{path}: OpenCV cannot write MP4 here (no mp4v codec); write no video or "
-                f"install an OpenCV build with video support"
-            )
+            raise OutputPathError(f"{path}: OpenCV cannot write this video format here (codec {codec}); "
+                                  f"try an .avi name or an OpenCV build with video support")
 
     def append(self, rgb: np.ndarray) -> None:
         if (rgb.shape[1], rgb.shape[0]) != self.size:
