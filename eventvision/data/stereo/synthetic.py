@@ -104,8 +104,7 @@ class SyntheticStereoDataset(torch.utils.data.Dataset):
 
     def _generate(self, index: int) -> dict:
         left, right, t0, t1, disparity = self.window_events(index)
-        # sign-SBT values are -1/0/+1: cached as int8 (4x smaller), float32 on access
-        return make_sample(self.encoder(left, t0, t1).astype(np.int8), self.encoder(right, t0, t1).astype(np.int8),
+        return make_sample(_compact(self.encoder(left, t0, t1)), _compact(self.encoder(right, t0, t1)),
                            disparity, t_end_us=t1, sequence=f"synthetic-{self.split}", index=index)
 
     def __getitem__(self, index: int) -> dict:
@@ -114,12 +113,27 @@ class SyntheticStereoDataset(torch.utils.data.Dataset):
         if index not in self._cache:
             self._cache[index] = self._generate(index)
         sample = dict(self._cache[index])
-        sample["left"], sample["right"] = (sample[k].astype(np.float32) for k in ("left", "right"))
+        sample["left"], sample["right"] = (_expand(sample[k]) for k in ("left", "right"))
         rng = None
         if self.split == "train" and self.crop:
             self._draws += 1
             rng = np.random.default_rng((self.seed, index, self._draws))
         return crop_sample(sample, self.crop, rng)
+
+
+def _compact(x: np.ndarray) -> np.ndarray:
+    """Cache form of an encoded window: int8 when every value is a small integer (sign-SBT's -1/0/+1,
+    4x smaller), otherwise unchanged (other representations, raw event arrays)."""
+    if x.dtype.fields is None and x.dtype.kind == "f":
+        small = x.astype(np.int8)
+        if np.array_equal(small, x):
+            return small
+    return x
+
+
+def _expand(x: np.ndarray) -> np.ndarray:
+    """Model form of a cached window: float32 tensors' data; structured event arrays as they are."""
+    return x if x.dtype.fields is not None else x.astype(np.float32)
 
 
 @dataclass
