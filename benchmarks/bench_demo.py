@@ -32,8 +32,8 @@ def bench_emulator(num_frames: int = 60) -> dict:
     for p in packets[1:]:
         n += len(emu.step(p.frame, p.t_us))
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    return {"frames": num_frames, "cpu_ms_per_frame": cpu / num_frames * 1e3, "wall_ms_per_frame": wall / num_frames * 1e3,
-            "events_per_frame": n / num_frames}
+    return {"frames": num_frames, "cpu_ms_per_frame": cpu / num_frames * 1e3,
+            "wall_ms_per_frame": wall / num_frames * 1e3, "events_per_frame": n / num_frames}
 
 
 def bench_pipeline(seconds: float, checkpoint: str | None, model: str) -> dict:

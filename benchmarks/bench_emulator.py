@@ -51,7 +51,7 @@ def compare_with_v2e(v2e_path: str) -> dict:
     for name in ("screeninfo", "engineering_notation", "easygui", "tkinter", "tkinter.filedialog", "plyer",
                  "dv", "pyaedat", "dv_processing"):
         sys.modules.setdefault(name, types.ModuleType(name))
-    sys.modules["screeninfo"].get_monitors = lambda: []
+    sys.modules["screeninfo"].get_monitors = list
     sys.modules["engineering_notation"].EngNumber = lambda x, *a, **k: str(x)
     sys.path.insert(0, v2e_path)
     from v2ecore.emulator import EventEmulator as V2E

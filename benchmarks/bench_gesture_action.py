@@ -133,7 +133,8 @@ def main() -> None:
         ratio_i = f"{inf / binf:8.2f}" if binf == binf else f"{'-':>8}"
         btr_s = f"{btr:10.1f}" if btr == btr else f"{'-':>10}"
         binf_s = f"{binf:10.1f}" if binf == binf else f"{'-':>10}"
-        print(f"{label:<40} {tr:9.2f} {inf:9.2f} {btr_s} {binf_s} {ratio_t} {ratio_i} {mj[0]:13.4f} {mj[1]:9.4f}  {src}")
+        print(f"{label:<40} {tr:9.2f} {inf:9.2f} {btr_s} {binf_s} {ratio_t} {ratio_i} "
+              f"{mj[0]:13.4f} {mj[1]:9.4f}  {src}")
     print("samples/s; 'x' = ours / SpikingJelly-built baseline (same net, same input).")
     print(ANCHORS)
 

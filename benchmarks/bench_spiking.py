@@ -96,7 +96,8 @@ def main(argv=None) -> int:
         rates = race({"lif": LIFNode(), "psn": make_neuron("psn", T=T),
                       "sliding_psn": make_neuron("sliding_psn", k=4)}, xn, n_neuron, min_time / 2)
         print(f"    {T:>3} {'neuron only [T,8,16,16,16]':<28} {rates['lif']:9.1f} {rates['psn']:9.1f} "
-              f"{rates['psn'] / rates['lif']:8.2f} {rates['sliding_psn']:11.1f} {rates['sliding_psn'] / rates['lif']:9.2f}")
+              f"{rates['psn'] / rates['lif']:8.2f} {rates['sliding_psn']:11.1f} "
+              f"{rates['sliding_psn'] / rates['lif']:9.2f}")
         n_stack = 2
         xs = (torch.rand(T, n_stack, 2, 16, 16) < 0.3).float()
         srates = race({kind: conv_stack_ours(8, 2, kind, T) for kind in ("lif", "psn", "sliding_psn")},

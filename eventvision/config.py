@@ -27,7 +27,7 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
-from eventvision.errors import ConfigError, UserError
+from eventvision.errors import ConfigError
 
 PACKAGED_CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 BASE_KEY = "_base_"
@@ -90,7 +90,7 @@ def _wrap(value: Any) -> Any:
 
 
 def resolve_config_path(name: str | Path, relative_to: Path | None = None) -> Path:
-    """Find a config file by path or packaged name; raise UserError listing what exists if absent."""
+    """Find a config file by path or packaged name; raise ConfigError listing what exists if absent."""
     name = str(name)
     candidates = []
     if relative_to is not None:

@@ -191,7 +191,8 @@ def read_latency_file(path: str | os.PathLike) -> np.ndarray:
         else:
             values = [float(line.split("#", 1)[0]) for line in text.splitlines() if line.split("#", 1)[0].strip()]
     except (ValueError, TypeError) as exc:
-        raise FileFormatError(f"{path}: expected one latency in ms per line or a JSON list ({exc}); fix the file") from None
+        raise FileFormatError(f"{path}: expected one latency in ms per line or a JSON list ({exc}); "
+                              "fix the file") from None
     return check_latencies_ms(values, source=str(path))
 
 
@@ -305,10 +306,11 @@ class StreamDSGNKalman:
     ground-truth frame, with ``dt`` = GT time minus the source frame's time in **milliseconds**, as the release
     passes it): predict the previous states with the release's transition matrix (identity with
     ``F[0, 3] = F[1, 4] = dt``), ``P = F P Fᵀ + Q`` with ``Q = diag(dt², dt², dt², dt, dt)``; match the current
-    detections to the predictions by Hungarian assignment on the 3D distance of the first three state entries, same class only, kept when
-    < 4 m; matched detections take the Kalman update with ``H = I``, ``R = 40 I``; unmatched ones restart
-    with their observation and ``P = 40 I``. The output moves location to the state's (x, y, z) and sets
-    ``rotation_y = atan2(sin, cos)``; the 2D box, alpha and dimensions are left as they are (as released).
+    detections to the predictions by Hungarian assignment on the 3D distance of the first three state entries,
+    same class only, kept when < 4 m; matched detections take the Kalman update with ``H = I``, ``R = 40 I``;
+    unmatched ones restart with their observation and ``P = 40 I``. The output moves location to the state's
+    (x, y, z) and sets ``rotation_y = atan2(sin, cos)``; the 2D box, alpha and dimensions are left as they are
+    (as released).
     """
 
     dist_thresh_m = 4.0

@@ -31,7 +31,7 @@ from typing import Iterator
 import numba
 import numpy as np
 
-from eventvision.errors import FileFormatError, InvalidValueError, UserError
+from eventvision.errors import FileFormatError, InvalidValueError
 from eventvision.events._kernels import fast_check_chunk, scan_events
 from eventvision.events.core import EVENT_DTYPE, MAX_SENSOR_SIDE, EventMeta
 from eventvision.events.recording import EventStream, IndexedStream, SequentialStream, _coalesce, bisect_left
@@ -111,7 +111,8 @@ def read_header(path: Path, *, dat: bool = False) -> PropheseeHeader:
         version = _int(fields.get("version")) or 0
         if version >= 2:
             if len(extra) < 2:
-                raise UserError(f"{path}: .dat header ends before the event type/size bytes; the file is truncated")
+                raise FileFormatError(f"{path}: .dat header ends before the event type/size bytes; "
+                                      "the file is truncated")
             return PropheseeHeader(pos + 2, fields, "dat", width, height, extra[0], extra[1])
         return PropheseeHeader(pos, fields, "dat", width, height, 0, 8)
     return PropheseeHeader(pos, fields, encoding, width, height)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from eventvision.errors import FileFormatError, InvalidValueError, UserError
+from eventvision.errors import FileFormatError, InvalidValueError
 from eventvision.events.recording import EventStream, StereoRecording
 
 Recording = EventStream | StereoRecording

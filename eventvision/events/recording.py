@@ -30,7 +30,7 @@ from typing import Iterator
 
 import numpy as np
 
-from eventvision.errors import FileFormatError, UserError
+from eventvision.errors import FileFormatError, InvalidValueError
 from eventvision.events.core import EventMeta, empty_events, slice_time
 
 #: events decoded/read per chunk when streaming (≈ 14 MB of EVENT_DTYPE)
@@ -162,7 +162,7 @@ class EventStream(_Closable, ABC):
         """
         window_us = int(window_us)
         if window_us <= 0:
-            raise UserError(f"window length must be positive, got {window_us} µs")
+            raise InvalidValueError(f"window length must be positive, got {window_us} µs")
         return _windows(self.iter_chunks(chunk_events, t_start=t_start), window_us,
                         self.t_start if t_start is None else int(t_start), t_end)
 
@@ -170,7 +170,7 @@ class EventStream(_Closable, ABC):
         """Yield consecutive slices of exactly ``count`` events (the last one may hold fewer)."""
         count = int(count)
         if count <= 0:
-            raise UserError(f"event count per window must be positive, got {count}")
+            raise InvalidValueError(f"event count per window must be positive, got {count}")
         pending: list[np.ndarray] = []
         have = 0
         for chunk in self.iter_chunks(max(count, 1 << 16), t_start=t_start):

@@ -106,7 +106,8 @@ def parse_label_lines(lines, *, source: str = "<text>") -> np.ndarray:
             continue
         if len(parts) not in (17, 18):
             raise FileFormatError(f"{source}:{lineno}: expected 17 or 18 columns (KITTI tracking format: frame "
-                                  f"track_id type truncated occluded alpha x1 y1 x2 y2 h w l x y z rotation_y [score]), "
+                                  "track_id type truncated occluded alpha x1 y1 x2 y2 h w l x y z rotation_y "
+                                  f"[score]), "
                                   f"got {len(parts)}; fix or regenerate the file")
         try:
             nums = [float(v) for v in parts[3:]]
@@ -341,7 +342,8 @@ def read_sequence_labels(root: str | os.PathLike, seq: str) -> np.ndarray:
     """Ground-truth objects of sequence ``seq`` (e.g. '0001') of a KITTI Tracking root."""
     path = tracking_root(root) / "label_02" / f"{seq}.txt"
     if not path.is_file():
-        raise DatasetNotFoundError(f"{path}: sequence {seq} has no label file; check the sequence list and the KITTI root")
+        raise DatasetNotFoundError(f"{path}: sequence {seq} has no label file; "
+                                   "check the sequence list and the KITTI root")
     return read_label_file(path)
 
 

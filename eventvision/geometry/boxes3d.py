@@ -120,7 +120,8 @@ def disparity_from_depth(depth_m, focal_px: float, baseline_m: float):
 
 # ------------------------------------------------------------------------ camera <-> grid (lidar-like) frame
 def camera_to_lidar_boxes(boxes_cam: np.ndarray) -> np.ndarray:
-    """KITTI camera boxes [M, 7] (x, y_bottom, z, l, w, h, ry) -> grid-frame boxes [M, 7] (x, y, z_centre, l, w, h, θ)."""
+    """KITTI camera boxes [M, 7] (x, y_bottom, z, l, w, h, ry) -> grid-frame boxes [M, 7]
+    (x, y, z_centre, l, w, h, θ)."""
     b = np.asarray(boxes_cam, dtype=np.float64).reshape(-1, 7)
     x, y, z, l, w, h, ry = b.T
     out = np.stack([z, -x, -y + h / 2.0, l, w, h, limit_period_np(-ry - np.pi / 2.0)], axis=1)
@@ -146,6 +147,7 @@ def objects_to_grid_boxes(objects: np.ndarray, class_names=CLASSES) -> tuple[np.
     keep = np.isin(objects["type"], list(class_names))
     obj = objects[keep]
     dims = obj["dimensions"]  # h, w, l
-    cam = np.concatenate([obj["location"], dims[:, 2:3], dims[:, 1:2], dims[:, 0:1], obj["rotation_y"][:, None]], axis=1)
+    cam = np.concatenate([obj["location"], dims[:, 2:3], dims[:, 1:2], dims[:, 0:1], obj["rotation_y"][:, None]],
+                         axis=1)
     labels = np.array([list(class_names).index(t) for t in obj["type"]], dtype=np.int64)
     return camera_to_lidar_boxes(cam), labels, obj["track_id"].astype(np.int64)

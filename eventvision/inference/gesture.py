@@ -25,8 +25,8 @@ from eventvision.events.recording import EventWindow
 CHECKPOINT_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
 #: how to make each packaged model when its checkpoint is missing
 TRAIN_COMMANDS = {
-    "gesture": "eventvision train gesture --config gesture/small",
-    "stereo": "eventvision train stereo --config stereo/small",
+    "gesture": "eventvision train gesture",  # the task's default config, gesture/small
+    "stereo": "eventvision train stereo",  # the task's default config, stereo/small
 }
 CHECKPOINT_PATTERNS = {"gesture": "gesture_*.pt", "stereo": "stereo_small.pt"}
 

@@ -23,7 +23,7 @@ from typing import Any, ClassVar, Mapping
 
 import numpy as np
 
-from eventvision.errors import ConfigError, DatasetNotFoundError, FileFormatError, InvalidValueError, UserError
+from eventvision.errors import ConfigError, DatasetNotFoundError, FileFormatError, InvalidValueError
 from eventvision.representations import functional
 from eventvision.representations.functional import rectify
 from eventvision.representations.interop import from_tonic, to_tonic

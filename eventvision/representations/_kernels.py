@@ -536,7 +536,10 @@ def normalize_nonzero(grid):
 
 @njit(cache=True, nogil=True)
 def time_surface(x, y, t, p, width, height, t_ref, tau_us):
-    """exp(-(t_ref - t_last)/tau) per polarity -> new float32 [2, H, W] (0 where no event; events after t_ref ignored)."""
+    """exp(-(t_ref - t_last)/tau) per polarity -> new float32 [2, H, W].
+
+    0 where no event; events after t_ref are ignored.
+    """
     last = np.full((2, height, width), _NEVER, dtype=np.int64)
     for i in range(len(x)):
         xi = np.int64(x[i])

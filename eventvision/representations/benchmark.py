@@ -222,7 +222,8 @@ def format_report(rows, cross, *, num_bins: int, width: int, height: int, load_b
         lines += ["", "parallel threshold (voxel_grid; auto = what the wrapper picks when a core is free):",
                   f"{'events':>11}  {'1 thread ms':>11} {'parallel ms':>11}  {'speed-up':>8}  auto"]
         for n, s, p, auto in cross:
-            lines.append(f"{n:>11,}  {s * 1e3:11.2f} {p * 1e3:11.2f}  {s / p:8.2f}  {'parallel' if auto else '1 thread'}")
+            mode = "parallel" if auto else "1 thread"
+            lines.append(f"{n:>11,}  {s * 1e3:11.2f} {p * 1e3:11.2f}  {s / p:8.2f}  {mode}")
     return "\n".join(lines)
 
 

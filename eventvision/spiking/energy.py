@@ -192,7 +192,8 @@ class EnergyReport:
 
     def to_dict(self) -> dict:
         return {
-            "convention": self.convention, "batch_size": self.batch_size, "e_mac_pj": self.e_mac_pj, "e_ac_pj": self.e_ac_pj,
+            "convention": self.convention, "batch_size": self.batch_size,
+            "e_mac_pj": self.e_mac_pj, "e_ac_pj": self.e_ac_pj,
             "total_macs": self.total_macs, "total_acs": self.total_acs, "energy_mj": self.energy_mj,
             "rows": [{"name": r.name, "layer": r.layer, "op": r.op, "macs": r.macs, "acs": r.acs,
                       "fr_in": r.fr_in, "fr_out": r.fr_out, "calls": r.calls, "energy_pj": r.energy_pj,
@@ -211,7 +212,8 @@ class EnergyReport:
                          f"{_fmt(r.acs):>10} {_fmt(r.energy_pj):>10}")
         lines.append("-" * len(head))
         rates = [r.fr_out for r in self.rows if r.op == "neuron"]
-        mean_rate = f"; mean firing rate {sum(rates) / len(rates):.4f} over {len(rates)} spiking layers" if rates else ""
+        mean_rate = (f"; mean firing rate {sum(rates) / len(rates):.4f} over {len(rates)} spiking layers"
+                     if rates else "")
         lines.append(f"total per sample: {_fmt(self.total_macs)} MACs, {_fmt(self.total_acs)} ACs{mean_rate}")
         lines.append(f"energy: {self.energy_mj:.6g} mJ per sample "
                      f"(E = {self.e_mac_pj} pJ/MAC + {self.e_ac_pj} pJ/AC, batch {self.batch_size}, "

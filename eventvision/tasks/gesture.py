@@ -18,7 +18,8 @@ from eventvision.simulate.gesture_scenes import GESTURE_CLASSES
 from eventvision.tasks.base import SPLITS, Task, check_split
 
 
-def build_gesture_model(model_cfg, *, num_frames: int, resolution: int, num_classes: int = dvs128.NUM_CLASSES) -> nn.Module:
+def build_gesture_model(model_cfg, *, num_frames: int, resolution: int,
+                        num_classes: int = dvs128.NUM_CLASSES) -> nn.Module:
     """Build the gesture model named by ``model_cfg.name`` (input [N, T, 2, R, R])."""
     name = model_cfg.name
     if name == "plif_net":

@@ -65,7 +65,8 @@ def _lut(cmap: str) -> np.ndarray:
         return bgr[:, ::-1].copy()
 
 
-def colorize(array: np.ndarray, vmin: float | None = None, vmax: float | None = None, cmap: str = "magma") -> np.ndarray:
+def colorize(array: np.ndarray, vmin: float | None = None, vmax: float | None = None,
+             cmap: str = "magma") -> np.ndarray:
     """Colour-map a 2-D array to RGB uint8 [H, W, 3]; NaN (and ±inf) shown black.
 
     ``vmin``/``vmax`` default to the finite minimum/maximum; values outside are clipped.

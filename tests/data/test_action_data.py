@@ -96,7 +96,8 @@ def test_ucf101_layout_and_multiview(tmp_path):
     lists = root / "ucfTrainTestlist"
     lists.mkdir(parents=True)
     (lists / "classInd.txt").write_text("1 ApplyEyeMakeup\n2 Archery\n")
-    (lists / "trainlist01.txt").write_text("ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi 1\nArchery/v_Archery_g08_c01.avi 2\n")
+    (lists / "trainlist01.txt").write_text("ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi 1\n"
+                                           "Archery/v_Archery_g08_c01.avi 2\n")
     (lists / "testlist01.txt").write_text("Archery/v_Archery_g01_c01.avi\n")
     for rel, label in [("ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi", 0), ("Archery/v_Archery_g08_c01.avi", 1),
                        ("Archery/v_Archery_g01_c01.avi", 1)]:

@@ -7,7 +7,7 @@ import pytest
 
 from eventvision.data.gesture import dvs128
 from eventvision.data.gesture.datasets import DVS128GestureEvents, GestureFrameDataset
-from eventvision.errors import DatasetNotFoundError, FileFormatError, UserError
+from eventvision.errors import DatasetNotFoundError, FileFormatError, InvalidValueError, UserError
 
 
 def _aedat31_bytes(x, y, t, p, *, valid=None, packet_size=3) -> bytes:
@@ -107,6 +107,20 @@ def test_tonic_layout(tmp_path):
     assert frames.shape == (3, 2, 64, 64)
     assert float(frames.sum()) == 3.0
     assert float(frames[1, 0, 2, 1]) == 1.0  # second event: OFF at (x=3, y=4) // 2
+
+
+def test_tonic_layout_bad_split_names_and_shapes(tmp_path):
+    user = tmp_path / "DVSGesture" / "ibmGestureTrain" / "user03_natural"
+    user.mkdir(parents=True)
+    np.save(user / "2.npy", np.zeros((3, 3)))  # three columns: not (x, y, p, t_ms)
+    with pytest.raises(InvalidValueError, match="split must be train, val or test, got 'dev'"):
+        DVS128GestureEvents(str(tmp_path), "dev")
+    source = DVS128GestureEvents(str(tmp_path), "train")
+    with pytest.raises(FileFormatError, match=r"2\.npy: expected an \[N, 4\] array"):
+        source[0]
+    np.save(user / "11.npy", np.zeros((1, 4)))  # labels are 0..10
+    with pytest.raises(FileFormatError, match=r"11\.npy: tonic DVSGesture files are named"):
+        DVS128GestureEvents(str(tmp_path), "train")
 
 
 def test_missing_dataset_says_where_to_get_it(tmp_path):

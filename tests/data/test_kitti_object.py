@@ -35,7 +35,8 @@ def test_lidar_projects_in_front_into_the_image(training):
     assert 0.02 < filled.mean() < 0.2
     assert filled[:100].mean() < filled[200:].mean()
     assert 1.0 < depth[filled].min() and depth[filled].max() < 120.0
-    # points ahead beyond 12 m (x forward in the LiDAR frame, |y| small; nearer ground is below the view) land in the image with depth ~ x
+    # points ahead beyond 12 m (x forward in the LiDAR frame, |y| small; nearer ground is below the view)
+    # land in the image with depth ~ x
     ahead = points[(points[:, 0] > 12) & (points[:, 0] < 60) & (np.abs(points[:, 1]) < 2)]
     rect = seq.calib.velo_to_rect(ahead[:, :3])
     uv = rect @ seq.calib.P2[:, :3].T + seq.calib.P2[:, 3]

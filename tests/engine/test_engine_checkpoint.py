@@ -39,7 +39,8 @@ def test_round_trip_holds_every_field(tmp_path):
     assert ckpt["config"] == {"x": {"y": 1}} and ckpt["epoch"] == 3 and ckpt["step"] == 7
     assert ckpt["metrics"] == {"acc": 0.5} and ckpt["extra"] == {"genotype": [[1, 2], [3]]}
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in ckpt["model"].items())
-    assert torch.equal(ckpt["optimizer"]["state"][0]["momentum_buffer"], opt.state_dict()["state"][0]["momentum_buffer"])
+    assert torch.equal(ckpt["optimizer"]["state"][0]["momentum_buffer"],
+                       opt.state_dict()["state"][0]["momentum_buffer"])
     assert ckpt["torch_version"] == torch.__version__ and ckpt["code_version"]
 
 

@@ -38,7 +38,8 @@ def assert_same_state(a_path, b_path):
 def reference(tmp_path_factory, toy_overrides):
     """One uninterrupted run shared by the tests (read only: copy it before resuming into it)."""
     out = tmp_path_factory.mktemp("resume") / "full"
-    Trainer.from_config(load_config("toy/default", toy_overrides + NOISY + [f"output_dir={out}"]), "toy", verbose=False).fit()
+    cfg = load_config("toy/default", toy_overrides + NOISY + [f"output_dir={out}"])
+    Trainer.from_config(cfg, "toy", verbose=False).fit()
     return out
 
 

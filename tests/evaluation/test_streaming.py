@@ -123,7 +123,8 @@ def test_kalman_moves_2d_box_with_projection(shared_data):
                           dimensions=[1.5, 1.6, 3.9], location=box[:, :3], rotation_y=0.3)
     new_loc = np.array([[-1.0, 1.6, 13.0]])
     moved = st._moved(obj, new_loc, calib.P2)
-    box2 = box.copy(); box2[0, :3] = new_loc
+    box2 = box.copy()
+    box2[0, :3] = new_loc
     np.testing.assert_allclose(moved["bbox"], boxes.project_boxes_2d(box2, calib.P2), atol=6.0)
     assert moved["alpha"][0] == pytest.approx(boxes.alpha_from_rotation_y(0.3, -1.0, 13.0))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from eventvision.errors import UserError
+from eventvision.errors import InvalidValueError, UserError
 from eventvision.events import merge_events, open_recording, slice_time
 from eventvision.events.core import EVENT_DTYPE
 from events_testutil import random_events
@@ -66,3 +66,12 @@ def test_merge_events_sorted_and_stable():
     m = merge_events(a, b)
     assert len(m) == 1200 and np.all(np.diff(m["t"]) >= 0) and m.dtype == EVENT_DTYPE
     assert sorted(map(tuple, m.tolist())) == sorted(map(tuple, np.concatenate([a, b]).tolist()))
+
+
+def test_window_sizes_must_be_positive(tmp_path):
+    np.save(tmp_path / "ev.npy", random_events(100, t0=0, duration_us=1_000))
+    with open_recording(tmp_path / "ev.npy") as rec:
+        with pytest.raises(InvalidValueError, match="window length must be positive, got 0"):
+            rec.iter_windows(0)
+        with pytest.raises(InvalidValueError, match="event count per window must be positive, got -3"):
+            next(iter(rec.iter_count_windows(-3)))

@@ -45,13 +45,20 @@ def test_rotation_sign_convention():
 def test_3d_height_offsets():
     a = np.array([[0.0, 1.0, 0.0, 2.0, 1.0, 1.0, 0.3]])  # spans y 0..1
     assert iou.iou3d(a, a)[0, 0] == pytest.approx(1.0)
-    b = a.copy(); b[0, 1] = 1.5  # spans 0.5..1.5: half the height overlaps
+    b = a.copy()
+    b[0, 1] = 1.5  # spans 0.5..1.5: half the height overlaps
     assert iou.iou3d(a, b)[0, 0] == pytest.approx(1.0 / 3.0)
     b[0, 1] = 2.0  # touching faces
     assert iou.iou3d(a, b)[0, 0] == 0.0
-    c = a.copy(); c[0, 4] = 2.0; c[0, 1] = 1.0  # taller box sharing the bottom: inter 2, union 4
+    c = a.copy()  # taller box sharing the bottom: inter 2, union 4
+    c[0, 4] = 2.0
+    c[0, 1] = 1.0
     assert iou.iou3d(a, c)[0, 0] == pytest.approx(0.5)
-    d = a.copy(); d[0, 6] += np.pi / 4; d[0, 3] = d[0, 5] = 1.0; a1 = a.copy(); a1[0, 3] = 1.0
+    d = a.copy()
+    d[0, 6] += np.pi / 4
+    d[0, 3] = d[0, 5] = 1.0
+    a1 = a.copy()
+    a1[0, 3] = 1.0
     inter = 2.0 * (SQRT2 - 1.0)  # unit squares at 45°, same height 1
     assert iou.iou3d(a1, d)[0, 0] == pytest.approx(inter / (2.0 - inter))
     assert iou.iou3d(a1, d, criterion=2)[0, 0] == pytest.approx(inter)

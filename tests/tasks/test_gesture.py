@@ -84,7 +84,8 @@ def test_eval_split_test_evaluates_the_test_split_and_an_unknown_split_is_one_li
     results = {}
     for split in ("val", "test"):
         out = tmp_path / f"{split}.json"
-        assert main(["eval", "gesture", "--checkpoint", checkpoint, "--split", split, "data.synthetic_val=11", "--json", str(out)]) == 0
+        assert main(["eval", "gesture", "--checkpoint", checkpoint, "--split", split, "data.synthetic_val=11",
+                     "--json", str(out)]) == 0
         results[split] = json.loads(out.read_text())
     capsys.readouterr()
     assert results["test"]["split"] == "test" and results["val"]["split"] == "val"

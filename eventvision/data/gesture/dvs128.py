@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eventvision.errors import DatasetNotFoundError, FileFormatError, UserError
+from eventvision.errors import DatasetNotFoundError, FileFormatError, InvalidValueError
 from eventvision.events.aedat3 import PACKET_HEADER as AEDAT3_PACKET_HEADER  # noqa: F401  (tests write files with it)
 from eventvision.events.aedat3 import read_polarity
 from eventvision.events.core import make_events
@@ -96,7 +96,7 @@ def list_records(root: str | Path, split: str) -> list[GestureRecord]:
     if not root.exists():
         raise DatasetNotFoundError(f"{root}: DVS128 Gesture folder does not exist; {DOWNLOAD_HINT}")
     if split not in ("train", "test", "val"):
-        raise UserError(f"DVS128 Gesture split must be train or test, got '{split}'")
+        raise InvalidValueError(f"DVS128 Gesture split must be train, val or test, got '{split}'")
     split = "test" if split == "val" else split
     layout, folder = detect_layout(root)
     records: list[GestureRecord] = []
@@ -118,7 +118,8 @@ def list_records(root: str | Path, split: str) -> list[GestureRecord]:
         for user_dir in sorted(p for p in sub.iterdir() if p.is_dir()):
             for npy in sorted(user_dir.glob("*.npy"), key=lambda p: int(p.stem) if p.stem.isdigit() else -1):
                 if not npy.stem.isdigit() or not 0 <= int(npy.stem) < NUM_CLASSES:
-                    raise UserError(f"{npy}: tonic DVSGesture files are named <label 0..10>.npy")
+                    raise FileFormatError(f"{npy}: tonic DVSGesture files are named <label 0..10>.npy; "
+                                          "rename the file or re-export the dataset with tonic")
                 records.append(GestureRecord(npy, int(npy.stem)))
     if not records:
         raise DatasetNotFoundError(f"{folder}: no {split} samples found; {DOWNLOAD_HINT}")
@@ -139,6 +140,7 @@ def load_record(record: GestureRecord) -> np.ndarray:
         return events[i0:i1]
     arr = np.load(record.path)
     if arr.ndim != 2 or arr.shape[1] != 4:
-        raise UserError(f"{record.path}: expected an [N, 4] array of (x, y, p, t_ms), got shape {arr.shape}")
+        raise FileFormatError(f"{record.path}: expected an [N, 4] array of (x, y, p, t_ms), got shape {arr.shape}; "
+                              "re-export the dataset with tonic")
     events = make_events(arr[:, 0], arr[:, 1], np.round(arr[:, 3] * 1000).astype(np.int64), arr[:, 2])
     return events[np.argsort(events["t"], kind="stable")]

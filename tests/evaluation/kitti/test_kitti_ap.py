@@ -90,8 +90,9 @@ def test_ignore_rules():
     assert (p[:, 0] == 1.0).all()
     # object-style truncation 0.2: ignored for easy (> 0.15) only
     p = _single_gt_case([car(40, x=0.0, truncated=0.2)], fp)
-    assert (p[:, 0] == 1.0).all() and ap.evaluate_kitti(
-        frames_of([car(0, truncated=0.2)], 1), frames_of([car(0)], 1), classes=["Car"]).num_valid_gt[("Car", "easy")] == 0
+    assert (p[:, 0] == 1.0).all()
+    res = ap.evaluate_kitti(frames_of([car(0, truncated=0.2)], 1), frames_of([car(0)], 1), classes=["Car"])
+    assert res.num_valid_gt[("Car", "easy")] == 0
     # a 35 px tall car: ignored for easy (<= 40 px), valid for moderate
     p = _single_gt_case([car(40, x=0.0, height_px=35.0)], [car(40, x=0.0, score=0.95, height_px=35.0)])
     assert p[0, 0] == 1.0 and p[1, 0] == 1.0
