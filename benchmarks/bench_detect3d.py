@@ -148,13 +148,17 @@ def compare_main(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     common = [f"data.synthetic_root={args.data}", f"data.synthetic_train_seqs={args.train_seqs}",
               f"data.synthetic_val_seqs={args.val_seqs}", f"data.synthetic_frames={args.frames}",
-              f"train.epochs={args.epochs}", "train.val_every=0", "train.tensorboard=false", "device=cpu",
+              f"train.epochs={args.epochs}", f"train.val_every={args.val_every}", "train.tensorboard=false",
+              "device=cpu", f"train.checkpoint_every={args.checkpoint_every}",
               f"train.optimizer.lr={args.lr}", f"seed={args.seed}", f"data.synthetic_objects={args.objects}",
               f"data.synthetic_class_probs=[{args.class_probs}]", f"data.synthetic_z_range=[{args.z_range}]"]
     variants = {"baseline": "configs/detect3d_small_baseline.yaml", "streamdsgn": "configs/detect3d_small_streamdsgn.yaml"}
     if args.only:
         variants = {k: v for k, v in variants.items() if k == args.only}
     results = {}
+    if args.render_only:
+        ensure_synthetic_dataset(load_config(next(iter(variants.values())), common).data)
+        return 0
     for name, cfg_path in variants.items():
         cfg = load_config(cfg_path, common + [f"output_dir={out / name}", f"model.score_thresh={args.score_thresh}"])
         task = Detect3DTask.from_config(cfg)
@@ -207,6 +211,10 @@ def main(argv=None) -> int:
         p.add_argument("--threads", type=int, default=1)
         p.add_argument("--only", choices=("baseline", "streamdsgn"), default=None)
         p.add_argument("--eval-only", action="store_true", help="evaluate the checkpoints of a previous run")
+        p.add_argument("--val-every", type=int, default=0, help="validate (offline next-frame AP) every N epochs")
+        p.add_argument("--checkpoint-every", type=int, default=0, help="write last.pt every N steps")
+        p.add_argument("--render-only", action="store_true",
+                       help="render the synthetic data set and stop (run once before parallel --only runs)")
         p.add_argument("--score-thresh", type=float, default=0.02)
         return compare_main(p.parse_args(argv[1:]))
     p = argparse.ArgumentParser(prog="bench_detect3d.py")
