@@ -23,6 +23,7 @@ from contextlib import contextmanager, nullcontext
 import torch
 from torch import nn
 
+from eventvision.models.conv import Conv3d
 from eventvision.models.detect3d.backbone import BEVBackbone, FeatureNet
 from eventvision.models.detect3d.fusion import FeatureFlowFusion, match_to_current, motion_consistency_loss
 from eventvision.models.detect3d.geometry import DepthBins, VoxelGrid, stereo_disparity_numerator
@@ -61,7 +62,7 @@ class StereoDetector3D(nn.Module):
 
     def __init__(self, *, in_channels: int = 3, feat_width: int = 32, feat_channels: int = 32,
                  volume: str = "concat", gwc_groups: int = 8, psv_channels: int = 32, psv_convs: int = 2,
-                 depth_min: float = 2.0, depth_max: float = 53.2, num_depth_bins: int = 64,
+                 depth_min: float = 2.0, depth_max: float = 53.2, num_depth_bins: int = 64, geo_convs: int = 0,
                  x_range=(2.0, 53.2), y_range=(-28.8, 28.8), z_range=(-3.0, 1.0), voxel_size=(0.2, 0.2, 0.4),
                  bev_channels: int = 64, bev_embed_dims=(128, 128), bev_depths=(2, 2), bev_mlp_ratios=(2.0, 2.0),
                  bev_kernel: int = 7, bev_up_filters=(128, 64), bev_layer_scale: float = 1e-2,
@@ -81,6 +82,14 @@ class StereoDetector3D(nn.Module):
         self.features = FeatureNet(in_channels=in_channels, width=feat_width, out_channels=feat_channels)
         cv_in = 2 * feat_channels if volume == "concat" else gwc_groups
         self.psv = PlaneSweepNet(in_channels=cv_in, channels=psv_channels, num_convs=psv_convs)
+        # the release's rpn3d convs on the geometry volume (first 1x1x1, then 3x3x3, conv-BN-ReLU): they put the
+        # spatial features on the BN scale the fusion block adds its BaseConv outputs to
+        layers = []
+        for i in range(geo_convs):
+            k = 1 if i == 0 else 3
+            layers += [Conv3d(psv_channels, psv_channels, k, 1, k // 2, bias=False), nn.BatchNorm3d(psv_channels),
+                       nn.ReLU(inplace=True)]
+        self.geo_convs = nn.Sequential(*layers)
         spatial = psv_channels * self.grid.shape[0]
         self.fusion = (FeatureFlowFusion(spatial, radius=fusion_radius, prob_factor=fusion_prob_factor,
                                          interp=fusion_interp) if fusion else None)
@@ -120,7 +129,7 @@ class StereoDetector3D(nn.Module):
             grid = stereo_volume_inputs(fl, self.bins, stereo_disparity_numerator(P2, P3), stride)
             cost = build_cost_volume(fl, fr, grid, kind=self.volume_kind, groups=self.gwc_groups)
             psv, prob, logits = self.psv(cost)
-            geo = geometry_volume(psv, prob, self.grid, self.bins, P2, stride)  # [N, C, Z, Y, X]
+            geo = self.geo_convs(geometry_volume(psv, prob, self.grid, self.bins, P2, stride))  # [N, C, Z, Y, X]
             n, c, z, y, x = geo.shape
         return geo.reshape(n, c * z, y, x), logits
 

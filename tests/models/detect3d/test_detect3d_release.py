@@ -166,3 +166,13 @@ def test_full_config_has_the_release_defaults():
     assert m.loc_weight == 0.5 and m.iou_weight == 1.0 and m.nms_thresh == 0.25 and m.depth_weight == 1.0
     assert m.bev_kernel == 7 and m.bev_layer_scale == 0.01 and m.fusion_interp == "bilinear" and m.history_grad
     assert m.pos_norm_clamp == 10.0 and m.motion_weight == 0.2 and m.head_convs == 2
+
+
+def test_rpn3d_conv_puts_spatial_features_on_the_bn_scale():
+    m = _tiny(geo_convs=1)
+    conv = m.geo_convs[0]
+    assert conv.kernel_size == (1, 1, 1) and isinstance(m.geo_convs[1], torch.nn.BatchNorm3d)
+    assert len(_tiny().geo_convs) == 0  # geo_convs 0: the raw depth-weighted samples (earlier checkpoints)
+    b = _batch(n=2)
+    spatial, _ = m.spatial_features(b["left"], b["right"], b["P2"], b["P3"])
+    assert float(spatial.min()) >= 0.0 and 0.2 < float(spatial.std()) < 5.0  # after BN + ReLU (training mode)
