@@ -161,7 +161,8 @@ def compare_main(args) -> int:
         ensure_synthetic_dataset(load_config(next(iter(variants.values())), common).data)
         return 0
     for name, cfg_path in variants.items():
-        cfg = load_config(cfg_path, common + [f"output_dir={out / name}", f"model.score_thresh={args.score_thresh}"])
+        cfg = load_config(cfg_path, common + [f"output_dir={out / name}", f"model.score_thresh={args.score_thresh}"]
+                          + list(args.set))
         task = Detect3DTask.from_config(cfg)
         _, _, val_seqs = ensure_synthetic_dataset(cfg.data)
         device = torch.device("cpu")
@@ -224,7 +225,7 @@ def curve_main(args) -> int:
     ax_loss.set_ylabel("training loss")
     ax_loss.legend(fontsize=7)
     ax_ap.set_xlabel("step")
-    ax_ap.set_ylabel(f"{args.ap_tag} (%)")
+    ax_ap.set_ylabel(args.ap_label or f"{args.ap_tag} (%)")
     ax_ap.legend(fontsize=7)
     fig.tight_layout()
     out = Path(args.png)
@@ -257,6 +258,8 @@ def main(argv=None) -> int:
         p.add_argument("--val-every", type=int, default=0, help="validate (offline next-frame AP) every N epochs")
         p.add_argument("--checkpoint-every", type=int, default=0, help="write last.pt every N steps")
         p.add_argument("--resume", action="store_true", help="continue the runs in --out up to --epochs")
+        p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="extra config override for both variants (repeatable), e.g. model.geo_convs=0")
         p.add_argument("--render-only", action="store_true",
                        help="render the synthetic data set and stop (run once before parallel --only runs)")
         p.add_argument("--score-thresh", type=float, default=0.02)
@@ -267,6 +270,7 @@ def main(argv=None) -> int:
         p.add_argument("--out", default="runs/detect3d_compare")
         p.add_argument("--png", default="docs/images/detect3d_learning_curve.png")
         p.add_argument("--ap-tag", default="val/Car/bev/R40/moderate")
+        p.add_argument("--ap-label", default="", help="y label of the AP panel (say which IoU the run scored)")
         return curve_main(p.parse_args(argv[1:]))
     p.add_argument("--configs", default="small,full,small@310x94", help="config[@WxH], comma-separated")
     p.add_argument("--repeats", type=int, default=3)
