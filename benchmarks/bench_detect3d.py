@@ -11,6 +11,7 @@ streaming AP (10 Hz, measured CPU latency and a fixed 50 ms latency), written as
 
     python benchmarks/bench_detect3d.py [--configs small,full] [--repeats 3] [--threads 1]
     python benchmarks/bench_detect3d.py compare --out runs/detect3d_compare [--epochs 4]
+    python benchmarks/bench_detect3d.py curve --out runs/detect3d_compare   # learning curves -> PNG
 """
 
 from __future__ import annotations
@@ -149,15 +150,20 @@ def compare_main(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     common = [f"data.synthetic_root={args.data}", f"data.synthetic_train_seqs={args.train_seqs}",
               f"data.synthetic_val_seqs={args.val_seqs}", f"data.synthetic_frames={args.frames}",
-              f"train.epochs={args.epochs}", "train.val_every=0", "train.tensorboard=false", "device=cpu",
+              f"train.epochs={args.epochs}", f"train.val_every={args.val_every}", "train.tensorboard=false",
+              "device=cpu", f"train.checkpoint_every={args.checkpoint_every}",
               f"train.optimizer.lr={args.lr}", f"seed={args.seed}", f"data.synthetic_objects={args.objects}",
               f"data.synthetic_class_probs=[{args.class_probs}]", f"data.synthetic_z_range=[{args.z_range}]"]
     variants = {"baseline": "configs/detect3d_small_baseline.yaml", "streamdsgn": "configs/detect3d_small_streamdsgn.yaml"}
     if args.only:
         variants = {k: v for k, v in variants.items() if k == args.only}
     results = {}
+    if args.render_only:
+        ensure_synthetic_dataset(load_config(next(iter(variants.values())), common).data)
+        return 0
     for name, cfg_path in variants.items():
-        cfg = load_config(cfg_path, common + [f"output_dir={out / name}", f"model.score_thresh={args.score_thresh}"])
+        cfg = load_config(cfg_path, common + [f"output_dir={out / name}", f"model.score_thresh={args.score_thresh}"]
+                          + list(args.set))
         task = Detect3DTask.from_config(cfg)
         _, _, val_seqs = ensure_synthetic_dataset(cfg.data)
         device = torch.device("cpu")
@@ -169,7 +175,9 @@ def compare_main(args) -> int:
                                                             if k.startswith("train/")}}
         else:
             t0 = time.time()
-            trainer = Trainer.from_config(cfg, task)
+            # --resume: continue the run in --out to --epochs (the cosine schedule restarts at the point the
+            # longer schedule has reached: a warm restart, the same for both variants)
+            trainer = Trainer.from_config(cfg, task, resume=True if args.resume else None)
             final = trainer.fit()
             model = trainer.model.eval()
             r = {"train_seconds": time.time() - t0, "steps": final.get("step"),
@@ -186,6 +194,46 @@ def compare_main(args) -> int:
               file=sys.stderr)
     if not args.only:
         (out / "compare.json").write_text(json.dumps(results, indent=2))
+    return 0
+
+
+def curve_main(args) -> int:
+    """Learning curves of a compare run (train loss and per-epoch offline next-frame AP of both variants,
+    read from the engine's metrics.csv) -> one PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from eventvision.engine.logger import read_metrics_csv
+    from eventvision.utils.io import atomic_path
+
+    fig, (ax_loss, ax_ap) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for name, colour in (("baseline", "tab:blue"), ("streamdsgn", "tab:red")):
+        path = Path(args.out) / name / "metrics.csv"
+        if not path.is_file():
+            continue
+        rows = read_metrics_csv(path)
+        for tag, style in (("train/loss", "-"), ("train/loss_depth", ":")):
+            pts = [(r["step"], r["value"]) for r in rows if r["tag"] == tag]
+            if pts:
+                ax_loss.plot(*zip(*pts), style, color=colour, label=f"{name} {tag.split('/')[1]}")
+        for tag, style in ((args.ap_tag, "o-"),):
+            pts = [(r["step"], r["value"]) for r in rows if r["tag"] == tag]
+            if pts:
+                ax_ap.plot(*zip(*pts), style, color=colour, label=name)
+    ax_loss.set_xlabel("step")
+    ax_loss.set_ylabel("training loss")
+    ax_loss.legend(fontsize=7)
+    ax_ap.set_xlabel("step")
+    ax_ap.set_ylabel(args.ap_label or f"{args.ap_tag} (%)")
+    ax_ap.legend(fontsize=7)
+    fig.tight_layout()
+    out = Path(args.png)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    print(out)
     return 0
 
 
@@ -208,9 +256,23 @@ def main(argv=None) -> int:
         p.add_argument("--threads", type=int, default=1)
         p.add_argument("--only", choices=("baseline", "streamdsgn"), default=None)
         p.add_argument("--eval-only", action="store_true", help="evaluate the checkpoints of a previous run")
+        p.add_argument("--val-every", type=int, default=0, help="validate (offline next-frame AP) every N epochs")
+        p.add_argument("--checkpoint-every", type=int, default=0, help="write last.pt every N steps")
+        p.add_argument("--resume", action="store_true", help="continue the runs in --out up to --epochs")
+        p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="extra config override for both variants (repeatable), e.g. model.geo_convs=0")
+        p.add_argument("--render-only", action="store_true",
+                       help="render the synthetic data set and stop (run once before parallel --only runs)")
         p.add_argument("--score-thresh", type=float, default=0.02)
         return compare_main(p.parse_args(argv[1:]))
     p = argparse.ArgumentParser(prog="bench_detect3d.py")
+    if argv and argv[0] == "curve":
+        p = argparse.ArgumentParser(prog="bench_detect3d.py curve")
+        p.add_argument("--out", default="runs/detect3d_compare")
+        p.add_argument("--png", default="docs/images/detect3d_learning_curve.png")
+        p.add_argument("--ap-tag", default="val/Car/bev/R40/moderate")
+        p.add_argument("--ap-label", default="", help="y label of the AP panel (say which IoU the run scored)")
+        return curve_main(p.parse_args(argv[1:]))
     p.add_argument("--configs", default="small,full,small@310x94", help="config[@WxH], comma-separated")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=torch.get_num_threads())

@@ -10,6 +10,7 @@ visible) and the 2D box of the projected 3D box, written in the KITTI Tracking f
 
     ROOT/training/image_02/<seq>/<frame:06d>.png   ROOT/training/image_03/<seq>/<frame:06d>.png
     ROOT/training/calib/<seq>.txt                  ROOT/training/label_02/<seq>.txt
+    ROOT/training/depth_02/<seq>/<frame:06d>.png   left-camera depth, uint16 metres·256 (KITTI depth maps)
 
 Units: metres, radians, pixels; frames at 10 Hz.
 """
@@ -165,10 +166,11 @@ def _ray_box(origin: np.ndarray, dirs: np.ndarray, loc: np.ndarray, hwl, ry: flo
 
 
 def render_view(P: np.ndarray, width: int, height: int, tracks: list[Track], frame: int, cfg: SceneConfig,
-                textures: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                textures: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Ray-cast one camera -> (RGB uint8 [H, W, 3], object index per pixel [H, W] (−1 background),
-    silhouette pixel count per track [K] (pixels the object would cover with nothing in front of it)).
-    Object index and silhouettes are taken at the pixel centres' sub-sample."""
+    silhouette pixel count per track [K] (pixels the object would cover with nothing in front of it),
+    depth [H, W] float32: camera z in metres of the surface seen (the depth target, like projected LiDAR)).
+    Object index, silhouettes and depth are taken at the pixel centres' sub-sample."""
     ss = max(int(cfg.supersample), 1)
     origin, dirs = _camera_rays(P, width, height, ss)
     shape = dirs.shape[:2]
@@ -209,7 +211,9 @@ def render_view(P: np.ndarray, width: int, height: int, tracks: list[Track], fra
         rgb = np.where(near[..., None], col, rgb)
         ids = np.where(near, k, ids)
     img = rgb.reshape(height, ss, width, ss, 3).mean(axis=(1, 3))
-    return np.clip(img * 255.0 + 0.5, 0, 255).astype(np.uint8), ids[mid::ss, mid::ss], silhouettes
+    # rays have unit z, so the ray parameter of the nearest hit is the camera depth
+    return (np.clip(img * 255.0 + 0.5, 0, 255).astype(np.uint8), ids[mid::ss, mid::ss], silhouettes,
+            depth[mid::ss, mid::ss].astype(np.float32))
 
 
 def _kitti_box(tr: Track, frame: int, cfg: SceneConfig) -> np.ndarray:
@@ -249,18 +253,18 @@ def label_frame(P2, width, height, tracks: list[Track], frame: int, ids: np.ndar
 
 
 def generate_sequence(seed: int, cfg: SceneConfig = SceneConfig(), calib: Calibration | None = None
-                      ) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
-    """Yield ``(frame, left RGB [H, W, 3] uint8, right RGB, objects)`` for one synthetic sequence.
-    ``calib`` is the *scaled* calibration (see :func:`sequence_calibration`)."""
+                      ) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Yield ``(frame, left RGB [H, W, 3] uint8, right RGB, objects, left depth [H, W] metres)`` for one
+    synthetic sequence. ``calib`` is the *scaled* calibration (see :func:`sequence_calibration`)."""
     rng = np.random.default_rng(seed)
     calib = calib if calib is not None else sequence_calibration(cfg)
     width, height = image_size(cfg)
     tracks = sample_tracks(rng, cfg)
     textures = {k: rng.random((128, 128)) for k in ("ground", "wall", "object")}
     for f in range(cfg.num_frames):
-        left, ids, sil = render_view(calib.P2, width, height, tracks, f, cfg, textures)
-        right, _, _ = render_view(calib.P3, width, height, tracks, f, cfg, textures)
-        yield f, left, right, label_frame(calib.P2, width, height, tracks, f, ids, sil, cfg)
+        left, ids, sil, depth = render_view(calib.P2, width, height, tracks, f, cfg, textures)
+        right, _, _, _ = render_view(calib.P3, width, height, tracks, f, cfg, textures)
+        yield f, left, right, label_frame(calib.P2, width, height, tracks, f, ids, sil, cfg), depth
 
 
 def image_size(cfg: SceneConfig) -> tuple[int, int]:
@@ -272,6 +276,13 @@ def sequence_calibration(cfg: SceneConfig, calib_path: str | os.PathLike | None 
     return scale_calibration(load_base_calibration(calib_path), cfg.image_scale)
 
 
+def encode_depth_png(depth: np.ndarray) -> np.ndarray:
+    """Depth [H, W] metres -> uint16 image in KITTI's depth-map convention (value = metres · 256, 0 = none);
+    depths beyond 255.99 m (the far wall is within) are stored as 0."""
+    d = np.where(np.isfinite(depth) & (depth > 0) & (depth < 65535 / 256.0), depth, 0.0)
+    return np.round(d * 256.0).astype(np.uint16)
+
+
 def write_sequence(root: str | os.PathLike, seq: str, seed: int, cfg: SceneConfig = SceneConfig(),
                    calib_path: str | os.PathLike | None = None) -> Path:
     """Render sequence ``seq`` into ``root/training/...`` in the KITTI Tracking layout; returns the training dir."""
@@ -279,12 +290,13 @@ def write_sequence(root: str | os.PathLike, seq: str, seed: int, cfg: SceneConfi
     calib = sequence_calibration(cfg, calib_path)
     atomic_write_text(train / "calib" / f"{seq}.txt", format_calibration(calib))
     objects = []
-    for f, left, right, objs in generate_sequence(seed, cfg, calib):
-        for cam, img in (("image_02", left), ("image_03", right)):
+    for f, left, right, objs, depth in generate_sequence(seed, cfg, calib):
+        for cam, img in (("image_02", left), ("image_03", right), ("depth_02", encode_depth_png(depth))):
             path = train / cam / seq / f"{f:06d}.png"
             path.parent.mkdir(parents=True, exist_ok=True)
             with atomic_path(path) as tmp:
-                if not cv2.imwrite(str(tmp), cv2.cvtColor(img, cv2.COLOR_RGB2BGR)):
+                ok = cv2.imwrite(str(tmp), img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+                if not ok:
                     raise OSError(f"{path}: could not write PNG")
         objects.append(objs)
     write_result_file(train / "label_02" / f"{seq}.txt", np.concatenate(objects) if objects else make_objects()[:0],

@@ -75,7 +75,7 @@ def ensure_synthetic_dataset(data_cfg) -> tuple[Path, list[str], list[str]]:
     params = {"seed": int(data_cfg.seed), "frames": int(data_cfg.synthetic_frames), "objects": int(data_cfg.synthetic_objects),
               "image_scale": float(data_cfg.image_scale), "class_probs": list(data_cfg.synthetic_class_probs),
               "calib": str(data_cfg.synthetic_calib or ""), "supersample": int(data_cfg.synthetic_supersample),
-              "z_range": list(data_cfg.synthetic_z_range)}
+              "z_range": list(data_cfg.synthetic_z_range), "depth_maps": True}
     names = [f"{i:04d}" for i in range(n_train + n_val)]
     marker = root / "synthetic.json"
     done = json.loads(marker.read_text()) if marker.is_file() else {}

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 import torch
 
 from eventvision.data.detect3d import KittiTrackingStereo, collate_detect3d, patch_split
 from eventvision.data.detect3d.kitti_tracking import read_image
-from eventvision.errors import DatasetNotFoundError
+from eventvision.errors import DatasetNotFoundError, FileFormatError
 from eventvision.formats.kitti import read_label_file, split_frames
 from eventvision.geometry.boxes3d import objects_to_grid_boxes
 from eventvision.simulate.kitti_scenes import SceneConfig, write_sequence
@@ -62,8 +63,9 @@ def test_event_input_variant(root):
     from eventvision.models.detect3d import StereoDetector3D
     torch.manual_seed(0)
     model = StereoDetector3D(in_channels=4, feat_width=8, feat_channels=16, psv_channels=8, psv_convs=1,
-                             num_depth_bins=16, voxel_size=(1.6, 1.6, 1.0), voxel_channels=16, bev_channels=16,
-                             bev_blocks=(1, 1), head_stride=1, image_mean=0.0, image_std=1.0)
+                             num_depth_bins=16, voxel_size=(1.6, 1.6, 1.0), bev_channels=16, bev_embed_dims=(16, 16),
+                             bev_depths=(1, 1), bev_up_filters=(16, 16), head_convs=1, head_channels=16,
+                             image_mean=0.0, image_std=1.0)
     batch = collate_detect3d([s])
     loss, parts = model.loss(model(batch), batch)
     assert torch.isfinite(loss) and parts["num_pos"] > 0
@@ -72,3 +74,21 @@ def test_event_input_variant(root):
 def test_missing_dataset_says_where_to_get_it(tmp_path):
     with pytest.raises(DatasetNotFoundError, match="cvlibs.net"):
         KittiTrackingStereo(tmp_path / "nothing")
+
+
+def test_depth_maps_become_the_plane_sweep_target(root):
+    ds = KittiTrackingStereo(root, split="all", split_mode="sequence")
+    s = ds[1]
+    assert s["depth"].shape == (75, 248) and s["depth"].dtype == torch.float32
+    raw = cv2.imread(str(root / "training/depth_02/0002/000001.png"), cv2.IMREAD_UNCHANGED)
+    np.testing.assert_allclose(s["depth"].numpy(), raw / 256.0)
+    assert float(s["depth"].max()) > 2.0 and float(s["depth"].min()) >= 0.0
+    assert collate_detect3d([ds[0], s])["depth"].shape == (2, 75, 248)
+    bad = root / "training/depth_02/0002/000003.png"
+    keep = bad.read_bytes()
+    try:
+        cv2.imwrite(str(bad), np.zeros((75, 248, 3), np.uint8))
+        with pytest.raises(FileFormatError, match="000003.png"):
+            ds[3]
+    finally:
+        bad.write_bytes(keep)

@@ -62,8 +62,8 @@ def test_rendering_agrees_with_p2_and_p3(scene):
     tracks = sample_tracks(np.random.default_rng(7), CFG)
     textures = {k: np.random.default_rng(0).random((128, 128)) for k in ("ground", "wall", "object")}
     w, h = 310, 94
-    _, ids_l, sil = render_view(calib.P2, w, h, tracks, 0, CFG, textures)
-    _, ids_r, _ = render_view(calib.P3, w, h, tracks, 0, CFG, textures)
+    _, ids_l, sil, _ = render_view(calib.P2, w, h, tracks, 0, CFG, textures)
+    _, ids_r, _, _ = render_view(calib.P3, w, h, tracks, 0, CFG, textures)
     objs = split_frames(read_label_file(training / "label_02" / "0003.txt"), 3)[0]
     checked = 0
     for o in objs[(objs["occluded"] == 0) & (objs["truncated"] == 0)]:
@@ -92,3 +92,23 @@ def test_deterministic_and_seed_dependent(tmp_path):
     la, lb, lc = ((p / "label_02" / "0000.txt").read_text() for p in (a, b, c))
     assert la == lb and la != lc
     assert load_base_calibration().baseline_m == pytest.approx(0.5327, abs=1e-3)
+
+
+def test_rendered_depth_is_the_camera_depth_of_the_surface_seen(scene):
+    """Depth maps (KITTI uint16 metres·256) equal the analytic camera depth of the road plane and of an
+    object's front face."""
+    _, training, calib_path = scene
+    depth = cv2.imread(str(training / "depth_02" / "0003" / "000000.png"), cv2.IMREAD_UNCHANGED)
+    assert depth.dtype == np.uint16 and depth.shape == (94, 310)
+    calib = sequence_calibration(CFG, calib_path)
+    tracks = sample_tracks(np.random.default_rng(7), CFG)
+    textures = {k: np.random.default_rng(0).random((128, 128)) for k in ("ground", "wall", "object")}
+    _, ids, _, d = render_view(calib.P2, 310, 94, tracks, 0, CFG, textures)
+    # road pixels: the ray through (u, v) meets y = camera_height at depth z with (v - cy)·z = fy·h + (P[1,3] - cy·P[2,3])
+    P = calib.P2
+    v = np.arange(94)[:, None].repeat(310, 1).astype(float)
+    road = (ids < 0) & (d < 70.0) & (v > P[1, 2] + 3)
+    z = (P[1, 1] * CFG.camera_height + P[1, 3] - v * P[2, 3]) / (v - P[1, 2])
+    np.testing.assert_allclose(d[road], z[road], rtol=1e-3)
+    # an object pixel lies on its box, nearer than the road behind it would be
+    assert ((d[ids >= 0] > 0.5) & (d[ids >= 0] < 40)).all()

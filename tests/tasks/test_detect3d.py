@@ -37,11 +37,18 @@ def test_small_detector_learns_a_training_scene(tmp_path):
     task = Detect3DTask.from_config(cfg)
     trainer = Trainer.from_config(cfg, task)
     trainer.fit()
-    rows = [r for r in read_metrics_csv(tmp_path / "run" / "metrics.csv") if r["tag"] == "train/loss"]
-    losses = [float(r["value"]) for r in rows]
+    rows = read_metrics_csv(tmp_path / "run" / "metrics.csv")
+
+    def curve(tag):
+        return [float(r["value"]) for r in rows if r["tag"] == tag]
+
+    losses = curve("train/loss")
     assert len(losses) >= 20 and all(math.isfinite(v) for v in losses)
-    first, last = sum(losses[:4]) / 4, sum(losses[-4:]) / 4
-    assert last < 0.6 * first, (first, last)
+    # detection terms fall fast; the plane sweep's depth cross-entropy (log 32 at start) falls slowly
+    det = [c + i for c, i in zip(curve("train/loss_cls"), curve("train/loss_iou"))]
+    assert sum(det[-4:]) < 0.6 * sum(det[:4]), det
+    depth = curve("train/loss_depth")
+    assert sum(depth[-4:]) < sum(depth[:4]), depth
     metrics = evaluate(task, trainer.model, "train", "cpu")
     # KITTI AP (loose: BEV IoU 0.5) of the next-frame boxes on the scene it trained on
     assert metrics["Car/bev/R40/easy"] > 1.0, {k: v for k, v in metrics.items() if k.startswith("Car")}

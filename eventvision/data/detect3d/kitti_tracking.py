@@ -6,6 +6,8 @@ Layout read (exactly KITTI's)::
     ROOT[/training]/image_03/<seq>/<frame:06d>.png   right colour camera
     ROOT[/training]/calib/<seq>.txt                  P0..P3, R_rect|R0_rect, Tr_velo_cam|Tr_velo_to_cam
     ROOT[/training]/label_02/<seq>.txt               tracking labels (frame, track_id, type, ...)
+    ROOT[/training]/depth_02/<seq>/<frame:06d>.png   optional left depth (uint16 metres·256, 0 = none): the
+                                                     depth target of the plane sweep (synthetic renders)
 
 A sample is frame *t* of a sequence: the stereo pair at t (and t−1 for feature fusion), the boxes of frame
 **t+1** (the detector predicts the next moment, as in StreamDSGN) and the boxes at t, t−1, t−2 with track ids
@@ -27,7 +29,7 @@ import cv2
 import numpy as np
 import torch
 
-from eventvision.errors import DatasetNotFoundError, UserError
+from eventvision.errors import DatasetNotFoundError, FileFormatError, UserError
 from eventvision.formats.kitti import Calibration, make_objects, read_calib, read_label_file, split_frames
 from eventvision.geometry.boxes3d import objects_to_grid_boxes
 
@@ -45,6 +47,15 @@ def find_training_dir(root: str | os.PathLike) -> Path:
         f"calib/<seq>.txt, label_02/<seq>.txt); download 'left color images', 'right color images', 'camera "
         f"calibration' and 'training labels' of the tracking benchmark from {KITTI_TRACKING_URL}, or write a "
         f"synthetic set with eventvision.simulate.kitti_scenes.write_dataset")
+
+
+def read_depth_png(path: Path) -> np.ndarray:
+    """KITTI-convention depth PNG (uint16, metres·256, 0 = no value) -> float32 [H, W] metres."""
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if img is None or img.dtype != np.uint16 or img.ndim != 2:
+        raise FileFormatError(f"{path}: not a 16-bit single-channel depth PNG (metres·256); regenerate the "
+                              "sequence's depth_02 maps")
+    return img.astype(np.float32) / 256.0
 
 
 def read_image(path: Path) -> np.ndarray:
@@ -140,7 +151,8 @@ class KittiTrackingStereo(torch.utils.data.Dataset):
     ``eventvision.data.detect3d.events``), ``prev_left``/``prev_right`` (frame t−1; frame t again at a patch
     start, with ``has_prev`` False), ``P2``/``P3`` [3, 4] float32, ``targets`` (boxes [M, 7] grid frame, labels,
     track_ids of frame t+1), ``history`` (three such dicts for t, t−1, t−2; empty where outside the patch),
-    ``gt_objects`` (KITTI objects of t+1), ``seq``, ``frame`` (t), ``image_size`` (width, height).
+    ``gt_objects`` (KITTI objects of t+1), ``seq``, ``frame`` (t), ``image_size`` (width, height), and
+    ``depth`` [H, W] metres of frame t (0 = none) when ``depth_02`` holds it.
     """
 
     def __init__(self, root: str | os.PathLike, *, split: str = "train", sequences: list[str] | None = None,
@@ -184,7 +196,9 @@ class KittiTrackingStereo(torch.utils.data.Dataset):
         history = [_box_dict(seq.objects[t - k] if t - k >= start else make_objects()[:0], self.grid_ranges)
                    for k in range(3)]
         w, h = left.shape[-1], left.shape[-2]
-        return {"left": torch.from_numpy(left), "right": torch.from_numpy(right),
+        depth_path = self.training / "depth_02" / seq.name / seq.left[t].name
+        extra = {"depth": torch.from_numpy(read_depth_png(depth_path))} if depth_path.is_file() else {}
+        return {**extra, "left": torch.from_numpy(left), "right": torch.from_numpy(right),
                 "prev_left": torch.from_numpy(prev_left), "prev_right": torch.from_numpy(prev_right),
                 "has_prev": has_prev,
                 "P2": torch.from_numpy(seq.calib.P2.astype(np.float32)),
@@ -200,6 +214,8 @@ def collate_detect3d(samples: list[dict]) -> dict:
     """Stack image/calibration tensors; keep per-sample boxes, history and metadata as lists."""
     out = {k: torch.stack([s[k] for s in samples]) for k in TENSOR_KEYS}
     out["has_prev"] = torch.tensor([bool(s["has_prev"]) for s in samples])
+    if all("depth" in s for s in samples):
+        out["depth"] = torch.stack([s["depth"] for s in samples])
     for k in ("targets", "history", "gt_objects", "seq", "frame", "image_size"):
         out[k] = [s[k] for s in samples]
     return out

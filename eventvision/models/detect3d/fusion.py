@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from eventvision.errors import ConfigError
+
 
 def shift_map(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
     """``out(q) = x(q − (dy, dx))`` with zeros where q − s leaves the map. x [N, C, H, W]."""
@@ -23,13 +25,16 @@ def shift_map(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
 
 
 def estimate_bev_flow(prev: torch.Tensor, cur: torch.Tensor, *, radius: int = 3, prob_factor: float = 0.8,
-                      pool: int = 2) -> torch.Tensor:
+                      pool: int = 2, interp: str = "bilinear") -> torch.Tensor:
     """Per-cell BEV motion from ``prev`` to ``cur`` (both [N, C, H, W]) -> shift field [N, 2, H, W] (dy, dx)
-    in cells of the input resolution, integer valued.
+    in cells of the input resolution.
 
-    Max-pool both by ``pool``; for each of the (2r+1)² shifts the cosine similarity of ``cur(q)`` and
-    ``prev(q − s)``; softmax over shifts; the argmax shift is kept where its probability exceeds
-    ``1 / ((2r+1)² · prob_factor)``, else 0; the field is upsampled ×pool (values ×pool).
+    As released (``feature_alignment.py`` + ``ops/feature_flow/feature_flow_utils.py``): max-pool both by
+    ``pool``; for each of the (2r+1)² shifts the cosine similarity of ``cur(q)`` and ``prev(q − s)``; softmax
+    over shifts; the argmax shift is kept where its probability exceeds ``1 / ((2r+1)² · prob_factor)``, else
+    0; the integer field is upsampled ×pool with ``interp`` (INTERP_TYPE, ``bilinear`` in the released
+    model: fractional shifts at motion boundaries) and multiplied by ``pool``. Odd sizes pool with
+    ``ceil_mode`` and the upsampled field is cropped (the release floors and needs even maps).
     """
     p = F.normalize(F.max_pool2d(prev, pool, ceil_mode=True), dim=1)
     c = F.normalize(F.max_pool2d(cur, pool, ceil_mode=True), dim=1)
@@ -41,41 +46,69 @@ def estimate_bev_flow(prev: torch.Tensor, cur: torch.Tensor, *, radius: int = 3,
     shift = table[best].permute(0, 3, 1, 2)  # [N, 2, h, w]
     keep = (best_p > 1.0 / (len(offsets) * prob_factor)).unsqueeze(1)
     shift = torch.where(keep, shift, torch.zeros_like(shift))
-    shift = F.interpolate(shift, scale_factor=pool, mode="nearest") * pool
-    return shift[..., : cur.shape[-2], : cur.shape[-1]]
+    if interp == "nearest":
+        shift = F.interpolate(shift, scale_factor=pool, mode="nearest")
+    else:
+        shift = F.interpolate(shift, scale_factor=pool, mode=interp, align_corners=False)
+    return shift[..., : cur.shape[-2], : cur.shape[-1]] * pool
 
 
-def warp_by_shift(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-    """``out(q) = x(q − shift(q))`` for an integer shift field [N, 2, H, W] (dy, dx); zeros outside."""
+def warp_by_shift(x: torch.Tensor, shift: torch.Tensor, *, mode: str = "bilinear") -> torch.Tensor:
+    """``out(q) = x(q − shift(q))`` for a shift field [N, 2, H, W] (dy, dx, cells); ``mode`` bilinear
+    (fractional shifts) or nearest. As released, samples that reach outside the map are 0 (a warped mask of
+    ones must stay 1)."""
     n, _, h, w = x.shape
     ys = torch.arange(h, device=x.device, dtype=x.dtype).view(1, h, 1) - shift[:, 0]
     xs = torch.arange(w, device=x.device, dtype=x.dtype).view(1, 1, w) - shift[:, 1]
     grid = torch.stack([xs / max(w - 1, 1) * 2 - 1, ys / max(h - 1, 1) * 2 - 1], dim=-1)
-    return F.grid_sample(x, grid, mode="nearest", padding_mode="zeros", align_corners=True)
+    out = F.grid_sample(x, grid, mode=mode, padding_mode="zeros", align_corners=True)
+    ones = torch.ones(n, 1, h, w, device=x.device, dtype=x.dtype)
+    inside = F.grid_sample(ones, grid, mode=mode, padding_mode="zeros", align_corners=True) >= 1.0 - 1e-5
+    return out * inside
 
 
 class FeatureFlowFusion(nn.Module):
-    """Fuse previous, current and pseudo-next BEV maps: a shared 1x1 conv on each, concat, 1x1 conv,
-    residual add to the current map. [N, C, H, W] -> [N, C, H, W]."""
+    """StreamDSGN's fusion of the previous and current *spatial* BEV features (before the BEV backbone).
 
-    def __init__(self, channels: int, *, radius: int = 3, prob_factor: float = 0.8, reduce: int = 2):
+    As released (``pcdet/models/fusion_module/feature_alignment.py``, FUSION_TYPE ``avg``): one shared
+    ``BaseConv`` (1x1 conv, BN, ReLU) reduces each of the previous, current and pseudo-next maps to ``C // 3``
+    channels; the three are concatenated and **added to the current map** (no output conv). The pseudo-next
+    map is the current map warped by the feature flow (``estimate_bev_flow``, shifts upsampled with
+    ``interp`` and warped bilinearly with a validity mask, INTERP_TYPE). Without a previous map (first frame
+    of a sequence) the current map passes unchanged. When ``C`` is not a multiple of 3 (the release needs
+    ``C = 3k``: 96 = 32·3) the last ``C mod 3`` channels pass unchanged. [N, C, H, W] -> [N, C, H, W].
+    """
+
+    def __init__(self, channels: int, *, radius: int = 3, prob_factor: float = 0.8, pool: int = 2,
+                 interp: str = "bilinear"):
         super().__init__()
-        mid = max(channels // reduce, 8)
-        self.radius, self.prob_factor = radius, prob_factor
-        self.shared = nn.Sequential(nn.Conv2d(channels, mid, 1, bias=False), nn.BatchNorm2d(mid), nn.ReLU(inplace=True))
-        self.out = nn.Conv2d(3 * mid, channels, 1)
-        nn.init.zeros_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
+        if channels < 3:
+            raise ConfigError(f"model fusion: {channels} spatial feature channels, need at least 3 "
+                              "(one reduced map per previous/current/pseudo-next frame)")
+        self.radius, self.prob_factor, self.pool, self.interp = radius, prob_factor, pool, interp
+        self.branch = channels // 3
+        self.reduce = nn.Sequential(nn.Conv2d(channels, self.branch, 1, bias=False), nn.BatchNorm2d(self.branch),
+                                    nn.ReLU(inplace=True))
 
-    def forward(self, prev: torch.Tensor | None, cur: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Returns (fused map, shift field [N, 2, H, W])."""
+    def forward(self, prev: torch.Tensor | None, cur: torch.Tensor,
+                has_prev: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``prev``/``cur`` [N, C, H, W]; ``has_prev`` [N] bool (False: that sample has no previous frame).
+        Returns (fused map, shift field [N, 2, H, W] in cells, zero where nothing was fused)."""
+        n, _, h, w = cur.shape
         if prev is None:
-            prev = cur
+            return cur, cur.new_zeros(n, 2, h, w)
         with torch.no_grad():
-            shift = estimate_bev_flow(prev, cur, radius=self.radius, prob_factor=self.prob_factor)
-        nxt = warp_by_shift(cur, shift)
-        fused = torch.cat([self.shared(prev), self.shared(cur), self.shared(nxt)], dim=1)
-        return cur + self.out(fused), shift
+            shift = estimate_bev_flow(prev, cur, radius=self.radius, prob_factor=self.prob_factor, pool=self.pool,
+                                      interp=self.interp)
+        nxt = warp_by_shift(cur, shift, mode="bilinear" if self.interp != "nearest" else "nearest")
+        fused = torch.cat([self.reduce(prev), self.reduce(cur), self.reduce(nxt)], dim=1)
+        k = fused.shape[1]
+        out = torch.cat([cur[:, :k] + fused, cur[:, k:]], dim=1)
+        if has_prev is not None:
+            keep = has_prev.to(cur.device).view(n, 1, 1, 1)
+            out = torch.where(keep, out, cur)
+            shift = torch.where(keep, shift, torch.zeros_like(shift))
+        return out, shift
 
 
 def motion_vector(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -83,14 +116,45 @@ def motion_vector(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.cat([a[..., :3] - b[..., :3], torch.sin(a[..., 6:7] - b[..., 6:7])], dim=-1)
 
 
+def smooth_l1(diff: torch.Tensor, beta: float) -> torch.Tensor:
+    """Element-wise SmoothL1: 0.5·x²/β for |x| < β, |x| − 0.5·β otherwise."""
+    a = diff.abs()
+    return torch.where(a < beta, 0.5 * a * a / beta, a - 0.5 * beta)
+
+
 def motion_consistency_loss(pred_next: torch.Tensor, gt_t: torch.Tensor, gt_t1: torch.Tensor,
-                            gt_t2: torch.Tensor, *, second_order_weight: float = 0.2) -> torch.Tensor:
-    """StreamDSGN motion consistency for K tracked objects (all [K, 7] grid-frame boxes of the same track):
-    Δ1 = pred(t+1) − gt(t), Δ2 = gt(t) − gt(t−1), Δ3 = gt(t−1) − gt(t−2);
-    L = SmoothL1(Δ1, Δ2) + 0.2·SmoothL1(Δ1 − Δ2, Δ2 − Δ3) (mean over objects and components; 0 if K = 0)."""
+                            gt_t2: torch.Tensor | None, weights: torch.Tensor, *, beta: float = 1.0 / 9.0,
+                            second_order_weight: float = 0.2) -> torch.Tensor:
+    """StreamDSGN's motion-consistency ("trend") loss, as released (``stream_det_head.get_trend_layer_loss``):
+    for K positive anchors matched to tracked objects (boxes [K, 7], grid frame),
+    Δ1 = pred(t+1) − gt(t), Δ2 = gt(t) − gt(t−1), Δ3 = gt(t−1) − gt(t−2) on ``[x, y, z, sin Δθ]``;
+    ``L = Σ_k w_k Σ_c [SmoothL1_β(Δ1 − Δ2) + 0.2·SmoothL1_β((Δ1 − Δ2) − (Δ2 − Δ3))]`` with β = 1/9 and
+    ``w_k`` [K] the anchor's regression weight (1 / max(#positives of its sample, 10)). ``gt_t2`` None (no
+    t−2 frame) drops the second-order term. Summed (the caller divides by the batch size); 0 if K = 0."""
     if pred_next.numel() == 0:
         return pred_next.sum() * 0.0
     d1 = motion_vector(pred_next, gt_t)
     d2 = motion_vector(gt_t, gt_t1)
-    d3 = motion_vector(gt_t1, gt_t2)
-    return F.smooth_l1_loss(d1, d2) + second_order_weight * F.smooth_l1_loss(d1 - d2, d2 - d3)
+    per = smooth_l1(d1 - d2, beta)
+    if gt_t2 is not None and second_order_weight > 0:
+        d3 = motion_vector(gt_t1, gt_t2)
+        per = per + second_order_weight * smooth_l1((d1 - d2) - (d2 - d3), beta)
+    return (per * weights.unsqueeze(-1)).sum()
+
+
+def match_to_current(next_boxes: torch.Tensor, cur_boxes: torch.Tensor, *, size_tol: float = 0.1) -> torch.Tensor:
+    """Match the next-frame boxes of positive anchors [P, 7] to the current frame's tracked boxes [M, 7] as
+    released: the largest rotated BEV IoU (must be > 0) and edge lengths within ``size_tol`` metres in total
+    (``Σ|Δl, Δw, Δh| < 0.1``: otherwise not the same object). Returns the index into ``cur_boxes`` [P]
+    (−1: no match)."""
+    from eventvision.models.detect3d.head import rotated_bev_iou
+
+    p = next_boxes.shape[0]
+    if p == 0 or cur_boxes.shape[0] == 0:
+        return torch.full((p,), -1, dtype=torch.long, device=next_boxes.device)
+    iou = torch.from_numpy(rotated_bev_iou(next_boxes.detach().cpu().numpy(), cur_boxes.detach().cpu().numpy()))
+    best, idx = iou.max(dim=1)
+    idx = idx.to(next_boxes.device)
+    same = (next_boxes[:, 3:6] - cur_boxes[idx, 3:6]).abs().sum(dim=1) < size_tol
+    ok = best.to(next_boxes.device) > 0
+    return torch.where(ok & same, idx, torch.full_like(idx, -1))

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from eventvision.models.detect3d.geometry import limit_period
+from eventvision.models.detect3d.iou_loss import rotated_iou3d
 
 CLASS_NAMES = ("Car", "Pedestrian", "Cyclist")
 #: mean sizes (l, w, h) in metres (KITTI statistics as used by SECOND/OpenPCDet)
@@ -139,16 +140,29 @@ def sigmoid_focal_loss(logits: torch.Tensor, targets: torch.Tensor, alpha: float
 
 
 class AnchorHead(nn.Module):
-    """1x1 conv heads on the BEV map [N, C, H, W]: class logits [N, H, W, A], box deltas [N, H, W, A, 7],
-    direction logits [N, H, W, A, 2]."""
+    """The released StreamDetHead on the BEV map [N, C, H, W]: ``num_convs`` 3x3 conv-BN-ReLU layers per branch
+    (classification / box, ``hidden`` channels), 3x3 class and box convs, a 1x1 direction conv on the
+    classification branch (``stream_det_head.py``). Returns class logits [N, H, W, A], box deltas
+    [N, H, W, A, 7], direction logits [N, H, W, A, 2]. ``num_convs=0``: 1x1 convs straight on the map."""
 
-    def __init__(self, channels: int, spec: AnchorSpec):
+    def __init__(self, channels: int, spec: AnchorSpec, *, num_convs: int = 2, hidden: int = 64):
         super().__init__()
         a = spec.per_cell
         self.spec = spec
-        self.cls = nn.Conv2d(channels, a, 1)
-        self.reg = nn.Conv2d(channels, a * 7, 1)
-        self.dir = nn.Conv2d(channels, a * 2, 1)
+
+        def branch():
+            layers, cin = [], channels
+            for _ in range(num_convs):
+                layers += [nn.Conv2d(cin, hidden, 3, padding=1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU(inplace=True)]
+                cin = hidden
+            return nn.Sequential(*layers), cin
+
+        self.cls_convs, c_cls = branch()
+        self.box_convs, c_box = branch()
+        k = 3 if num_convs > 0 else 1
+        self.cls = nn.Conv2d(c_cls, a, k, padding=k // 2)
+        self.reg = nn.Conv2d(c_box, a * 7, k, padding=k // 2)
+        self.dir = nn.Conv2d(c_cls, a * 2, 1)
         nn.init.constant_(self.cls.bias, -math.log((1 - 0.01) / 0.01))
         nn.init.normal_(self.reg.weight, std=0.001)
         nn.init.zeros_(self.reg.bias)
@@ -156,14 +170,21 @@ class AnchorHead(nn.Module):
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         n, _, h, w = x.shape
         a = self.spec.per_cell
-        return {"cls": self.cls(x).permute(0, 2, 3, 1),
-                "reg": self.reg(x).permute(0, 2, 3, 1).reshape(n, h, w, a, 7),
-                "dir": self.dir(x).permute(0, 2, 3, 1).reshape(n, h, w, a, 2)}
+        fc, fb = self.cls_convs(x), self.box_convs(x)
+        return {"cls": self.cls(fc).permute(0, 2, 3, 1),
+                "reg": self.reg(fb).permute(0, 2, 3, 1).reshape(n, h, w, a, 7),
+                "dir": self.dir(fc).permute(0, 2, 3, 1).reshape(n, h, w, a, 2)}
 
 
 def head_losses(out: dict, anchors: torch.Tensor, anchor_cls: torch.Tensor, targets: list[dict], spec: AnchorSpec,
-                *, cls_weight: float = 1.0, loc_weight: float = 2.0, dir_weight: float = 0.2):
+                *, cls_weight: float = 1.0, loc_weight: float = 2.0, dir_weight: float = 0.2, iou_weight: float = 0.0,
+                pos_norm_clamp: float = 1.0):
     """Detection losses over a batch. ``targets[i]`` holds ``boxes`` [M, 7] and ``labels`` [M].
+
+    Focal classification (normalised by the sample's positives), SmoothL1 (β 1/9) on the residuals with the
+    sin-difference angle, the direction cross-entropy and, when ``iou_weight`` > 0, the released IoU loss
+    ``1 − IoU3d(decoded prediction, decoded target)`` (``loss_utils.IOU3dLoss``); box, direction and IoU terms
+    are normalised by ``max(#positives, pos_norm_clamp)`` (the release's CLAMP_VALUE 10).
     Returns (total, parts dict, per-sample (positive anchor indices, matched gt index) for other losses)."""
     n = out["cls"].shape[0]
     flat_anchors = anchors.reshape(-1, 7)
@@ -171,7 +192,7 @@ def head_losses(out: dict, anchors: torch.Tensor, anchor_cls: torch.Tensor, targ
     reg_all = out["reg"].reshape(n, -1, 7)
     dir_all = out["dir"].reshape(n, -1, 2)
     a_cls = anchor_cls.repeat(flat_anchors.shape[0] // anchor_cls.numel())
-    cls_loss = reg_loss = dir_loss = cls_all.sum() * 0.0
+    cls_loss = reg_loss = dir_loss = iou_loss = cls_all.sum() * 0.0
     num_pos_total = 0
     matches = []
     for i in range(n):
@@ -183,6 +204,7 @@ def head_losses(out: dict, anchors: torch.Tensor, anchor_cls: torch.Tensor, targ
         num_pos = max(int(pos.numel()), 1)
         num_pos_total += int(pos.numel())
         cls_loss = cls_loss + sigmoid_focal_loss(cls_all[i][care], (labels[care] == 1).to(cls_all.dtype)).sum() / num_pos
+        norm = max(float(pos.numel()), float(pos_norm_clamp), 1.0)
         if pos.numel():
             gt = gt_b[matched[pos]]
             tgt = encode_boxes(gt, flat_anchors[pos])
@@ -192,13 +214,17 @@ def head_losses(out: dict, anchors: torch.Tensor, anchor_cls: torch.Tensor, targ
             t_ang = torch.cos(pred[:, 6:7]) * torch.sin(tgt[:, 6:7])
             pred_e = torch.cat([pred[:, :6], p_ang], dim=1)
             tgt_e = torch.cat([tgt[:, :6], t_ang], dim=1)
-            reg_loss = reg_loss + F.smooth_l1_loss(pred_e, tgt_e, beta=1.0 / 9.0, reduction="sum") / num_pos
+            reg_loss = reg_loss + F.smooth_l1_loss(pred_e, tgt_e, beta=1.0 / 9.0, reduction="sum") / norm
             dir_t = direction_targets(gt[:, 6], flat_anchors[pos, 6])
-            dir_loss = dir_loss + F.cross_entropy(dir_all[i][pos], dir_t, reduction="sum") / num_pos
-    cls_loss, reg_loss, dir_loss = cls_loss / n, reg_loss / n, dir_loss / n
-    total = cls_weight * cls_loss + loc_weight * reg_loss + dir_weight * dir_loss
+            dir_loss = dir_loss + F.cross_entropy(dir_all[i][pos], dir_t, reduction="sum") / norm
+            if iou_weight > 0:
+                dec_pred = decode_boxes(pred, flat_anchors[pos])
+                dec_tgt = decode_boxes(tgt, flat_anchors[pos])
+                iou_loss = iou_loss + (1.0 - rotated_iou3d(dec_pred, dec_tgt)).sum() / norm
+    cls_loss, reg_loss, dir_loss, iou_loss = cls_loss / n, reg_loss / n, dir_loss / n, iou_loss / n
+    total = cls_weight * cls_loss + loc_weight * reg_loss + dir_weight * dir_loss + iou_weight * iou_loss
     parts = {"loss_cls": float(cls_loss.detach()), "loss_loc": float(reg_loss.detach()),
-             "loss_dir": float(dir_loss.detach()),
+             "loss_dir": float(dir_loss.detach()), "loss_iou": float(iou_loss.detach()),
              "num_pos": num_pos_total / n}
     return total, parts, matches
 

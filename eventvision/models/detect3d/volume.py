@@ -58,12 +58,31 @@ class PlaneSweepNet(nn.Module):
         self.convs = nn.ModuleList(conv3d_bn_relu(channels, channels) for _ in range(num_convs))
         self.cost = Conv3d(channels, 1, 3, 1, 1)
 
-    def forward(self, volume: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, volume: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """-> (features [N, C, D, H, W], depth probability [N, D, H, W], depth logits [N, D, H, W])."""
         x = self.stem(volume)
         for conv in self.convs:
             x = x + conv(x)
-        prob = torch.softmax(self.cost(x).squeeze(1), dim=1)
-        return x, prob
+        cost = self.cost(x).squeeze(1)
+        return x, torch.softmax(cost, dim=1), cost
+
+
+def depth_ce_loss(cost: torch.Tensor, depth: torch.Tensor, bins: DepthBins) -> torch.Tensor:
+    """DSGN2/StreamDSGN depth supervision of the plane sweep (``stream_depth_loss_head.py``, loss ``ce``).
+
+    ``cost`` [N, D, h, w] depth logits of a stride-s feature map, ``depth`` [N, H, W] metres (0 = no
+    measurement: LiDAR points projected into the image, or a renderer's depth). The logits are upsampled to
+    the image (bilinear, cell centres at ``(j + 0.5)·s − 0.5``); at every pixel with
+    ``depth_min < depth < depth_max`` the target is the triangle ``max(0, 1 − |d_k − depth| / step)`` over
+    the planes d_k; loss = mean over those pixels of ``−Σ_k target_k · log softmax_k``. 0 without pixels."""
+    up = F.interpolate(cost, size=depth.shape[-2:], mode="bilinear", align_corners=False)
+    valid = (depth > bins.min_m) & (depth < bins.max_m)
+    if not bool(valid.any()):
+        return cost.sum() * 0.0
+    logp = F.log_softmax(up, dim=1).permute(0, 2, 3, 1)[valid]  # [P, D]
+    d = bins.values(cost.device, cost.dtype)
+    target = (1.0 - (d[None, :] - depth[valid][:, None]).abs() / bins.step).clamp(min=0.0)
+    return -(target * logp).sum(dim=1).mean()
 
 
 def geometry_volume(psv: torch.Tensor, depth_prob: torch.Tensor | None, grid: VoxelGrid, bins: DepthBins,

@@ -87,7 +87,8 @@ def test_kitti_conversion_round_trip(shared_data):
 def test_model_forward_loss_backward_and_decode():
     torch.manual_seed(0)
     m = StereoDetector3D(feat_width=8, feat_channels=16, psv_channels=8, psv_convs=1, num_depth_bins=16,
-                         voxel_size=(1.6, 1.6, 1.0), voxel_channels=16, bev_channels=16, bev_blocks=(1, 1), head_stride=1)
+                         voxel_size=(1.6, 1.6, 1.0), bev_channels=16, bev_embed_dims=(16, 16), bev_depths=(1, 1),
+                         bev_up_filters=(16, 16), head_convs=1, head_channels=16)
     P2 = torch.tensor([[180.4, 0, 152.0, 11.2], [0, 180.4, 42.8, 0.05], [0, 0, 1, 0.0027]])[None]
     P3 = P2.clone()
     P3[0, 0, 3] = -84.9
