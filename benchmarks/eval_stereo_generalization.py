@@ -41,8 +41,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-LAYOUTS = {"mvsec": dict(width=346, height=260, focal_px=226.0, baseline_m=0.1),
-           "dsec": dict(width=640, height=480, focal_px=570.0, baseline_m=0.6)}
+LAYOUTS = {
+    "mvsec": dict(width=346, height=260, focal_px=226.0, baseline_m=0.1),
+    "dsec": dict(width=640, height=480, focal_px=570.0, baseline_m=0.6),
+}
 CLIP_US = 100_000
 WINDOW_US = 50_000
 
@@ -55,7 +57,9 @@ class Tally:
         self.err = self.err_const = self.err_sgbm = self.err_model_on_sgbm = 0.0
         self.over1 = self.over3 = 0
 
-    def add(self, pred: np.ndarray, sgbm: np.ndarray, gt: np.ndarray, constant: float, max_disp: float) -> None:
+    def add(
+        self, pred: np.ndarray, sgbm: np.ndarray, gt: np.ndarray, constant: float, max_disp: float
+    ) -> None:
         from eventvision.utils.disparity import valid_disparity
 
         valid = valid_disparity(gt, max_disp)
@@ -76,10 +80,16 @@ class Tally:
 
     def row(self) -> dict:
         n, m = max(self.n, 1), max(self.n_sgbm, 1)
-        return {"gt_pixels": self.n, "model_epe": self.err / n, "model_1pe": 100 * self.over1 / n,
-                "model_3pe": 100 * self.over3 / n, "constant_epe": self.err_const / n,
-                "sgbm_coverage": 100 * self.n_sgbm / n, "sgbm_epe": self.err_sgbm / m,
-                "model_epe_on_sgbm_pixels": self.err_model_on_sgbm / m}
+        return {
+            "gt_pixels": self.n,
+            "model_epe": self.err / n,
+            "model_1pe": 100 * self.over1 / n,
+            "model_3pe": 100 * self.over3 / n,
+            "constant_epe": self.err_const / n,
+            "sgbm_coverage": 100 * self.n_sgbm / n,
+            "sgbm_epe": self.err_sgbm / m,
+            "model_epe_on_sgbm_pixels": self.err_model_on_sgbm / m,
+        }
 
 
 def training_median(task, samples: int) -> float:
@@ -100,9 +110,11 @@ def predict(task, model, left: np.ndarray, right: np.ndarray) -> np.ndarray:
         return task.predict(model, batch)[0].numpy()
 
 
-def panel_row(left_events: np.ndarray, pred: np.ndarray, sgbm: np.ndarray, gt: np.ndarray, max_disp: float
-              ) -> np.ndarray:
-    """One figure row: left events | model | SGBM | GT (RGB, disparity colour-mapped over 0..max_disp, NaN black)."""
+def panel_row(
+    left_events: np.ndarray, pred: np.ndarray, sgbm: np.ndarray, gt: np.ndarray, max_disp: float
+) -> np.ndarray:
+    """One figure row: left events | model | SGBM | GT (RGB; disparity colour-mapped over 0..max_disp,
+    NaN black)."""
     from eventvision.utils.viz import colorize, event_image
 
     h, w = gt.shape
@@ -111,24 +123,43 @@ def panel_row(left_events: np.ndarray, pred: np.ndarray, sgbm: np.ndarray, gt: n
     return np.concatenate([x for t in tiles for x in (t, gap)][:-1], axis=1)
 
 
-def eval_synthetic(task, model, family: str, scenes: int, constant: float, panels: list | None = None) -> Tally:
+def eval_synthetic(
+    task, model, family: str, scenes: int, constant: float, panels: list | None = None
+) -> Tally:
     from eventvision.data.stereo.synthetic import SyntheticStereoConfig, SyntheticStereoDataset
     from eventvision.models.stereo.sgbm import sgbm_from_events
 
     data = task.cfg.data
     scene = dataclasses.replace(SyntheticStereoConfig.from_config(data.synthetic), family=family)
-    ds = SyntheticStereoDataset(split="test", num_samples=scenes, seed=int(task.cfg.seed), window_us=WINDOW_US,
-                                num_bins=int(data.num_bins), max_disparity=float(data.max_disparity), scene=scene)
+    ds = SyntheticStereoDataset(
+        split="test",
+        num_samples=scenes,
+        seed=int(task.cfg.seed),
+        window_us=WINDOW_US,
+        num_bins=int(data.num_bins),
+        max_disparity=float(data.max_disparity),
+        scene=scene,
+    )
     tally = Tally()
     for i in range(scenes):
         left, right, t0, t1, gt = ds.window_events(i)
         pred = predict(task, model, ds.encoder(left, t0, t1), ds.encoder(right, t0, t1))
-        sgbm = sgbm_from_events(left, right, t_start=t0, t_end=t1, width=scene.width, height=scene.height,
-                                max_disparity=float(data.max_disparity))
+        sgbm = sgbm_from_events(
+            left,
+            right,
+            t_start=t0,
+            t_end=t1,
+            width=scene.width,
+            height=scene.height,
+            max_disparity=float(data.max_disparity),
+        )
         tally.add(pred, sgbm, gt, constant, float(data.max_disparity))
         if panels is not None and i == 0:
-            panels.append(panel_row(left[(left["t"] >= t0) & (left["t"] < t1)], pred, sgbm, gt,
-                                    float(data.max_disparity)))
+            panels.append(
+                panel_row(
+                    left[(left["t"] >= t0) & (left["t"] < t1)], pred, sgbm, gt, float(data.max_disparity)
+                )
+            )
     return tally
 
 
@@ -156,24 +187,56 @@ def write_recording(folder: Path, layout: str, family: str, clips: int, seed: in
     if layout == "mvsec":
         path, _ = write_mvsec_sequence(folder, "indoor_flying9", left=left, right=right, rectify_maps=maps)
     else:
-        path = write_dsec_sequence(folder / "synthetic_00_a", left=left, right=right, width=scene.width,
-                                   height=scene.height, rectify_maps=maps)
+        path = write_dsec_sequence(
+            folder / "synthetic_00_a",
+            left=left,
+            right=right,
+            width=scene.width,
+            height=scene.height,
+            rectify_maps=maps,
+        )
     return path, rec, maps, (left, right)
 
 
-def eval_recording(ckpt: Path, task, layout: str, family: str, clips: int, seed: int, constant: float,
-                   threads: int, workdir: Path) -> Tally:
+def eval_recording(
+    ckpt: Path,
+    task,
+    layout: str,
+    family: str,
+    clips: int,
+    seed: int,
+    constant: float,
+    threads: int,
+    workdir: Path,
+) -> Tally:
     import h5py
 
     from eventvision.models.stereo.sgbm import sgbm_from_events
     from eventvision.representations import rectify
 
     folder = workdir / f"{layout}_{family}"
-    path, rec, maps, (raw_l, raw_r) = write_recording(folder, layout, family, clips, seed, task.cfg.data.synthetic)
+    path, rec, maps, (raw_l, raw_r) = write_recording(
+        folder, layout, family, clips, seed, task.cfg.data.synthetic
+    )
     out = workdir / f"out_{layout}_{family}"
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS=str(threads))
-    cmd = [sys.executable, "-m", "eventvision", "run", "stereo", "--input", str(path), "--checkpoint", str(ckpt),
-           "--output", str(out), "--png-every", "0", "--threads", str(threads)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "eventvision",
+        "run",
+        "stereo",
+        "--input",
+        str(path),
+        "--checkpoint",
+        str(ckpt),
+        "--output",
+        str(out),
+        "--png-every",
+        "0",
+        "--threads",
+        str(threads),
+    ]
     subprocess.run(cmd, check=True, env=env, capture_output=True)
     with h5py.File(out / "disparity.h5", "r") as f:
         preds, stamps = np.asarray(f["disparity"]), np.asarray(f["timestamps_us"])
@@ -182,8 +245,15 @@ def eval_recording(ckpt: Path, task, layout: str, family: str, clips: int, seed:
     tally = Tally()
     for pred, t1 in zip(preds, stamps):
         t1 = int(t1)
-        sgbm = sgbm_from_events(rect_l, rect_r, t_start=t1 - WINDOW_US, t_end=t1, width=rec.width,
-                                height=rec.height, max_disparity=max_d)
+        sgbm = sgbm_from_events(
+            rect_l,
+            rect_r,
+            t_start=t1 - WINDOW_US,
+            t_end=t1,
+            width=rec.width,
+            height=rec.height,
+            max_disparity=max_d,
+        )
         tally.add(np.asarray(pred, dtype=np.float32), sgbm, rec.disparity_at(t1), constant, max_d)
     return tally
 
@@ -199,8 +269,11 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", default="", help="also write the table as JSON here")
     parser.add_argument("--energy", action="store_true", help="also report energy per inference at 346x260")
-    parser.add_argument("--figure", default="", help="PNG: per family, left events | model | SGBM | GT of the "
-                        "first held-out synthetic scene")
+    parser.add_argument(
+        "--figure",
+        default="",
+        help="PNG: per family, left events | model | SGBM | GT of the first held-out synthetic scene",
+    )
     args = parser.parse_args(argv)
 
     import torch
@@ -220,10 +293,17 @@ def main(argv=None) -> int:
     if args.energy:
         from eventvision.data.stereo.synthetic import SyntheticStereoConfig, SyntheticStereoDataset
 
-        scene = dataclasses.replace(SyntheticStereoConfig.from_config(task.cfg.data.synthetic), **LAYOUTS["mvsec"])
-        ds = SyntheticStereoDataset(split="test", num_samples=1, window_us=WINDOW_US, scene=scene,
-                                    num_bins=int(task.cfg.data.num_bins),
-                                    max_disparity=float(task.cfg.data.max_disparity))
+        scene = dataclasses.replace(
+            SyntheticStereoConfig.from_config(task.cfg.data.synthetic), **LAYOUTS["mvsec"]
+        )
+        ds = SyntheticStereoDataset(
+            split="test",
+            num_samples=1,
+            window_us=WINDOW_US,
+            scene=scene,
+            num_bins=int(task.cfg.data.num_bins),
+            max_disparity=float(task.cfg.data.max_disparity),
+        )
         with torch.no_grad():
             results["energy_346x260"] = task.energy(model, task.collate([ds[0]]))
         print(f"energy per inference at 346x260: {results['energy_346x260']}")
@@ -236,24 +316,40 @@ def main(argv=None) -> int:
                 if set_name == "synthetic":
                     tally = eval_synthetic(task, model, family, args.scenes, constant, panels)
                 else:
-                    tally = eval_recording(ckpt, task, set_name, family, args.clips, 7_000 + 10 * k, constant,
-                                           args.threads, Path(tmp))
+                    tally = eval_recording(
+                        ckpt,
+                        task,
+                        set_name,
+                        family,
+                        args.clips,
+                        7_000 + 10 * k,
+                        constant,
+                        args.threads,
+                        Path(tmp),
+                    )
                 rows[family] = tally.row()
                 total.merge(tally)
                 r = rows[family]
-                print(f"{set_name:9s} {family:12s} model {r['model_epe']:.2f} px (1PE {r['model_1pe']:.1f} %) | "
-                      f"constant {r['constant_epe']:.2f} | SGBM {r['sgbm_epe']:.2f} on {r['sgbm_coverage']:.0f} % "
-                      f"(model there {r['model_epe_on_sgbm_pixels']:.2f})  [{time.time() - t_start:.0f} s]",
-                      flush=True)
+                print(
+                    f"{set_name:9s} {family:12s} model {r['model_epe']:.2f} px "
+                    f"(1PE {r['model_1pe']:.1f} %) | constant {r['constant_epe']:.2f} | "
+                    f"SGBM {r['sgbm_epe']:.2f} on {r['sgbm_coverage']:.0f} % "
+                    f"(model there {r['model_epe_on_sgbm_pixels']:.2f})  [{time.time() - t_start:.0f} s]",
+                    flush=True,
+                )
             rows["all"] = total.row()
             results["sets"][set_name] = rows
-    print("\n| set | family | GT px | model EPE | model 1PE % | constant EPE | SGBM coverage % | SGBM EPE | "
-          "model EPE on SGBM px |\n|---|---|---|---|---|---|---|---|---|")
+    print(
+        "\n| set | family | GT px | model EPE | model 1PE % | constant EPE | SGBM coverage % | SGBM EPE | "
+        "model EPE on SGBM px |\n|---|---|---|---|---|---|---|---|---|"
+    )
     for set_name, rows in results["sets"].items():
         for family, r in rows.items():
-            print(f"| {set_name} | {family} | {r['gt_pixels']} | {r['model_epe']:.2f} | {r['model_1pe']:.1f} | "
-                  f"{r['constant_epe']:.2f} | {r['sgbm_coverage']:.0f} | {r['sgbm_epe']:.2f} | "
-                  f"{r['model_epe_on_sgbm_pixels']:.2f} |")
+            print(
+                f"| {set_name} | {family} | {r['gt_pixels']} | {r['model_epe']:.2f} | {r['model_1pe']:.1f} | "
+                f"{r['constant_epe']:.2f} | {r['sgbm_coverage']:.0f} | {r['sgbm_epe']:.2f} | "
+                f"{r['model_epe_on_sgbm_pixels']:.2f} |"
+            )
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     if panels:

@@ -125,7 +125,8 @@ class SceneParams:
 
 #: the training distribution: everything a real rig varies, randomized per scene
 RANDOMIZED = SceneParams(
-    num_patches=(1, 6), patch_disparity=(3.0, 64.0), background_disparity=(0.5, 40.0), patch_size_frac=(0.15, 0.5),
+    num_patches=(1, 6), patch_disparity=(3.0, 64.0), background_disparity=(0.5, 40.0),
+    patch_size_frac=(0.15, 0.5),
     max_tilt_deg=50.0, background_slant_prob=0.3, speed_px_s=(0.0, 300.0), ego_speed_px_s=(20.0, 300.0),
     ego_depth_rate=0.5, texel_px=(2.0, 12.0),
     textures=(("noise", 1.0), ("dots", 1.0), ("pink", 1.0), ("edges", 1.0), ("flat", 0.3)),
@@ -151,9 +152,11 @@ FAMILIES: dict[str, dict] = {
 
 
 def family_params(name: str, base: SceneParams | None = None) -> SceneParams:
-    """:class:`SceneParams` of family ``name`` (see :data:`FAMILIES`), on top of ``base`` (:data:`RANDOMIZED`)."""
+    """:class:`SceneParams` of family ``name`` (see :data:`FAMILIES`) on top of ``base`` (default
+    :data:`RANDOMIZED`)."""
     if name not in FAMILIES:
-        raise InvalidValueError(f"stereo scene family '{name}' is unknown; choose one of {', '.join(FAMILIES)}")
+        raise InvalidValueError(f"stereo scene family '{name}' is unknown; choose one of "
+                                f"{', '.join(FAMILIES)}")
     return (base or RANDOMIZED).replace(**FAMILIES[name])
 
 
@@ -172,22 +175,25 @@ def _normalise(grid: np.ndarray, rng: np.random.Generator, mean: tuple[float, fl
 
 
 def make_texture(kind: str, rng: np.random.Generator, cells: int = TEXTURE_CELLS, *,
-                 mean: tuple[float, float] = (0.3, 0.7), amplitude: tuple[float, float] = (0.5, 1.0)) -> np.ndarray:
+                 mean: tuple[float, float] = (0.3, 0.7), amplitude: tuple[float, float] = (0.5, 1.0)
+                 ) -> np.ndarray:
     """A wrapping [cells, cells] intensity grid in (0, 1] of one of :data:`TEXTURE_KINDS` (mean level and
     peak-to-peak contrast drawn from ``mean`` / ``amplitude``; ``flat`` keeps a faint shading)."""
     if kind == "noise":                                   # blurred white noise (the original texture)
         grid = ndimage.gaussian_filter(rng.uniform(0, 1, (cells, cells)), sigma=0.6, mode="wrap")
-    elif kind == "pink":                                  # smooth 1/f^beta noise (wraps: built in Fourier space)
+    elif kind == "pink":             # smooth 1/f^beta noise (made in Fourier space: wraps)
         fy, fx = np.meshgrid(np.fft.fftfreq(cells), np.fft.fftfreq(cells), indexing="ij")
         f = np.hypot(fx, fy)
         f[0, 0] = 1.0
-        spectrum = (rng.normal(size=(cells, cells)) + 1j * rng.normal(size=(cells, cells))) / f ** rng.uniform(1.0, 1.6)
+        noise = rng.normal(size=(cells, cells)) + 1j * rng.normal(size=(cells, cells))
+        spectrum = noise / f ** rng.uniform(1.0, 1.6)
         spectrum[0, 0] = 0
         grid = np.real(np.fft.ifft2(spectrum))
     elif kind == "dots":                                  # sparse random dots on a flat ground
         grid = np.zeros((cells, cells))
         n = int(rng.integers(cells * cells // 40, cells * cells // 8))
-        grid[rng.integers(0, cells, n), rng.integers(0, cells, n)] = rng.choice([-1.0, 1.0], n) * rng.uniform(0.5, 1, n)
+        values = rng.choice([-1.0, 1.0], n) * rng.uniform(0.5, 1, n)   # drawn before the positions
+        grid[rng.integers(0, cells, n), rng.integers(0, cells, n)] = values
         grid = ndimage.gaussian_filter(grid, sigma=rng.uniform(0.3, 0.8), mode="wrap")
     elif kind == "edges":                                 # piecewise-constant rectangles (Mondrian)
         grid = np.full((cells, cells), rng.uniform())
@@ -273,7 +279,7 @@ def random_ego_velocity(camera: StereoCamera, surfaces: list[PlanarSurface], rng
 
 
 def _oscillate(t_s: float, period_s: float) -> float:
-    """Time warp of an oscillating motion: ``P/(2π)·sin(2πt/P)`` (velocity at t=0 unchanged); t if P <= 0."""
+    """Time warp of an oscillation: ``P/(2π)·sin(2πt/P)`` (velocity at t=0 unchanged); t if P <= 0."""
     return period_s / (2 * np.pi) * np.sin(2 * np.pi * t_s / period_s) if period_s > 0 else t_s
 
 
@@ -386,7 +392,8 @@ class StereoScene:
         """(rng, x, y, polarity) of one camera's hot pixels."""
         rng = np.random.default_rng((self.seed, 7, view))
         n_pix = self.camera.width * self.camera.height
-        n = int(rng.binomial(n_pix, min(max(self.hot_pixel_fraction, 0.0), 1.0))) if self.hot_pixel_fraction > 0 else 0
+        fraction = min(max(self.hot_pixel_fraction, 0.0), 1.0)
+        n = int(rng.binomial(n_pix, fraction)) if fraction > 0 else 0
         idx = rng.choice(n_pix, size=n, replace=False) if n else np.zeros(0, dtype=np.int64)
         return rng, idx % self.camera.width, idx // self.camera.width, rng.choice([-1, 1], size=n)
 
@@ -454,7 +461,8 @@ class RectifyDistortion:
     def random(cls, width: int, height: int, rng: np.random.Generator, *, max_rotation_deg: float = 1.0,
                max_shift_px: float = 3.0, max_k1: float = 0.04) -> "RectifyDistortion":
         return cls(width, height, float(np.deg2rad(rng.uniform(-max_rotation_deg, max_rotation_deg))),
-                   (float(rng.uniform(-max_shift_px, max_shift_px)), float(rng.uniform(-max_shift_px, max_shift_px))),
+                   (float(rng.uniform(-max_shift_px, max_shift_px)),
+                    float(rng.uniform(-max_shift_px, max_shift_px))),
                    float(rng.uniform(-max_k1, max_k1)))
 
     def rectified(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

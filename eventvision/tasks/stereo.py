@@ -42,11 +42,11 @@ class StereoTask(Task):
         if data.dataset not in DATASETS:
             raise ConfigError(f"data.dataset='{data.dataset}': choose one of {', '.join(DATASETS)}")
         if int(data.num_bins) != int(model.num_bins):
-            raise ConfigError(f"data.num_bins={data.num_bins} but model.num_bins={model.num_bins}; set both to the "
-                            f"same number of SBT bins")
+            raise ConfigError(f"data.num_bins={data.num_bins} but model.num_bins={model.num_bins}; set both "
+                              f"to the same number of SBT bins")
         if float(data.max_disparity) > int(model.max_disp) - 1:
             raise ConfigError(f"data.max_disparity={data.max_disparity} exceeds what the model can output "
-                            f"(model.max_disp - 1 = {int(model.max_disp) - 1}); raise model.max_disp")
+                              f"(model.max_disp - 1 = {int(model.max_disp) - 1}); raise model.max_disp")
 
     # --- building -----------------------------------------------------------------------------
     def build_model(self) -> nn.Module:
@@ -110,7 +110,8 @@ class StereoTask(Task):
         gt = batch["disparity"]
         max_d = float(self.cfg.data.max_disparity)
         loss = disparity_loss(pred, gt, max_d, str(self.cfg.loss.name))
-        if self.cfg.model.dgs and (self._epoch + 1) % DGS_EVERY_EPOCHS == 0 and self._dgs_batches < DGS_MAX_BATCHES:
+        dgs_cycle_end = (self._epoch + 1) % DGS_EVERY_EPOCHS == 0
+        if self.cfg.model.dgs and dgs_cycle_end and self._dgs_batches < DGS_MAX_BATCHES:
             from eventvision.spiking.surrogate import accumulate_surrogates
             accumulate_surrogates(model)
             self._dgs_batches += 1

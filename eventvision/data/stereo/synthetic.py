@@ -46,7 +46,8 @@ class SyntheticStereoConfig:
 
     def __post_init__(self):
         if self.family not in FAMILIES:
-            raise ConfigError(f"data.synthetic.family='{self.family}' is unknown; choose one of {', '.join(FAMILIES)}")
+            raise ConfigError(f"data.synthetic.family='{self.family}' is unknown; choose one of "
+                              f"{', '.join(FAMILIES)}")
 
     @property
     def camera(self) -> StereoCamera:
@@ -69,7 +70,8 @@ class SyntheticStereoConfig:
         return cls(width=int(syn_cfg.width), height=int(syn_cfg.height), focal_px=float(syn_cfg.focal_px),
                    baseline_m=float(syn_cfg.baseline_m), patch_disparity=tuple(syn_cfg.patch_disparity),
                    background_disparity=tuple(syn_cfg.background_disparity),
-                   num_patches=tuple(int(n) for n in syn_cfg.num_patches), frame_dt_us=int(syn_cfg.frame_dt_us),
+                   num_patches=tuple(int(n) for n in syn_cfg.num_patches),
+                   frame_dt_us=int(syn_cfg.frame_dt_us),
                    family=str(syn_cfg.get("family", "mixed")))
 
 
@@ -80,7 +82,8 @@ class SyntheticStereoDataset(torch.utils.data.Dataset):
                  num_bins: int = 5, max_disparity: float = 63.0, crop: tuple[int, int] | None = None,
                  scene: SyntheticStereoConfig = SyntheticStereoConfig()):
         if split not in SPLIT_OFFSET:
-            raise InvalidValueError(f"synthetic stereo: unknown split '{split}'; use one of {', '.join(SPLIT_OFFSET)}")
+            raise InvalidValueError(f"synthetic stereo: unknown split '{split}'; use one of "
+                                    f"{', '.join(SPLIT_OFFSET)}")
         self.split, self.num_samples, self.seed = split, int(num_samples), int(seed)
         self.window_us, self.max_disparity, self.crop = int(window_us), float(max_disparity), crop
         self.scene = scene

@@ -95,7 +95,8 @@ class Genotype:
             raise ConfigError(f"{source}: {exc}") from None
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"{source}: not a SpikeDHS genotype ({exc!s}); expected "
-                            "feature/matching each with 'cell' [[edge, op], ...] and 'path' [levels]") from None
+                              "feature/matching each with 'cell' [[edge, op], ...] and 'path' [levels]"
+                              ) from None
         return cls(**stages)
 
 
@@ -115,7 +116,7 @@ def _validate_stage(stage: StageGenotype) -> None:
         edges = [e for e, _ in stage.cell if e in node_edges(node)]
         if len(edges) != 2 or len(set(edges)) != 2:
             raise ConfigError(f"cell must keep exactly 2 distinct edges per node; node {node} has {edges} "
-                            f"(edges of node {node}: {list(node_edges(node))})")
+                              f"(edges of node {node}: {list(node_edges(node))})")
     if any(not 0 <= e < num_edges() for e, _ in stage.cell) or len(stage.cell) != 2 * STEPS:
         raise ConfigError(f"cell edges must be in 0..{num_edges() - 1}, 2 per node; got {list(stage.cell)}")
     validate_path(stage.path)
@@ -162,8 +163,8 @@ def load_genotype(path: str | Path) -> Genotype:
     """Read a genotype YAML written by :func:`save_genotype` / ``eventvision search stereo``."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"{path}: genotype file not found; give a genotype YAML written by the stereo search "
-                          f"or one of {', '.join(NAMED_GENOTYPES)}")
+        raise ConfigError(f"{path}: genotype file not found; give a genotype YAML written by the stereo "
+                          f"search or one of {', '.join(NAMED_GENOTYPES)}")
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError:

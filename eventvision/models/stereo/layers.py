@@ -190,11 +190,13 @@ class Cell(nn.Module):
             return e in EDGES_FROM_S0 or e in EDGES_FROM_S1
 
         if genes is None:
-            self.ops = nn.ModuleList(MixedOp(spec, cin(e), c_out, from_input=from_input(e)) for e in range(n_edges))
+            self.ops = nn.ModuleList(MixedOp(spec, cin(e), c_out, from_input=from_input(e))
+                                     for e in range(n_edges))
         else:
             self.ops = nn.ModuleDict({str(e): make_op(o, spec, cin(e), c_out, from_input=from_input(e))
                                       for e, o in genes})
-        self.node_act = nn.ModuleList((spec.neuron.make(3.0) if spec.spiking else nn.ReLU()) for _ in range(steps))
+        self.node_act = nn.ModuleList((spec.neuron.make(3.0) if spec.spiking else nn.ReLU())
+                                      for _ in range(steps))
 
     @property
     def out_channels_factor(self) -> int:

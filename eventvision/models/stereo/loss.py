@@ -12,8 +12,9 @@ from eventvision.utils.disparity import valid_disparity
 LOSSES = ("smooth_l1", "l1")
 
 
-def disparity_loss(pred: torch.Tensor, gt: torch.Tensor, max_disparity: float, kind: str = "smooth_l1"
-                   ) -> torch.Tensor:
+def disparity_loss(
+    pred: torch.Tensor, gt: torch.Tensor, max_disparity: float, kind: str = "smooth_l1"
+) -> torch.Tensor:
     """Mean loss over valid pixels of ``pred``/``gt`` [N, H, W] (px); 0 (with grad) when a batch has none."""
     if kind not in LOSSES:
         raise ConfigError(f"loss.name='{kind}' is unknown; choose one of {', '.join(LOSSES)}")

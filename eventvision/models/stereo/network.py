@@ -146,9 +146,11 @@ class StereoModelConfig:
     def __post_init__(self):
         for key in ("feature", "matching"):
             if getattr(self, key) not in STAGE_KINDS:
-                raise ConfigError(f"model.{key} must be one of {', '.join(STAGE_KINDS)}, got {getattr(self, key)!r}")
+                raise ConfigError(f"model.{key} must be one of {', '.join(STAGE_KINDS)}, "
+                                  f"got {getattr(self, key)!r}")
         if self.input_mode not in INPUT_MODES:
-            raise ConfigError(f"model.input_mode must be one of {', '.join(INPUT_MODES)}, got {self.input_mode!r}")
+            raise ConfigError(f"model.input_mode must be one of {', '.join(INPUT_MODES)}, "
+                              f"got {self.input_mode!r}")
         if self.max_disp < 3:
             raise ConfigError(f"model.max_disp must be >= 3 (the cost volume has max_disp // 3 levels), "
                               f"got {self.max_disp}")
@@ -156,13 +158,14 @@ class StereoModelConfig:
             if int(getattr(self, key)) < 1:
                 raise ConfigError(f"model.{key} must be >= 1, got {getattr(self, key)}")
         if self.block_multiplier != STEPS:
-            raise ConfigError(f"model.block_multiplier must be {STEPS} (cells concatenate their {STEPS} nodes)")
+            raise ConfigError(f"model.block_multiplier must be {STEPS} "
+                              f"(cells concatenate their {STEPS} nodes)")
         if self.readout not in ("mean", "sum", "last"):
             raise ConfigError(f"model.readout must be mean, sum or last, got {self.readout!r}")
         spiking = "spiking" in (self.feature, self.matching)
         if spiking and self.learn_tau and self.input_mode == "channels" and int(self.time_steps) < 2:
-            raise ConfigError("model.learn_tau=true needs model.time_steps >= 2: at one time step the leak never "
-                              "acts, so it gets no gradient")
+            raise ConfigError("model.learn_tau=true needs model.time_steps >= 2: at one time step the leak "
+                              "never acts, so it gets no gradient")
 
     @classmethod
     def from_mapping(cls, cfg: Mapping[str, Any]) -> "StereoModelConfig":
@@ -212,7 +215,8 @@ class SpikeDHSStereo(nn.Module):
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> "SpikeDHSStereo":
         """Build from a config section (``cfg.model``); keys not in :class:`StereoModelConfig` are ignored."""
-        return cls(**{k: v for k, v in dict(cfg).items() if k in {f.name for f in dataclasses.fields(StereoModelConfig)}})
+        names = {f.name for f in dataclasses.fields(StereoModelConfig)}
+        return cls(**{k: v for k, v in dict(cfg).items() if k in names})
 
     @property
     def time_steps(self) -> int:
@@ -228,7 +232,8 @@ class SpikeDHSStereo(nn.Module):
         if x.dim() == 4:
             x = x.unsqueeze(2)
         if x.dim() != 5 or x.shape[1] != cfg.num_bins or x.shape[2] != cfg.polarity_channels:
-            raise InvalidValueError(f"stereo model expects input [N, {cfg.num_bins}, {cfg.polarity_channels}, H, W] "
+            raise InvalidValueError(f"stereo model expects input [N, {cfg.num_bins}, "
+                                    f"{cfg.polarity_channels}, H, W] "
                             f"(or [N, {cfg.num_bins}, H, W] for 1 channel), got {list(x.shape)}; "
                             "set model.num_bins / model.polarity_channels to match the representation")
         if not self.fea_spec.spiking:

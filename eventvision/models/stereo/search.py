@@ -14,8 +14,9 @@ half of the training data, then alpha/beta (and DGS weights if enabled) a step o
 the other half, alternating; the architecture steps start after ``warmup_epochs``. An optional
 energy term ``energy_weight * relu(E(alpha, beta) / E_ref - energy_budget)`` uses an analytic
 per-op cost: each conv op costs its MACs (k^dim * C^2 * voxels * T) times 4.6 pJ (ANN stage,
-MAC) or 0.9 pJ (spiking stage, AC, assuming every input spikes), skip costs 0 between nodes (from a cell input it is a conv); ``E`` is that cost
-in expectation under the softmaxed alpha and beta, ``E_ref`` the same with every edge a conv.
+MAC) or 0.9 pJ (spiking stage, AC, assuming every input spikes), skip costs 0 between nodes (from a
+cell input it is a conv); ``E`` is that cost in expectation under the softmaxed alpha and beta,
+``E_ref`` the same with every edge a conv.
 
 Derivation: top-2 edges per node ranked by their best non-skip op, each with its best op
 (:func:`decode_cell`), best layer path by Viterbi over ``beta_p`` with the 2-way boundary levels
@@ -46,7 +47,15 @@ from eventvision.models.stereo.genotype import (
     transition_target,
     viterbi_path,
 )
-from eventvision.models.stereo.layers import EDGES_FROM_S0, EDGES_FROM_S1, Cell, StageSpec, ToLevelZero, level_sizes, spatial_shape
+from eventvision.models.stereo.layers import (
+    EDGES_FROM_S0,
+    EDGES_FROM_S1,
+    Cell,
+    StageSpec,
+    ToLevelZero,
+    level_sizes,
+    spatial_shape,
+)
 from eventvision.models.stereo.loss import disparity_loss
 from eventvision.models.stereo.network import SpikeDHSStereo
 
@@ -235,7 +244,7 @@ class SearchConfig:
         unknown = sorted(set(cfg) - names)
         if unknown:
             raise ConfigError(f"unknown search key(s) {', '.join('search.' + u for u in unknown)}; "
-                            f"known: {', '.join(sorted(names))}")
+                              f"known: {', '.join(sorted(names))}")
         return cls(**cfg)
 
 
@@ -334,7 +343,8 @@ def search_stereo(model: SearchStereoNet, weight_batches: Iterable[Mapping[str, 
 def split_halves(dataset) -> tuple[Any, Any]:
     """Two disjoint halves (even / odd indices) of a dataset: weights / architecture data."""
     if len(dataset) < 2:
-        raise InvalidValueError(f"the search needs at least 2 training samples (one per half), got {len(dataset)}")
+        raise InvalidValueError(f"the search needs at least 2 training samples (one per half), "
+                                f"got {len(dataset)}")
     idx = list(range(len(dataset)))
     return torch.utils.data.Subset(dataset, idx[0::2]), torch.utils.data.Subset(dataset, idx[1::2])
 
