@@ -94,7 +94,8 @@ def main() -> None:
         inputs = (sbt_like(h, w, 3), sbt_like(h, w, 4))
         e_snn, e_ann = profile_energy(snn, inputs), profile_energy(ann, inputs)
         print(f"{name:<6} 346x260  {e_snn.energy_mj:>11.3f} {e_ann.energy_mj:>9.3f} "
-              f"{e_snn.energy_mj / e_ann.energy_mj:>6.2f} {e_snn.total_macs / 1e9:>9.2f}G {e_snn.total_acs / 1e9:>9.2f}G",
+              f"{e_snn.energy_mj / e_ann.energy_mj:>6.2f} {e_snn.total_macs / 1e9:>9.2f}G "
+              f"{e_snn.total_acs / 1e9:>9.2f}G",
               flush=True)
 
 

@@ -20,8 +20,10 @@ HELP = "differentiable hierarchical architecture search for SpikeDHS stereo; wri
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("overrides", nargs="*", metavar="key=value",
                         help="task config overrides, and search.KEY=VALUE for the search (e.g. search.epochs=2)")
-    parser.add_argument("--config", "-c", default=None, help="stereo config file or packaged name (default: stereo/small)")
-    parser.add_argument("--output", "-o", default="genotype.yaml", help="genotype YAML to write (default: genotype.yaml)")
+    parser.add_argument("--config", "-c", default=None,
+                        help="stereo config file or packaged name (default: stereo/small)")
+    parser.add_argument("--output", "-o", default="genotype.yaml",
+                        help="genotype YAML to write (default: genotype.yaml)")
     parser.parse_args = parser.parse_intermixed_args
 
 

@@ -37,7 +37,8 @@ def test_sgbm_on_synthetic_without_checkpoint_writes_metrics_and_pictures(tmp_pa
     result = json.loads(out_json.read_text())
     m = result["metrics"]
     assert result["method"] == "sgbm" and result["checkpoint"] is None
-    assert 0.0 < m["answered_pct"] <= 100.0 and np.isfinite(m["epe"]) and m["valid_pixels"] > 0  # SGBM accuracy: tests/models/stereo
+    # SGBM's accuracy bounds are tested in tests/models/stereo/test_stereo_sgbm.py
+    assert 0.0 < m["answered_pct"] <= 100.0 and np.isfinite(m["epe"]) and m["valid_pixels"] > 0
     pics = _pictures(plots)
     assert len(pics) == 2
     import cv2

@@ -123,7 +123,8 @@ def test_default_synthetic_run(tmp_path):
     """No --input: the bundled checkpoint on the built-in synthetic stream gives maps close to the exact GT."""
     from eventvision.inference.stereo import BUNDLED_CHECKPOINT, synthetic_input
     out = tmp_path / "demo"
-    assert main(["run", "stereo", "--output", str(out), "--duration-s", "0.5", "--device", "cpu", "--threads", "1"]) == 0
+    argv = ["run", "stereo", "--output", str(out), "--duration-s", "0.5", "--device", "cpu", "--threads", "1"]
+    assert main(argv) == 0
     disp = _check_outputs(out, 10, 96, 144, 50_000)                 # default --synthetic-size 144x96
     info = json.loads(BUNDLED_CHECKPOINT.with_suffix(".json").read_text())
     constant = info["metrics"]["trivial_baseline"]["median_px"]

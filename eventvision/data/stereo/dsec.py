@@ -49,8 +49,9 @@ def check_dsec_sequence(seq: str | Path, *, with_gt: bool = True) -> Path:
     for path in required_files(seq, with_gt=with_gt):
         if not path.exists():
             what = "disparity GT (train_disparity.zip)" if "disparity" in path.parts else "events (train_events.zip)"
+            needed = ", ".join(str(p.relative_to(seq)) for p in required_files(seq, with_gt=with_gt))
             raise DatasetNotFoundError(f"{path}: missing from the DSEC sequence {seq.name}; unpack the {what} from "
-                                       f"{DSEC_URL} so that the folder has {', '.join(str(p.relative_to(seq)) for p in required_files(seq, with_gt=with_gt))}")
+                                       f"{DSEC_URL} so that the folder has {needed}")
     return seq
 
 
@@ -94,7 +95,8 @@ def read_gt_index(seq: Path) -> tuple[np.ndarray, list[Path]]:
     try:
         timestamps = np.atleast_1d(np.loadtxt(ts_path, dtype=np.int64))
     except ValueError as exc:
-        raise FileFormatError(f"{ts_path}: not a list of integer timestamps ({exc}); re-download train_disparity") from None
+        raise FileFormatError(f"{ts_path}: not a list of integer timestamps ({exc}); "
+                              f"re-download train_disparity") from None
     pngs = sorted((seq / "disparity" / "event").glob("*.png"))
     if len(pngs) != len(timestamps):
         raise DatasetNotFoundError(f"{ts_path}: {len(timestamps)} timestamps but {len(pngs)} PNGs in disparity/event; "

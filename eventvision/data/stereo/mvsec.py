@@ -93,7 +93,8 @@ def load_rectify_maps(paths: dict[str, Path]) -> tuple[np.ndarray, np.ndarray]:
         mx, my = (np.loadtxt(paths[f"{cam}_{ax}"], dtype=np.float32) for ax in "xy")
         if mx.shape != (MVSEC_HEIGHT, MVSEC_WIDTH) or my.shape != mx.shape:
             raise FileFormatError(f"{paths[cam + '_x']}: rectification map has shape {mx.shape}, expected "
-                            f"({MVSEC_HEIGHT}, {MVSEC_WIDTH}); re-download the {scene_of(paths[cam + '_x'].name)} calib zip")
+                            f"({MVSEC_HEIGHT}, {MVSEC_WIDTH}); re-download the "
+                            f"{scene_of(paths[cam + '_x'].name)} calib zip")
         out.append(np.stack([mx, my], axis=-1))
     return out[0], out[1]
 
@@ -137,7 +138,8 @@ class MVSECStereoSequence(torch.utils.data.Dataset):
         from eventvision.events.readers import open_recording
         rec = open_recording(self.data_path)
         if not getattr(rec, "is_stereo", False):
-            raise FileFormatError(f"{self.data_path}: expected davis/left and davis/right events (an MVSEC *_data.hdf5)")
+            raise FileFormatError(f"{self.data_path}: expected davis/left and davis/right events "
+                                  f"(an MVSEC *_data.hdf5)")
         return rec
 
     @cached_property

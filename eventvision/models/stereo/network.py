@@ -198,7 +198,8 @@ class SpikeDHSStereo(nn.Module):
         neuron = cfg.neuron_spec
         self.fea_spec = StageSpec(2, cfg.feature == "spiking", neuron)
         self.mat_spec = StageSpec(3, cfg.matching == "spiking", neuron)
-        in_ch = cfg.polarity_channels * (cfg.num_bins if cfg.input_mode == "channels" or not self.fea_spec.spiking else 1)
+        per_step = cfg.input_mode == "channels" or not self.fea_spec.spiking
+        in_ch = cfg.polarity_channels * (cfg.num_bins if per_step else 1)
         self.in_channels = in_ch
         self.feature = FeatureNet(self.fea_spec, in_ch, self.make_cells("feature"), cfg.fea_filter_multiplier)
         self.matching = MatchingNet(self.mat_spec, 2 * self.feature.out_channels, self.make_cells("matching"),

@@ -41,7 +41,8 @@ def test_cost_volume_values():
             else:
                 assert torch.all(cost[0, :, d, 0, x] == 0)
     # leading time axis is carried through
-    seq = build_cost_volume(left.unsqueeze(0).expand(4, -1, -1, -1, -1), right.unsqueeze(0).expand(4, -1, -1, -1, -1), 3)
+    expand = (4, -1, -1, -1, -1)
+    seq = build_cost_volume(left.unsqueeze(0).expand(*expand), right.unsqueeze(0).expand(*expand), 3)
     assert seq.shape == (4, 1, 4, 3, 1, 5) and torch.equal(seq[2], cost)
 
 
