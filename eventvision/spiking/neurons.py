@@ -37,7 +37,7 @@ import torch
 from spikingjelly.activation_based import base
 from torch import nn
 
-from eventvision.errors import UserError
+from eventvision.errors import ConfigError
 from eventvision.spiking.surrogate import (  # noqa: F401 - re-exported API
     DGSSurrogate,
     SpikeDHSSurrogate,
@@ -488,7 +488,7 @@ def make_neuron(kind: str, *, T: int | None = None, k: int | None = None, tau: f
     Keywords that do not apply to ``kind`` are ignored, so a model can pass one neuron config
     (``T`` for the PSN kinds, ``k`` for masked/sliding PSN, ``tau`` as tau for lif/plif and as the
     leak for spikedhs; ``learn_tau``; ``surrogate`` name or module plus ``surrogate_width``;
-    ``v_threshold`` for lif/plif/spikedhs). Unknown kind -> UserError.
+    ``v_threshold`` for lif/plif/spikedhs). Unknown kind -> ConfigError.
     """
     kind = str(kind).lower()
     sg = {} if surrogate is None else {"surrogate": surrogate}
@@ -514,13 +514,13 @@ def make_neuron(kind: str, *, T: int | None = None, k: int | None = None, tau: f
         return (LIFNode if kind == "lif" else PLIFNode)(**kw)
     if kind in ("psn", "masked_psn"):
         if T is None:
-            raise UserError(f"neuron '{kind}' needs the number of time steps T (set model T / neuron T)")
+            raise ConfigError(f"neuron '{kind}' needs the number of time steps T (set model T / neuron T)")
         if kind == "psn":
             return PSN(T, **sg)
         return MaskedPSN(T, k=2 if k is None else k, lambda_init=lambda_init, **sg)
     if kind == "sliding_psn":
         return SlidingPSN(k=2 if k is None else k, **sg)
-    raise UserError(f"unknown neuron kind '{kind}'; one of {', '.join(NEURON_KINDS)}")
+    raise ConfigError(f"unknown neuron kind '{kind}'; one of {', '.join(NEURON_KINDS)}")
 
 
 def is_spiking_neuron(module: nn.Module) -> bool:
