@@ -175,4 +175,5 @@ def test_rpn3d_conv_puts_spatial_features_on_the_bn_scale():
     assert len(_tiny().geo_convs) == 0  # geo_convs 0: the raw depth-weighted samples (earlier checkpoints)
     b = _batch(n=2)
     spatial, _ = m.spatial_features(b["left"], b["right"], b["P2"], b["P3"])
+    spatial = spatial.detach()
     assert float(spatial.min()) >= 0.0 and 0.2 < float(spatial.std()) < 5.0  # after BN + ReLU (training mode)
