@@ -59,8 +59,9 @@ def measure(cfg_name: str, fusion: bool, repeats: int, device: torch.device, hw=
         runs.append({**{s: timer.ms.get(s, 0.0) for s in STAGES}, "total": total,
                      "cpu": (time.process_time() - c0) * 1e3})
     mean = {k: float(np.mean([r[k] for r in runs])) for k in runs[0]}
-    return {"config": cfg_name + ("" if tuple(hw) == (375, 1242) else f"@{hw[1]}x{hw[0]}"), "fusion": fusion, "params_m": sum(p.numel() for p in model.parameters()) / 1e6,
-            "ms": mean}
+    size = "" if tuple(hw) == (375, 1242) else f"@{hw[1]}x{hw[0]}"
+    return {"config": cfg_name + size, "fusion": fusion,
+            "params_m": sum(p.numel() for p in model.parameters()) / 1e6, "ms": mean}
 
 
 def stream_implication(latency_ms: float, num_frames: int = 600) -> dict:
@@ -99,8 +100,10 @@ def latency_main(args) -> int:
         if not r["fusion"]:
             base[key] = r["ms"]["total"]
         name = "StreamDSGN" if r["fusion"] else "DSGN-like"
-        print(f"{key.split('/')[-1]:<16}{name:<12}{r['params_m']:>9.2f}" + "".join(f"{r['ms'][s]:>10.1f}" for s in STAGES)
-              + f"{r['ms']['total']:>10.1f}{r['ms']['cpu']:>10.1f}{r['ms']['total'] / base[key]:>8.2f}{r['stream']['processed_share']:>10.2f}"
+        stages = "".join(f"{r['ms'][s]:>10.1f}" for s in STAGES)
+        print(f"{key.split('/')[-1]:<16}{name:<12}{r['params_m']:>9.2f}" + stages
+              + f"{r['ms']['total']:>10.1f}{r['ms']['cpu']:>10.1f}{r['ms']['total'] / base[key]:>8.2f}"
+              + f"{r['stream']['processed_share']:>10.2f}"
               + f"{r['stream']['skipped']:>11d}{r['stream']['mean_age_ms']:>8.0f}")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
@@ -154,7 +157,8 @@ def compare_main(args) -> int:
               "device=cpu", f"train.checkpoint_every={args.checkpoint_every}",
               f"train.optimizer.lr={args.lr}", f"seed={args.seed}", f"data.synthetic_objects={args.objects}",
               f"data.synthetic_class_probs=[{args.class_probs}]", f"data.synthetic_z_range=[{args.z_range}]"]
-    variants = {"baseline": "configs/detect3d_small_baseline.yaml", "streamdsgn": "configs/detect3d_small_streamdsgn.yaml"}
+    variants = {"baseline": "configs/detect3d_small_baseline.yaml",
+                "streamdsgn": "configs/detect3d_small_streamdsgn.yaml"}
     if args.only:
         variants = {k: v for k, v in variants.items() if k == args.only}
     results = {}
@@ -190,8 +194,8 @@ def compare_main(args) -> int:
                 r[f"stream_{mode}"][overlap] = {"moderate_R40": summarise(ap), "full": ap}
         results[name] = r
         (out / f"{name}.json").write_text(json.dumps(r, indent=2))
-        print(f"{name}: {json.dumps({k: v.get('loose', {}).get('moderate_R40') for k, v in r.items() if k.startswith('stream_')})}",
-              file=sys.stderr)
+        moderate = {k: v.get("loose", {}).get("moderate_R40") for k, v in r.items() if k.startswith("stream_")}
+        print(f"{name}: {json.dumps(moderate)}", file=sys.stderr)
     if not args.only:
         (out / "compare.json").write_text(json.dumps(results, indent=2))
     return 0

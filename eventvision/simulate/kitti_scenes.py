@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from eventvision.formats.kitti import (KITTI_IMAGE_SIZE, Calibration, format_calibration, make_objects, read_calib,
-                                      scale_calibration, scaled_projection, write_result_file)
+                                      scale_calibration, write_result_file)
 from eventvision.geometry.boxes3d import alpha_from_rotation_y, corners_3d, project_boxes_2d, project_points
 from eventvision.utils.io import atomic_path, atomic_write_text
 
@@ -84,7 +84,9 @@ def _value_noise_2d(lattice: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.nda
 
 def _texture(lattice: np.ndarray, u: np.ndarray, v: np.ndarray, cell_m: float) -> np.ndarray:
     """Two octaves of value noise in [0, 1] at metric coordinates (u, v) with feature size ``cell_m``."""
-    return 0.65 * _value_noise_2d(lattice, u / cell_m, v / cell_m) + 0.35 * _value_noise_2d(lattice, u / (0.37 * cell_m) + 17.3, v / (0.37 * cell_m) + 5.1)
+    fine = 0.37 * cell_m
+    return (0.65 * _value_noise_2d(lattice, u / cell_m, v / cell_m)
+            + 0.35 * _value_noise_2d(lattice, u / fine + 17.3, v / fine + 5.1))
 
 
 # ------------------------------------------------------------------------------------------ scene state
@@ -119,7 +121,10 @@ def sample_tracks(rng: np.random.Generator, cfg: SceneConfig) -> list[Track]:
         if any(np.hypot(x - t.start[0], z - t.start[1]) < 0.6 * (hwl[2] + t.hwl[2]) + 1.0 for t in tracks):
             continue
         # mostly along the road (heading ±z), sometimes any direction
-        ry = float(rng.choice([-np.pi / 2, np.pi / 2]) + rng.normal(0, 0.15)) if rng.random() < 0.7 else float(rng.uniform(-np.pi, np.pi))
+        if rng.random() < 0.7:
+            ry = float(rng.choice([-np.pi / 2, np.pi / 2]) + rng.normal(0, 0.15))
+        else:
+            ry = float(rng.uniform(-np.pi, np.pi))
         tracks.append(Track(len(tracks), cls, hwl, (x, z), ry, float(rng.uniform(vmin, vmax)),
                             tuple(float(c) for c in rng.uniform(0.25, 1.0, 3))))
     return tracks

@@ -21,7 +21,7 @@ from torch import nn
 
 from eventvision.data.detect3d.kitti_tracking import KittiTrackingStereo, collate_detect3d
 from eventvision.engine.checkpoint import unwrap
-from eventvision.errors import UserError
+from eventvision.errors import ConfigError
 from eventvision.evaluation.base import Evaluator
 from eventvision.evaluation.kitti.ap import KittiAPEvaluator
 from eventvision.formats.kitti import to_kitti_pixel_scale
@@ -72,7 +72,8 @@ def ensure_synthetic_dataset(data_cfg) -> tuple[Path, list[str], list[str]]:
 
     root = Path(data_cfg.synthetic_root)
     n_train, n_val = int(data_cfg.synthetic_train_seqs), int(data_cfg.synthetic_val_seqs)
-    params = {"seed": int(data_cfg.seed), "frames": int(data_cfg.synthetic_frames), "objects": int(data_cfg.synthetic_objects),
+    params = {"seed": int(data_cfg.seed), "frames": int(data_cfg.synthetic_frames),
+              "objects": int(data_cfg.synthetic_objects),
               "image_scale": float(data_cfg.image_scale), "class_probs": list(data_cfg.synthetic_class_probs),
               "calib": str(data_cfg.synthetic_calib or ""), "supersample": int(data_cfg.synthetic_supersample),
               "z_range": list(data_cfg.synthetic_z_range), "depth_maps": True}
@@ -112,11 +113,11 @@ class Detect3DTask(Task):
                         **common)
         if d.dataset == "kitti":
             if not d.root:
-                raise UserError("data.root is empty: set data.root=/path/to/KITTI_tracking (folder with "
-                                "training/image_02, image_03, calib, label_02)")
+                raise ConfigError("data.root is empty: set data.root=/path/to/KITTI_tracking (folder with "
+                                  "training/image_02, image_03, calib, label_02)")
             seqs = [str(s) for s in d.sequences] or None
             return dict(root=d.root, split=split, split_mode="patch", sequences=seqs, **common)
-        raise UserError(f"unknown detect3d dataset '{d.dataset}'; choose synthetic or kitti")
+        raise ConfigError(f"unknown detect3d dataset '{d.dataset}'; choose synthetic or kitti")
 
     def build_dataset(self, split: str) -> torch.utils.data.Dataset:
         return KittiTrackingStereo(**self.dataset_args(split))

@@ -104,7 +104,8 @@ def test_rendered_depth_is_the_camera_depth_of_the_surface_seen(scene):
     tracks = sample_tracks(np.random.default_rng(7), CFG)
     textures = {k: np.random.default_rng(0).random((128, 128)) for k in ("ground", "wall", "object")}
     _, ids, _, d = render_view(calib.P2, 310, 94, tracks, 0, CFG, textures)
-    # road pixels: the ray through (u, v) meets y = camera_height at depth z with (v - cy)·z = fy·h + (P[1,3] - cy·P[2,3])
+    # road pixels: the ray through (u, v) meets y = camera_height at depth z with
+    # (v - cy)·z = fy·h + (P[1,3] - cy·P[2,3])
     P = calib.P2
     v = np.arange(94)[:, None].repeat(310, 1).astype(float)
     road = (ids < 0) & (d < 70.0) & (v > P[1, 2] + 3)

@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 import torch
 
-from eventvision.errors import DatasetNotFoundError, FileFormatError, UserError
+from eventvision.errors import ConfigError, DatasetNotFoundError, FileFormatError
 from eventvision.formats.kitti import Calibration, make_objects, read_calib, read_label_file, split_frames
 from eventvision.geometry.boxes3d import objects_to_grid_boxes
 
@@ -62,7 +62,7 @@ def read_image(path: Path) -> np.ndarray:
     """PNG -> float32 RGB [3, H, W] in [0, 1]."""
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if img is None:
-        raise UserError(f"{path}: not a readable image; re-download or regenerate the sequence")
+        raise FileFormatError(f"{path}: not a readable image; re-download or regenerate the sequence")
     return np.ascontiguousarray(cv2.cvtColor(img, cv2.COLOR_BGR2RGB).transpose(2, 0, 1), dtype=np.float32) / 255.0
 
 
@@ -107,11 +107,12 @@ def load_sequence(training: Path, name: str, *, require_labels: bool = True) -> 
     right = tuple(right_dir / p.name for p in left)
     missing = [p for p in right if not p.is_file()]
     if not left or missing:
-        raise DatasetNotFoundError(f"{left_dir}: {'no frames' if not left else f'{len(missing)} right frames missing'}; "
+        what = "no frames" if not left else f"{len(missing)} right frames missing"
+        raise DatasetNotFoundError(f"{left_dir}: {what}; "
                                    f"complete the sequence (KITTI Tracking from {KITTI_TRACKING_URL})")
     for i, p in enumerate(left):
         if p.stem != f"{i:06d}":
-            raise UserError(f"{p}: frames must be numbered 000000, 000001, ... without gaps; rename the files")
+            raise FileFormatError(f"{p}: frames must be numbered 000000, 000001, ... without gaps; rename the files")
     calib = read_calib(training / "calib" / f"{name}.txt")
     label_path = training / "label_02" / f"{name}.txt"
     if label_path.is_file():
@@ -168,7 +169,7 @@ class KittiTrackingStereo(torch.utils.data.Dataset):
         self.input_kind = input_kind
         self.event_bins, self.event_contrast, self.seed = event_bins, event_contrast, seed
         if split_mode not in ("patch", "sequence"):
-            raise UserError(f"data.split_mode '{split_mode}' unknown; use patch or sequence")
+            raise ConfigError(f"data.split_mode '{split_mode}' unknown; use patch or sequence")
         self.items: list[tuple[int, int, int]] = []  # (sequence index, frame t, patch start)
         for si, seq in enumerate(self.sequences):
             ranges = patch_split(seq.num_frames, patch_len, split) if split_mode == "patch" else [(0, seq.num_frames)]
@@ -185,7 +186,7 @@ class KittiTrackingStereo(torch.utils.data.Dataset):
             from eventvision.data.detect3d.events import stereo_event_voxels
             return stereo_event_voxels(seq, t, start, num_bins=self.event_bins, contrast=self.event_contrast,
                                        seed=self.seed)
-        raise UserError(f"data.input '{self.input_kind}' unknown; use image or events")
+        raise ConfigError(f"data.input '{self.input_kind}' unknown; use image or events")
 
     def __getitem__(self, index: int) -> dict:
         si, t, start = self.items[index]

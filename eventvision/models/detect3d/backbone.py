@@ -179,7 +179,8 @@ class BEVBackbone(nn.Module):
             raise ConfigError("model.bev_embed_dims, bev_depths, bev_mlp_ratios and bev_up_filters must have the "
                               "same length (one entry per VAN stage)")
         self.stem = conv_bn_relu(in_channels, channels, 1)
-        self.embeds, self.stages, self.norms, self.ups = nn.ModuleList(), nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
+        self.embeds, self.stages = nn.ModuleList(), nn.ModuleList()
+        self.norms, self.ups = nn.ModuleList(), nn.ModuleList()
         cin = channels
         for dim, depth, ratio in zip(embed_dims, depths, mlp_ratios):
             embed = nn.Sequential(nn.Conv2d(cin, dim, 3, 2, 1), nn.BatchNorm2d(dim))

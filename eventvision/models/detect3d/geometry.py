@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from eventvision.geometry.boxes3d import camera_to_lidar_boxes, lidar_to_camera_boxes, limit_period_np  # noqa: F401

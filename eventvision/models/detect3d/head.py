@@ -153,7 +153,8 @@ class AnchorHead(nn.Module):
         def branch():
             layers, cin = [], channels
             for _ in range(num_convs):
-                layers += [nn.Conv2d(cin, hidden, 3, padding=1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU(inplace=True)]
+                layers += [nn.Conv2d(cin, hidden, 3, padding=1, bias=False), nn.BatchNorm2d(hidden),
+                           nn.ReLU(inplace=True)]
                 cin = hidden
             return nn.Sequential(*layers), cin
 
@@ -203,7 +204,8 @@ def head_losses(out: dict, anchors: torch.Tensor, anchor_cls: torch.Tensor, targ
         care = labels >= 0
         num_pos = max(int(pos.numel()), 1)
         num_pos_total += int(pos.numel())
-        cls_loss = cls_loss + sigmoid_focal_loss(cls_all[i][care], (labels[care] == 1).to(cls_all.dtype)).sum() / num_pos
+        target = (labels[care] == 1).to(cls_all.dtype)
+        cls_loss = cls_loss + sigmoid_focal_loss(cls_all[i][care], target).sum() / num_pos
         norm = max(float(pos.numel()), float(pos_norm_clamp), 1.0)
         if pos.numel():
             gt = gt_b[matched[pos]]

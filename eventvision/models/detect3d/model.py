@@ -1,7 +1,7 @@
 """StreamDSGN / DSGN-like stereo 3D detector (one code path, fusion and motion loss switched by config).
 
-Pipeline as released (``weiyangdaren/streamDSGN-pytorch``, ``pcdet/models/detectors_stream/stream.py``: FEATURE_EXTRACTOR
--> FUSION_STAGE -> AFTER_FUSION); shapes for a batch of N stereo pairs [N, C_in, H, W]:
+Pipeline as released (``weiyangdaren/streamDSGN-pytorch``, ``pcdet/models/detectors_stream/stream.py``:
+FEATURE_EXTRACTOR -> FUSION_STAGE -> AFTER_FUSION); shapes for a batch of N stereo pairs [N, C_in, H, W]:
 
 1. ``FeatureNet`` on left and right (shared weights) -> stride-4 features [N, F, h, w] each.
 2. plane-sweep cost volume over D depth planes -> ``PlaneSweepNet`` -> [N, C3, D, h, w], depth probability and

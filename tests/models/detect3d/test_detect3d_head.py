@@ -65,7 +65,8 @@ def test_decode_recovers_an_encoded_box_with_direction():
     out = {"cls": torch.full((1, 6, 6, 6), -10.0), "reg": torch.zeros(1, 6, 6, 6, 7), "dir": torch.zeros(1, 6, 6, 6, 2)}
     out["cls"].view(-1)[idx] = 5.0
     out["reg"].view(-1, 7)[idx] = encode_boxes(gt, flat[[idx]])[0]
-    out["dir"].view(-1, 2)[idx] = torch.tensor([0.0, 5.0]) if direction_targets(gt[:, 6], None)[0] == 1 else torch.tensor([5.0, 0.0])
+    first = direction_targets(gt[:, 6], None)[0] == 1
+    out["dir"].view(-1, 2)[idx] = torch.tensor([0.0, 5.0]) if first else torch.tensor([5.0, 0.0])
     det = decode_predictions(out, anchors, acls, score_thresh=0.5)[0]
     assert det["boxes"].shape == (1, 7) and det["labels"].tolist() == [0]
     np.testing.assert_allclose(det["boxes"][0].numpy(), gt[0].numpy(), atol=1e-4)

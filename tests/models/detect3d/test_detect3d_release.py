@@ -44,7 +44,8 @@ def test_van_backbone_returns_full_resolution_through_transposed_convs(hw):
     assert isinstance(bb.ups[0][0], torch.nn.ConvTranspose2d) and bb.ups[0][0].stride == (2, 2)
     assert bb(torch.randn(2, 10, *hw)).shape == (2, 6, *hw)
     with pytest.raises(ConfigError, match="bev_up_filters"):
-        BEVBackbone(in_channels=10, channels=8, embed_dims=(12, 16), depths=(1, 1), mlp_ratios=(2, 2), up_filters=(10, 6))
+        BEVBackbone(in_channels=10, channels=8, embed_dims=(12, 16), depths=(1, 1), mlp_ratios=(2, 2),
+                    up_filters=(10, 6))
 
 
 def _tiny(**kw):
