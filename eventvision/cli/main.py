@@ -22,6 +22,7 @@ import signal
 import sys
 
 from eventvision.errors import EXIT_INTERRUPTED, EXIT_USER_ERROR, UserError
+from eventvision.utils.interrupts import signals_interrupt, take_last_signal
 
 #: plain verbs: ``eventvision VERB ...``
 COMMANDS: dict[str, str] = {
@@ -89,45 +90,9 @@ def _select(argv: list[str]) -> tuple[str, str, list[str], str | None]:
     raise UserError(f"unknown command '{verb}'; run 'eventvision --help' for the list")
 
 
-_last_signal = [signal.SIGINT]
-
-
-def _on_signal(signum, frame):
-    from eventvision.utils.io import note_interrupt
-
-    note_interrupt()  # an atomic output open now will refuse to commit even if this exception is swallowed
-    _last_signal[0] = signum
-    raise KeyboardInterrupt
-
-
-def _unraisable(hook):
-    """An unraisable-exception hook that stays silent for a KeyboardInterrupt raised inside a callback (a
-    weakref or ``__del__`` swallowed it; the interrupt is noted and the command stops at its next check)."""
-    def handle(info):
-        if info.exc_type is not KeyboardInterrupt:
-            hook(info)
-    return handle
-
-
-@contextlib.contextmanager
-def _signals_interrupt():
-    """SIGINT and SIGTERM raise KeyboardInterrupt (so ``finally`` blocks clean up) while the command runs."""
-    previous = {}
-    with contextlib.suppress(ValueError):  # not the main thread: leave the handlers alone
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, _on_signal)
-    old_hook, sys.unraisablehook = sys.unraisablehook, _unraisable(sys.unraisablehook)
-    try:
-        yield
-    finally:
-        sys.unraisablehook = old_hook
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
 def main(argv: list[str] | None = None) -> int:
     try:
-        with _signals_interrupt():
+        with signals_interrupt():
             return _main(argv)
     except KeyboardInterrupt:  # arrived outside the command (e.g. while restoring the handlers)
         return _interrupted()
@@ -176,11 +141,9 @@ def _main(argv: list[str] | None) -> int:
 
 
 def _interrupted() -> int:
-    signum = _last_signal[0]
-    _last_signal[0] = signal.SIGINT
+    signum = take_last_signal()
     with contextlib.suppress(OSError, ValueError):
-        print(f"eventvision: interrupted ({signal.Signals(signum).name}); partial outputs were removed",
-              file=sys.stderr)
+        print(f"eventvision: interrupted ({signum.name}); partial outputs were removed", file=sys.stderr)
     return EXIT_INTERRUPTED if signum == signal.SIGINT else 128 + int(signum)
 
 
