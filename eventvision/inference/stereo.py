@@ -21,6 +21,7 @@ the output depend on where the stream started). :class:`SGBMMethod` is the class
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -444,6 +445,7 @@ def run_stereo(predictor: StereoPredictor, output: Path, *, mp4: bool = False, p
     from eventvision.utils.progress import progress
 
     output = Path(output)
+    created = [d for d in (*reversed(output.parents), output, output / "png") if not d.exists()]
     output.mkdir(parents=True, exist_ok=True)
     outputs = _StereoOutputs(output, predictor, mp4=mp4, png_every=png_every)
     worker = BackgroundWorker() if predictor.background else None
@@ -463,6 +465,7 @@ def run_stereo(predictor: StereoPredictor, output: Path, *, mp4: bool = False, p
         if worker is not None:
             worker.abort()
         outputs.abort(exc)
+        _remove_empty(created)
         raise
     finally:
         bar.close()
@@ -475,6 +478,13 @@ def run_stereo(predictor: StereoPredictor, output: Path, *, mp4: bool = False, p
                **(extra_summary or {})}
     write_summary(output / "summary.json", summary)
     return summary
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove the folders a failed run created, deepest first, where nothing was left in them."""
+    for folder in reversed(folders):
+        with contextlib.suppress(OSError):  # not empty, or already gone
+            folder.rmdir()
 
 
 # ------------------------------------------------------------------------------------------------ evaluation
