@@ -39,10 +39,6 @@ def add_arguments(parser) -> None:
 def main(args) -> int:
     from eventvision.errors import InvalidValueError
     from eventvision.representations import benchmark
-    if args.bins < 1 or args.repeats < 1 or args.width < 1 or args.height < 1:
-        raise InvalidValueError("bench voxel: --bins, --repeats, --width and --height must be >= 1")
-    if not args.warmup >= 0:
-        raise InvalidValueError(f"bench voxel: --warmup must be >= 0 seconds, got {args.warmup}")
     if args.threads is not None:
         import numba
         if not 1 <= args.threads <= numba.config.NUMBA_NUM_THREADS:

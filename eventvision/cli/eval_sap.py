@@ -90,10 +90,6 @@ def main(args) -> int:
     from eventvision.utils.io import atomic_write_text, refuse_overwrite_input
     seqs = _parse_seqs(args.seqs)
     tracking_root(args.gt)
-    if args.patch_len <= 0:
-        raise UserError(f"--patch-len must be > 0, got {args.patch_len}")
-    if args.image_height is not None and args.image_height <= 0:
-        raise UserError(f"--image-height must be > 0 pixels, got {args.image_height}")
     for out in (args.json, args.plots):
         if out:
             refuse_overwrite_input(out, args.gt, args.pred, args.emission, args.latencies)

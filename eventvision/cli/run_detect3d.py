@@ -38,7 +38,6 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
-    from eventvision.errors import UserError
     from eventvision.inference.detect3d import (DEFAULT_CHECKPOINT, Detect3DPredictor, open_kitti,
                                                 run_to_folder)
     from eventvision.utils.device import select_device
@@ -49,9 +48,6 @@ def main(args) -> int:
     out_dir = Path(args.output)
     checkpoint = Path(args.checkpoint) if args.checkpoint else DEFAULT_CHECKPOINT
     refuse_overwrite_input(out_dir, args.input, training, checkpoint)
-    out_res = out_dir.resolve()
-    if out_res == training.resolve() or training.resolve() in out_res.parents:
-        raise UserError(f"{out_dir}: output lies inside the input dataset; choose another --output")
     device = select_device(args.device)
     predictor = Detect3DPredictor.from_checkpoint(checkpoint, device, latency_ms=args.latency_ms)  # checks it
     summary = run_to_folder(predictor, layout, training, names, out_dir, overlays=not args.no_overlays,

@@ -63,12 +63,7 @@ def check_output(output: Path, inputs: list[Path]) -> None:
 
     if output.exists() and not output.is_dir():
         raise UserError(f"{output}: exists and is not a folder; --output names a folder to create")
-    out = output.resolve()
-    for inp in inputs:
-        if inp.is_dir() and (inp.resolve() == out or inp.resolve() in out.parents):
-            raise UserError(
-                f"{output}: output would be written into the input {inp}; choose another --output"
-            )
+    refuse_overwrite_input(output, *inputs)
     for name in OUTPUT_FILES:
         refuse_overwrite_input(output / name, *inputs)
 
@@ -78,10 +73,6 @@ def main(args) -> int:
     from eventvision.inference.base import ThreadTuner, configure_threads
     from eventvision.utils.device import select_device
 
-    if args.window_ms <= 0:
-        raise UserError(f"--window-ms {args.window_ms}: must be positive (the model was trained on 50 ms)")
-    if args.max_disparity <= 0:
-        raise UserError(f"--max-disparity {args.max_disparity}: must be positive (px)")
     output = Path(args.output)
     input_path = Path(args.input) if args.input else None
     ckpt_path = Path(args.checkpoint) if args.checkpoint else stereo.BUNDLED_CHECKPOINT
