@@ -31,7 +31,7 @@ import numpy as np
 
 from eventvision.errors import FileFormatError, InvalidValueError
 from eventvision.events._kernels import fast_check_chunk
-from eventvision.events.core import EVENT_DTYPE, EventMeta
+from eventvision.events.core import EVENT_DTYPE, MAX_HEADER_BYTES, MAX_HEADER_LINE_BYTES, EventMeta
 from eventvision.events.recording import SequentialStream
 
 #: address layout and size by jAER chip class family; a class name matches by prefix, so the
@@ -67,9 +67,13 @@ def read_header(path: Path) -> tuple[int, list[str]]:
             first = fh.read(1)
             if first != b"#":
                 break
-            line = fh.readline()
+            # bounded: a longer "line" is no header line but data, like one that is not text
+            line = fh.readline(MAX_HEADER_LINE_BYTES)
             if not line.endswith(b"\n") or not _TEXT.fullmatch(line.rstrip(b"\r\n")):
                 break
+            if pos + 1 + len(line) > MAX_HEADER_BYTES:
+                raise FileFormatError(f"{path}: '#' header longer than {MAX_HEADER_BYTES} bytes; not an AEDAT 2.0 "
+                                      "header (the file is corrupt)", path=str(path))
             pos += 1 + len(line)
             lines.append(line.decode("latin-1").rstrip("\r\n"))
     return pos, lines

@@ -25,7 +25,7 @@ import numpy as np
 
 from eventvision.errors import FileFormatError
 from eventvision.events._kernels import fast_check_chunk, pack_events
-from eventvision.events.core import EventMeta, empty_events
+from eventvision.events.core import EventMeta, empty_events, header_line
 from eventvision.events.recording import SequentialStream
 
 PACKET_HEADER = np.dtype([("type", "<i2"), ("source", "<i2"), ("size", "<i4"), ("ts_offset", "<i4"),
@@ -51,7 +51,7 @@ def read_header(path: Path) -> tuple[int, dict[int, str], str]:
             raise FileFormatError(f"{path}: not an AEDAT 3.x file (no '#!AER-DAT3' line)")
         fh.seek(0)
         while True:
-            line = fh.readline()
+            line = header_line(fh, path=path, header_bytes=pos, kind="AEDAT 3.1")
             if not line:
                 raise FileFormatError(f"{path}: AEDAT 3.1 header has no '#!END-HEADER' line; the file is "
                                       f"truncated or AEDAT 3.0 (convert it with DV)")

@@ -37,6 +37,26 @@ class EventMeta:
 MAX_SENSOR_SIDE = 1 << 16
 #: largest |t| or |t_offset| accepted from a file, µs (about 146 000 years; leaves int64 headroom for sums)
 MAX_ABS_TIME_US = 1 << 62
+#: bounds of the text header of a binary event file (Prophesee ``%``, AEDAT ``#`` lines): a file that starts
+#: like a header but never ends its line is never read whole
+MAX_HEADER_LINE_BYTES = 64 * 1024
+MAX_HEADER_BYTES = 16 * 1024 * 1024
+
+
+def header_line(fh, *, path, header_bytes: int, kind: str) -> bytes:
+    """The next line of a binary file's text header, line end included (``b""`` at end of file), read in
+    bounded memory from ``fh`` (binary, positioned at the line). :class:`FileFormatError` naming ``path``
+    when the line is longer than :data:`MAX_HEADER_LINE_BYTES` or the header (``header_bytes`` read so
+    far, this line included) longer than :data:`MAX_HEADER_BYTES`; ``kind`` names the format."""
+    line = fh.readline(MAX_HEADER_LINE_BYTES)
+    if len(line) >= MAX_HEADER_LINE_BYTES and not line.endswith(b"\n"):
+        raise FileFormatError(f"{path}: header line at byte {header_bytes} is longer than "
+                              f"{MAX_HEADER_LINE_BYTES} bytes; not a {kind} header (the file is corrupt)",
+                              path=str(path))
+    if header_bytes + len(line) > MAX_HEADER_BYTES:
+        raise FileFormatError(f"{path}: header longer than {MAX_HEADER_BYTES} bytes; not a {kind} header "
+                              "(the file is corrupt)", path=str(path))
+    return line
 
 
 def file_int(value, *, source, field: str, low: int | None = None, high: int | None = None) -> int:

@@ -33,17 +33,12 @@ import numpy as np
 
 from eventvision.errors import FileFormatError, InvalidValueError
 from eventvision.events._kernels import fast_check_chunk, scan_events
-from eventvision.events.core import EVENT_DTYPE, MAX_SENSOR_SIDE, EventMeta
+from eventvision.events.core import EVENT_DTYPE, MAX_SENSOR_SIDE, EventMeta, header_line
 from eventvision.events.recording import EventStream, IndexedStream, SequentialStream, _coalesce, bisect_left
 
 #: sensor sizes by plugin/sensor name fragment, for headers without a geometry line
 _KNOWN_SENSORS = {"gen41": (1280, 720), "imx636": (1280, 720), "gen4": (1280, 720), "gen31": (640, 480),
                   "gen3": (640, 480), "genx320": (320, 320), "atis": (304, 240), "gen1": (304, 240)}
-
-
-#: bounds of the ``%`` header: a file that starts with ``%`` but never ends its line is not read whole
-MAX_HEADER_LINE_BYTES = 64 * 1024
-MAX_HEADER_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -68,15 +63,8 @@ def read_header(path: Path, *, dat: bool = False) -> PropheseeHeader:
             first = fh.read(1)
             if first != b"%":
                 break
-            line = fh.readline(MAX_HEADER_LINE_BYTES)
-            if len(line) >= MAX_HEADER_LINE_BYTES and not line.endswith(b"\n"):
-                raise FileFormatError(f"{path}: header line at byte {pos} is longer than "
-                                      f"{MAX_HEADER_LINE_BYTES} bytes; not a Prophesee header (the file is "
-                                      "corrupt)", path=str(path))
+            line = header_line(fh, path=path, header_bytes=pos + 1, kind="Prophesee")
             pos += 1 + len(line)
-            if pos > MAX_HEADER_BYTES:
-                raise FileFormatError(f"{path}: '%' header longer than {MAX_HEADER_BYTES} bytes; not a "
-                                      "Prophesee header (the file is corrupt)", path=str(path))
             text = line.decode("latin-1").strip()
             if text == "end":
                 break

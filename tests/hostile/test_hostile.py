@@ -97,6 +97,9 @@ def build_inputs(d: Path, big: Path) -> None:
     with open(big / "endless_header.raw", "wb") as fh:  # sparse: 1.5 GB that takes no disk (nor hashing time)
         fh.write(b"% evt 3.0 ")
         fh.truncate(1_500_000_000)
+    with open(big / "endless_header.aedat", "wb") as fh:  # the same for an AEDAT 3.1 '#' header
+        fh.write(b"#!AER-DAT3.1\r\n#Source 1: DVS128")
+        fh.truncate(1_500_000_000)
     np.save(d / "ev.npy", _events())
     bad = np.zeros(3, dtype=[("x", "<i2"), ("y", "<i2"), ("t", "<i8"), ("p", "i1")])
     bad["x"], bad["y"], bad["t"], bad["p"] = [1, -5, 2], [1, 1, 1], [1, 2, 3], [1, 0, 1]
@@ -247,6 +250,7 @@ CASES = [
     Case("info-npy-string-field", "info {in}/str_x.npy", "'x'"),
     Case("info-raw-absurd-geometry", "info {in}/huge_geom.raw", "width 99999999"),
     Case("info-raw-endless-header", "info {big}/endless_header.raw", "header line", mem_mb=300),
+    Case("info-aedat3-endless-header", "info {big}/endless_header.aedat", "header line", mem_mb=300),
     # --- text files: non-UTF-8, out-of-range numbers, unbounded lines -----------------------------------
     Case("sap-label-not-utf8", "eval sap --gt {in}/kitti_latin1 --pred {in}/pred --seqs 0", "UTF-8"),
     Case("sap-result-binary", "eval sap --gt {in}/kitti --pred {in}/pred_binary --seqs 0", "UTF-8"),
