@@ -102,11 +102,12 @@ def training_median(task, samples: int) -> float:
     return float(np.median(np.concatenate([v[valid_disparity(v, max_d)] for v in values])))
 
 
-def predict(task, model, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+def predict(task, model, inputs: dict) -> np.ndarray:
+    """One window's encoded inputs (a dataset pair encoder's dict) -> disparity [H, W] px."""
     import torch
 
     with torch.no_grad():
-        batch = {"left": torch.from_numpy(left)[None], "right": torch.from_numpy(right)[None]}
+        batch = {k: torch.from_numpy(v)[None] for k, v in inputs.items()}
         return task.predict(model, batch)[0].numpy()
 
 
@@ -139,11 +140,12 @@ def eval_synthetic(
         num_bins=int(data.num_bins),
         max_disparity=float(data.max_disparity),
         scene=scene,
+        encoding=task.encoding,
     )
     tally = Tally()
     for i in range(scenes):
         left, right, t0, t1, gt = ds.window_events(i)
-        pred = predict(task, model, ds.encoder(left, t0, t1), ds.encoder(right, t0, t1))
+        pred = predict(task, model, ds.encoder(left, right, t0, t1))
         sgbm = sgbm_from_events(
             left,
             right,
@@ -303,6 +305,7 @@ def main(argv=None) -> int:
             scene=scene,
             num_bins=int(task.cfg.data.num_bins),
             max_disparity=float(task.cfg.data.max_disparity),
+            encoding=task.encoding,
         )
         with torch.no_grad():
             results["energy_346x260"] = task.energy(model, task.collate([ds[0]]))

@@ -41,7 +41,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--png-every", type=nonneg_int, default=1, help="write a PNG every N windows (0 = none)")
     parser.add_argument("--duration-s", type=positive_float, default=2.0, help="synthetic recording length, s")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic recording (no --input)")
-    parser.add_argument("--synthetic-size", default="144x96", help="WxH of the synthetic recording")
+    parser.add_argument("--synthetic-size", default="256x160", help="WxH of the synthetic recording")
     parser.add_argument("--threads", type=nonneg_int, default=0,
                         help="torch threads, stages in sequence (0 = auto: on idle cores reading/writing run "
                         "beside the network, whose threads are chosen by timing; 1 on a busy machine)")

@@ -26,9 +26,9 @@ CHECKPOINT_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
 #: how to make each packaged model when its checkpoint is missing
 TRAIN_COMMANDS = {
     "gesture": "eventvision train gesture",  # the task's default config, gesture/small
-    "stereo": "eventvision train stereo",  # the task's default config, stereo/small
+    "stereo": "eventvision train stereo",  # the task's default config, stereo/refine
 }
-CHECKPOINT_PATTERNS = {"gesture": "gesture_*.pt", "stereo": "stereo_small.pt"}
+CHECKPOINT_PATTERNS = {"gesture": "gesture_*.pt", "stereo": "stereo_refine.pt"}
 
 
 def find_checkpoint(task: str, folder: str | Path | None = None) -> Path:

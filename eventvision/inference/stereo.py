@@ -1,7 +1,7 @@
 """Stereo inference on streams: open a recording, cut it into windows, rectify, predict, write.
 
     source = open_stereo_input("seq_folder_or_file")              # DSEC folder, MVSEC hdf5, eventvision h5
-    method = LearnedStereo.from_checkpoint("stereo_small.pt")     # or SGBMMethod(max_disparity=63)
+    method = LearnedStereo.from_checkpoint("stereo_refine.pt")    # or SGBMMethod(max_disparity=63)
     for result in StereoPredictor(method, source, window_us=50_000):
         result.disparity                                           # float32 [H, W] px, NaN where unknown
     summary = run_stereo(StereoPredictor(...), output=Path("out"))  # disparity.h5, png/, summary.json
@@ -34,7 +34,9 @@ from eventvision.events.recording import EventWindow
 
 #: clip length of the built-in synthetic recording (each clip a fresh scene)
 DEMO_CLIP_US = 250_000
-BUNDLED_CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "stereo_small.pt"
+#: the default of run stereo / demo stereo: SGBM + learned refinement (stereo/refine); the SpikeDHS hybrid is
+#: ``checkpoints/stereo_small.pt``
+BUNDLED_CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "stereo_refine.pt"
 METHODS = ("learned", "sgbm")
 
 
@@ -157,7 +159,8 @@ def synthetic_input(cfg, *, duration_s: float, seed: int, size: tuple[int, int] 
 
 # ------------------------------------------------------------------------------------------------ methods
 class LearnedStereo:
-    """A stereo checkpoint: sign-SBT of both cameras (``WindowEncoder``) -> the network -> disparity px."""
+    """A stereo checkpoint: both cameras' window encoded as the task says (``StereoTask.pair_encoder``: SBT, or
+    time surfaces + SGBM for an SGBM-refine checkpoint) -> the network -> disparity px."""
 
     name = "learned"
 
@@ -178,37 +181,33 @@ class LearnedStereo:
 
     @classmethod
     def from_checkpoint(cls, path: str | Path | None = None, *, device="cpu") -> "LearnedStereo":
-        """Load ``path`` (default: the bundled ``stereo_small.pt``)."""
+        """Load ``path`` (default: the bundled ``stereo_refine.pt``)."""
         from eventvision.engine.checkpoint import load_model_from_checkpoint
 
         path = Path(path) if path else BUNDLED_CHECKPOINT
         if not path.is_file():
             raise DatasetNotFoundError(
                 f"{path}: stereo checkpoint not found; train one with 'eventvision train "
-                f"stereo --config stereo/small' or use the SGBM method"
+                f"stereo --config stereo/refine' or use the SGBM method"
             )
         task, model, _ = load_model_from_checkpoint(path, device=device, task_name="stereo")
         return cls(task, model, device)
 
     def prepare(self, window: EventWindow):
+        """The window's events -> the model's input tensors (batch of one): sign-SBT of both cameras, or
+        for an SGBM-refine checkpoint the left time surface plus the guide (SGBM, answered mask, costs)."""
         import torch
-        from eventvision.data.stereo.common import WindowEncoder
 
         key = (window.width, window.height)
         enc = self._encoders.get(key)
         if enc is None:
-            enc = self._encoders[key] = WindowEncoder(
-                width=window.width, height=window.height, num_bins=self.num_bins
-            )
-        right = window.right
-        if right is None:
+            enc = self._encoders[key] = self.task.pair_encoder(width=window.width, height=window.height)
+        if window.right is None:
             raise InvalidValueError(
                 "stereo: the window holds one camera's events; a stereo method needs both"
             )
-        return {
-            "left": torch.from_numpy(enc(window.events, window.t0, window.t1))[None],
-            "right": torch.from_numpy(enc(right, window.t0, window.t1))[None],
-        }
+        inputs = enc(window.events, window.right, window.t0, window.t1)
+        return {k: torch.from_numpy(v)[None] for k, v in inputs.items()}
 
     def infer(self, inputs) -> np.ndarray:
         import torch
@@ -489,16 +488,16 @@ def _remove_empty(folders: list[Path]) -> None:
 
 # ------------------------------------------------------------------------------------------------ evaluation
 class _EventsOfWindow:
-    """Stands in for a stereo dataset's ``WindowEncoder``: returns the window's (rectified) events themselves,
-    so a sample carries ``left``/``right`` event arrays instead of their SBT; remembers the window."""
+    """Stands in for a stereo dataset's pair encoder: returns the window's (rectified) events themselves,
+    so a sample carries ``left``/``right`` event arrays instead of their encoding; remembers the window."""
 
     bounds: tuple[int, int] = (0, 0)
 
-    def __call__(self, events: np.ndarray, t_start: int, t_end: int) -> np.ndarray:
+    def __call__(self, left: np.ndarray, right: np.ndarray, t_start: int, t_end: int) -> dict:
         from eventvision.events.recording import window_slice
 
         self.bounds = (int(t_start), int(t_end))
-        return window_slice(events, t_start, t_end)
+        return {"left": window_slice(left, t_start, t_end), "right": window_slice(right, t_start, t_end)}
 
 
 def _leaf_datasets(dataset) -> list:

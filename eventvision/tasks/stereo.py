@@ -23,6 +23,8 @@ from eventvision.tasks.base import Task
 from eventvision.utils.disparity import valid_disparity
 
 DATASETS = ("synthetic", "dsec", "mvsec")
+#: stereo networks: the SpikeDHS network (SBT input) or SGBM + learned refinement (time surfaces + SGBM)
+ARCHS = ("spikedhs", "sgbm_refine")
 #: DGS schedule of the released SpikeDHS (train.py): every 5 epochs each surrogate width b moves to the
 #: winner of softmax(alpha) accumulated over at most 200 batches (then clamped to [1, 6])
 DGS_EVERY_EPOCHS = 5
@@ -31,7 +33,7 @@ DGS_MAX_BATCHES = 200
 
 class StereoTask(Task):
     name = "stereo"
-    default_config = "stereo/small"
+    default_config = "stereo/refine"
     best_metric = "epe"
 
     def __init__(self, cfg):
@@ -41,6 +43,8 @@ class StereoTask(Task):
         data, model = cfg.data, cfg.model
         if data.dataset not in DATASETS:
             raise ConfigError(f"data.dataset='{data.dataset}': choose one of {', '.join(DATASETS)}")
+        if str(model.get("arch", "spikedhs")) not in ARCHS:
+            raise ConfigError(f"model.arch='{model.arch}': choose one of {', '.join(ARCHS)}")
         if int(data.num_bins) != int(model.num_bins):
             raise ConfigError(f"data.num_bins={data.num_bins} but model.num_bins={model.num_bins}; set both "
                               f"to the same number of SBT bins")
@@ -49,9 +53,32 @@ class StereoTask(Task):
                               f"(model.max_disp - 1 = {int(model.max_disp) - 1}); raise model.max_disp")
 
     # --- building -----------------------------------------------------------------------------
+    @property
+    def arch(self) -> str:
+        return str(self.cfg.model.get("arch", "spikedhs"))
+
     def build_model(self) -> nn.Module:
+        if self.arch == "sgbm_refine":
+            from eventvision.models.stereo.refine import SGBMRefineStereo
+            return SGBMRefineStereo.from_config(self.cfg.model)
         from eventvision.models.stereo import SpikeDHSStereo
         return SpikeDHSStereo.from_config(self.cfg.model)
+
+    @property
+    def encoding(self) -> dict:
+        """The window encoding the model reads (:func:`eventvision.data.stereo.common.make_pair_encoder`)."""
+        if self.arch == "sgbm_refine":
+            # SGBM searches the model's whole output range, whatever range the GT is scored on
+            refine = self.cfg.model.get("refine") or {}
+            offsets = {"offsets": tuple(int(k) for k in refine["offsets"])} if "offsets" in refine else {}
+            return {"kind": "sgbm_refine", "max_disparity": float(self.cfg.model.max_disp) - 1, **offsets,
+                    **dict(self.cfg.model.get("sgbm") or {})}
+        return {"kind": "sbt"}
+
+    def pair_encoder(self, *, width: int, height: int):
+        """Both cameras' events of a window -> the model's inputs, for a ``width`` x ``height`` sensor."""
+        from eventvision.data.stereo.common import make_pair_encoder
+        return make_pair_encoder(self.encoding, width=width, height=height, num_bins=int(self.cfg.data.num_bins))
 
     @property
     def window_us(self) -> int:
@@ -65,7 +92,7 @@ class StereoTask(Task):
         data = self.cfg.data
         crop = tuple(int(c) for c in data.crop) if data.crop else None
         common = dict(window_us=self.window_us, num_bins=int(data.num_bins), max_disparity=float(data.max_disparity),
-                      crop=crop, seed=int(self.cfg.seed))
+                      crop=crop, seed=int(self.cfg.seed), encoding=self.encoding)
         if data.dataset == "synthetic":
             from eventvision.data.stereo.synthetic import SyntheticStereoDataset
             syn = data.synthetic
@@ -103,7 +130,12 @@ class StereoTask(Task):
 
     def predict(self, model: nn.Module, batch) -> torch.Tensor:
         """Disparity float32 [N, H, W] (px)."""
-        return model(batch["left"], batch["right"])
+        return model(*self.model_inputs(batch))
+
+    @staticmethod
+    def model_inputs(batch) -> tuple:
+        """The model's positional inputs: ``(left, right)`` SBT, or ``(left, guide)`` for the SGBM-refine network."""
+        return (batch["left"], batch["guide"]) if "guide" in batch else (batch["left"], batch["right"])
 
     def training_step(self, model: nn.Module, batch):
         pred = self.predict(model, batch)
@@ -147,7 +179,7 @@ class StereoTask(Task):
         """Energy per inference (45 nm model of eventvision.spiking.energy) on one batch of one sample."""
         from eventvision.spiking.energy import profile_energy
         one = {k: (v[:1] if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
-        report = profile_energy(model, (one["left"], one["right"]))
+        report = profile_energy(model, self.model_inputs(one))
         return {"energy_mj": float(report.energy_mj), "macs": float(report.total_macs), "acs": float(report.total_acs)}
 
 

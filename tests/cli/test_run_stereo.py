@@ -125,10 +125,10 @@ def test_default_synthetic_run(tmp_path):
     out = tmp_path / "demo"
     argv = ["run", "stereo", "--output", str(out), "--duration-s", "0.5", "--device", "cpu", "--threads", "1"]
     assert main(argv) == 0
-    disp = _check_outputs(out, 10, 96, 144, 50_000)                 # default --synthetic-size 144x96
+    disp = _check_outputs(out, 10, 160, 256, 50_000)                # default --synthetic-size 256x160
     info = json.loads(BUNDLED_CHECKPOINT.with_suffix(".json").read_text())
     constant = info["metrics"]["trivial_baseline"]["median_px"]
-    rec = synthetic_input(load_config("stereo/small"), duration_s=0.5, seed=0, size=(144, 96)).recording
+    rec = synthetic_input(load_config("stereo/refine"), duration_s=0.5, seed=0, size=(256, 160)).recording
     err, err_const = [], []
     for i, t in enumerate(range(50_000, 500_001, 50_000)):
         gt = rec.disparity_at(t)

@@ -113,7 +113,7 @@ def test_missing_checkpoint_names_file_and_training_command(monkeypatch, tmp_pat
         run_demo("gesture", "synthetic", headless=True, record=str(tmp_path / "x.mp4"), max_steps=2)
     assert main(["demo", "stereo", "--source", "synthetic", "--headless", "--record", str(tmp_path / "y.mp4")]) == 2
     err = capsys.readouterr().err
-    assert "stereo_small.pt" in err and "eventvision train stereo" in err
+    assert "stereo_refine.pt" in err and "eventvision train stereo" in err
     assert not (tmp_path / "y.mp4").exists()
 
 
@@ -183,11 +183,12 @@ def test_window_display_under_xvfb(tmp_path):
         xvfb.wait(timeout=10)
 
 
-def test_headless_stereo_with_model_shows_disparity(tmp_path):
+@pytest.mark.parametrize("config", ["stereo/small", "stereo/refine"])
+def test_headless_stereo_with_model_shows_disparity(tmp_path, config):
     from eventvision.config import load_config
     from eventvision.engine.checkpoint import save_checkpoint
     from eventvision.tasks.stereo import StereoTask
-    cfg = load_config("stereo/small")
+    cfg = load_config(config)
     task = StereoTask.from_config(cfg)
     ckpt = save_checkpoint(tmp_path / "stereo_small.pt", task="stereo", config=cfg, model=task.build_model())
     out = tmp_path / "stereo.mp4"

@@ -1,4 +1,4 @@
-"""Pieces shared by the stereo datasets: window encoding (SBT), sample layout, cropping.
+"""Pieces shared by the stereo datasets: window encoding (SBT or SGBM-refine inputs), sample layout, cropping.
 
 Sample layout (what :class:`eventvision.tasks.stereo.StereoTask` and ``eventvision.models.stereo``
 consume)::
@@ -7,6 +7,12 @@ consume)::
      "right": float32 [T, 1, H, W]   same for the right camera,
      "disparity": float32 [H, W]     left-view disparity in px, NaN where unknown,
      "meta": {"t_end_us": int, "sequence": str, "index": int}}
+
+With the ``sgbm_refine`` encoding (``model.arch: sgbm_refine``) the sample holds ``"left"``: uint8 [3, H, W]
+time surfaces and ``"guide"``: float32 [2 + K, H, W] (filled SGBM disparity px, answered mask, K matching
+costs) instead of ``left``/``right``; see :class:`SGBMRefineEncoder`. A dataset encodes both cameras of a
+window with one *pair encoder*
+(:func:`make_pair_encoder`): ``encoder(left_events, right_events, t_start, t_end) -> dict of arrays``.
 
 Batches (``torch.utils.data.default_collate``) are ``[N, T, 1, H, W]``, the ``[N, B, P, H, W]`` input of
 :class:`eventvision.models.stereo.SpikeDHSStereo` (B = SBT bins, P = 1 polarity channel).
@@ -19,8 +25,11 @@ for the 50 ms window) and keeps the sign of the per-pixel polarity sum, the Spik
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Mapping
 
 import numpy as np
+
+from eventvision.errors import ConfigError
 
 from eventvision.representations import functional as R
 
@@ -44,17 +53,97 @@ class WindowEncoder:
         return cls(width=width, height=height, num_bins=int(data_cfg.num_bins))
 
 
-def make_sample(left: np.ndarray, right: np.ndarray, disparity: np.ndarray | None, *, t_end_us: int,
+#: window encodings a stereo dataset can make (``sbt``: SpikeDHS input; ``sgbm_refine``: SGBMRefineStereo input)
+ENCODINGS = ("sbt", "sgbm_refine")
+
+
+@dataclass(frozen=True)
+class SBTPairEncoder:
+    """Both cameras' events of ``[t_start, t_end)`` -> ``{"left", "right"}``: float32 [num_bins, 1, H, W] sign-SBT."""
+
+    width: int
+    height: int
+    num_bins: int = 5
+
+    def __call__(self, left: np.ndarray, right: np.ndarray, t_start: int, t_end: int) -> dict:
+        enc = WindowEncoder(width=self.width, height=self.height, num_bins=self.num_bins)
+        return {"left": enc(left, t_start, t_end), "right": enc(right, t_start, t_end)}
+
+
+@dataclass(frozen=True)
+class SGBMRefineEncoder:
+    """Both cameras' rectified events of ``[t_start, t_end)`` -> the inputs of
+    :class:`eventvision.models.stereo.refine.SGBMRefineStereo`::
+
+        {"left": uint8 [3, H, W],          # ON / OFF / both time surfaces of the left camera (event_image)
+         "guide": float32 [2 + K, H, W]}   # SGBM disparity px (holes filled), answered 0/1, K matching costs
+
+    ``mode``: OpenCV's ``"3way"`` (default: 2-3x faster than full SGBM with about the same answers, the
+    network corrects the rest) or ``"sgbm"``; ``block_size`` and ``image`` as in
+    :func:`eventvision.models.stereo.sgbm.sgbm_disparity`; ``offsets`` (px) where the matching cost around
+    SGBM's answer is sampled (:func:`eventvision.models.stereo.refine.cost_profile`)."""
+
+    width: int
+    height: int
+    max_disparity: float = 63.0
+    mode: str = "3way"
+    block_size: int = 9
+    image: str = "time_surface_polarity"
+    offsets: tuple[int, ...] = (-4, -2, -1, 0, 1, 2, 4)
+
+    def __call__(self, left: np.ndarray, right: np.ndarray, t_start: int, t_end: int) -> dict:
+        from eventvision.models.stereo.refine import cost_profile, fill_disparity_holes
+        from eventvision.models.stereo.sgbm import event_image, sgbm_disparity
+
+        kw = dict(width=self.width, height=self.height, t_start=t_start, t_end=t_end, kind=self.image)
+        img_l, img_r = event_image(left, **kw), event_image(right, **kw)
+        disp = sgbm_disparity(img_l, img_r, max_disparity=self.max_disparity, block_size=self.block_size,
+                              mode=self.mode)
+        filled = fill_disparity_holes(disp)
+        guide = np.concatenate([filled[None], np.isfinite(disp)[None].astype(np.float32),
+                                cost_profile(img_l, img_r, filled, self.offsets)])
+        return {"left": _channels_first(img_l), "guide": guide}
+
+
+def _channels_first(image: np.ndarray) -> np.ndarray:
+    """[H, W] or [H, W, C] -> contiguous [C, H, W]."""
+    return np.ascontiguousarray(image[None] if image.ndim == 2 else image.transpose(2, 0, 1))
+
+
+def make_pair_encoder(encoding: Mapping[str, Any] | None, *, width: int, height: int, num_bins: int = 5,
+                      max_disparity: float = 63.0):
+    """The pair encoder of ``encoding`` (``{"kind": "sbt"}`` (default) or ``{"kind": "sgbm_refine", "mode":
+    ..., "block_size": ..., "image": ..., "offsets": ..., "max_disparity": ...}``) for a ``width`` x ``height``
+    sensor; an encoding's ``max_disparity`` (the SGBM search range, px) wins over the argument."""
+    opts = dict(encoding or {})
+    kind = opts.pop("kind", "sbt")
+    max_disparity = float(opts.pop("max_disparity", max_disparity))
+    if kind == "sbt":
+        return SBTPairEncoder(width=int(width), height=int(height), num_bins=int(num_bins))
+    if kind == "sgbm_refine":
+        known = {"mode", "block_size", "image", "offsets"}
+        if "offsets" in opts:
+            opts["offsets"] = tuple(int(k) for k in opts["offsets"])
+        unknown = sorted(set(opts) - known)
+        if unknown:
+            raise ConfigError(f"model.sgbm: unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        return SGBMRefineEncoder(width=int(width), height=int(height), max_disparity=float(max_disparity), **opts)
+    raise ConfigError(f"stereo window encoding '{kind}' is unknown; choose one of {', '.join(ENCODINGS)}")
+
+
+def make_sample(inputs: Mapping[str, np.ndarray], disparity: np.ndarray | None, *, t_end_us: int,
                 sequence: str = "", index: int = 0) -> dict:
-    """Assemble the sample dict (see module docstring); ``disparity`` None -> all NaN."""
+    """Assemble the sample dict (see module docstring) from a pair encoder's ``inputs``; ``disparity`` None ->
+    all NaN."""
     if disparity is None:
-        disparity = np.full(left.shape[-2:], np.nan, dtype=np.float32)
-    return {"left": left, "right": right, "disparity": np.asarray(disparity, dtype=np.float32),
+        disparity = np.full(inputs["left"].shape[-2:], np.nan, dtype=np.float32)
+    return {**inputs, "disparity": np.asarray(disparity, dtype=np.float32),
             "meta": {"t_end_us": int(t_end_us), "sequence": str(sequence), "index": int(index)}}
 
 
 def crop_sample(sample: dict, crop: tuple[int, int] | None, rng: np.random.Generator | None) -> dict:
-    """Crop ``left``/``right``/``disparity`` to ``crop = (H, W)``: random with ``rng``, else centred.
+    """Crop every image of the sample (``left``, ``right``, ``disparity``, ``guide``: arrays whose last two axes
+    are the disparity map's) to ``crop = (H, W)``: random with ``rng``, else centred.
 
     The same window is cut from both views (the images are rectified: disparity stays valid).
     Sizes larger than the sample are clamped.
@@ -68,9 +157,9 @@ def crop_sample(sample: dict, crop: tuple[int, int] | None, rng: np.random.Gener
     else:
         y0, x0 = int(rng.integers(0, height - ch + 1)), int(rng.integers(0, width - cw + 1))
     out = dict(sample)
-    out["left"] = np.ascontiguousarray(sample["left"][..., y0:y0 + ch, x0:x0 + cw])
-    out["right"] = np.ascontiguousarray(sample["right"][..., y0:y0 + ch, x0:x0 + cw])
-    out["disparity"] = np.ascontiguousarray(sample["disparity"][y0:y0 + ch, x0:x0 + cw])
+    for key, value in sample.items():
+        if isinstance(value, np.ndarray) and value.dtype.fields is None and value.shape[-2:] == (height, width):
+            out[key] = np.ascontiguousarray(value[..., y0:y0 + ch, x0:x0 + cw])
     return out
 
 

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Any, Mapping
 
 import cv2
 import numpy as np
 import torch
 
-from eventvision.data.stereo.common import WindowEncoder, crop_sample, make_sample, mask_disparity
+from eventvision.data.stereo.common import crop_sample, make_pair_encoder, make_sample, mask_disparity
 from eventvision.errors import DatasetNotFoundError, FileFormatError
 
 DSEC_WIDTH, DSEC_HEIGHT = 640, 480
@@ -108,12 +109,14 @@ class DSECStereoSequence(torch.utils.data.Dataset):
     """One DSEC sequence: item ``i`` = sample dict of GT map ``i`` (see ``common``)."""
 
     def __init__(self, root: str | Path, *, window_us: int = 50_000, num_bins: int = 5, max_disparity: float = 192.0,
-                 crop: tuple[int, int] | None = None, random_crop: bool = False, seed: int = 0):
+                 crop: tuple[int, int] | None = None, random_crop: bool = False, seed: int = 0,
+                 encoding: Mapping[str, Any] | None = None):
         self.root = check_dsec_sequence(root)
         self.window_us, self.max_disparity = int(window_us), float(max_disparity)
         self.crop, self.random_crop, self.seed = crop, random_crop, seed
         self.timestamps, self.pngs = read_gt_index(self.root)
-        self.encoder = WindowEncoder(width=DSEC_WIDTH, height=DSEC_HEIGHT, num_bins=num_bins)
+        self.encoder = make_pair_encoder(encoding, width=DSEC_WIDTH, height=DSEC_HEIGHT, num_bins=num_bins,
+                                         max_disparity=max_disparity)
         self._epoch_draws = 0
 
     def __len__(self) -> int:
@@ -146,7 +149,7 @@ class DSECStereoSequence(torch.utils.data.Dataset):
             raise IndexError(index)
         left, right, t0, t1 = self.read_events(int(self.timestamps[index]))
         disparity = mask_disparity(read_disparity_png(self.pngs[index]), self.max_disparity)
-        sample = make_sample(self.encoder(left, t0, t1), self.encoder(right, t0, t1), disparity,
+        sample = make_sample(self.encoder(left, right, t0, t1), disparity,
                              t_end_us=int(self.timestamps[index]), sequence=self.root.name, index=index)
         rng = None
         if self.random_crop:
@@ -171,8 +174,8 @@ def list_sequences(root: str | Path) -> list[Path]:
 
 
 def build_dsec_dataset(root: str | Path, split: str, *, val_sequences=DEFAULT_VAL_SEQUENCES, window_us: int = 50_000,
-                       num_bins: int = 5, max_disparity: float = 192.0, crop=None, seed: int = 0
-                       ) -> torch.utils.data.Dataset:
+                       num_bins: int = 5, max_disparity: float = 192.0, crop=None, seed: int = 0,
+                       encoding: Mapping[str, Any] | None = None) -> torch.utils.data.Dataset:
     """``train``: every sequence except ``val_sequences``; ``val``/``test``: those (or all if none listed match)."""
     seqs = list_sequences(root)
     val = [s for s in seqs if s.name in set(val_sequences)]
@@ -181,6 +184,7 @@ def build_dsec_dataset(root: str | Path, split: str, *, val_sequences=DEFAULT_VA
         raise DatasetNotFoundError(f"{root}: no DSEC sequences left for split '{split}' (validation sequences: "
                                    f"{', '.join(val_sequences)}); add more sequences or change data.val_sequences")
     parts = [DSECStereoSequence(s, window_us=window_us, num_bins=num_bins, max_disparity=max_disparity,
-                                crop=crop if split == "train" else None, random_crop=split == "train", seed=seed)
+                                crop=crop if split == "train" else None, random_crop=split == "train", seed=seed,
+                                encoding=encoding)
              for s in chosen]
     return parts[0] if len(parts) == 1 else torch.utils.data.ConcatDataset(parts)

@@ -24,12 +24,13 @@ from __future__ import annotations
 import logging
 from functools import cached_property
 from pathlib import Path
+from typing import Any, Mapping
 
 import h5py
 import numpy as np
 import torch
 
-from eventvision.data.stereo.common import WindowEncoder, crop_sample, make_sample, mask_disparity
+from eventvision.data.stereo.common import crop_sample, make_pair_encoder, make_sample, mask_disparity
 from eventvision.errors import ConfigError, DatasetNotFoundError, FileFormatError
 
 MVSEC_WIDTH, MVSEC_HEIGHT = 346, 260
@@ -105,13 +106,14 @@ class MVSECStereoSequence(torch.utils.data.Dataset):
     def __init__(self, data_path: str | Path, gt_path: str | Path, *, frames: tuple[int, int] | None = None,
                  window_us: int = 50_000, num_bins: int = 5, max_disparity: float = 63.0,
                  crop: tuple[int, int] | None = None, random_crop: bool = False, seed: int = 0,
-                 require_rectify: bool = True):
+                 require_rectify: bool = True, encoding: Mapping[str, Any] | None = None):
         self.data_path, self.gt_path = Path(data_path), Path(gt_path)
         self.name = self.data_path.name.replace("_data.hdf5", "")
         self.fb = focal_baseline(self.name)
         self.window_us, self.max_disparity = int(window_us), float(max_disparity)
         self.crop, self.random_crop, self.seed = crop, random_crop, seed
-        self.encoder = WindowEncoder(width=MVSEC_WIDTH, height=MVSEC_HEIGHT, num_bins=num_bins)
+        self.encoder = make_pair_encoder(encoding, width=MVSEC_WIDTH, height=MVSEC_HEIGHT, num_bins=num_bins,
+                                         max_disparity=max_disparity)
         maps = find_rectify_maps(self.data_path)
         if maps is None and require_rectify:
             scene = scene_of(self.name)
@@ -175,7 +177,7 @@ class MVSECStereoSequence(torch.utils.data.Dataset):
         t_end = int(self.timestamps_us[frame])
         left, right, t0, t1 = self.read_events(t_end)
         disparity = mask_disparity(self.disparity(frame), self.max_disparity)
-        sample = make_sample(self.encoder(left, t0, t1), self.encoder(right, t0, t1), disparity,
+        sample = make_sample(self.encoder(left, right, t0, t1), disparity,
                              t_end_us=t_end, sequence=self.name, index=frame)
         rng = None
         if self.random_crop:
@@ -186,7 +188,7 @@ class MVSECStereoSequence(torch.utils.data.Dataset):
 
 def build_mvsec_dataset(root: str | Path, split: str, *, mvsec_split: int = 1, scene: str = "indoor_flying",
                         window_us: int = 50_000, num_bins: int = 5, max_disparity: float = 63.0, crop=None,
-                        seed: int = 0) -> torch.utils.data.Dataset:
+                        seed: int = 0, encoding: Mapping[str, Any] | None = None) -> torch.utils.data.Dataset:
     """The DDES split ``mvsec_split`` (1, 2 or 3) of indoor_flying: ``train`` or ``val``/``test``."""
     if int(mvsec_split) not in SPLITS:
         raise ConfigError(f"data.split={mvsec_split}: MVSEC split must be 1, 2 or 3 (split 1 = test on indoor_flying1)")
@@ -197,5 +199,5 @@ def build_mvsec_dataset(root: str | Path, split: str, *, mvsec_split: int = 1, s
         data, gt = find_sequence_files(root, f"{scene}{k}")
         seqs.append(MVSECStereoSequence(data, gt, frames=filters[k], window_us=window_us, num_bins=num_bins,
                                         max_disparity=max_disparity, crop=crop if part == "train" else None,
-                                        random_crop=part == "train", seed=seed))
+                                        random_crop=part == "train", seed=seed, encoding=encoding))
     return seqs[0] if len(seqs) == 1 else torch.utils.data.ConcatDataset(seqs)

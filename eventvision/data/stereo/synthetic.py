@@ -11,19 +11,22 @@ on its own. Generated samples are cached in memory (SBT as int8).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 import torch
 
-from eventvision.data.stereo.common import WindowEncoder, crop_sample, make_sample, mask_disparity
+from eventvision.data.stereo.common import crop_sample, make_pair_encoder, make_sample, mask_disparity
 from eventvision.errors import ConfigError, InvalidValueError
 from eventvision.simulate.stereo_scenes import FAMILIES, SceneParams, StereoCamera, StereoScene, family_params
 
 SPLIT_OFFSET = {"train": 0, "val": 1_000_000, "test": 2_000_000, "demo": 3_000_000}
 #: seed offset between scene families (family k of FAMILIES starts at k * FAMILY_OFFSET)
 FAMILY_OFFSET = 100_000
+#: ``data.synthetic.family`` value that cycles through every scene family, scene by scene
+ALL_FAMILIES = "all"
 #: emulation starts this long before a sample's window, so its first SBT bin sees a steady event rate
 WARMUP_US = 10_000
 
@@ -45,9 +48,16 @@ class SyntheticStereoConfig:
     family: str = "mixed"
 
     def __post_init__(self):
-        if self.family not in FAMILIES:
+        if self.family not in FAMILIES and self.family != ALL_FAMILIES:
             raise ConfigError(f"data.synthetic.family='{self.family}' is unknown; choose one of "
-                              f"{', '.join(FAMILIES)}")
+                              f"{', '.join(FAMILIES)} or {ALL_FAMILIES}")
+
+    def for_index(self, index: int) -> "SyntheticStereoConfig":
+        """The config of scene ``index``: itself, or with ``family: all`` the family ``index mod 11`` in the
+        order of :data:`FAMILIES` (every family in turn, each with its own seeds)."""
+        if self.family != ALL_FAMILIES:
+            return self
+        return dataclasses.replace(self, family=list(FAMILIES)[int(index) % len(FAMILIES)])
 
     @property
     def camera(self) -> StereoCamera:
@@ -80,14 +90,15 @@ class SyntheticStereoDataset(torch.utils.data.Dataset):
 
     def __init__(self, *, split: str = "train", num_samples: int = 64, seed: int = 0, window_us: int = 50_000,
                  num_bins: int = 5, max_disparity: float = 63.0, crop: tuple[int, int] | None = None,
-                 scene: SyntheticStereoConfig = SyntheticStereoConfig()):
+                 scene: SyntheticStereoConfig = SyntheticStereoConfig(), encoding: Mapping[str, Any] | None = None):
         if split not in SPLIT_OFFSET:
             raise InvalidValueError(f"synthetic stereo: unknown split '{split}'; use one of "
                                     f"{', '.join(SPLIT_OFFSET)}")
         self.split, self.num_samples, self.seed = split, int(num_samples), int(seed)
         self.window_us, self.max_disparity, self.crop = int(window_us), float(max_disparity), crop
         self.scene = scene
-        self.encoder = WindowEncoder(width=scene.width, height=scene.height, num_bins=num_bins)
+        self.encoder = make_pair_encoder(encoding, width=scene.width, height=scene.height, num_bins=num_bins,
+                                         max_disparity=max_disparity)
         self._cache: dict[int, dict] = {}
         self._draws = 0   # training crops differ at every access (seeded by index and draw count)
 
@@ -95,20 +106,20 @@ class SyntheticStereoDataset(torch.utils.data.Dataset):
         return self.num_samples
 
     def scene_seed(self, index: int) -> int:
-        return self.seed + SPLIT_OFFSET[self.split] + self.scene.seed_offset + int(index)
+        return self.seed + SPLIT_OFFSET[self.split] + self.scene.for_index(index).seed_offset + int(index)
 
     def window_events(self, index: int) -> tuple[np.ndarray, np.ndarray, int, int, np.ndarray]:
         """Scene ``index``'s raw material: ``(left events, right events, t0, t1, GT disparity [H, W])``,
         the window ``[t0, t1)`` (µs) and its GT at ``t1`` (px, NaN outside ``(0, max_disparity)``)."""
-        scene = StereoScene.random(self.scene.camera, self.scene_seed(index), self.scene.params)
+        scene = StereoScene.random(self.scene.camera, self.scene_seed(index), self.scene.for_index(index).params)
         t0, t1 = WARMUP_US, WARMUP_US + self.window_us
         left, right = scene.events(t1, frame_dt_us=self.scene.frame_dt_us)
         return left, right, t0, t1, mask_disparity(scene.disparity(t1), self.max_disparity)
 
     def _generate(self, index: int) -> dict:
         left, right, t0, t1, disparity = self.window_events(index)
-        return make_sample(_compact(self.encoder(left, t0, t1)), _compact(self.encoder(right, t0, t1)),
-                           disparity, t_end_us=t1, sequence=f"synthetic-{self.split}", index=index)
+        inputs = {k: _compact(v) for k, v in self.encoder(left, right, t0, t1).items()}
+        return make_sample(inputs, disparity, t_end_us=t1, sequence=f"synthetic-{self.split}", index=index)
 
     def __getitem__(self, index: int) -> dict:
         if not 0 <= index < self.num_samples:
@@ -116,7 +127,9 @@ class SyntheticStereoDataset(torch.utils.data.Dataset):
         if index not in self._cache:
             self._cache[index] = self._generate(index)
         sample = dict(self._cache[index])
-        sample["left"], sample["right"] = (_expand(sample[k]) for k in ("left", "right"))
+        for key, value in self._cache[index].items():
+            if isinstance(value, np.ndarray) and key != "disparity":
+                sample[key] = _expand(value)
         rng = None
         if self.split == "train" and self.crop:
             self._draws += 1
@@ -135,8 +148,9 @@ def _compact(x: np.ndarray) -> np.ndarray:
 
 
 def _expand(x: np.ndarray) -> np.ndarray:
-    """Model form of a cached window: float32 tensors' data; structured event arrays as they are."""
-    return x if x.dtype.fields is not None else x.astype(np.float32)
+    """Model form of a cached window: float32 tensors' data; structured event arrays and uint8 images (the
+    SGBM-refine input, scaled by the model) as they are."""
+    return x if x.dtype.fields is not None or x.dtype == np.uint8 else x.astype(np.float32)
 
 
 @dataclass
@@ -167,7 +181,8 @@ class SyntheticStereoRecording:
     focal_px = property(lambda self: self.scene.focal_px)
 
     def _scene(self, k: int) -> StereoScene:
-        return StereoScene.random(self.scene.camera, self.seed + SPLIT_OFFSET["demo"] + k, self.scene.params)
+        return StereoScene.random(self.scene.camera, self.seed + SPLIT_OFFSET["demo"] + k,
+                                  self.scene.for_index(k).params)
 
     def iter_windows(self, window_us: int, t_start: int | None = None, t_end: int | None = None
                      ) -> Iterator[tuple[int, int, np.ndarray, np.ndarray]]:

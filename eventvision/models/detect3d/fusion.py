@@ -80,7 +80,7 @@ class FeatureFlowFusion(nn.Module):
     """
 
     def __init__(self, channels: int, *, radius: int = 3, prob_factor: float = 0.8, pool: int = 2,
-                 interp: str = "bilinear"):
+                 interp: str = "bilinear", gate_init: float | None = None):
         super().__init__()
         if channels < 3:
             raise ConfigError(f"model fusion: {channels} spatial feature channels, need at least 3 "
@@ -89,6 +89,10 @@ class FeatureFlowFusion(nn.Module):
         self.branch = channels // 3
         self.reduce = nn.Sequential(nn.Conv2d(channels, self.branch, 1, bias=False), nn.BatchNorm2d(self.branch),
                                     nn.ReLU(inplace=True))
+        # not in the release (None): a learnable per-channel scale of the added term, started at gate_init (0: the
+        # fused map starts as the current map, as ReZero / layer scale start a residual branch at zero)
+        self.gate = (nn.Parameter(torch.full((1, 3 * self.branch, 1, 1), float(gate_init)))
+                     if gate_init is not None else None)
 
     def forward(self, prev: torch.Tensor | None, cur: torch.Tensor,
                 has_prev: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -102,6 +106,8 @@ class FeatureFlowFusion(nn.Module):
                                       interp=self.interp)
         nxt = warp_by_shift(cur, shift, mode="bilinear" if self.interp != "nearest" else "nearest")
         fused = torch.cat([self.reduce(prev), self.reduce(cur), self.reduce(nxt)], dim=1)
+        if self.gate is not None:
+            fused = fused * self.gate
         k = fused.shape[1]
         out = torch.cat([cur[:, :k] + fused, cur[:, k:]], dim=1)
         if has_prev is not None:

@@ -68,7 +68,7 @@ class StereoDetector3D(nn.Module):
                  bev_kernel: int = 7, bev_up_filters=(128, 64), bev_layer_scale: float = 1e-2,
                  head_convs: int = 2, head_channels: int = 64,
                  fusion: bool = True, fusion_radius: int = 3, fusion_prob_factor: float = 0.8,
-                 fusion_interp: str = "bilinear", history_grad: bool = True,
+                 fusion_interp: str = "bilinear", fusion_gate_init: float | None = None, history_grad: bool = True,
                  motion_weight: float = 0.2, motion_second_order: float = 0.2, camera_height: float = 1.65,
                  anchor_sizes=None, loc_weight: float = 0.5, dir_weight: float = 0.2, iou_weight: float = 1.0,
                  depth_weight: float = 1.0, pos_norm_clamp: float = 10.0,
@@ -92,7 +92,7 @@ class StereoDetector3D(nn.Module):
         self.geo_convs = nn.Sequential(*layers)
         spatial = psv_channels * self.grid.shape[0]
         self.fusion = (FeatureFlowFusion(spatial, radius=fusion_radius, prob_factor=fusion_prob_factor,
-                                         interp=fusion_interp) if fusion else None)
+                                         interp=fusion_interp, gate_init=fusion_gate_init) if fusion else None)
         self.history_grad = bool(history_grad)
         self.bev = BEVBackbone(in_channels=spatial, channels=bev_channels, embed_dims=tuple(bev_embed_dims),
                                depths=tuple(bev_depths), mlp_ratios=tuple(bev_mlp_ratios), k_size=bev_kernel,

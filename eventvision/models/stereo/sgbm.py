@@ -31,6 +31,8 @@ from eventvision.representations import functional as R
 
 #: event images :func:`event_image` can make
 IMAGE_KINDS = ("time_surface_polarity", "time_surface", "count", "polarity_sum")
+#: OpenCV matcher variants :func:`sgbm_disparity` can run
+SGBM_MODES = ("sgbm", "3way")
 #: time-surface decay as a fraction of the window when ``tau_us`` is not given (measured best of 0.1-1.0)
 TAU_WINDOW_FRACTION = 0.4
 
@@ -92,6 +94,7 @@ def sgbm_disparity(
     speckle_range: int = 2,
     p1: int | None = None,
     p2: int | None = None,
+    mode: str = "sgbm",
 ) -> np.ndarray:
     """Left-view disparity of a rectified uint8 image pair ([H, W] or [H, W, 3]) -> float32 [H, W] px.
 
@@ -101,6 +104,7 @@ def sgbm_disparity(
     fewer than ``speckle_window`` pixels whose disparity differs from their surroundings by more than
     ``speckle_range`` px are dropped (OpenCV's speckle filter; 0 disables it): on the synthetic scenes of
     the module doc it lowered the mean error from 1.10 to 1.01 px for 0.5 % fewer answered pixels.
+    ``mode``: ``"sgbm"`` (OpenCV's 5-direction SGBM, the yardstick) or ``"3way"`` (its faster 3-way variant).
     """
     left, right = np.asarray(left), np.asarray(right)
     bad_channels = left.ndim == 3 and left.shape[2] not in (1, 3)
@@ -112,6 +116,8 @@ def sgbm_disparity(
         raise InvalidValueError(f"SGBM max_disparity must be > 0 px, got {max_disparity}")
     if block_size < 1 or block_size % 2 == 0:
         raise InvalidValueError(f"SGBM block_size must be odd and >= 1, got {block_size}")
+    if mode not in SGBM_MODES:
+        raise InvalidValueError(f"SGBM mode '{mode}' is unknown; choose one of {', '.join(SGBM_MODES)}")
     import cv2
 
     num_disp = int(np.ceil((float(max_disparity) + 1.0) / 16.0)) * 16  # OpenCV needs a multiple of 16
@@ -127,7 +133,7 @@ def sgbm_disparity(
         uniquenessRatio=int(uniqueness_ratio),
         speckleWindowSize=int(speckle_window),
         speckleRange=int(speckle_range),
-        mode=cv2.STEREO_SGBM_MODE_SGBM,
+        mode=cv2.STEREO_SGBM_MODE_SGBM if mode == "sgbm" else cv2.STEREO_SGBM_MODE_SGBM_3WAY,
     )
     pad = ((0, 0), (num_disp, 0)) + (((0, 0),) if left.ndim == 3 else ())
     raw = matcher.compute(np.ascontiguousarray(np.pad(left, pad)), np.ascontiguousarray(np.pad(right, pad)))

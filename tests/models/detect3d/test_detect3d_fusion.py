@@ -78,6 +78,18 @@ def test_fusion_block_as_released():
     assert torch.equal(both[1], cur[0])
 
 
+def test_zero_gate_starts_as_no_fusion_and_learns():
+    """fusion_gate_init (not released): the added term is scaled per channel from a start value; at 0 the fused
+    map equals the current map, and the gate still gets a gradient (the branch output is not zero)."""
+    fuse = FeatureFlowFusion(15, gate_init=0.0)
+    assert fuse.gate.shape == (1, 15, 1, 1)
+    prev, cur = _smooth_features(c=15), _smooth_features(c=15, seed=1)
+    out, _ = fuse(prev, cur)
+    torch.testing.assert_close(out, cur)
+    (out * torch.randn_like(out)).sum().backward()
+    assert fuse.gate.grad.abs().sum() > 0
+
+
 def test_fusion_with_channels_not_divisible_by_three_passes_the_rest():
     fuse = FeatureFlowFusion(16).eval()
     prev, cur = _smooth_features(c=16), _smooth_features(c=16, seed=1)

@@ -1,0 +1,214 @@
+"""SGBM + learned refinement: the classical matcher's answer, checked and corrected by a small 2D network.
+
+    model = SGBMRefineStereo(max_disp=63)
+    disparity = model(left, guide)                # [N, H, W] px
+
+Inputs (made by :class:`eventvision.data.stereo.common.SGBMRefineEncoder` from a window's events):
+
+* ``left``: uint8 or float ``[N, 3, H, W]``, the left camera's rectified three-channel time surface
+  (ON, OFF, both; :func:`eventvision.models.stereo.sgbm.event_image`), 0..255;
+* ``guide``: float32 ``[N, 2 + K, H, W]``: channel 0 SGBM's disparity (px) with its holes filled by
+  :func:`fill_disparity_holes`, channel 1 = 1 where SGBM answered (0 where filled), then the matching cost
+  ``|left - right(x - d0 - k)|`` (mean over the 3 channels, images scaled to 0..1, right view sampled
+  linearly, 0 outside) for each of the K integer offsets ``k`` (:func:`cost_profile`). The cost needs no
+  gradient (it depends on inputs only), so it is computed with the inputs, off the network's thread.
+
+The network sees the left image, the local matching-cost profile around the initial disparity, the
+initial disparity and the answered mask; a 3-level encoder-decoder (1/2, 1/4, 1/8 resolution, dilated residual
+blocks at 1/8 for context) predicts a correction ``delta`` at full resolution: ``d = d0 + delta``,
+clamped to ``[0, max_disp - 1]``. The last conv is zero-initialised, so an untrained model returns the
+filled SGBM map. This is the detect-replace-refine idea (Gidaris & Komodakis, CVPR 2017) on SGBM
+(Hirschmüller 2008); it is not part of SpikeDHS (docs/stereo_model.md): the SpikeDHS network stays the
+``model.arch: spikedhs`` variant.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from eventvision.errors import ConfigError, InvalidValueError
+
+
+def fill_disparity_holes(disparity: np.ndarray) -> np.ndarray:
+    """NaN holes of a disparity map ``[H, W]`` (px) filled row by row with the smaller of the nearest valid
+    values to the left and to the right (holes of a left-view map are mostly occluded background, which
+    has the smaller disparity); rows without any valid value get the map's median (0 if none). Returns a
+    float32 copy without NaN."""
+    d = np.asarray(disparity, dtype=np.float32)
+    if d.ndim != 2:
+        raise InvalidValueError(f"disparity map must be [H, W], got shape {d.shape}")
+    valid = np.isfinite(d)
+    if valid.all():
+        return d.copy()
+    fallback = float(np.median(d[valid])) if valid.any() else 0.0
+    h, w = d.shape
+    cols = np.broadcast_to(np.arange(w), (h, w))
+    # index of the nearest valid pixel at or before / at or after each column (-1 / w: none)
+    before = np.maximum.accumulate(np.where(valid, cols, -1), axis=1)
+    after = np.minimum.accumulate(np.where(valid, cols, w)[:, ::-1], axis=1)[:, ::-1]
+    rows = np.arange(h)[:, None]
+    big = np.float32(np.inf)
+    left_val = np.where(before >= 0, d[rows, np.clip(before, 0, w - 1)], big)
+    right_val = np.where(after < w, d[rows, np.clip(after, 0, w - 1)], big)
+    filled = np.minimum(left_val, right_val)
+    filled = np.where(np.isfinite(filled), filled, np.float32(fallback))
+    return np.where(valid, d, filled).astype(np.float32)
+
+
+def cost_profile(left: np.ndarray, right: np.ndarray, d0: np.ndarray, offsets) -> np.ndarray:
+    """Matching cost around an initial disparity: ``left``, ``right`` uint8 ``[H, W, 3]`` (or ``[H, W]``) event
+    images, ``d0`` float ``[H, W]`` px, integer ``offsets`` (K) -> float32 ``[K, H, W]`` =
+    mean over channels of ``|left/255 - right/255 sampled at x - d0 - k|`` (linear interpolation along the
+    row, zero outside the image)."""
+    from eventvision.models.stereo._refine_kernels import cost_profile_kernel
+
+    left, right = np.asarray(left), np.asarray(right)
+    if left.ndim == 2:
+        left, right = left[..., None], right[..., None]
+    d0 = np.asarray(d0, dtype=np.float32)
+    if left.shape != right.shape or left.shape[:2] != d0.shape:
+        raise InvalidValueError(f"cost profile: images {left.shape} / {right.shape} and disparity {d0.shape} "
+                                f"must share [H, W]")
+    offs = np.asarray(offsets, dtype=np.float64)
+    if offs.size == 0 or np.any(offs != np.round(offs)):
+        raise InvalidValueError(f"cost profile offsets must be whole pixels, got {list(offsets)}")
+    return cost_profile_kernel(np.ascontiguousarray(left), np.ascontiguousarray(right), d0,
+                               offs.astype(np.int64))
+
+
+def _conv(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
+    """3x3 conv -> BN -> LeakyReLU(0.1)."""
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, padding=dilation, dilation=dilation, bias=False),
+                         nn.BatchNorm2d(cout), nn.LeakyReLU(0.1, inplace=True))
+
+
+class _ResBlock(nn.Module):
+    """Two dilated 3x3 conv-BN layers plus the identity."""
+
+    def __init__(self, channels: int, dilation: int):
+        super().__init__()
+        self.body = nn.Sequential(_conv(channels, channels, dilation=dilation),
+                                  nn.Conv2d(channels, channels, 3, padding=dilation, dilation=dilation, bias=False),
+                                  nn.BatchNorm2d(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.leaky_relu(x + self.body(x), 0.1)
+
+
+@dataclasses.dataclass(frozen=True)
+class RefineConfig:
+    """Keys of :class:`SGBMRefineStereo` (``model.refine`` in the stereo configs)."""
+
+    max_disp: int = 63
+    channels: tuple[int, int, int] = (16, 24, 32)
+    offsets: tuple[int, ...] = (-4, -2, -1, 0, 1, 2, 4)
+    dilations: tuple[int, ...] = (1, 2, 4)
+    head_channels: int = 8
+    encoder: str = "ann"
+    time_steps: int = 2
+    neuron: str = "spikedhs"
+    learn_tau: bool = True
+
+    def __post_init__(self):
+        if self.encoder not in ("ann", "spiking"):
+            raise ConfigError(f"model.refine.encoder must be ann or spiking, got {self.encoder!r}")
+        if self.encoder == "spiking" and self.time_steps < (2 if self.learn_tau else 1):
+            raise ConfigError("model.refine.time_steps must be >= 2 with learn_tau (the leak acts from step 2 on)")
+        if len(self.channels) != 3 or min(self.channels) < 1:
+            raise ConfigError(f"model.refine.channels must be three positive widths, got {list(self.channels)}")
+        if not self.offsets:
+            raise ConfigError("model.refine.offsets must list at least one disparity offset (px)")
+        if any(float(k) != int(k) for k in self.offsets):
+            raise ConfigError(f"model.refine.offsets must be whole pixels, got {list(self.offsets)}")
+        if self.max_disp < 2:
+            raise ConfigError(f"model.max_disp must be >= 2, got {self.max_disp}")
+
+
+class SGBMRefineStereo(nn.Module):
+    """``forward(left, guide) -> disparity [N, H, W]`` px (see the module docstring for the inputs)."""
+
+    def __init__(self, **kwargs):
+        super().__init__()
+        names = {f.name for f in dataclasses.fields(RefineConfig)}
+        unknown = sorted(set(kwargs) - names)
+        if unknown:
+            raise ConfigError(f"model.refine: unknown option(s) {', '.join(unknown)}; "
+                              f"known: {', '.join(sorted(names))}")
+        conv = {k: tuple(v) if isinstance(v, (list, tuple)) else v for k, v in kwargs.items()}
+        self.cfg = cfg = RefineConfig(**conv)
+        self.max_disp = int(cfg.max_disp)
+        self.offsets = tuple(int(k) for k in cfg.offsets)
+        c1, c2, c3 = cfg.channels
+        cin = 3 + len(cfg.offsets) + 2
+        self.in_channels = cin
+        if cfg.encoder == "spiking":
+            # hybrid: SpikeDHS-neuron encoder on the inputs repeated over T steps, read out by the mean over T
+            from eventvision.models.stereo.layers import ConvBN, NeuronSpec, StageSpec
+            from eventvision.spiking.adapters import MultiStepToANN
+
+            spec = StageSpec(2, True, NeuronSpec(kind=cfg.neuron, learn_tau=cfg.learn_tau))
+            self.enc1 = ConvBN(spec, cin, c1, 3, stride=2)
+            self.enc2 = nn.Sequential(ConvBN(spec, c1, c2, 3, stride=2), ConvBN(spec, c2, c2, 3))
+            self.enc3 = nn.Sequential(ConvBN(spec, c2, c3, 3, stride=2),
+                                      *[ConvBN(spec, c3, c3, 3) for _ in cfg.dilations])
+            self.readout = MultiStepToANN(reduce="mean")
+        else:
+            self.enc1 = _conv(cin, c1, stride=2)
+            self.enc2 = nn.Sequential(_conv(c1, c2, stride=2), _conv(c2, c2))
+            self.enc3 = nn.Sequential(_conv(c2, c3, stride=2), *[_ResBlock(c3, d) for d in cfg.dilations])
+        self.dec2 = _conv(c3 + c2, c2)
+        self.dec1 = _conv(c2 + c1, c1)
+        # full resolution is the expensive part. The head is a 1x1 conv of [upsampled features, inputs]; being
+        # linear per pixel, its feature half is applied at 1/2 resolution before the (linear) upsampling
+        self.head_features = nn.Conv2d(c1, cfg.head_channels, 1, bias=False)
+        self.head_inputs = nn.Conv2d(cin, cfg.head_channels, 1, bias=False)
+        self.head = nn.Sequential(nn.BatchNorm2d(cfg.head_channels), nn.LeakyReLU(0.1, inplace=True),
+                                  nn.Conv2d(cfg.head_channels, 1, 3, padding=1))
+        nn.init.zeros_(self.head[-1].weight)
+        nn.init.zeros_(self.head[-1].bias)
+
+    @classmethod
+    def from_config(cls, model_cfg: Mapping[str, Any]) -> "SGBMRefineStereo":
+        """From a stereo ``model:`` section: ``max_disp`` plus the ``refine:`` sub-mapping."""
+        refine = dict(model_cfg.get("refine") or {})
+        return cls(max_disp=int(model_cfg.get("max_disp", 63)), **refine)
+
+    def encode(self, x0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``x0`` ``[N, C, H, W]`` -> features at 1/2, 1/4, 1/8 resolution (ANN tensors; a spiking encoder
+        runs ``time_steps`` steps from a reset state and each level is read out as its mean spike rate)."""
+        if self.cfg.encoder == "ann":
+            e1 = self.enc1(x0)
+            e2 = self.enc2(e1)
+            return e1, e2, self.enc3(e2)
+        from spikingjelly.activation_based import functional
+        functional.reset_net(self)
+        s1 = self.enc1(x0.unsqueeze(0).expand(self.cfg.time_steps, *x0.shape).contiguous())
+        s2 = self.enc2(s1)
+        return self.readout(s1), self.readout(s2), self.readout(self.enc3(s2))
+
+    def forward(self, left: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
+        k = len(self.cfg.offsets)
+        if guide.dim() != 4 or guide.shape[1] != 2 + k or left.dim() != 4 or left.shape[1] != 3 \
+                or left.shape[-2:] != guide.shape[-2:]:
+            raise InvalidValueError(
+                f"SGBM refinement expects left [N, 3, H, W] and guide [N, {2 + k}, H, W] (filled SGBM disparity, "
+                f"answered mask, {k} matching costs), got {list(left.shape)} and {list(guide.shape)}")
+        left, guide = left.float() / 255.0, guide.float()
+        d0 = guide[:, :1]
+        x0 = torch.cat([left, guide[:, 2:], d0 / self.max_disp, guide[:, 1:2]], dim=1)
+        e1, e2, e3 = self.encode(x0)
+        u2 = self.dec2(torch.cat([_up(e3, e2), e2], dim=1))
+        u1 = self.dec1(torch.cat([_up(u2, e1), e1], dim=1))
+        delta = self.head(_up(self.head_features(u1), x0) + self.head_inputs(x0))
+        return (d0 + delta).clamp(0.0, float(self.max_disp - 1))[:, 0]
+
+
+def _up(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Bilinear resize of ``x`` to ``like``'s height and width."""
+    return F.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=False)
