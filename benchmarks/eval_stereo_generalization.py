@@ -8,6 +8,9 @@ each compared with SGBM (``eventvision.models.stereo.sgbm``) and the constant tr
 * **synthetic**: ``SyntheticStereoDataset(split="test")`` scenes of each family of
   ``eventvision.simulate.stereo_scenes.FAMILIES`` at the checkpoint's training size; the model sees the
   dataset's SBT, SGBM the same window's events.
+* **independent**: clips made another way (``benchmarks/stereo_independent.py``: planes textured with real
+  photographs, dots or gratings, plain image warping, v2e-mode events with leak and shot noise) at 346x260,
+  ``--clips`` per texture, the window [50, 100) ms; model and SGBM in process on the same rectified events.
 * **mvsec / dsec**: per family, ``--clips`` fresh scenes of 100 ms (two 50 ms windows each, seen from
   10 ms after the scene starts like the training samples) at the layout's size, rig of the layout
   (MVSEC: f 226 px, b 0.1 m; DSEC: f 570 px, b 0.6 m; disparities drawn over 0.5..64 px as in training),
@@ -40,12 +43,15 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
 LAYOUTS = {
     "mvsec": dict(width=346, height=260, focal_px=226.0, baseline_m=0.1),
     "dsec": dict(width=640, height=480, focal_px=570.0, baseline_m=0.6),
 }
 CLIP_US = 100_000
+#: texture families of the "independent" set (benchmarks/stereo_independent.py)
+INDEPENDENT_TEXTURES = ("photo", "dots", "sine")
 WINDOW_US = 50_000
 
 
@@ -165,6 +171,26 @@ def eval_synthetic(
     return tally
 
 
+def eval_independent(task, model, texture: str, clips: int, seed: int, constant: float) -> Tally:
+    """Clips made another way (``benchmarks/stereo_independent.py``: real-photo / dot / grating textures on
+    planes, image warping, v2e-mode events) at 346x260; the window [50, 100) ms of each clip."""
+    from eventvision.models.stereo.sgbm import sgbm_from_events
+    from stereo_independent import make_clip
+
+    width, height = LAYOUTS["mvsec"]["width"], LAYOUTS["mvsec"]["height"]
+    encoder = task.pair_encoder(width=width, height=height)
+    max_d = float(task.cfg.data.max_disparity)
+    t0, t1 = CLIP_US - WINDOW_US, CLIP_US
+    tally = Tally()
+    for c in range(clips):
+        clip = make_clip(seed + c, width=width, height=height, texture=texture)
+        left, right = (ev[(ev["t"] >= t0) & (ev["t"] < t1)] for ev in (clip.left, clip.right))
+        pred = predict(task, model, encoder(left, right, t0, t1))
+        sgbm = sgbm_from_events(left, right, t_start=t0, t_end=t1, width=width, height=height, max_disparity=max_d)
+        tally.add(pred, sgbm, clip.disparity_at(t1), constant, max_d)
+    return tally
+
+
 def write_recording(folder: Path, layout: str, family: str, clips: int, seed: int, train_synthetic):
     """Write one recording of ``clips`` fresh scenes; returns (path for run stereo, recording, maps)."""
     from eventvision.data.stereo.export import write_dsec_sequence, write_mvsec_sequence
@@ -266,7 +292,8 @@ def main(argv=None) -> int:
     parser.add_argument("--scenes", type=int, default=4, help="held-out synthetic scenes per family")
     parser.add_argument("--clips", type=int, default=1, help="100 ms scenes per family and recording layout")
     parser.add_argument("--families", default="all", help="comma-separated families (default: all)")
-    parser.add_argument("--sets", default="synthetic,mvsec,dsec")
+    parser.add_argument("--sets", default="synthetic,mvsec,dsec,independent",
+                        help="synthetic, mvsec, dsec (training generator) and independent (made another way)")
     parser.add_argument("--median-samples", type=int, default=64, help="training scenes for the constant")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", default="", help="also write the table as JSON here")
@@ -315,8 +342,11 @@ def main(argv=None) -> int:
         for set_name in args.sets.split(","):
             total = Tally()
             rows = {}
-            for k, family in enumerate(families):
-                if set_name == "synthetic":
+            set_families = families if set_name != "independent" else INDEPENDENT_TEXTURES
+            for k, family in enumerate(set_families):
+                if set_name == "independent":
+                    tally = eval_independent(task, model, family, args.clips, 9_000 + 100 * k, constant)
+                elif set_name == "synthetic":
                     tally = eval_synthetic(task, model, family, args.scenes, constant, panels)
                 else:
                     tally = eval_recording(

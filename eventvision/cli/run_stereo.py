@@ -86,10 +86,13 @@ def main(args) -> int:
                                      max_disparity=args.max_disparity)
         if source is None:
             from eventvision.config import load_config
-            cfg = method.task.cfg if args.method == "learned" else load_config("stereo/small")
+            cfg = method.task.cfg if args.method == "learned" else load_config("stereo/refine")
             source = stereo.synthetic_input(cfg, duration_s=args.duration_s, seed=args.seed, size=size)
-        auto = args.threads == 0 and threads >= 2
-        tuner = ThreadTuner(threads) if auto and args.method == "learned" else None
+        # automatic: reading/encoding and writing always run on worker threads (they block on queues, they do
+        # not spin, and the SGBM/numba stages release the GIL); the network's threads are tuned only when at
+        # least two cores are idle
+        auto = args.threads == 0
+        tuner = ThreadTuner(threads) if auto and threads >= 2 and args.method == "learned" else None
         predictor = stereo.StereoPredictor(method, source, window_us=int(round(args.window_ms * 1000)),
                                            max_windows=args.max_windows, background=auto, tuner=tuner)
         summary = stereo.run_stereo(predictor, output, mp4=args.mp4, png_every=args.png_every, extra_summary={

@@ -174,6 +174,8 @@ class LearnedStereo:
             if device is not None
             else (param.device if param is not None else torch.device("cpu"))
         )
+        if getattr(model, "channels_last", False) and self.device.type == "cpu":
+            model.to(memory_format=torch.channels_last)   # the model's own measured preference (2D convs)
         self.num_bins = int(task.cfg.data.num_bins)
         self.max_disparity = float(task.cfg.data.max_disparity)
         self.window_ms = float(getattr(task.cfg.data, "window_ms", 50.0))  # the training window

@@ -30,3 +30,31 @@ def cost_profile_kernel(left, right, d0, offsets):  # pragma: no cover - compile
                     total += abs(np.float32(left[y, x, ch]) * scale - warped)
                 out[j, y, x] = total * inv_c
     return out
+
+
+@njit(cache=True, nogil=True)
+def fill_holes_kernel(d, fallback):  # pragma: no cover - compiled
+    """``d`` float32 [H, W] with NaN holes -> filled copy: per row the smaller of the nearest finite values to the
+    left and right of each hole (one side if only one exists), ``fallback`` for rows without any."""
+    h, w = d.shape
+    out = d.copy()
+    for y in range(h):
+        last = np.nan
+        for x in range(w):              # left to right: nearest finite value at or before x
+            v = d[y, x]
+            if v == v:
+                last = v
+            else:
+                out[y, x] = last
+        nxt = np.nan
+        for x in range(w - 1, -1, -1):  # right to left: take the smaller of both sides
+            v = d[y, x]
+            if v == v:
+                nxt = v
+            else:
+                left = out[y, x]
+                if left != left:
+                    out[y, x] = nxt if nxt == nxt else fallback
+                elif nxt == nxt and nxt < left:
+                    out[y, x] = nxt
+    return out

