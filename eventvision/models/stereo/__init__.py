@@ -1,8 +1,11 @@
-"""SpikeDHS stereo: genotype, network (hybrid SNN/ANN per stage), hierarchical search.
+"""Stereo networks: SpikeDHS (genotype, network with hybrid SNN/ANN per stage, hierarchical search) and the
+default SGBM + learned refinement (``refine``).
 
     from eventvision.models.stereo import SpikeDHSStereo, build_stereo_model, SMALL_CONFIG
     model = SpikeDHSStereo.from_config(cfg.model)       # or build_stereo_model(**SMALL_CONFIG)
     disparity = model(left, right)                       # [N, B, H, W] x 2 -> [N, H, W] pixels
+    refine = SGBMRefineStereo.from_config(cfg.model)    # model.arch: sgbm_refine
+    disparity = refine(left, guide)                      # [N, 3, H, W] uint8, [N, 9, H, W] -> [N, H, W] pixels
 """
 
 from eventvision.models.stereo.genotype import (  # noqa: F401
@@ -14,6 +17,7 @@ from eventvision.models.stereo.genotype import (  # noqa: F401
     resolve_genotype,
     save_genotype,
 )
+from eventvision.models.stereo.refine import RefineConfig, SGBMRefineStereo  # noqa: F401
 from eventvision.models.stereo.network import (  # noqa: F401
     FULL_CONFIG,
     SMALL_CONFIG,
