@@ -176,7 +176,6 @@ class LearnedStereo:
         )
         if getattr(model, "channels_last", False) and self.device.type == "cpu":
             model.to(memory_format=torch.channels_last)   # the model's own measured preference (2D convs)
-        self.num_bins = int(task.cfg.data.num_bins)
         self.max_disparity = float(task.cfg.data.max_disparity)
         self.window_ms = float(getattr(task.cfg.data, "window_ms", 50.0))  # the training window
         self._encoders: dict = {}
@@ -242,22 +241,16 @@ class SGBMMethod:
         )
 
     def prepare(self, window: EventWindow):
-        from eventvision.models.stereo.sgbm import event_image
+        from eventvision.models.stereo.sgbm import event_image_pair
 
         if window.right is None:
             raise InvalidValueError(
                 "stereo: the window holds one camera's events; a stereo method needs both"
             )
         sgbm = self._model(window)
-        kw = dict(
-            width=window.width,
-            height=window.height,
-            t_start=window.t0,
-            t_end=window.t1,
-            kind=sgbm.image,
-            tau_us=sgbm.tau_us,
-        )
-        return sgbm, event_image(window.events, **kw), event_image(window.right, **kw)
+        images = event_image_pair(window.events, window.right, width=window.width, height=window.height,
+                                  t_start=window.t0, t_end=window.t1, kind=sgbm.image, tau_us=sgbm.tau_us)
+        return (sgbm, *images)
 
     def infer(self, inputs) -> np.ndarray:
         from eventvision.models.stereo.sgbm import sgbm_disparity

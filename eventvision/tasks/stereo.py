@@ -43,8 +43,8 @@ class StereoTask(Task):
         data, model = cfg.data, cfg.model
         if data.dataset not in DATASETS:
             raise ConfigError(f"data.dataset='{data.dataset}': choose one of {', '.join(DATASETS)}")
-        if str(model.get("arch", "spikedhs")) not in ARCHS:
-            raise ConfigError(f"model.arch='{model.arch}': choose one of {', '.join(ARCHS)}")
+        if self.arch not in ARCHS:
+            raise ConfigError(f"model.arch='{self.arch}': choose one of {', '.join(ARCHS)}")
         if int(data.num_bins) != int(model.num_bins):
             raise ConfigError(f"data.num_bins={data.num_bins} but model.num_bins={model.num_bins}; set both "
                               f"to the same number of SBT bins")

@@ -93,10 +93,10 @@ class SGBMRefineEncoder:
 
     def __call__(self, left: np.ndarray, right: np.ndarray, t_start: int, t_end: int) -> dict:
         from eventvision.models.stereo.refine import cost_profile, fill_disparity_holes
-        from eventvision.models.stereo.sgbm import event_image, sgbm_disparity
+        from eventvision.models.stereo.sgbm import event_image_pair, sgbm_disparity
 
-        kw = dict(width=self.width, height=self.height, t_start=t_start, t_end=t_end, kind=self.image)
-        img_l, img_r = event_image(left, **kw), event_image(right, **kw)
+        img_l, img_r = event_image_pair(left, right, width=self.width, height=self.height, t_start=t_start,
+                                        t_end=t_end, kind=self.image)
         disp = sgbm_disparity(img_l, img_r, max_disparity=self.max_disparity, block_size=self.block_size,
                               mode=self.mode)
         filled = fill_disparity_holes(disp)

@@ -82,6 +82,22 @@ def event_image(
     return np.clip(128.0 + sums * (127.0 / scale), 0, 255).astype(np.uint8)
 
 
+def event_image_pair(
+    left: np.ndarray,
+    right: np.ndarray,
+    *,
+    width: int,
+    height: int,
+    t_start: int,
+    t_end: int,
+    kind: str = "time_surface_polarity",
+    tau_us: float | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Both cameras' events of the window ``[t_start, t_end)`` (µs) -> (left, right) images of :func:`event_image`."""
+    kw = dict(width=int(width), height=int(height), t_start=t_start, t_end=t_end, kind=kind, tau_us=tau_us)
+    return event_image(left, **kw), event_image(right, **kw)
+
+
 def sgbm_disparity(
     left: np.ndarray,
     right: np.ndarray,
@@ -158,10 +174,10 @@ def sgbm_from_events(
     """Rectified left/right events of the window ``[t_start, t_end)`` (µs) -> disparity float32 [H, W] px
     (NaN: no answer). :func:`event_image` explains ``image``/``tau_us``; :func:`sgbm_disparity` the
     matcher."""
-    kw = dict(width=int(width), height=int(height), t_start=t_start, t_end=t_end, kind=image, tau_us=tau_us)
-    return sgbm_disparity(
-        event_image(left, **kw), event_image(right, **kw), max_disparity=max_disparity, block_size=block_size
+    img_l, img_r = event_image_pair(
+        left, right, width=width, height=height, t_start=t_start, t_end=t_end, kind=image, tau_us=tau_us
     )
+    return sgbm_disparity(img_l, img_r, max_disparity=max_disparity, block_size=block_size)
 
 
 @dataclass(frozen=True)
