@@ -1,0 +1,62 @@
+"""Speed of the SGBM-refine pieces at 346x260, each against the named alternative, in the same run.
+
+* network: ``SGBMRefineStereo`` with channels-last weights (what ``LearnedStereo`` does on a CPU) vs the same
+  weights in the default NCHW layout, one torch thread, mean of ``--repeats`` forwards after a warm-up;
+* SGBM: OpenCV's 3-way variant (the refine encoder's ``model.sgbm.mode``) vs full SGBM (the ``--method sgbm``
+  yardstick), on the time surfaces of a synthetic 346x260 window.
+
+    python benchmarks/bench_refine.py [--repeats 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def mean_ms(fn, repeats: int) -> float:
+    fn()
+    t = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return (time.perf_counter() - t) / repeats * 1e3
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=20)
+    args = ap.parse_args(argv)
+    import torch
+
+    from eventvision.models.stereo.refine import SGBMRefineStereo
+    from eventvision.models.stereo.sgbm import event_image_pair, sgbm_disparity
+    from eventvision.simulate.stereo_scenes import StereoCamera, StereoScene
+
+    torch.set_num_threads(1)
+    cam = StereoCamera(width=346, height=260, focal_px=226.0, baseline_m=0.1)
+    left, right = StereoScene.random(cam, seed=5).events(60_000, frame_dt_us=2000)
+    img_l, img_r = event_image_pair(left, right, width=346, height=260, t_start=10_000, t_end=60_000)
+    sgbm_ms = {m: mean_ms(lambda m=m: sgbm_disparity(img_l, img_r, max_disparity=62, mode=m), args.repeats)
+               for m in ("3way", "sgbm")}
+    model = SGBMRefineStereo().eval()
+    cl = copy.deepcopy(model).to(memory_format=torch.channels_last)
+    x = torch.from_numpy(img_l.transpose(2, 0, 1).copy())[None]
+    guide = torch.rand(1, 2 + len(model.cfg.offsets), 260, 346) * 30
+    with torch.inference_mode():
+        net_ms = {"nchw": mean_ms(lambda: model(x, guide), args.repeats),
+                  "channels_last": mean_ms(lambda: cl(x, guide), args.repeats)}
+    print("346x260, 1 torch thread")
+    print(f"refine network: channels-last {net_ms['channels_last']:.1f} ms, NCHW {net_ms['nchw']:.1f} ms "
+          f"-> {net_ms['nchw'] / net_ms['channels_last']:.2f}x")
+    print(f"SGBM: 3-way {sgbm_ms['3way']:.1f} ms, full SGBM {sgbm_ms['sgbm']:.1f} ms "
+          f"-> {sgbm_ms['sgbm'] / sgbm_ms['3way']:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
