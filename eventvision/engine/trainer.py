@@ -115,12 +115,21 @@ class Trainer:
             self.resume_path: Path | None = path
         else:
             self.resume_path = None
+        # train.init_weights: start from a checkpoint's model weights (and its task extra, e.g. a genotype);
+        # optimizer, schedule, step and epoch start fresh. A resumed run ignores it (its own weights win).
+        init_path = Path(str(tcfg.init_weights)) if tcfg.get("init_weights") else None
+        init = None
+        if ckpt is None and init_path is not None:
+            init = load_checkpoint(init_path, expected_task=task.name or None)
+            restore_task_extra(task, init)
 
         # same initial weights on every rank (DDP also broadcasts rank 0's at wrap time)
         seed_everything(self.seed)
         model = task.build_model()
         if ckpt is not None:
             load_state_into(model, ckpt["model"], source=self.resume_path)
+        elif init is not None:    # fine-tuning start (train.init_weights): weights only
+            load_state_into(model, init["model"], source=init_path)
         if self.dist.enabled and tcfg.get("sync_batchnorm", False):
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         model.to(self.device)

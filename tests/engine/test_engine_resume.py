@@ -209,3 +209,21 @@ def test_tensorboard_hides_the_events_a_killed_run_logged_after_its_checkpoint(t
     assert [e.step for e in events.Scalars("train/loss")] == [3, 6]  # 6 once, from the resumed run
     csv_rows = [r for r in read_metrics_csv(out / "metrics.csv") if r["tag"] == "train/loss"]
     assert [e.value for e in events.Scalars("train/loss")] == pytest.approx([r["value"] for r in csv_rows])
+
+
+def test_init_weights_starts_from_a_checkpoint_with_a_fresh_schedule(toy_config, tmp_path, reference):
+    """train.init_weights (fine-tuning): the model starts at the checkpoint's weights; step, epoch and the
+    optimizer start fresh; a checkpoint that does not fit fails with one line."""
+    out = tmp_path / "ft"
+    trainer = Trainer.from_config(toy_config("train.epochs=1", f"train.init_weights={reference / 'best.pt'}",
+                                             output_dir=out), "toy", verbose=False)
+    start = trainer.model.state_dict()
+    assert all(torch.equal(start[k], weights(reference / "best.pt")[k]) for k in start)
+    assert (trainer.step, trainer.epoch) == (0, 0)
+    fresh = Trainer.from_config(toy_config("train.epochs=1", output_dir=tmp_path / "fresh"), "toy", verbose=False)
+    assert not all(torch.equal(start[k], fresh.model.state_dict()[k]) for k in start)
+    trainer.fit()
+    assert load_checkpoint(out / "last.pt")["step"] == len(trainer.loader)
+
+    with pytest.raises(UserError, match="not found"):
+        Trainer.from_config(toy_config(f"train.init_weights={tmp_path / 'missing.pt'}"), "toy", verbose=False)
