@@ -33,8 +33,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     import torch
 
+    from eventvision.matching.sgbm import event_image_pair, sgbm_disparity
     from eventvision.models.stereo.refine import SGBMRefineStereo
-    from eventvision.models.stereo.sgbm import event_image_pair, sgbm_disparity
     from eventvision.simulate.stereo_scenes import StereoCamera, StereoScene
 
     torch.set_num_threads(1)

@@ -2,7 +2,7 @@
 
 Synthetic scenes with exact GT (346x260, f = 200 px, b = 0.1 m, patches at 6-40 px, background at
 2-8 px), the 50 ms window ending at the GT time, block 9. For each event image of
-:mod:`eventvision.models.stereo.sgbm`: mean error / 1PE / 3PE on the pixels SGBM answers, % of valid GT
+:mod:`eventvision.matching.sgbm`: mean error / 1PE / 3PE on the pixels SGBM answers, % of valid GT
 pixels answered, and ms per window (image + matching), against the one-channel time surface and the
 count image as the simple alternatives.
 
@@ -24,7 +24,7 @@ def main(argv=None) -> int:
     ap.add_argument("--scenes", type=int, default=4)
     ap.add_argument("--speckle", type=int, default=100, help="speckle window (0 = filter off)")
     args = ap.parse_args(argv)
-    from eventvision.models.stereo.sgbm import IMAGE_KINDS, event_image, sgbm_disparity
+    from eventvision.matching.sgbm import IMAGE_KINDS, event_image, sgbm_disparity
     from eventvision.simulate.stereo_scenes import SceneParams, StereoCamera, StereoScene
 
     width, height, t0, t1 = 346, 260, 10_000, 60_000

@@ -1,6 +1,6 @@
 """Does a stereo checkpoint generalize? Held-out synthetic scenes of every family, and recordings written
 in the MVSEC (346x260) and DSEC (640x480) layouts in raw sensor coordinates with rectification maps,
-each compared with SGBM (``eventvision.models.stereo.sgbm``) and the constant training median.
+each compared with SGBM (``eventvision.matching.sgbm``) and the constant training median.
 
     python benchmarks/eval_stereo_generalization.py --checkpoint eventvision/checkpoints/stereo_small.pt \
         --scenes 4 --clips 1 --json out.json
@@ -134,7 +134,7 @@ def eval_synthetic(
     task, model, family: str, scenes: int, constant: float, panels: list | None = None
 ) -> Tally:
     from eventvision.data.stereo.synthetic import SyntheticStereoConfig, SyntheticStereoDataset
-    from eventvision.models.stereo.sgbm import sgbm_from_events
+    from eventvision.matching.sgbm import sgbm_from_events
 
     data = task.cfg.data
     scene = dataclasses.replace(SyntheticStereoConfig.from_config(data.synthetic), family=family)
@@ -174,7 +174,7 @@ def eval_synthetic(
 def eval_independent(task, model, texture: str, clips: int, seed: int, constant: float) -> Tally:
     """Clips made another way (``benchmarks/stereo_independent.py``: real-photo / dot / grating textures on
     planes, image warping, v2e-mode events) at 346x260; the window [50, 100) ms of each clip."""
-    from eventvision.models.stereo.sgbm import sgbm_from_events
+    from eventvision.matching.sgbm import sgbm_from_events
     from stereo_independent import make_clip
 
     width, height = LAYOUTS["mvsec"]["width"], LAYOUTS["mvsec"]["height"]
@@ -239,7 +239,7 @@ def eval_recording(
 ) -> Tally:
     import h5py
 
-    from eventvision.models.stereo.sgbm import sgbm_from_events
+    from eventvision.matching.sgbm import sgbm_from_events
     from eventvision.representations import rectify
 
     folder = workdir / f"{layout}_{family}"

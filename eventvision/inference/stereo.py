@@ -16,7 +16,7 @@ A method is ``prepare(window) -> inputs`` (the representation) plus ``infer(inpu
 the network sees the window's SBT bins as its time steps and was trained on independent windows, so
 membrane potential carried across windows would be a state it never saw in training (and would make
 the output depend on where the stream started). :class:`SGBMMethod` is the classical yardstick
-(:mod:`eventvision.models.stereo.sgbm`), no checkpoint needed.
+(:mod:`eventvision.matching.sgbm`), no checkpoint needed.
 """
 
 from __future__ import annotations
@@ -225,7 +225,7 @@ class LearnedStereo:
 
 
 class SGBMMethod:
-    """OpenCV semi-global matching on per-window event images (:mod:`eventvision.models.stereo.sgbm`)."""
+    """OpenCV semi-global matching on per-window event images (:mod:`eventvision.matching.sgbm`)."""
 
     name = "sgbm"
 
@@ -234,14 +234,14 @@ class SGBMMethod:
         self.options = dict(options or {})
 
     def _model(self, window: EventWindow):
-        from eventvision.models.stereo.sgbm import SGBMStereo
+        from eventvision.matching.sgbm import SGBMStereo
 
         return SGBMStereo.from_config(
             self.options, width=window.width, height=window.height, max_disparity=self.max_disparity
         )
 
     def prepare(self, window: EventWindow):
-        from eventvision.models.stereo.sgbm import event_image_pair
+        from eventvision.matching.sgbm import event_image_pair
 
         if window.right is None:
             raise InvalidValueError(
@@ -253,7 +253,7 @@ class SGBMMethod:
         return (sgbm, *images)
 
     def infer(self, inputs) -> np.ndarray:
-        from eventvision.models.stereo.sgbm import sgbm_disparity
+        from eventvision.matching.sgbm import sgbm_disparity
 
         sgbm, left, right = inputs
         return sgbm_disparity(left, right, max_disparity=sgbm.max_disparity, block_size=sgbm.block_size)

@@ -27,7 +27,7 @@ def test_gt_is_the_nearest_plane_and_occlusions_are_nan():
 
 
 def test_sgbm_recovers_a_dot_clip():
-    from eventvision.models.stereo.sgbm import sgbm_from_events
+    from eventvision.matching.sgbm import sgbm_from_events
 
     clip = make_clip(2, width=160, height=96, texture="dots", duration_us=60_000)
     sgbm = sgbm_from_events(clip.left, clip.right, t_start=10_000, t_end=60_000, width=160, height=96,

@@ -55,7 +55,7 @@ def test_stereo_predictor_windows_are_half_open_and_rectified(tmp_path):
 
 def test_sgbm_method_matches_the_pure_function():
     from eventvision.inference.stereo import SGBMMethod
-    from eventvision.models.stereo.sgbm import sgbm_from_events
+    from eventvision.matching.sgbm import sgbm_from_events
     rng = np.random.default_rng(1)
     left = _events(rng, 8000, 64, 48, 50_000)
     right = left.copy()

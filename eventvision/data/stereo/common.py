@@ -30,7 +30,8 @@ from typing import Any, Mapping
 import numpy as np
 
 from eventvision.errors import ConfigError
-
+from eventvision.matching.refine_inputs import cost_profile, fill_disparity_holes
+from eventvision.matching.sgbm import event_image_pair, sgbm_disparity
 from eventvision.representations import functional as R
 
 
@@ -80,7 +81,7 @@ class SGBMRefineEncoder:
 
     ``mode``: OpenCV's ``"3way"`` (default: 2-3x faster than full SGBM with about the same answers, the
     network corrects the rest) or ``"sgbm"``; ``block_size`` and ``image`` as in
-    :func:`eventvision.models.stereo.sgbm.sgbm_disparity`; ``offsets`` (px) where the matching cost around
+    :func:`eventvision.matching.sgbm.sgbm_disparity`; ``offsets`` (px) where the matching cost around
     SGBM's answer is sampled (:func:`eventvision.models.stereo.refine.cost_profile`)."""
 
     width: int
@@ -92,9 +93,6 @@ class SGBMRefineEncoder:
     offsets: tuple[int, ...] = (-4, -2, -1, 0, 1, 2, 4)
 
     def __call__(self, left: np.ndarray, right: np.ndarray, t_start: int, t_end: int) -> dict:
-        from eventvision.models.stereo.refine import cost_profile, fill_disparity_holes
-        from eventvision.models.stereo.sgbm import event_image_pair, sgbm_disparity
-
         img_l, img_r = event_image_pair(left, right, width=self.width, height=self.height, t_start=t_start,
                                         t_end=t_end, kind=self.image)
         disp = sgbm_disparity(img_l, img_r, max_disparity=self.max_disparity, block_size=self.block_size,

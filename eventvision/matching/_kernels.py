@@ -1,4 +1,5 @@
-"""numba kernel of :func:`eventvision.models.stereo.refine.cost_profile` (no gradient needed: inputs only)."""
+"""numba kernels of :mod:`eventvision.matching.refine_inputs` (cost profile, hole filling); inputs only, no
+gradient."""
 
 from __future__ import annotations
 
@@ -8,12 +9,23 @@ from numba import njit
 
 @njit(cache=True, nogil=True)
 def cost_profile_kernel(left, right, d0, offsets):  # pragma: no cover - compiled
-    """``left``, ``right`` uint8 [H, W, C]; ``d0`` float32 [H, W]; ``offsets`` int64 [K] -> float32 [K, H, W]."""
+    """``left``, ``right`` uint8 [H, W, C]; ``d0`` float32 [H, W] (finite); ``offsets`` int64 [K] -> float32
+    [K, H, W]. The right image is copied once to float with ``W + 2`` zero columns on each side, so the
+    inner loop has no bounds tests (samples further out are clamped into the zeros)."""
     h, w, c = left.shape
     k = offsets.shape[0]
-    out = np.empty((k, h, w), dtype=np.float32)
+    pad = w + 2
     scale = np.float32(1.0 / 255.0)
+    rf = np.zeros((h, w + 2 * pad + 1, c), dtype=np.float32)
+    lf = np.empty((h, w, c), dtype=np.float32)
+    for y in range(h):
+        for x in range(w):
+            for ch in range(c):
+                rf[y, x + pad, ch] = np.float32(right[y, x, ch]) * scale
+                lf[y, x, ch] = np.float32(left[y, x, ch]) * scale
+    out = np.empty((k, h, w), dtype=np.float32)
     inv_c = np.float32(1.0 / c)
+    lo, hi = -pad, w + pad - 2
     for y in range(h):
         for x in range(w):
             src = np.float32(x) - d0[y, x]
@@ -21,13 +33,11 @@ def cost_profile_kernel(left, right, d0, offsets):  # pragma: no cover - compile
             frac = src - base
             b = int(base)
             for j in range(k):
-                x0 = b - offsets[j]
+                x0 = min(max(b - offsets[j], lo), hi) + pad
                 total = np.float32(0.0)
                 for ch in range(c):
-                    a = np.float32(right[y, x0, ch]) * scale if 0 <= x0 < w else np.float32(0.0)
-                    bb = np.float32(right[y, x0 + 1, ch]) * scale if 0 <= x0 + 1 < w else np.float32(0.0)
-                    warped = a + frac * (bb - a)
-                    total += abs(np.float32(left[y, x, ch]) * scale - warped)
+                    a = rf[y, x0, ch]
+                    total += abs(lf[y, x, ch] - (a + frac * (rf[y, x0 + 1, ch] - a)))
                 out[j, y, x] = total * inv_c
     return out
 

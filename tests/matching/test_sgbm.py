@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from eventvision.errors import InvalidValueError
-from eventvision.models.stereo.sgbm import (
+from eventvision.matching.sgbm import (
     IMAGE_KINDS,
     SGBMStereo,
     event_image,
