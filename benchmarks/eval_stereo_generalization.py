@@ -2,12 +2,12 @@
 in the MVSEC (346x260) and DSEC (640x480) layouts in raw sensor coordinates with rectification maps,
 each compared with SGBM (``eventvision.matching.sgbm``) and the constant training median.
 
-    python benchmarks/eval_stereo_generalization.py --checkpoint eventvision/checkpoints/stereo_small.pt \
+    python benchmarks/eval_stereo_generalization.py --checkpoint eventvision/checkpoints/stereo_refine.pt \
         --scenes 4 --clips 1 --json out.json
 
 * **synthetic**: ``SyntheticStereoDataset(split="test")`` scenes of each family of
-  ``eventvision.simulate.stereo_scenes.FAMILIES`` at the checkpoint's training size; the model sees the
-  dataset's SBT, SGBM the same window's events.
+  ``eventvision.simulate.stereo_scenes.FAMILIES`` at the checkpoint's training size (or ``--synthetic-size``);
+  the model sees the dataset's encoding of the window, SGBM the same window's events.
 * **independent**: clips made another way (``benchmarks/stereo_independent.py``: planes textured with real
   photographs, dots or gratings, plain image warping, v2e-mode events with leak and shot noise) at 346x260,
   ``--clips`` per texture, the window [50, 100) ms; model and SGBM in process on the same rectified events.
@@ -131,13 +131,16 @@ def panel_row(
 
 
 def eval_synthetic(
-    task, model, family: str, scenes: int, constant: float, panels: list | None = None
+    task, model, family: str, scenes: int, constant: float, panels: list | None = None,
+    size: tuple[int, int] | None = None,
 ) -> Tally:
     from eventvision.data.stereo.synthetic import SyntheticStereoConfig, SyntheticStereoDataset
     from eventvision.matching.sgbm import sgbm_from_events
 
     data = task.cfg.data
     scene = dataclasses.replace(SyntheticStereoConfig.from_config(data.synthetic), family=family)
+    if size is not None:
+        scene = dataclasses.replace(scene, width=size[0], height=size[1])
     ds = SyntheticStereoDataset(
         split="test",
         num_samples=scenes,
@@ -288,12 +291,15 @@ def eval_recording(
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--checkpoint", default=str(REPO / "eventvision/checkpoints/stereo_small.pt"))
+    parser.add_argument("--checkpoint", default=str(REPO / "eventvision/checkpoints/stereo_refine.pt"),
+                        help="default: the bundled default of run stereo")
     parser.add_argument("--scenes", type=int, default=4, help="held-out synthetic scenes per family")
     parser.add_argument("--clips", type=int, default=1, help="100 ms scenes per family and recording layout")
     parser.add_argument("--families", default="all", help="comma-separated families (default: all)")
     parser.add_argument("--sets", default="synthetic,mvsec,dsec,independent",
                         help="synthetic, mvsec, dsec (training generator) and independent (made another way)")
+    parser.add_argument("--synthetic-size", default="", metavar="WxH",
+                        help="size of the held-out synthetic scenes (default: the checkpoint's training size)")
     parser.add_argument("--median-samples", type=int, default=64, help="training scenes for the constant")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", default="", help="also write the table as JSON here")
@@ -316,6 +322,7 @@ def main(argv=None) -> int:
     model.eval()
     families = list(FAMILIES) if args.families == "all" else args.families.split(",")
     t_start = time.time()
+    size = tuple(int(v) for v in args.synthetic_size.lower().split("x")) if args.synthetic_size else None
     constant = training_median(task, args.median_samples)
     print(f"constant = median training disparity {constant:.2f} px ({args.median_samples} training scenes)")
     results: dict = {"checkpoint": str(ckpt), "constant_px": constant, "sets": {}}
@@ -347,7 +354,7 @@ def main(argv=None) -> int:
                 if set_name == "independent":
                     tally = eval_independent(task, model, family, args.clips, 9_000 + 100 * k, constant)
                 elif set_name == "synthetic":
-                    tally = eval_synthetic(task, model, family, args.scenes, constant, panels)
+                    tally = eval_synthetic(task, model, family, args.scenes, constant, panels, size)
                 else:
                     tally = eval_recording(
                         ckpt,
