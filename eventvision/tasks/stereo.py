@@ -99,7 +99,8 @@ class StereoTask(Task):
             count = {"train": syn.num_train, "val": syn.num_val, "test": syn.num_test}.get(split)
             if count is None:
                 raise InvalidValueError(f"stereo: unknown split '{split}'; use train, val or test")
-            return SyntheticStereoDataset(split=split, num_samples=int(count), scene=self.synthetic_config(), **common)
+            return SyntheticStereoDataset(split=split, num_samples=int(count), scene=self.synthetic_config(),
+                                          sizes=synthetic_sizes(syn.get("sizes")), **common)
         if not data.root:
             where = ("https://dsec.ifi.uzh.ch/dsec-datasets/download/ (see datasets/prepare_dsec.md)"
                      if data.dataset == "dsec" else
@@ -199,3 +200,17 @@ def constant_baseline_epe(train_set, eval_set, max_disparity: float) -> dict:
         err.append(np.abs(d[valid_disparity(d, max_disparity)] - median))
     err = np.concatenate(err)
     return {"median": median, "epe": float(err.mean()), "1pe": float((err > 1).mean() * 100.0)}
+
+
+def synthetic_sizes(value) -> tuple[tuple[int, int], ...]:
+    """``data.synthetic.sizes`` (a list of ``[width, height]`` px; empty or null = the one ``width``/``height``)
+    -> tuple of ``(width, height)``; ConfigError naming the bad entry otherwise."""
+    sizes = []
+    for item in value or ():
+        try:
+            width, height = (int(v) for v in item)
+        except (TypeError, ValueError):
+            raise ConfigError(f"data.synthetic.sizes: each entry must be [width, height] in px, got {item!r}") from None
+        sizes.append((width, height))
+    return tuple(sizes)
+

@@ -82,3 +82,30 @@ def test_family_all_cycles_every_family_with_its_own_seeds():
                                    scene=SyntheticStereoConfig(**{**SCENE.__dict__, "family": "dots"}))
     assert ds.scene_seed(dots) == alone.scene_seed(dots)          # scene k of "all" = scene k of its family
     assert len({ds.scene_seed(i) for i in range(len(ds))}) == len(ds)
+
+
+def test_sizes_cycle_so_every_family_is_seen_at_every_size():
+    import dataclasses
+
+    from eventvision.errors import ConfigError
+    from eventvision.simulate.stereo_scenes import FAMILIES
+    from eventvision.tasks.stereo import synthetic_sizes
+
+    n = len(FAMILIES)
+    scene = dataclasses.replace(SCENE, family="all")
+    ds = SyntheticStereoDataset(split="train", num_samples=2 * n + 1, scene=scene, sizes=((40, 24), (56, 32)),
+                                crop=(16, 32))
+    seen = {(ds.scene_config(i).family, ds.scene_config(i).width) for i in range(2 * n)}
+    assert seen == {(f, w) for f in FAMILIES for w in (40, 56)}
+    assert (ds.scene_config(n).width, ds.scene_config(n).height) == (56, 32)
+    assert ds.window_events(n)[4].shape == (32, 56) and ds.window_events(0)[4].shape == (24, 40)
+    assert ds[n]["left"].shape[-2:] == (16, 32)            # every size cut to the one training crop
+    # one family: the size changes scene by scene, and the scene seeds do not depend on the sizes
+    mixed = SyntheticStereoDataset(split="val", num_samples=2, scene=SCENE, sizes=((40, 24), (56, 32)))
+    assert [mixed.scene_config(i).width for i in range(2)] == [40, 56]
+    assert mixed.scene_seed(1) == SyntheticStereoDataset(split="val", num_samples=2, scene=SCENE).scene_seed(1)
+    with pytest.raises(ConfigError, match="training crop"):
+        SyntheticStereoDataset(split="train", num_samples=1, scene=SCENE, sizes=((40, 24),), crop=(32, 32))
+    assert synthetic_sizes([[346, 260], (640, 480)]) == ((346, 260), (640, 480)) and synthetic_sizes(None) == ()
+    with pytest.raises(ConfigError, match=r"\[width, height\]"):
+        synthetic_sizes([[346, 260, 3]])

@@ -86,24 +86,54 @@ class SyntheticStereoConfig:
 
 
 class SyntheticStereoDataset(torch.utils.data.Dataset):
-    """``num_samples`` synthetic windows of ``window_us`` each; item = sample dict (see ``common``)."""
+    """``num_samples`` synthetic windows of ``window_us`` each; item = sample dict (see ``common``).
+
+    ``sizes``: sensor sizes ``(width, height)`` px that the scenes cycle through (empty: ``scene``'s own).
+    With ``family: all`` scene ``i`` has family ``i mod 11`` and size ``(i // 11) mod len(sizes)``, so every
+    family is seen at every size; a training crop (``crop``) must fit the smallest size."""
 
     def __init__(self, *, split: str = "train", num_samples: int = 64, seed: int = 0, window_us: int = 50_000,
                  num_bins: int = 5, max_disparity: float = 63.0, crop: tuple[int, int] | None = None,
-                 scene: SyntheticStereoConfig = SyntheticStereoConfig(), encoding: Mapping[str, Any] | None = None):
+                 scene: SyntheticStereoConfig = SyntheticStereoConfig(), encoding: Mapping[str, Any] | None = None,
+                 sizes: tuple[tuple[int, int], ...] = ()):
         if split not in SPLIT_OFFSET:
             raise InvalidValueError(f"synthetic stereo: unknown split '{split}'; use one of "
                                     f"{', '.join(SPLIT_OFFSET)}")
+        self.sizes = tuple((int(w), int(h)) for w, h in sizes)
+        if any(w < 8 or h < 8 for w, h in self.sizes):
+            raise ConfigError(f"data.synthetic.sizes: every size must be at least 8x8 px, got {list(self.sizes)}")
+        if crop and any(h < crop[0] or w < crop[1] for w, h in self.sizes):
+            raise ConfigError(f"data.synthetic.sizes {[list(s) for s in self.sizes]}: every size must hold the "
+                              f"training crop {list(crop)} (height, width)")
         self.split, self.num_samples, self.seed = split, int(num_samples), int(seed)
         self.window_us, self.max_disparity, self.crop = int(window_us), float(max_disparity), crop
         self.scene = scene
-        self.encoder = make_pair_encoder(encoding, width=scene.width, height=scene.height, num_bins=num_bins,
-                                         max_disparity=max_disparity)
+        self._encoder_args = dict(encoding=encoding, num_bins=num_bins, max_disparity=max_disparity)
+        self._encoders: dict[tuple[int, int], Any] = {}
+        self.encoder = self.encoder_for(scene.width, scene.height)
         self._cache: dict[int, dict] = {}
         self._draws = 0   # training crops differ at every access (seeded by index and draw count)
 
     def __len__(self) -> int:
         return self.num_samples
+
+    def encoder_for(self, width: int, height: int):
+        """The window encoder of a ``width`` x ``height`` scene (one per size, made once)."""
+        key = (int(width), int(height))
+        if key not in self._encoders:
+            self._encoders[key] = make_pair_encoder(self._encoder_args["encoding"], width=key[0], height=key[1],
+                                                    num_bins=self._encoder_args["num_bins"],
+                                                    max_disparity=self._encoder_args["max_disparity"])
+        return self._encoders[key]
+
+    def scene_config(self, index: int) -> SyntheticStereoConfig:
+        """Scene ``index``'s family and size (see the class doc)."""
+        scene = self.scene.for_index(index)
+        if self.sizes:
+            per_size = len(FAMILIES) if self.scene.family == ALL_FAMILIES else 1
+            width, height = self.sizes[(int(index) // per_size) % len(self.sizes)]
+            scene = dataclasses.replace(scene, width=width, height=height)
+        return scene
 
     def scene_seed(self, index: int) -> int:
         return self.seed + SPLIT_OFFSET[self.split] + self.scene.for_index(index).seed_offset + int(index)
@@ -111,14 +141,16 @@ class SyntheticStereoDataset(torch.utils.data.Dataset):
     def window_events(self, index: int) -> tuple[np.ndarray, np.ndarray, int, int, np.ndarray]:
         """Scene ``index``'s raw material: ``(left events, right events, t0, t1, GT disparity [H, W])``,
         the window ``[t0, t1)`` (µs) and its GT at ``t1`` (px, NaN outside ``(0, max_disparity)``)."""
-        scene = StereoScene.random(self.scene.camera, self.scene_seed(index), self.scene.for_index(index).params)
+        config = self.scene_config(index)
+        scene = StereoScene.random(config.camera, self.scene_seed(index), config.params)
         t0, t1 = WARMUP_US, WARMUP_US + self.window_us
         left, right = scene.events(t1, frame_dt_us=self.scene.frame_dt_us)
         return left, right, t0, t1, mask_disparity(scene.disparity(t1), self.max_disparity)
 
     def _generate(self, index: int) -> dict:
         left, right, t0, t1, disparity = self.window_events(index)
-        inputs = {k: _compact(v) for k, v in self.encoder(left, right, t0, t1).items()}
+        encoder = self.encoder_for(disparity.shape[1], disparity.shape[0])
+        inputs = {k: _compact(v) for k, v in encoder(left, right, t0, t1).items()}
         return make_sample(inputs, disparity, t_end_us=t1, sequence=f"synthetic-{self.split}", index=index)
 
     def __getitem__(self, index: int) -> dict:
