@@ -487,6 +487,8 @@ class _EventsOfWindow:
     so a sample carries ``left``/``right`` event arrays instead of their encoding; remembers the window."""
 
     bounds: tuple[int, int] = (0, 0)
+    #: serves every sensor size (a synthetic dataset with ``sizes`` uses it for all of them)
+    any_size = True
 
     def __call__(self, left: np.ndarray, right: np.ndarray, t_start: int, t_end: int) -> dict:
         from eventvision.events.recording import window_slice

@@ -100,6 +100,13 @@ def test_sizes_cycle_so_every_family_is_seen_at_every_size():
     assert (ds.scene_config(n).width, ds.scene_config(n).height) == (56, 32)
     assert ds.window_events(n)[4].shape == (32, 56) and ds.window_events(0)[4].shape == (24, 40)
     assert ds[n]["left"].shape[-2:] == (16, 32)            # every size cut to the one training crop
+    assert ds.encoder_for(40, 24) is ds.encoder and ds.encoder_for(56, 32) is not ds.encoder
+
+    class RawEvents:                                       # eval --method's stand-in serves every size
+        any_size = True
+
+    ds.encoder = RawEvents()
+    assert ds.encoder_for(56, 32) is ds.encoder
     # one family: the size changes scene by scene, and the scene seeds do not depend on the sizes
     mixed = SyntheticStereoDataset(split="val", num_samples=2, scene=SCENE, sizes=((40, 24), (56, 32)))
     assert [mixed.scene_config(i).width for i in range(2)] == [40, 56]

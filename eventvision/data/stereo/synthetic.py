@@ -110,7 +110,8 @@ class SyntheticStereoDataset(torch.utils.data.Dataset):
         self.scene = scene
         self._encoder_args = dict(encoding=encoding, num_bins=num_bins, max_disparity=max_disparity)
         self._encoders: dict[tuple[int, int], Any] = {}
-        self.encoder = self.encoder_for(scene.width, scene.height)
+        self.encoder = make_pair_encoder(encoding, width=scene.width, height=scene.height, num_bins=num_bins,
+                                         max_disparity=max_disparity)
         self._cache: dict[int, dict] = {}
         self._draws = 0   # training crops differ at every access (seeded by index and draw count)
 
@@ -118,8 +119,12 @@ class SyntheticStereoDataset(torch.utils.data.Dataset):
         return self.num_samples
 
     def encoder_for(self, width: int, height: int):
-        """The window encoder of a ``width`` x ``height`` scene (one per size, made once)."""
+        """The window encoder of a ``width`` x ``height`` scene (one per size, made once). ``self.encoder`` is
+        the one of the base size; a stand-in put there with ``any_size = True`` (e.g. the raw-events encoder
+        of ``eval --method``) serves every size."""
         key = (int(width), int(height))
+        if getattr(self.encoder, "any_size", False) or key == (self.scene.width, self.scene.height):
+            return self.encoder
         if key not in self._encoders:
             self._encoders[key] = make_pair_encoder(self._encoder_args["encoding"], width=key[0], height=key[1],
                                                     num_bins=self._encoder_args["num_bins"],
