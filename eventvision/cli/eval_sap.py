@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 
 from eventvision.cli.args import nonneg_float, positive_int
+from eventvision.formats.kitti import PATCH_RULES
 
 HELP = "offline KITTI AP and streaming AP (sAP) of tracking-format results on KITTI Tracking"
 
@@ -43,7 +44,7 @@ def add_arguments(parser) -> None:
                         help="IoU thresholds: strict 0.7/0.5/0.5, loose 0.5/0.25/0.25 for BEV/3D")
     parser.add_argument("--split", choices=("all", "train", "val"), default="all",
                         help="StreamDSGN 40-frame patches (even train, odd val), each its own clip")
-    parser.add_argument("--patch-rule", choices=("streamdsgn", "alternating"), default="streamdsgn",
+    parser.add_argument("--patch-rule", choices=PATCH_RULES, default="streamdsgn",
                         help="streamdsgn: the release's split_patch_in_scene; alternating: every frame kept")
     parser.add_argument("--patch-len", type=positive_int, default=40, help="patch length in frames for --split")
     parser.add_argument("--image-height", type=positive_int, default=None,

@@ -32,7 +32,8 @@ filter fed by that track's boxes in all outputs emitted so far (position anchore
 so latency 0 equals offline); the 2D box follows the projected centre (P2) and scales with depth.
 
 StreamDSGN protocol: sequences are cut into 40-frame patches alternately used for training and
-validation (:func:`patch_ranges`; even patches train, odd patches val); each patch is a separate clip.
+validation (:func:`eventvision.formats.kitti.patch_ranges`; even patches train, odd patches val); each
+patch is a separate clip.
 ``rule="streamdsgn"`` cuts exactly as the release's ``split_patch_in_scene``
 (tools/gen_split_kitti_tracking.py): a sequence shorter than two patches is halved; otherwise
 ``n // 40 - 1`` full patches and the rest (40 + remainder frames) as the last one, except that when the
@@ -52,12 +53,11 @@ from typing import Sequence
 import numpy as np
 
 from eventvision.errors import DatasetNotFoundError, FileFormatError, InvalidValueError
-from eventvision.formats.kitti import FRAME_PERIOD_MS, MAX_FRAME_INDEX, OBJECT_DTYPE, empty_objects
+from eventvision.formats.kitti import FRAME_PERIOD_MS, MAX_FRAME_INDEX, OBJECT_DTYPE, empty_objects, patch_ranges
 from eventvision.geometry.boxes3d import alpha_from_rotation_y, project_points
 from eventvision.utils.io import read_text
 
 STRATEGIES = ("copy", "kf", "kf-streamdsgn")
-PATCH_RULES = ("streamdsgn", "alternating")
 
 
 @dataclass(frozen=True)
@@ -412,38 +412,6 @@ def stream_predictions(pred_frames: Sequence[np.ndarray], schedule: Schedule, nu
                 objs = _moved(objs, new_loc, P2)
         objs["frame"] = i
         out.append(objs)
-    return out
-
-
-def patch_ranges(num_frames: int, *, patch_len: int = 40, split: str = "all",
-                 rule: str = "alternating") -> list[tuple[int, int]]:
-    """[start, stop) frame ranges of one sequence: ``all`` -> the whole sequence; ``train``/``val`` -> the
-    even/odd patches. ``rule="streamdsgn"``: the release's ``split_patch_in_scene`` (see the module text);
-    ``rule="alternating"``: consecutive ``patch_len``-frame patches, a last partial one kept."""
-    if split == "all":
-        return [(0, num_frames)] if num_frames > 0 else []
-    if split not in ("train", "val"):
-        raise InvalidValueError(f"unknown split {split!r}; use all, train or val")
-    if patch_len <= 0:
-        raise InvalidValueError(f"patch length must be > 0 frames, got {patch_len}")
-    if rule not in PATCH_RULES:
-        raise InvalidValueError(f"unknown patch rule {rule!r}; use one of {', '.join(PATCH_RULES)}")
-    first = 0 if split == "train" else 1
-    if rule == "alternating":
-        starts = range(first * patch_len, num_frames, 2 * patch_len)
-        return [(s, min(s + patch_len, num_frames)) for s in starts]
-    return release_patches(num_frames, patch_len)[first::2]
-
-
-def release_patches(num_frames: int, patch_len: int = 40) -> list[tuple[int, int]]:
-    """All patches of ``split_patch_in_scene`` (tools/gen_split_kitti_tracking.py) as [start, stop) ranges."""
-    if num_frames < 2 * patch_len:
-        half = num_frames // 2
-        return [(0, half), (half, num_frames)]
-    n = num_frames // patch_len - 1
-    out = [(i * patch_len, (i + 1) * patch_len) for i in range(n)]
-    if num_frames % patch_len:
-        out.append((n * patch_len, num_frames))
     return out
 
 

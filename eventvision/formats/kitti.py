@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eventvision.errors import DatasetNotFoundError, FileFormatError
+from eventvision.errors import DatasetNotFoundError, FileFormatError, InvalidValueError
 from eventvision.utils.io import atomic_path, text_lines
 
 #: one object (one text line). bbox: x1, y1, x2, y2 px; dimensions: h, w, l m; location: x, y, z m (camera).
@@ -375,3 +375,41 @@ def read_sequence_calib(root: str | os.PathLike, seq: str) -> Calibration:
     if not path.is_file():
         raise DatasetNotFoundError(f"{path}: sequence {seq} has no calib file; check the KITTI root")
     return read_calib(path)
+
+
+# ------------------------------------------------------------------- StreamDSGN patches of a tracking sequence
+
+#: how :func:`patch_ranges` cuts a sequence: the release's ``split_patch_in_scene`` or plain alternation
+PATCH_RULES = ("streamdsgn", "alternating")
+
+
+def patch_ranges(num_frames: int, *, patch_len: int = 40, split: str = "all",
+                 rule: str = "alternating") -> list[tuple[int, int]]:
+    """[start, stop) frame ranges of one sequence: ``all`` -> the whole sequence; ``train``/``val`` -> the
+    even/odd patches. ``rule="streamdsgn"``: the release's ``split_patch_in_scene`` (:func:`release_patches`);
+    ``rule="alternating"``: consecutive ``patch_len``-frame patches, a last partial one kept."""
+    if split == "all":
+        return [(0, num_frames)] if num_frames > 0 else []
+    if split not in ("train", "val"):
+        raise InvalidValueError(f"unknown split {split!r}; use all, train or val")
+    if patch_len <= 0:
+        raise InvalidValueError(f"patch length must be > 0 frames, got {patch_len}")
+    if rule not in PATCH_RULES:
+        raise InvalidValueError(f"unknown patch rule {rule!r}; use one of {', '.join(PATCH_RULES)}")
+    first = 0 if split == "train" else 1
+    if rule == "alternating":
+        starts = range(first * patch_len, num_frames, 2 * patch_len)
+        return [(s, min(s + patch_len, num_frames)) for s in starts]
+    return release_patches(num_frames, patch_len)[first::2]
+
+
+def release_patches(num_frames: int, patch_len: int = 40) -> list[tuple[int, int]]:
+    """All patches of ``split_patch_in_scene`` (tools/gen_split_kitti_tracking.py) as [start, stop) ranges."""
+    if num_frames < 2 * patch_len:
+        half = num_frames // 2
+        return [(0, half), (half, num_frames)]
+    n = num_frames // patch_len - 1
+    out = [(i * patch_len, (i + 1) * patch_len) for i in range(n)]
+    if num_frames % patch_len:
+        out.append((n * patch_len, num_frames))
+    return out

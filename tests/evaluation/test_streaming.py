@@ -140,32 +140,6 @@ def test_kf_beats_copy_on_real_tracks(shared_data):
     assert kf["Car"]["bbox"]["R40"][1] > copy["Car"]["bbox"]["R40"][1]
 
 
-def test_patch_ranges():
-    assert st.patch_ranges(100) == [(0, 100)]
-    assert st.patch_ranges(100, split="train") == [(0, 40), (80, 100)]
-    assert st.patch_ranges(100, split="val") == [(40, 80)]
-    assert st.patch_ranges(30, split="val") == []
-    with pytest.raises(UserError):
-        st.patch_ranges(10, split="test")
-
-
-def test_patch_ranges_release_split_patch_in_scene():
-    """tools/gen_split_kitti_tracking.py split_patch_in_scene, rule by rule (40-frame patches)."""
-    # under 80 frames: halved
-    assert st.release_patches(79) == [(0, 39), (39, 79)]
-    assert st.patch_ranges(50, split="train", rule="streamdsgn") == [(0, 25)]
-    assert st.patch_ranges(50, split="val", rule="streamdsgn") == [(25, 50)]
-    # remainder merged into the last patch: 130 -> 0-40, 40-80, 80-130
-    assert st.release_patches(130) == [(0, 40), (40, 80), (80, 130)]
-    # length divisible by 40: the last 40 frames belong to no patch
-    assert st.release_patches(160) == [(0, 40), (40, 80), (80, 120)]
-    assert st.release_patches(80) == [(0, 40)]
-    assert st.patch_ranges(160, split="train", rule="streamdsgn") == [(0, 40), (80, 120)]
-    assert st.patch_ranges(160, split="val", rule="streamdsgn") == [(40, 80)]
-    with pytest.raises(UserError):
-        st.patch_ranges(100, split="val", rule="other")
-
-
 def test_sampled_schedule_draws_measured_latencies_deterministically():
     lat = [50.0, 150.0, 230.0]
     a = st.sampled_schedule(30, lat, np.random.default_rng(7))

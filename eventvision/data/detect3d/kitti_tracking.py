@@ -131,8 +131,8 @@ def list_sequences(training: Path) -> list[str]:
 
 def patch_split(num_frames: int, patch_len: int, split: str) -> list[tuple[int, int]]:
     """StreamDSGN split: [start, end) frame ranges of the 40-frame patches of ``split`` (even patches train,
-    odd patches val; ``all``/``test``: the whole sequence) — ``eventvision.evaluation.streaming.patch_ranges``."""
-    from eventvision.evaluation.streaming import patch_ranges
+    odd patches val; ``all``/``test``: the whole sequence) — ``eventvision.formats.kitti.patch_ranges``."""
+    from eventvision.formats.kitti import patch_ranges
 
     return patch_ranges(num_frames, patch_len=patch_len, split="all" if split == "test" else split)
 
