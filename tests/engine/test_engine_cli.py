@@ -50,3 +50,19 @@ def test_a_fresh_run_in_a_used_folder_starts_a_new_log(toy_config, tmp_path):
         Trainer.from_config(toy_config("train.epochs=1"), "toy", verbose=False).fit()
     rows = read_metrics_csv(tmp_path / "run" / "metrics.csv")
     assert [r["step"] for r in rows if r["tag"] == "train/loss"] == [4, 8]
+
+
+def test_fine_tuning_never_overwrites_its_initial_weights(tmp_path, capsys, toy_overrides):
+    """train.init_weights inside the output folder of a fresh run would be overwritten by the run's own
+    best.pt: refused in one line, the file untouched; another output folder works."""
+    first = tmp_path / "a"
+    assert main(["train", "toy", *toy_overrides, "train.epochs=1", "--output-dir", str(first), "-q"]) == 0
+    capsys.readouterr()
+    before = (first / "best.pt").read_bytes()
+    args = ["train", "toy", *toy_overrides, "train.epochs=1", f"train.init_weights={first / 'best.pt'}", "-q"]
+    assert main([*args, "--output-dir", str(first)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "would destroy the input" in err
+    assert (first / "best.pt").read_bytes() == before
+    assert main([*args, "--output-dir", str(tmp_path / "b")]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[0])["step"] == 8
