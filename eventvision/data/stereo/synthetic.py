@@ -12,6 +12,7 @@ on its own. Generated samples are cached in memory (SBT as int8).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping
 
@@ -108,10 +109,10 @@ class SyntheticStereoDataset(torch.utils.data.Dataset):
         self.split, self.num_samples, self.seed = split, int(num_samples), int(seed)
         self.window_us, self.max_disparity, self.crop = int(window_us), float(max_disparity), crop
         self.scene = scene
-        self._encoder_args = dict(encoding=encoding, num_bins=num_bins, max_disparity=max_disparity)
+        self._make_encoder = functools.partial(make_pair_encoder, encoding, num_bins=num_bins,
+                                               max_disparity=max_disparity)
         self._encoders: dict[tuple[int, int], Any] = {}
-        self.encoder = make_pair_encoder(encoding, width=scene.width, height=scene.height, num_bins=num_bins,
-                                         max_disparity=max_disparity)
+        self.encoder = self._make_encoder(width=scene.width, height=scene.height)
         self._cache: dict[int, dict] = {}
         self._draws = 0   # training crops differ at every access (seeded by index and draw count)
 
@@ -126,9 +127,7 @@ class SyntheticStereoDataset(torch.utils.data.Dataset):
         if getattr(self.encoder, "any_size", False) or key == (self.scene.width, self.scene.height):
             return self.encoder
         if key not in self._encoders:
-            self._encoders[key] = make_pair_encoder(self._encoder_args["encoding"], width=key[0], height=key[1],
-                                                    num_bins=self._encoder_args["num_bins"],
-                                                    max_disparity=self._encoder_args["max_disparity"])
+            self._encoders[key] = self._make_encoder(width=key[0], height=key[1])
         return self._encoders[key]
 
     def scene_config(self, index: int) -> SyntheticStereoConfig:
