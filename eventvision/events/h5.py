@@ -224,11 +224,23 @@ def open_own_stereo(path: Path) -> StereoRecording:
                            owner=f)
         attr = lambda k: (file_float(f.attrs[k], source=path, field=k, positive=True)  # noqa: E731
                           if k in f.attrs else None)
+        rectified = _flag_attr(f, "rectified", path)
         return StereoRecording(left, right, path=path, format="eventvision-h5", baseline_m=attr("baseline_m"),
-                               focal_px=attr("focal_px"))
+                               focal_px=attr("focal_px"), rectified=rectified)
     except BaseException:
         f.close()
         raise
+
+
+def _flag_attr(f: h5py.File, key: str, path) -> bool | None:
+    """A root attribute that holds 0 or 1 -> bool; None when absent; FileFormatError for anything else."""
+    if key not in f.attrs:
+        return None
+    value = np.asarray(f.attrs[key])
+    if value.size != 1 or value.dtype.kind not in "biu" or int(value.item()) not in (0, 1):
+        raise FileFormatError(f"{path}: root attribute '{key}' must be 0 or 1, got {value.tolist()!r}; the file "
+                              f"was edited or written by another tool, convert the recording again")
+    return bool(int(value.item()))
 
 
 def _group(f: h5py.File, name: str, path) -> h5py.Group:

@@ -365,10 +365,12 @@ class StereoRecording(_Closable):
     is_stereo = True
 
     def __init__(self, left: EventStream, right: EventStream, *, path: Path, format: str,
-                 baseline_m: float | None = None, focal_px: float | None = None):
+                 baseline_m: float | None = None, focal_px: float | None = None, rectified: bool | None = None):
         self.left, self.right = left, right
         self.path, self.format = Path(path), format
         self.baseline_m, self.focal_px = baseline_m, focal_px
+        #: True/False when the file says whether its events are rectified (eventvision h5 ``rectified``), else None
+        self.rectified = rectified
 
     @property
     def meta(self) -> EventMeta:

@@ -128,6 +128,9 @@ def open_stereo_input(path: str | Path) -> StereoInput:
             raise FileFormatError(f"{path}: the recording holds no events; record or convert a non-empty one")
         kind = "dsec" if path.is_dir() else str(getattr(rec, "format", ""))
         maps, notes = find_rectify_maps(path, kind)
+        if getattr(rec, "rectified", None) is False:
+            notes.append(f"{path}: converted without rectification maps (rectified = 0 in the file): events "
+                         f"used unrectified; convert the DSEC folder or the MVSEC file with its calibration maps")
         meta = rec.left.meta
         for m, cam in zip(maps or (), ("left", "right")):
             if m.shape[:2] != (meta.height, meta.width):

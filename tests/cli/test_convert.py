@@ -180,3 +180,24 @@ def test_convert_stereo_keeps_rectification_error_unchanged(capsys, tmp_path, la
     ok = np.isfinite(gt) & np.isfinite(disp[-1])
     assert np.median(np.abs(disp[-1][ok] - gt[ok])) < 0.5     # rectified: SGBM finds the true disparity
     assert json.loads((tmp_path / "after" / "summary.json").read_text())["windows"] == len(disp)
+
+
+def test_a_file_converted_without_maps_says_so_when_run(capsys, tmp_path):
+    """An MVSEC file without its calibration maps converts with rectified = 0; run stereo reads the flag back
+    and notes that the events are unrectified. A flag that is not 0/1 is one line and exit 2."""
+    from eventvision.data.stereo.export import write_mvsec_sequence
+    from eventvision.simulate.stereo_scenes import StereoCamera, StereoScene
+    cam = StereoCamera(width=346, height=260, focal_px=200.0, baseline_m=0.1)
+    left, right = StereoScene.random(cam, 3).events(60_000, frame_dt_us=5000)
+    src, _ = write_mvsec_sequence(tmp_path / "flying", "indoor_flying1", left=left, right=right)
+    dst = tmp_path / "conv.h5"
+    assert _run(capsys, "convert", src, dst)[0] == 0
+    with h5py.File(dst) as f:
+        assert f.attrs["rectified"] == 0
+    code, _, err = _run(capsys, "run", "stereo", "--method", "sgbm", "--input", dst, "--output", tmp_path / "o",
+                        "--png-every", "0")
+    assert code == 0 and "rectified = 0" in err and "unrectified" in err
+    with h5py.File(dst, "r+") as f:
+        f.attrs["rectified"] = "yes"
+    code, _, err = _run(capsys, "run", "stereo", "--method", "sgbm", "--input", dst, "--output", tmp_path / "o2")
+    assert code == 2 and err.count("\n") == 1 and "'rectified' must be 0 or 1" in err
