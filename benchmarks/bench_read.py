@@ -7,8 +7,8 @@ Blosc/ZSTD like DSEC), then measures in separate child processes (so peak RSS is
 * baseline: ``h5py`` reads ``events/x, y, t, p`` in full (what most DSEC loaders do) and slices windows
   from memory with ``ms_to_idx``.
 
-Prints events/s and peak memory (RSS high-water mark of the child) for both and their ratios. Also
-compares file decoders on the real samples (our numba EVT 3.0 decoder vs expelliarmus; .dat).
+Prints events/s and peak memory (RSS high-water mark of the child) for both and their ratios. File
+decoding against other readers is ``bench_decode.py``'s job.
 
     python benchmarks/bench_read.py               # ~1-2 min with file generation, 50 M events
     python benchmarks/bench_read.py --events 10000000 --window-ms 50
@@ -103,51 +103,6 @@ def run_child(method: str, path: Path, window_us: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def bench_decoders(cache: Path) -> None:
-    """Decoder throughput: the real EVT 3.0 / .dat samples with their data repeated ``repeat`` times (so
-    fixed per-file costs do not dominate); decoding only, timestamps of the copies are not monotonic
-    (expelliarmus prints a warning about that)."""
-    data = Path(os.environ.get("EVENTVISION_SHARED_DATA", REPO.parent / "shared" / "data")) / "events"
-    if not data.is_dir():
-        print("(decoder comparison skipped: no shared sample data)")
-        return
-    from expelliarmus import Wizard
-
-    from eventvision.events.prophesee import DatStream, RawStream, read_header
-
-    def best(fn, reps=3):
-        fn()
-        times = []
-        for _ in range(reps):
-            t = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t)
-        return min(times)
-
-    print("\nfile decoders on the real samples, data repeated (best of 3, warm, decode only):")
-    for name, enc, cls, repeat in (("evt3_sample.raw", "evt3", RawStream, 20),
-                                   ("sample_ncars.dat", "dat", DatStream, 1000)):
-        src = data / name
-        head = read_header(src, dat=enc == "dat").size
-        raw = src.read_bytes()
-        big = cache / f"x{repeat}_{name}"
-        if not big.exists():
-            big.write_bytes(raw[:head] + raw[head:] * repeat)
-        stream = cls(big)
-
-        def decode_all(stream=stream):  # decoding only: the copies' timestamps are not monotonic
-            if isinstance(stream, DatStream):
-                return sum(len(stream._read_range(i, min(i + (1 << 20), stream.num_events)))
-                           for i in range(0, stream.num_events, 1 << 20))
-            return sum(len(c) for c in stream._decode_chunks(1 << 20))
-
-        n = decode_all()
-        ours = best(decode_all)
-        theirs = best(lambda: Wizard(encoding=enc, fpath=str(big)).read())
-        print(f"  {name:<18} {n:>10,} ev  eventvision {n / ours / 1e6:6.1f} Mev/s   expelliarmus "
-              f"{n / theirs / 1e6:6.1f} Mev/s   ratio {theirs / ours:5.2f}x")
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=50_000_000)
@@ -177,7 +132,6 @@ def main() -> None:
     print(f"ratio eventvision / h5py-whole: speed {ours['events_per_s'] / base['events_per_s']:.2f}x, "
           f"peak RSS {ours['peak_rss_mb'] / base['peak_rss_mb']:.2f}x, memory over imports "
           f"{ours['data_mb'] / base['data_mb']:.3f}x")
-    bench_decoders(cache)
 
 
 if __name__ == "__main__":
