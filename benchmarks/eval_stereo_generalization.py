@@ -313,6 +313,7 @@ def main(argv=None) -> int:
 
     import torch
 
+    from eventvision.cli.run_stereo import parse_size
     from eventvision.engine.checkpoint import load_model_from_checkpoint
     from eventvision.simulate.stereo_scenes import FAMILIES
 
@@ -322,7 +323,7 @@ def main(argv=None) -> int:
     model.eval()
     families = list(FAMILIES) if args.families == "all" else args.families.split(",")
     t_start = time.time()
-    size = tuple(int(v) for v in args.synthetic_size.lower().split("x")) if args.synthetic_size else None
+    size = parse_size(args.synthetic_size) if args.synthetic_size else None
     constant = training_median(task, args.median_samples)
     print(f"constant = median training disparity {constant:.2f} px ({args.median_samples} training scenes)")
     results: dict = {"checkpoint": str(ckpt), "constant_px": constant, "sets": {}}

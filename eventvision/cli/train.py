@@ -55,11 +55,12 @@ def main(args: argparse.Namespace) -> int:
     from eventvision.utils.io import refuse_overwrite_input
 
     out = Path(cfg.get("output_dir", "runs/default"))
-    refuse_overwrite_input(out, args.config, args.resume_from, config_input_paths(cfg))
+    inputs = config_input_paths(cfg)
+    refuse_overwrite_input(out, args.config, args.resume_from, inputs)
     if not (args.resume or args.resume_from or args.auto_resume):
         # a fresh run rewrites these files of its folder: none may be an input (e.g. train.init_weights)
         for name in ("config.yaml", "last.pt", "best.pt", "metrics.csv"):
-            refuse_overwrite_input(out / name, args.config, config_input_paths(cfg))
+            refuse_overwrite_input(out / name, args.config, inputs)
     try:
         auto = args.auto_resume and (Path(cfg.get("output_dir", "runs/default")) / "last.pt").exists()
         resume = args.resume_from or (True if args.resume or auto else None)

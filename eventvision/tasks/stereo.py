@@ -213,4 +213,3 @@ def synthetic_sizes(value) -> tuple[tuple[int, int], ...]:
             raise ConfigError(f"data.synthetic.sizes: each entry must be [width, height] in px, got {item!r}") from None
         sizes.append((width, height))
     return tuple(sizes)
-

@@ -30,7 +30,8 @@ import numpy as np
 import torch
 
 from eventvision.errors import ConfigError, DatasetNotFoundError, FileFormatError
-from eventvision.formats.kitti import Calibration, make_objects, read_calib, read_label_file, split_frames
+from eventvision.formats.kitti import (Calibration, make_objects, patch_ranges, read_calib, read_label_file,
+                                      split_frames)
 from eventvision.geometry.boxes3d import objects_to_grid_boxes
 
 KITTI_TRACKING_URL = "https://www.cvlibs.net/datasets/kitti/eval_tracking.php"
@@ -132,8 +133,6 @@ def list_sequences(training: Path) -> list[str]:
 def patch_split(num_frames: int, patch_len: int, split: str) -> list[tuple[int, int]]:
     """StreamDSGN split: [start, end) frame ranges of the 40-frame patches of ``split`` (even patches train,
     odd patches val; ``all``/``test``: the whole sequence) — ``eventvision.formats.kitti.patch_ranges``."""
-    from eventvision.formats.kitti import patch_ranges
-
     return patch_ranges(num_frames, patch_len=patch_len, split="all" if split == "test" else split)
 
 

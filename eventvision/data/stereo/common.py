@@ -82,7 +82,7 @@ class SGBMRefineEncoder:
     ``mode``: OpenCV's ``"3way"`` (default: 2-3x faster than full SGBM with about the same answers, the
     network corrects the rest) or ``"sgbm"``; ``block_size`` and ``image`` as in
     :func:`eventvision.matching.sgbm.sgbm_disparity`; ``offsets`` (px) where the matching cost around
-    SGBM's answer is sampled (:func:`eventvision.models.stereo.refine.cost_profile`)."""
+    SGBM's answer is sampled (:func:`eventvision.matching.refine_inputs.cost_profile`)."""
 
     width: int
     height: int
