@@ -133,8 +133,11 @@ def unwrap(model: nn.Module) -> nn.Module:
     return model.module if wrapped else model
 
 
-def load_state_into(model: nn.Module, state: Mapping, *, source: str | os.PathLike) -> None:
-    """``load_state_dict`` (strict) with a one-line CheckpointError naming what does not match."""
+def load_state_into(model: nn.Module, state: Mapping, *, source: str | os.PathLike,
+                    allow_missing: bool = False) -> list[str]:
+    """``load_state_dict`` (strict) with a one-line CheckpointError naming what does not match. With
+    ``allow_missing`` (a fine-tuning start that adds modules) the model's keys the checkpoint lacks keep their
+    initialisation and are returned; unexpected keys and shape mismatches are still errors."""
     try:
         result = unwrap(model).load_state_dict(dict(state), strict=False)
     except RuntimeError as exc:  # shape mismatch
@@ -142,13 +145,14 @@ def load_state_into(model: nn.Module, state: Mapping, *, source: str | os.PathLi
         raise CheckpointError(f"{source}: weights do not fit the model built from the config ({reason}); "
                               f"use the config the checkpoint was trained with") from None
     problems = []
-    if result.missing_keys:
+    if result.missing_keys and not allow_missing:
         problems.append(f"{len(result.missing_keys)} missing (e.g. {result.missing_keys[0]})")
     if result.unexpected_keys:
         problems.append(f"{len(result.unexpected_keys)} unexpected (e.g. {result.unexpected_keys[0]})")
     if problems:
         raise CheckpointError(f"{source}: weights do not fit the model built from the config: "
                               f"{'; '.join(problems)}; use the config the checkpoint was trained with")
+    return list(result.missing_keys)
 
 
 def restore_task_extra(task: Any, ckpt: Mapping) -> None:

@@ -129,7 +129,12 @@ class Trainer:
         if ckpt is not None:
             load_state_into(model, ckpt["model"], source=self.resume_path)
         elif init is not None:    # fine-tuning start (train.init_weights): weights only
-            load_state_into(model, init["model"], source=init_path)
+            # modules the checkpoint lacks (a branch added for the fine-tune) keep their initialisation
+            fresh = load_state_into(model, init["model"], source=init_path, allow_missing=True)
+            if fresh:
+                modules = sorted({k.split(".")[0] for k in fresh})
+                self.print(f"train.init_weights: {len(fresh)} tensors not in {init_path} start from their "
+                           f"initialisation ({', '.join(modules[:6])}{', ...' if len(modules) > 6 else ''})")
         if self.dist.enabled and tcfg.get("sync_batchnorm", False):
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         model.to(self.device)

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from eventvision.errors import ConfigError, InvalidValueError
-from eventvision.models.stereo.loss import disparity_loss
+from eventvision.models.stereo.loss import disparity_loss, matching_loss
 from eventvision.tasks.base import Task
 from eventvision.utils.disparity import valid_disparity
 
@@ -71,6 +71,8 @@ class StereoTask(Task):
             # SGBM searches the model's whole output range, whatever range the GT is scored on
             refine = self.cfg.model.get("refine") or {}
             offsets = {"offsets": tuple(int(k) for k in refine["offsets"])} if "offsets" in refine else {}
+            if int(refine.get("correlation", 0) or 0):
+                offsets["right_image"] = True       # the matching branch reads both views
             return {"kind": "sgbm_refine", "max_disparity": float(self.cfg.model.max_disp) - 1, **offsets,
                     **dict(self.cfg.model.get("sgbm") or {})}
         return {"kind": "sbt"}
@@ -135,14 +137,24 @@ class StereoTask(Task):
 
     @staticmethod
     def model_inputs(batch) -> tuple:
-        """The model's positional inputs: ``(left, right)`` SBT, or ``(left, guide)`` for the SGBM-refine network."""
-        return (batch["left"], batch["guide"]) if "guide" in batch else (batch["left"], batch["right"])
+        """The model's positional inputs: ``(left, right)`` SBT, or ``(left, guide[, right])`` for the SGBM-refine
+        network (``right`` with its matching branch)."""
+        if "guide" not in batch:
+            return batch["left"], batch["right"]
+        return (batch["left"], batch["guide"]) + ((batch["right"],) if "right" in batch else ())
 
     def training_step(self, model: nn.Module, batch):
-        pred = self.predict(model, batch)
         gt = batch["disparity"]
         max_d = float(self.cfg.data.max_disparity)
-        loss = disparity_loss(pred, gt, max_d, str(self.cfg.loss.name))
+        matching_weight = float(self.cfg.loss.get("matching_weight", 0.0) or 0.0)
+        if self.arch == "sgbm_refine" and "right" in batch and matching_weight > 0:
+            # the refine network's matching branch is also supervised directly (it starts gated off)
+            pred, logits = model(*self.model_inputs(batch), with_matching=True)
+            loss = disparity_loss(pred, gt, max_d, str(self.cfg.loss.name)) \
+                + matching_weight * matching_loss(logits, gt, max_d)
+        else:
+            pred = self.predict(model, batch)
+            loss = disparity_loss(pred, gt, max_d, str(self.cfg.loss.name))
         dgs_cycle_end = (self._epoch + 1) % DGS_EVERY_EPOCHS == 0
         if self.cfg.model.dgs and dgs_cycle_end and self._dgs_batches < DGS_MAX_BATCHES:
             from eventvision.spiking.surrogate import accumulate_surrogates

@@ -142,3 +142,21 @@ def test_task_extra_state_is_saved_and_handed_back_before_the_model_is_built(toy
     calls.clear()
     Trainer(GenotypeToy.from_config(cfg), cfg, resume=True, verbose=False)
     assert calls == [("extra", [[0, 1], [2]], [0.0, 1.0, 2.0]), ("build",)]
+
+
+def test_load_state_into_lets_a_fine_tune_add_modules_but_nothing_else():
+    """train.init_weights may start a model that adds modules (they keep their initialisation); keys the model
+    lacks and shape mismatches stay one-line errors."""
+    from eventvision.engine.checkpoint import load_state_into
+
+    base = torch.nn.Sequential(torch.nn.Linear(4, 3))
+    grown = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Linear(3, 2))
+    with pytest.raises(UserError, match="2 missing"):
+        load_state_into(grown, base.state_dict(), source="base.pt")
+    assert load_state_into(grown, base.state_dict(), source="base.pt", allow_missing=True) == ["1.weight", "1.bias"]
+    torch.testing.assert_close(grown[0].weight, base[0].weight)
+    with pytest.raises(UserError, match="unexpected"):
+        load_state_into(base, grown.state_dict(), source="grown.pt", allow_missing=True)
+    wide = torch.nn.Sequential(torch.nn.Linear(4, 5))
+    with pytest.raises(UserError, match="do not fit"):
+        load_state_into(wide, base.state_dict(), source="base.pt", allow_missing=True)

@@ -11,7 +11,7 @@ import torch
 from eventvision.config import load_config
 from eventvision.errors import UserError
 from eventvision.tasks import get_task_class
-from eventvision.models.stereo.loss import disparity_loss
+from eventvision.models.stereo.loss import disparity_loss, matching_loss
 from eventvision.tasks.stereo import StereoTask, constant_baseline_epe
 
 # a CPU-quick variant of stereo/small: 32x48 plain scenes of one textured plane (plus at most one patch) at a
@@ -60,6 +60,43 @@ def test_loss_ignores_invalid_pixels():
     assert torch.isfinite(pred.grad).all() and pred.grad[0, 0, 1] == 0 and pred.grad[0, 0, 3] == 0
     sl1 = disparity_loss(pred.detach(), gt, 23.0)                           # smooth L1: 0.5 + 0.5*0.5^2
     assert sl1.item() == pytest.approx((0.5 + 0.125) / 2)
+
+
+def test_matching_loss_is_the_triangle_cross_entropy_over_valid_pixels():
+    logits = torch.tensor([0.5, 2.0, 1.0, -1.0]).view(1, 4, 1, 1).expand(1, 4, 2, 3).contiguous()
+    logits.requires_grad_(True)
+    gt = torch.full((1, 8, 12), 6.0)                   # between the 4 px and 8 px levels: weights 0.5 / 0.5
+    gt[0, :2] = float("nan")
+    gt[0, 2, :4] = 40.0                                # beyond max_disparity: ignored
+    logp = torch.log_softmax(torch.tensor([0.5, 2.0, 1.0, -1.0]), 0)
+    loss = matching_loss(logits, gt, 23.0)
+    assert loss.item() == pytest.approx(float(-0.5 * (logp[1] + logp[2])), rel=1e-5)
+    loss.backward()
+    assert torch.isfinite(logits.grad).all()
+    gt[0, 5, 5] = 4.0                                  # exactly on a level: one-hot
+    one = matching_loss(logits.detach()[..., :1, :1], gt[..., 5:6, 5:6], 23.0)
+    assert one.item() == pytest.approx(float(-logp[1]), rel=1e-5)
+    assert matching_loss(logits.detach(), torch.full((1, 8, 12), float("nan")), 23.0).item() == 0.0
+
+
+def test_refine_training_step_supervises_the_matching_branch_directly():
+    """With model.refine.correlation the task adds loss.matching_weight x the branch's cross-entropy, so its
+    features learn from the first step although the branch's output starts gated off."""
+    cfg = load_config("stereo/refine", ["data.synthetic.width=64", "data.synthetic.height=40", "data.crop=[]",
+                                        "data.synthetic.num_train=2", "model.refine.correlation=16",
+                                        "model.refine.correlation_channels=4", "device=cpu"])
+    task = StereoTask(cfg)
+    model = task.build_model().train()
+    batch = task.collate([task.build_dataset("train")[i] for i in range(2)])
+    assert batch["right"].shape == batch["left"].shape
+    loss, logs = task.training_step(model, batch)
+    pred = task.predict(model, batch)
+    assert loss.item() > disparity_loss(pred, batch["disparity"], 62.0, "smooth_l1").item() + 0.1
+    loss.backward()
+    assert model.match_features[0][0].weight.grad.abs().sum() > 0
+    task.cfg.loss.matching_weight = 0.0
+    assert task.training_step(model, batch)[0].item() == pytest.approx(
+        disparity_loss(pred, batch["disparity"], 62.0, "smooth_l1").item(), rel=1e-4)
 
 
 def test_energy_per_inference_is_positive():

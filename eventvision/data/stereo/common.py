@@ -82,7 +82,8 @@ class SGBMRefineEncoder:
     ``mode``: OpenCV's ``"3way"`` (default: 2-3x faster than full SGBM with about the same answers, the
     network corrects the rest) or ``"sgbm"``; ``block_size`` and ``image`` as in
     :func:`eventvision.matching.sgbm.sgbm_disparity`; ``offsets`` (px) where the matching cost around
-    SGBM's answer is sampled (:func:`eventvision.matching.refine_inputs.cost_profile`)."""
+    SGBM's answer is sampled (:func:`eventvision.matching.refine_inputs.cost_profile`); ``right_image``: also
+    ``"right"`` uint8 [3, H, W], the right camera's time surface (for ``model.refine.correlation``)."""
 
     width: int
     height: int
@@ -91,6 +92,7 @@ class SGBMRefineEncoder:
     block_size: int = 9
     image: str = "time_surface_polarity"
     offsets: tuple[int, ...] = (-4, -2, -1, 0, 1, 2, 4)
+    right_image: bool = False
 
     def __call__(self, left: np.ndarray, right: np.ndarray, t_start: int, t_end: int) -> dict:
         img_l, img_r = event_image_pair(left, right, width=self.width, height=self.height, t_start=t_start,
@@ -100,7 +102,10 @@ class SGBMRefineEncoder:
         filled = fill_disparity_holes(disp)
         guide = np.concatenate([filled[None], np.isfinite(disp)[None].astype(np.float32),
                                 cost_profile(img_l, img_r, filled, self.offsets)])
-        return {"left": _channels_first(img_l), "guide": guide}
+        out = {"left": _channels_first(img_l), "guide": guide}
+        if self.right_image:
+            out["right"] = _channels_first(img_r)
+        return out
 
 
 def _channels_first(image: np.ndarray) -> np.ndarray:
@@ -111,15 +116,16 @@ def _channels_first(image: np.ndarray) -> np.ndarray:
 def make_pair_encoder(encoding: Mapping[str, Any] | None, *, width: int, height: int, num_bins: int = 5,
                       max_disparity: float = 63.0):
     """The pair encoder of ``encoding`` (``{"kind": "sbt"}`` (default) or ``{"kind": "sgbm_refine", "mode":
-    ..., "block_size": ..., "image": ..., "offsets": ..., "max_disparity": ...}``) for a ``width`` x ``height``
-    sensor; an encoding's ``max_disparity`` (the SGBM search range, px) wins over the argument."""
+    ..., "block_size": ..., "image": ..., "offsets": ..., "right_image": ..., "max_disparity": ...}``) for a
+    ``width`` x ``height`` sensor; an encoding's ``max_disparity`` (the SGBM search range, px) wins over the
+    argument."""
     opts = dict(encoding or {})
     kind = opts.pop("kind", "sbt")
     max_disparity = float(opts.pop("max_disparity", max_disparity))
     if kind == "sbt":
         return SBTPairEncoder(width=int(width), height=int(height), num_bins=int(num_bins))
     if kind == "sgbm_refine":
-        known = {"mode", "block_size", "image", "offsets"}
+        known = {"mode", "block_size", "image", "offsets", "right_image"}
         if "offsets" in opts:
             opts["offsets"] = tuple(int(k) for k in opts["offsets"])
         unknown = sorted(set(opts) - known)

@@ -16,6 +16,7 @@ from torch import nn
 
 from eventvision.models.conv import Conv3d
 from eventvision.models.detect3d.geometry import DepthBins, VoxelGrid, plane_sweep_grid, voxel_sampling_grid
+from eventvision.models.losses import triangle_cross_entropy
 
 
 def warp_right_volume(right: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
@@ -75,14 +76,8 @@ def depth_ce_loss(cost: torch.Tensor, depth: torch.Tensor, bins: DepthBins) -> t
     the image (bilinear, cell centres at ``(j + 0.5)·s − 0.5``); at every pixel with
     ``depth_min < depth < depth_max`` the target is the triangle ``max(0, 1 − |d_k − depth| / step)`` over
     the planes d_k; loss = mean over those pixels of ``−Σ_k target_k · log softmax_k``. 0 without pixels."""
-    up = F.interpolate(cost, size=depth.shape[-2:], mode="bilinear", align_corners=False)
     valid = (depth > bins.min_m) & (depth < bins.max_m)
-    if not bool(valid.any()):
-        return cost.sum() * 0.0
-    logp = F.log_softmax(up, dim=1).permute(0, 2, 3, 1)[valid]  # [P, D]
-    d = bins.values(cost.device, cost.dtype)
-    target = (1.0 - (d[None, :] - depth[valid][:, None]).abs() / bins.step).clamp(min=0.0)
-    return -(target * logp).sum(dim=1).mean()
+    return triangle_cross_entropy(cost, depth, valid, bins.values(cost.device, cost.dtype), bins.step)
 
 
 def geometry_volume(psv: torch.Tensor, depth_prob: torch.Tensor | None, grid: VoxelGrid, bins: DepthBins,

@@ -12,6 +12,8 @@ Inputs (made by :class:`eventvision.data.stereo.common.SGBMRefineEncoder` from a
   (mean over the 3 channels, images scaled to 0..1, right view sampled linearly, 0 outside) for each of
   the K integer offsets ``k`` (both from :mod:`eventvision.matching.refine_inputs`). The cost needs no
   gradient (it depends on inputs only), so it is computed with the inputs, off the network's thread.
+* ``right`` (only with the matching branch, ``model.refine.correlation > 0``): the right camera's time
+  surface, like ``left``.
 
 The network sees the left image, the local matching-cost profile around the initial disparity, the
 initial disparity and the answered mask; a 3-level encoder-decoder (1/2, 1/4, 1/8 resolution, dilated residual
@@ -66,6 +68,10 @@ class RefineConfig:
     time_steps: int = 2
     neuron: str = "spikedhs"
     learn_tau: bool = True
+    #: full-range matching branch (0 = off): learned features of both views at 1/4 resolution, correlated at
+    #: ``correlation`` disparities in 4-px steps (16 covers 0..60 px), added to the 1/4-level encoder features
+    correlation: int = 0
+    correlation_channels: int = 16
 
     def __post_init__(self):
         if self.encoder not in ("ann", "spiking"):
@@ -80,6 +86,11 @@ class RefineConfig:
             raise ConfigError(f"model.refine.offsets must be whole pixels, got {list(self.offsets)}")
         if self.max_disp < 2:
             raise ConfigError(f"model.max_disp must be >= 2, got {self.max_disp}")
+        if self.correlation < 0 or self.correlation_channels < 1:
+            raise ConfigError(f"model.refine.correlation must be >= 0 (0 = off) and correlation_channels >= 1, "
+                              f"got {self.correlation} / {self.correlation_channels}")
+        if self.correlation and self.encoder != "ann":
+            raise ConfigError("model.refine.correlation is implemented for the ANN encoder only")
 
 
 class SGBMRefineStereo(nn.Module):
@@ -128,6 +139,17 @@ class SGBMRefineStereo(nn.Module):
                                   nn.Conv2d(cfg.head_channels, 1, 3, padding=1))
         nn.init.zeros_(self.head[-1].weight)
         nn.init.zeros_(self.head[-1].bias)
+        if cfg.correlation:
+            cc = cfg.correlation_channels
+            # shared by both views; strides as enc1/enc2, so its maps have the 1/4-level size
+            self.match_features = nn.Sequential(_conv(3, cc // 2, stride=2), _conv(cc // 2, cc, stride=2),
+                                                _conv(cc, cc), nn.Conv2d(cc, cc, 3, padding=1))
+            self.match_temperature = nn.Parameter(torch.ones(()))
+            # correlation (D) + soft-argmax disparity, its difference to SGBM's, peak probability -> e2's width;
+            # the last conv is zero-initialised: a model fine-tuned with the branch starts as the one without
+            self.match_proj = nn.Sequential(_conv(cfg.correlation + 3, c2), nn.Conv2d(c2, c2, 1))
+            nn.init.zeros_(self.match_proj[-1].weight)
+            nn.init.zeros_(self.match_proj[-1].bias)
 
     @classmethod
     def from_config(cls, model_cfg: Mapping[str, Any]) -> "SGBMRefineStereo":
@@ -135,12 +157,16 @@ class SGBMRefineStereo(nn.Module):
         refine = dict(model_cfg.get("refine") or {})
         return cls(max_disp=int(model_cfg.get("max_disp", 63)), **refine)
 
-    def encode(self, x0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def encode(self, x0: torch.Tensor, matching: torch.Tensor | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``x0`` ``[N, C, H, W]`` -> features at 1/2, 1/4, 1/8 resolution (ANN tensors; a spiking encoder
-        runs ``time_steps`` steps from a reset state and each level is read out as its mean spike rate)."""
+        runs ``time_steps`` steps from a reset state and each level is read out as its mean spike rate).
+        ``matching``: None, or the matching branch's term added at the 1/4 level (ANN encoder only)."""
         if self.cfg.encoder == "ann":
             e1 = self.enc1(x0)
             e2 = self.enc2(e1)
+            if matching is not None:
+                e2 = e2 + matching
             return e1, e2, self.enc3(e2)
         from spikingjelly.activation_based import functional
         functional.reset_net(self)
@@ -148,21 +174,61 @@ class SGBMRefineStereo(nn.Module):
         s2 = self.enc2(s1)
         return self.readout(s1), self.readout(s2), self.readout(self.enc3(s2))
 
-    def forward(self, left: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
+    def match(self, left: torch.Tensor, right: torch.Tensor, d0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Full-range matching at 1/4 resolution: ``left``, ``right`` float ``[N, 3, H, W]`` (0..1), ``d0``
+        ``[N, 1, H, W]`` px -> (``[N, c2, ceil(H/4), ceil(W/4)]`` added to the encoder's 1/4-level features,
+        matching logits ``[N, correlation, ceil(H/4), ceil(W/4)]``, level d = 4d px)."""
+        n = left.shape[0]
+        feats = self.match_features(torch.cat([left, right], dim=0))
+        fl, fr = feats[:n], feats[n:]
+        levels = self.cfg.correlation
+        corr = correlate_rows(fl, fr, levels)          # level d = 4d px at full resolution
+        prob = torch.softmax(corr * self.match_temperature, dim=1)
+        grid = torch.arange(levels, dtype=corr.dtype, device=corr.device).view(1, -1, 1, 1) * 4.0
+        coarse = (prob * grid).sum(1, keepdim=True)
+        d0_low = F.adaptive_avg_pool2d(d0, corr.shape[-2:])
+        cues = torch.cat([corr, coarse / self.max_disp, (coarse - d0_low) / self.max_disp,
+                          prob.amax(1, keepdim=True)], dim=1)
+        return self.match_proj(cues), corr * self.match_temperature
+
+    def forward(self, left: torch.Tensor, guide: torch.Tensor, right: torch.Tensor | None = None, *,
+                with_matching: bool = False):
+        """-> disparity ``[N, H, W]`` px; with ``with_matching`` (training the matching branch) also its
+        logits ``[N, correlation, ceil(H/4), ceil(W/4)]`` (:func:`eventvision.models.stereo.loss.matching_loss`)."""
         k = len(self.cfg.offsets)
         if guide.dim() != 4 or guide.shape[1] != 2 + k or left.dim() != 4 or left.shape[1] != 3 \
                 or left.shape[-2:] != guide.shape[-2:]:
             raise InvalidValueError(
                 f"SGBM refinement expects left [N, 3, H, W] and guide [N, {2 + k}, H, W] (filled SGBM disparity, "
                 f"answered mask, {k} matching costs), got {list(left.shape)} and {list(guide.shape)}")
+        if self.cfg.correlation and (right is None or right.shape != left.shape):
+            raise InvalidValueError(f"SGBM refinement with model.refine.correlation needs the right time surface "
+                                    f"[N, 3, H, W] like left {list(left.shape)}, got "
+                                    f"{None if right is None else list(right.shape)}")
         left, guide = left.float() / 255.0, guide.float()
         d0 = guide[:, :1]
         x0 = torch.cat([left, guide[:, 2:], d0 / self.max_disp, guide[:, 1:2]], dim=1)
-        e1, e2, e3 = self.encode(x0)
+        matched = self.match(left, right.float() / 255.0, d0) if self.cfg.correlation else None
+        e1, e2, e3 = self.encode(x0, None if matched is None else matched[0])
         u2 = self.dec2(torch.cat([_up(e3, e2), e2], dim=1))
         u1 = self.dec1(torch.cat([_up(u2, e1), e1], dim=1))
         delta = self.head(_up(self.head_features(u1), x0) + self.head_inputs(x0))
-        return (d0 + delta).clamp(0.0, float(self.max_disp - 1))[:, 0]
+        disparity = (d0 + delta).clamp(0.0, float(self.max_disp - 1))[:, 0]
+        if with_matching:
+            if matched is None:
+                raise ConfigError("with_matching needs the matching branch (model.refine.correlation > 0)")
+            return disparity, matched[1]
+        return disparity
+
+
+def correlate_rows(left: torch.Tensor, right: torch.Tensor, levels: int) -> torch.Tensor:
+    """Correlation of rectified feature maps along rows: ``left``, ``right`` ``[N, C, H, W]`` -> ``[N, levels,
+    H, W]`` with ``out[:, d, y, x] = mean_c left[:, c, y, x] * right[:, c, y, x - d]`` (0 where ``x < d``)."""
+    n, _, h, w = left.shape
+    out = left.new_zeros((n, levels, h, w))
+    for d in range(min(levels, w)):
+        out[:, d, :, d:] = (left[..., d:] * right[..., :w - d]).mean(1)
+    return out
 
 
 def _up(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:

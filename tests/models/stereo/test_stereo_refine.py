@@ -96,3 +96,55 @@ def test_crop_cuts_every_image_of_the_sample_alike():
     y0, x0 = np.argwhere(sample["disparity"] == out["disparity"][0, 0])[0]
     np.testing.assert_array_equal(out["guide"], sample["guide"][:, y0:y0 + 4, x0:x0 + 6])
     np.testing.assert_array_equal(out["left"], sample["left"][:, y0:y0 + 4, x0:x0 + 6])
+
+
+def test_row_correlation_peaks_at_the_shift():
+    from eventvision.models.stereo.refine import correlate_rows
+
+    torch.manual_seed(0)
+    right = torch.randn(2, 16, 6, 30)
+    left = torch.zeros_like(right)
+    left[..., 3:] = right[..., :-3]                        # left(x) = right(x - 3)
+    corr = correlate_rows(left, right, 8)
+    assert corr.shape == (2, 8, 6, 30)
+    torch.testing.assert_close(corr[:, 2, :, 5], (left[..., 5] * right[..., 3]).mean(1))
+    assert (corr[:, 5, :, :5] == 0).all()                  # no right column to compare with
+    assert (corr[..., 10:].argmax(1) == 3).float().mean() > 0.95
+
+
+def test_matching_branch_starts_as_the_model_without_it_and_needs_the_right_view():
+    torch.manual_seed(0)
+    plain = SGBMRefineStereo(max_disp=32).eval()
+    branch = SGBMRefineStereo(max_disp=32, correlation=8, correlation_channels=8).eval()
+    missing = branch.load_state_dict(plain.state_dict(), strict=False).missing_keys
+    assert missing and all(k.startswith("match_") for k in missing)
+    left = torch.randint(0, 256, (1, 3, 20, 36), dtype=torch.uint8)
+    right = torch.randint(0, 256, (1, 3, 20, 36), dtype=torch.uint8)
+    guide = _guide(1, 20, 36, torch.rand(1, 20, 36) * 20)
+    torch.testing.assert_close(branch(left, guide, right), plain(left, guide))
+    with pytest.raises(InvalidValueError, match="right time surface"):
+        branch(left, guide)
+    # trained, the branch's features get a gradient (the head's and the branch's last convs start at zero:
+    # from the third step on)
+    branch.train()
+    opt = torch.optim.SGD(branch.parameters(), 0.1)
+    for _ in range(3):
+        opt.zero_grad()
+        (branch(left, guide, right) - guide[:, 0] - 3).abs().mean().backward()
+        opt.step()
+    assert branch.match_features[0][0].weight.grad.abs().sum() > 0
+    with pytest.raises(ConfigError, match="ANN encoder"):
+        SGBMRefineStereo(correlation=8, encoder="spiking")
+    with pytest.raises(ConfigError, match="correlation"):
+        SGBMRefineStereo(correlation=-1)
+
+
+def test_encoder_adds_the_right_time_surface_for_the_matching_branch():
+    from eventvision.matching.sgbm import event_image_pair
+
+    left, right = _plane_events(64, 32, 5)
+    enc = make_pair_encoder({"kind": "sgbm_refine", "right_image": True}, width=64, height=32, max_disparity=20)
+    out = enc(left, right, 0, 50_000)
+    assert set(out) == {"left", "guide", "right"}
+    _, img_r = event_image_pair(left, right, width=64, height=32, t_start=0, t_end=50_000)
+    np.testing.assert_array_equal(out["right"], img_r.transpose(2, 0, 1))
