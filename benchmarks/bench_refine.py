@@ -1,7 +1,8 @@
 """Speed of the SGBM-refine pieces at 346x260, each against the named alternative, in the same run.
 
-* network: ``SGBMRefineStereo`` with channels-last weights (what ``LearnedStereo`` does on a CPU) vs the same
-  weights in the default NCHW layout, one torch thread, mean of ``--repeats`` forwards after a warm-up;
+* network: the bundled ``stereo_refine.pt`` as ``LearnedStereo`` runs it on a CPU (BatchNorm folded into the
+  convs, channels-last weights) vs the same weights with BatchNorm kept, channels-last and in the default NCHW
+  layout, one torch thread, mean of ``--repeats`` forwards after a warm-up;
 * SGBM: OpenCV's 3-way variant (the refine encoder's ``model.sgbm.mode``) vs full SGBM (the ``--method sgbm``
   yardstick), on the time surfaces of a synthetic 346x260 window.
 
@@ -34,7 +35,6 @@ def main(argv=None) -> int:
     import torch
 
     from eventvision.matching.sgbm import event_image_pair, sgbm_disparity
-    from eventvision.models.stereo.refine import SGBMRefineStereo
     from eventvision.simulate.stereo_scenes import StereoCamera, StereoScene
 
     torch.set_num_threads(1)
@@ -43,16 +43,26 @@ def main(argv=None) -> int:
     img_l, img_r = event_image_pair(left, right, width=346, height=260, t_start=10_000, t_end=60_000)
     sgbm_ms = {m: mean_ms(lambda m=m: sgbm_disparity(img_l, img_r, max_disparity=62, mode=m), args.repeats)
                for m in ("3way", "sgbm")}
-    model = SGBMRefineStereo().eval()
+    from eventvision.engine.checkpoint import load_model_from_checkpoint
+    from eventvision.inference.stereo import BUNDLED_CHECKPOINT
+    from eventvision.models.conv import fuse_conv_bn
+
+    _, model, _ = load_model_from_checkpoint(BUNDLED_CHECKPOINT, device="cpu", task_name="stereo")
+    model.eval()
     cl = copy.deepcopy(model).to(memory_format=torch.channels_last)
-    x = torch.from_numpy(img_l.transpose(2, 0, 1).copy())[None]
-    guide = torch.rand(1, 2 + len(model.cfg.offsets), 260, 346) * 30
+    fused = fuse_conv_bn(copy.deepcopy(model)).to(memory_format=torch.channels_last)
+    inputs = (torch.from_numpy(img_l.transpose(2, 0, 1).copy())[None],
+              torch.rand(1, 2 + len(model.cfg.offsets), 260, 346) * 30)
+    if model.cfg.correlation:
+        inputs += (torch.from_numpy(img_r.transpose(2, 0, 1).copy())[None],)
     with torch.inference_mode():
-        net_ms = {"nchw": mean_ms(lambda: model(x, guide), args.repeats),
-                  "channels_last": mean_ms(lambda: cl(x, guide), args.repeats)}
+        net_ms = {"nchw": mean_ms(lambda: model(*inputs), args.repeats),
+                  "channels_last": mean_ms(lambda: cl(*inputs), args.repeats),
+                  "fused": mean_ms(lambda: fused(*inputs), args.repeats)}
     print("346x260, 1 torch thread")
-    print(f"refine network: channels-last {net_ms['channels_last']:.1f} ms, NCHW {net_ms['nchw']:.1f} ms "
-          f"-> {net_ms['nchw'] / net_ms['channels_last']:.2f}x")
+    print(f"refine network (matching branch: {model.cfg.correlation or 'off'}): BN folded + channels-last "
+          f"{net_ms['fused']:.1f} ms, channels-last {net_ms['channels_last']:.1f} ms, NCHW {net_ms['nchw']:.1f} ms "
+          f"-> {net_ms['channels_last'] / net_ms['fused']:.2f}x / {net_ms['nchw'] / net_ms['fused']:.2f}x")
     print(f"SGBM: 3-way {sgbm_ms['3way']:.1f} ms, full SGBM {sgbm_ms['sgbm']:.1f} ms "
           f"-> {sgbm_ms['sgbm'] / sgbm_ms['3way']:.2f}x")
     return 0

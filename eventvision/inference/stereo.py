@@ -177,6 +177,10 @@ class LearnedStereo:
             if device is not None
             else (param.device if param is not None else torch.device("cpu"))
         )
+        if self.device.type == "cpu" and not model.training:
+            from eventvision.models.conv import fuse_conv_bn
+
+            fuse_conv_bn(model)                            # inference only: BN folded into the conv before it
         if getattr(model, "channels_last", False) and self.device.type == "cpu":
             model.to(memory_format=torch.channels_last)   # the model's own measured preference (2D convs)
         self.max_disparity = float(task.cfg.data.max_disparity)
