@@ -29,7 +29,8 @@ def fuse_conv_bn(module: nn.Module) -> nn.Module:
     """Fold every ``BatchNorm2d`` that directly follows a ``Conv2d`` in an ``nn.Sequential`` into that conv, in
     place (the BN becomes ``nn.Identity``); returns ``module``. Inference only: the folded conv applies the BN's
     running statistics, so ``module`` must be in eval mode. Same outputs to float rounding, fewer passes over
-    the feature maps (measured on the SGBM-refine network at 346x260, one thread: about 10 % of its time)."""
+    the feature maps (the SGBM-refine checkpoints at 346x260, one thread: 5-8 % of the network's time,
+    ``benchmarks/bench_refine.py``)."""
     if module.training:
         raise ValueError("fuse_conv_bn folds running statistics: call it on a model in eval mode")
     from torch.nn.utils.fusion import fuse_conv_bn_eval

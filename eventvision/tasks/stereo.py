@@ -19,6 +19,7 @@ from torch import nn
 
 from eventvision.errors import ConfigError, InvalidValueError
 from eventvision.models.stereo.loss import disparity_loss, matching_loss
+from eventvision.models.stereo.refine import MATCHING_STEP_PX
 from eventvision.tasks.base import Task
 from eventvision.utils.disparity import valid_disparity
 
@@ -70,10 +71,10 @@ class StereoTask(Task):
         if self.arch == "sgbm_refine":
             # SGBM searches the model's whole output range, whatever range the GT is scored on
             refine = self.cfg.model.get("refine") or {}
-            offsets = {"offsets": tuple(int(k) for k in refine["offsets"])} if "offsets" in refine else {}
+            opts = {"offsets": tuple(int(k) for k in refine["offsets"])} if "offsets" in refine else {}
             if int(refine.get("correlation", 0) or 0):
-                offsets["right_image"] = True       # the matching branch reads both views
-            return {"kind": "sgbm_refine", "max_disparity": float(self.cfg.model.max_disp) - 1, **offsets,
+                opts["right_image"] = True          # the matching branch reads both views
+            return {"kind": "sgbm_refine", "max_disparity": float(self.cfg.model.max_disp) - 1, **opts,
                     **dict(self.cfg.model.get("sgbm") or {})}
         return {"kind": "sbt"}
 
@@ -151,7 +152,7 @@ class StereoTask(Task):
             # the refine network's matching branch is also supervised directly (it starts gated off)
             pred, logits = model(*self.model_inputs(batch), with_matching=True)
             loss = disparity_loss(pred, gt, max_d, str(self.cfg.loss.name)) \
-                + matching_weight * matching_loss(logits, gt, max_d)
+                + matching_weight * matching_loss(logits, gt, max_d, step=MATCHING_STEP_PX)
         else:
             pred = self.predict(model, batch)
             loss = disparity_loss(pred, gt, max_d, str(self.cfg.loss.name))

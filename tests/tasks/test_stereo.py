@@ -69,14 +69,14 @@ def test_matching_loss_is_the_triangle_cross_entropy_over_valid_pixels():
     gt[0, :2] = float("nan")
     gt[0, 2, :4] = 40.0                                # beyond max_disparity: ignored
     logp = torch.log_softmax(torch.tensor([0.5, 2.0, 1.0, -1.0]), 0)
-    loss = matching_loss(logits, gt, 23.0)
+    loss = matching_loss(logits, gt, 23.0, step=4.0)
     assert loss.item() == pytest.approx(float(-0.5 * (logp[1] + logp[2])), rel=1e-5)
     loss.backward()
     assert torch.isfinite(logits.grad).all()
     gt[0, 5, 5] = 4.0                                  # exactly on a level: one-hot
-    one = matching_loss(logits.detach()[..., :1, :1], gt[..., 5:6, 5:6], 23.0)
+    one = matching_loss(logits.detach()[..., :1, :1], gt[..., 5:6, 5:6], 23.0, step=4.0)
     assert one.item() == pytest.approx(float(-logp[1]), rel=1e-5)
-    assert matching_loss(logits.detach(), torch.full((1, 8, 12), float("nan")), 23.0).item() == 0.0
+    assert matching_loss(logits.detach(), torch.full((1, 8, 12), float("nan")), 23.0, step=4.0).item() == 0.0
 
 
 def test_refine_training_step_supervises_the_matching_branch_directly():

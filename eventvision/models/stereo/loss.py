@@ -27,7 +27,7 @@ def disparity_loss(
     return F.smooth_l1_loss(p, g) if kind == "smooth_l1" else F.l1_loss(p, g)
 
 
-def matching_loss(logits: torch.Tensor, gt: torch.Tensor, max_disparity: float, step: float = 4.0) -> torch.Tensor:
+def matching_loss(logits: torch.Tensor, gt: torch.Tensor, max_disparity: float, step: float) -> torch.Tensor:
     """Supervision of a correlation volume: ``logits`` [N, D, h, w] over disparities ``0, step, ..., (D-1)·step``
     px (the refine network's matching branch: 1/4 resolution, 4-px levels), ``gt`` [N, H, W] px -> the triangle
     cross-entropy (:func:`eventvision.models.losses.triangle_cross_entropy`) over valid GT pixels (a GT at or

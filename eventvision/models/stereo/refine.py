@@ -93,6 +93,10 @@ class RefineConfig:
             raise ConfigError("model.refine.correlation is implemented for the ANN encoder only")
 
 
+#: disparity between neighbouring levels of the matching branch, px: its features are at 1/4 resolution
+MATCHING_STEP_PX = 4.0
+
+
 class SGBMRefineStereo(nn.Module):
     """``forward(left, guide) -> disparity [N, H, W]`` px (see the module docstring for the inputs)."""
 
@@ -184,7 +188,7 @@ class SGBMRefineStereo(nn.Module):
         levels = self.cfg.correlation
         corr = correlate_rows(fl, fr, levels)          # level d = 4d px at full resolution
         prob = torch.softmax(corr * self.match_temperature, dim=1)
-        grid = torch.arange(levels, dtype=corr.dtype, device=corr.device).view(1, -1, 1, 1) * 4.0
+        grid = torch.arange(levels, dtype=corr.dtype, device=corr.device).view(1, -1, 1, 1) * MATCHING_STEP_PX
         coarse = (prob * grid).sum(1, keepdim=True)
         d0_low = F.adaptive_avg_pool2d(d0, corr.shape[-2:])
         cues = torch.cat([corr, coarse / self.max_disp, (coarse - d0_low) / self.max_disp,
