@@ -70,7 +70,7 @@ def check_output(output: Path, inputs: list[Path]) -> None:
 
 def main(args) -> int:
     from eventvision.inference import stereo
-    from eventvision.inference.base import ThreadTuner, configure_threads
+    from eventvision.inference.base import configure_threads, network_tuner
     from eventvision.utils.device import select_device
 
     output = Path(args.output)
@@ -87,19 +87,22 @@ def main(args) -> int:
         if source is None:
             from eventvision.config import load_config
             cfg = method.task.cfg if args.method == "learned" else load_config("stereo/refine")
-            source = stereo.synthetic_input(cfg, duration_s=args.duration_s, seed=args.seed, size=size)
+            # simulated up front: live, the simulator (not the method) would set the windows/s
+            source = stereo.prerender(stereo.synthetic_input(cfg, duration_s=args.duration_s, seed=args.seed,
+                                                             size=size), int(round(args.window_ms * 1000)),
+                                      max_windows=args.max_windows)
         # automatic: reading/encoding and writing always run on worker threads (they block on queues, they do
         # not spin, and the SGBM/numba stages release the GIL); the network's threads are tuned only when at
-        # least two cores are idle
+        # least three cores are idle (inference/base.py)
         auto = args.threads == 0
-        tuner = ThreadTuner(threads) if auto and threads >= 2 and args.method == "learned" else None
+        tuner = network_tuner(threads) if auto and args.method == "learned" else None
         predictor = stereo.StereoPredictor(method, source, window_us=int(round(args.window_ms * 1000)),
                                            max_windows=args.max_windows, background=auto, tuner=tuner)
         summary = stereo.run_stereo(predictor, output, mp4=args.mp4, png_every=args.png_every, extra_summary={
             "input": str(input_path) if input_path else f"synthetic(seed={args.seed})",
             "input_kind": source.kind,
             "checkpoint": str(ckpt_path) if args.method == "learned" else None, "threads": threads,
-            "network_threads": tuner.chosen if tuner is not None else None})
+            "network_threads": tuner.chosen if tuner is not None else (1 if auto else threads)})
     finally:
         if source is not None:
             source.close()

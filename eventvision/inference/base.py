@@ -3,9 +3,12 @@
 Thread policy of the stream commands (``--threads``): N > 0 runs everything one after the other with N
 torch intra-op threads. 0 (the default) is automatic: when the load leaves only one core idle it is
 N = 1; otherwise reading/encoding the next window (:func:`in_background`) and writing the outputs
-(:class:`BackgroundWorker`) move to worker threads and a :class:`ThreadTuner` picks the network's
-intra-op threads (all idle cores or 1) by timing both while the stream runs, again every few seconds,
-because the load of a shared machine changes.
+(:class:`BackgroundWorker`) move to worker threads, which hold about one core; with three or more idle
+cores a :class:`ThreadTuner` picks the network's intra-op threads (the remaining cores or 1) by timing both
+while the stream runs, again every few seconds, because the load of a shared machine changes. On two cores
+the network keeps one thread: trials with two contend with the worker threads and only cost time.
+OpenCV's own thread pool follows the same rule (one thread in automatic mode, N otherwise): its workers
+would be a fourth contender for two cores during SGBM and PNG encoding.
 
 Why not simply torch's default (one intra-op thread per core): its OpenMP workers spin at every join,
 so when another job holds a core each layer waits for a descheduled worker; on 2 busy cores that made
@@ -39,9 +42,17 @@ def configure_threads(threads: int = 0) -> int:
     if threads < 0:
         raise InvalidValueError(f"thread count must be >= 0 (0 = automatic), got {threads}")
     n = threads or free_cores()
+    import cv2
     import torch
     torch.set_num_threads(n if threads else 1)
+    cv2.setNumThreads(n if threads else 1)
     return n
+
+
+def network_tuner(cores: int) -> "ThreadTuner | None":
+    """The automatic mode's :class:`ThreadTuner` for ``cores`` idle cores (None below three: the worker
+    threads hold one core, so the network keeps one thread)."""
+    return ThreadTuner(cores - 1) if cores >= 3 else None
 
 
 class ThreadTuner:

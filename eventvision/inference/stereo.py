@@ -160,6 +160,48 @@ def synthetic_input(cfg, *, duration_s: float, seed: int, size: tuple[int, int] 
     return StereoInput(rec, scene.width, scene.height, 0, None, "synthetic")
 
 
+@dataclass
+class PrerenderedRecording:
+    """A stereo recording's windows computed once, up front: ``source`` cut into ``window_us`` windows
+    (``(t0, t1, left, right)`` tuples held in memory). Any other window length is read from ``source``.
+    Every other attribute (size, clock, rig, ``disparity_at``) is the source's."""
+
+    source: object
+    window_us: int
+    windows: list
+
+    def __getattr__(self, name):
+        if name == "source":          # not set yet (copying, unpickling): no recursion
+            raise AttributeError(name)
+        return getattr(self.source, name)
+
+    def iter_windows(self, window_us: int, t_start: int | None = None, t_end: int | None = None):
+        if int(window_us) != self.window_us or t_start is not None or t_end is not None:
+            yield from self.source.iter_windows(window_us, t_start, t_end)
+            return
+        yield from self.windows
+
+
+def prerender(source: StereoInput, window_us: int, *, max_windows: int = 0, show_progress: bool = True
+              ) -> StereoInput:
+    """``source`` with its first ``max_windows`` (0 = all) windows made before streaming starts (for the
+    built-in synthetic recording, whose event simulation is slower than the pipeline: streamed live,
+    windows/s would measure the simulator)."""
+    import itertools
+
+    from eventvision.utils.progress import progress
+
+    rec = source.recording
+    duration = getattr(rec, "t_end", 0) - getattr(rec, "t_start", 0) + 1
+    total = max(1, int(np.ceil(duration / int(window_us))))
+    total = min(total, max_windows) if max_windows else total
+    windows = list(progress(itertools.islice(rec.iter_windows(int(window_us)), total), total=total,
+                            desc="simulate the built-in recording", unit="win",
+                            disable=None if show_progress else True))
+    return StereoInput(PrerenderedRecording(rec, int(window_us), windows), source.width, source.height,
+                       source.t_offset, source.rectify_maps, source.kind, list(source.notes), source.path)
+
+
 # ------------------------------------------------------------------------------------------------ methods
 class LearnedStereo:
     """A stereo checkpoint: both cameras' window encoded as the task says (``StereoTask.pair_encoder``: SBT, or
@@ -220,7 +262,7 @@ class LearnedStereo:
     def infer(self, inputs) -> np.ndarray:
         import torch
 
-        with torch.no_grad():
+        with torch.inference_mode():
             disp = self.task.predict(self.model, self.task.move_batch(inputs, self.device))[0]
             out = disp.float().cpu().numpy()
         if self.device.type == "cuda":

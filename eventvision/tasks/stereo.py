@@ -52,6 +52,9 @@ class StereoTask(Task):
         if float(data.max_disparity) > int(model.max_disp) - 1:
             raise ConfigError(f"data.max_disparity={data.max_disparity} exceeds what the model can output "
                               f"(model.max_disp - 1 = {int(model.max_disp) - 1}); raise model.max_disp")
+        if float(cfg.loss.get("matching_weight", 0.0) or 0.0) < 0:
+            raise ConfigError(f"loss.matching_weight={cfg.loss.matching_weight} is negative; use 0 to switch the "
+                              f"matching branch's loss off or a positive weight (1.0 measured best)")
 
     # --- building -----------------------------------------------------------------------------
     @property

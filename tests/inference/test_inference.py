@@ -98,18 +98,27 @@ def test_gesture_predictor_over_a_recording(tmp_path):
 
 
 def test_thread_policy(monkeypatch):
+    import cv2
     import torch
 
     from eventvision.inference import base
-    before = torch.get_num_threads()
+    before, cv_before = torch.get_num_threads(), cv2.getNumThreads()
     try:
         monkeypatch.setattr(base.os, "getloadavg", lambda: (50.0, 50.0, 50.0))
         assert base.free_cores() == 1 and base.configure_threads(0) == 1 and torch.get_num_threads() == 1
-        assert base.configure_threads(2) == 2
+        assert cv2.getNumThreads() == 1                     # automatic: OpenCV's pool does not add threads
+        assert base.configure_threads(2) == 2 and torch.get_num_threads() == 2 and cv2.getNumThreads() == 2
         with pytest.raises(Exception, match=">= 0"):
             base.configure_threads(-1)
     finally:
         torch.set_num_threads(before)
+        cv2.setNumThreads(cv_before)
+
+
+def test_network_tuner_leaves_one_core_to_the_worker_threads():
+    from eventvision.inference.base import network_tuner
+    assert network_tuner(1) is None and network_tuner(2) is None
+    assert network_tuner(3).high == 2 and network_tuner(8).high == 7
 
 
 def test_thread_tuner_keeps_the_faster_setting():
@@ -129,3 +138,25 @@ def test_thread_tuner_keeps_the_faster_setting():
         assert used[10:12] == [2, 2]                        # re-trial after `period` windows
     finally:
         torch.set_num_threads(before)
+
+
+def test_prerendered_input_streams_the_same_windows():
+    """The built-in synthetic recording simulated up front yields exactly the live windows (and honours
+    max_windows); other window lengths still come from the source."""
+    from eventvision.config import load_config
+    from eventvision.inference.stereo import prerender, synthetic_input
+
+    def make():
+        return synthetic_input(load_config("stereo/refine"), duration_s=0.15, seed=3, size=(64, 48))
+
+    live = list(make().windows(50_000))
+    pre = prerender(make(), 50_000, show_progress=False)
+    ahead = list(pre.windows(50_000))
+    assert len(ahead) == len(live) == 3
+    for a, b in zip(ahead, live):
+        assert (a.t0, a.t1) == (b.t0, b.t1)
+        np.testing.assert_array_equal(a.events, b.events)
+        np.testing.assert_array_equal(a.right, b.right)
+    assert len(prerender(make(), 50_000, max_windows=2, show_progress=False).recording.windows) == 2
+    assert pre.recording.width == 64 and pre.recording.disparity_at(50_000).shape == (48, 64)
+    assert len(list(pre.windows(25_000))) == 6

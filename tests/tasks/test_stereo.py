@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from eventvision.config import load_config
-from eventvision.errors import UserError
+from eventvision.errors import ConfigError, UserError
 from eventvision.tasks import get_task_class
 from eventvision.models.stereo.loss import disparity_loss, matching_loss
 from eventvision.tasks.stereo import StereoTask, constant_baseline_epe
@@ -196,3 +196,9 @@ def test_dgs_schedule_moves_widths_every_five_epochs():
     assert all(float(m.width) == pytest.approx(3.0) for m in dgs)      # not before 5 epochs
     task.on_epoch_end(model, 4)
     assert all(float(m.width) == pytest.approx(3.4) for m in dgs)
+
+
+def test_negative_matching_weight_is_refused():
+    cfg = load_config("stereo/refine", ["loss.matching_weight=-0.5", "device=cpu"])
+    with pytest.raises(ConfigError, match="matching_weight"):
+        StereoTask(cfg)
