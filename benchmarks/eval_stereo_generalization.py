@@ -309,6 +309,7 @@ def main(argv=None) -> int:
         default="",
         help="PNG: per family, left events | model | SGBM | GT of the first held-out synthetic scene",
     )
+    parser.add_argument("--figure-scale", type=int, default=2, help="pixel repeat of the figure (1: as rendered)")
     args = parser.parse_args(argv)
 
     import torch
@@ -398,7 +399,8 @@ def main(argv=None) -> int:
 
         gap = np.full((4, panels[0].shape[1], 3), 255, np.uint8)
         figure = np.concatenate([x for p in panels for x in (p, gap)][:-1], axis=0)
-        save_png(args.figure, np.repeat(np.repeat(figure, 2, axis=0), 2, axis=1))
+        k = max(1, args.figure_scale)
+        save_png(args.figure, np.repeat(np.repeat(figure, k, axis=0), k, axis=1))
     return 0
 
 
