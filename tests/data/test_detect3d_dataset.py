@@ -92,3 +92,35 @@ def test_depth_maps_become_the_plane_sweep_target(root):
             ds[3]
     finally:
         bad.write_bytes(keep)
+
+
+def test_lidar_scans_become_the_depth_target_where_no_depth_map_exists(shared_data, tmp_path):
+    """A KITTI Tracking sequence with velodyne/<seq>/<frame>.bin and no depth_02 (real KITTI): the depth target
+    is the real scan projected with the sequence's calibration (the real KITTI Object pair as a 2-frame
+    sequence)."""
+    from eventvision.data.detect3d import kitti_object
+    from eventvision.geometry.depth import lidar_depth_map
+
+    src = shared_data / "kitti_object" / "training"
+    t = tmp_path / "training"
+    for cam, theirs in (("image_02", "image_2"), ("image_03", "image_3")):
+        (t / cam / "0000").mkdir(parents=True)
+        for k in range(2):
+            (t / cam / "0000" / f"{k:06d}.png").symlink_to(src / theirs / "000000.png")
+    (t / "calib").mkdir()
+    (t / "calib" / "0000.txt").write_text((src / "calib" / "000000.txt").read_text())
+    (t / "label_02").mkdir()
+    (t / "label_02" / "0000.txt").write_text("")
+    (t / "velodyne" / "0000").mkdir(parents=True)
+    (t / "velodyne" / "0000" / "000000.bin").symlink_to(src / "velodyne" / "000000.bin")
+    ds = KittiTrackingStereo(tmp_path, split="all", split_mode="sequence")
+    sample = ds[0]
+    seq = kitti_object.load_frame(kitti_object.find_object_dir(shared_data / "kitti_object"), "000000")
+    expected = lidar_depth_map(kitti_object.read_velodyne(src / "velodyne" / "000000.bin"), seq.calib, (1242, 375))
+    assert sample["depth"].shape == (375, 1242)
+    np.testing.assert_array_equal(sample["depth"].numpy(), expected)
+    assert 0.02 < (expected > 0).mean() < 0.2
+    # a depth_02 map, where present, is the target instead
+    (t / "depth_02" / "0000").mkdir(parents=True)
+    cv2.imwrite(str(t / "depth_02" / "0000" / "000000.png"), np.full((375, 1242), 2560, np.uint16))
+    assert float(ds[0]["depth"].mean()) == pytest.approx(10.0)

@@ -8,6 +8,9 @@ Layout read (exactly KITTI's)::
     ROOT[/training]/label_02/<seq>.txt               tracking labels (frame, track_id, type, ...)
     ROOT[/training]/depth_02/<seq>/<frame:06d>.png   optional left depth (uint16 metres·256, 0 = none): the
                                                      depth target of the plane sweep (synthetic renders)
+    ROOT[/training]/velodyne/<seq>/<frame:06d>.bin   optional LiDAR scan (KITTI Tracking's velodyne download):
+                                                     projected with the calibration, the depth target where
+                                                     no depth_02 map exists (as DSGN/StreamDSGN train)
 
 A sample is frame *t* of a sequence: the stereo pair at t (and t−1 for feature fusion), the boxes of frame
 **t+1** (the detector predicts the next moment, as in StreamDSGN) and the boxes at t, t−1, t−2 with track ids
@@ -57,6 +60,28 @@ def read_depth_png(path: Path) -> np.ndarray:
         raise FileFormatError(f"{path}: not a 16-bit single-channel depth PNG (metres·256); regenerate the "
                               "sequence's depth_02 maps")
     return img.astype(np.float32) / 256.0
+
+
+def frame_depth(training: Path, seq: "Sequence", t: int, image_size: tuple[int, int]) -> np.ndarray | None:
+    """Depth target float32 [H, W] metres (0 = none) of the left image of frame ``t``: the ``depth_02`` map, else
+    the ``velodyne`` scan projected with the sequence's calibration
+    (:func:`eventvision.geometry.depth.lidar_depth_map`); None when neither exists.
+    ``image_size``: (width, height) of the image the depth must match."""
+    name = seq.left[t].name
+    png = training / "depth_02" / seq.name / name
+    if png.is_file():
+        depth = read_depth_png(png)
+    else:
+        if not (training / "velodyne" / seq.name / f"{Path(name).stem}.bin").is_file():
+            return None
+        from eventvision.data.detect3d.kitti_object import frame_velodyne
+        from eventvision.geometry.depth import lidar_depth_map
+        depth = lidar_depth_map(frame_velodyne(training, Path(name).stem, seq=seq.name), seq.calib, image_size)
+    if depth.shape != (image_size[1], image_size[0]):
+        source = png if png.is_file() else f"velodyne/{seq.name}/{Path(name).stem}.bin"
+        raise FileFormatError(f"{source}: depth is {depth.shape[1]}x{depth.shape[0]} px but the image "
+                              f"{name} is {image_size[0]}x{image_size[1]} px; regenerate the depth map")
+    return depth
 
 
 def read_image(path: Path) -> np.ndarray:
@@ -152,7 +177,8 @@ class KittiTrackingStereo(torch.utils.data.Dataset):
     start, with ``has_prev`` False), ``P2``/``P3`` [3, 4] float32, ``targets`` (boxes [M, 7] grid frame, labels,
     track_ids of frame t+1), ``history`` (three such dicts for t, t−1, t−2; empty where outside the patch),
     ``gt_objects`` (KITTI objects of t+1), ``seq``, ``frame`` (t), ``image_size`` (width, height), and
-    ``depth`` [H, W] metres of frame t (0 = none) when ``depth_02`` holds it.
+    ``depth`` [H, W] metres of frame t (0 = none) when ``depth_02`` or ``velodyne`` holds it
+    (:func:`frame_depth`).
     """
 
     def __init__(self, root: str | os.PathLike, *, split: str = "train", sequences: list[str] | None = None,
@@ -196,8 +222,8 @@ class KittiTrackingStereo(torch.utils.data.Dataset):
         history = [_box_dict(seq.objects[t - k] if t - k >= start else make_objects()[:0], self.grid_ranges)
                    for k in range(3)]
         w, h = left.shape[-1], left.shape[-2]
-        depth_path = self.training / "depth_02" / seq.name / seq.left[t].name
-        extra = {"depth": torch.from_numpy(read_depth_png(depth_path))} if depth_path.is_file() else {}
+        depth = frame_depth(self.training, seq, t, (w, h))
+        extra = {"depth": torch.from_numpy(depth)} if depth is not None else {}
         return {**extra, "left": torch.from_numpy(left), "right": torch.from_numpy(right),
                 "prev_left": torch.from_numpy(prev_left), "prev_right": torch.from_numpy(prev_right),
                 "has_prev": has_prev,
