@@ -111,16 +111,16 @@ def latency_main(args) -> int:
 
 
 # --------------------------------------------------------------------------------------------- compare
-def stream_outputs(model, task, seq_names, device, *, latency_ms: float | None):
-    """Stream held-out sequences once -> (GT frames, streamed predictions (copy), offline next-frame pairs,
-    mean latency)."""
+def stream_outputs(model, task, seq_names, device, *, latency_ms: float | None, root=None):
+    """Stream held-out sequences once (of ``root``, default the task's synthetic set) -> (GT frames, streamed
+    predictions (copy), mean latency)."""
     from eventvision.inference.detect3d import Detect3DPredictor
     from eventvision.data.detect3d.kitti_tracking import find_training_dir, load_sequence
     from eventvision.formats.kitti import empty_objects
     from eventvision.evaluation.streaming import Schedule, stream_predictions
     from eventvision.formats.kitti import to_kitti_pixel_scale
 
-    training = find_training_dir(task.cfg.data.synthetic_root)
+    training = find_training_dir(root if root is not None else task.cfg.data.synthetic_root)
     gt_all, stream_all, lats = [], [], []
     for name in seq_names:
         seq = load_sequence(training, name)
@@ -162,6 +162,14 @@ def compare_main(args) -> int:
     if args.only:
         variants = {k: v for k, v in variants.items() if k == args.only}
     results = {}
+    holdout = None
+    if args.holdout_calib:
+        ho = load_config(next(iter(variants.values())), common + [
+            f"data.synthetic_root={args.data}_holdout", "data.synthetic_train_seqs=1",
+            f"data.synthetic_val_seqs={args.holdout_seqs}", f"data.synthetic_objects={args.holdout_objects}",
+            f"data.seed={args.holdout_seed}", f"data.synthetic_calib={args.holdout_calib}"]).data
+        root, _, seqs = ensure_synthetic_dataset(ho)   # its one "training" sequence is never used
+        holdout = (root, seqs)
     if args.render_only:
         ensure_synthetic_dataset(load_config(next(iter(variants.values())), common).data)
         return 0
@@ -192,6 +200,14 @@ def compare_main(args) -> int:
             for overlap in ("loose", "strict"):
                 ap = kitti_eval(gt, streamed, overlap=overlap)
                 r[f"stream_{mode}"][overlap] = {"moderate_R40": summarise(ap), "full": ap}
+        if holdout is not None:   # another rig and object count, never trained on: fixed latency only
+            gt, streamed, _ = stream_outputs(model, task, holdout[1], device, latency_ms=args.fixed_latency,
+                                             root=holdout[0])
+            r["holdout"] = {"calib": args.holdout_calib, "objects": args.holdout_objects,
+                            "seed": args.holdout_seed, "sequences": len(holdout[1])}
+            for overlap in ("loose", "strict"):
+                ap = kitti_eval(gt, streamed, overlap=overlap)
+                r["holdout"][overlap] = {"moderate_R40": summarise(ap), "full": ap}
         results[name] = r
         (out / f"{name}.json").write_text(json.dumps(r, indent=2))
         moderate = {k: v.get("loose", {}).get("moderate_R40") for k, v in r.items() if k.startswith("stream_")}
@@ -268,6 +284,12 @@ def main(argv=None) -> int:
         p.add_argument("--render-only", action="store_true",
                        help="render the synthetic data set and stop (run once before parallel --only runs)")
         p.add_argument("--score-thresh", type=float, default=0.02)
+        p.add_argument("--holdout-calib", default="",
+                       help="also score on sequences rendered with this KITTI calib file (another rig), "
+                            "--holdout-objects objects, seed --holdout-seed; cached under DATA_holdout")
+        p.add_argument("--holdout-seqs", type=int, default=4)
+        p.add_argument("--holdout-objects", type=int, default=8)
+        p.add_argument("--holdout-seed", type=int, default=7)
         return compare_main(p.parse_args(argv[1:]))
     p = argparse.ArgumentParser(prog="bench_detect3d.py")
     if argv and argv[0] == "curve":
