@@ -117,9 +117,11 @@ def latency_main(args) -> int:
 
 
 # --------------------------------------------------------------------------------------------- compare
-def stream_outputs(model, task, seq_names, device, *, latency_ms: float | None, root=None):
-    """Stream held-out sequences once (of ``root``, default the task's synthetic set) -> (GT frames, streamed
-    predictions (copy), mean latency)."""
+def stream_outputs(model, task, seq_names, device, *, latency_ms: float | None, root=None,
+                   strategies=("copy",)):
+    """Stream held-out sequences once (of ``root``, default the task's synthetic set) -> (GT frames,
+    {strategy: streamed predictions}, mean latency). ``kf`` dates the boxes one frame ahead (the detector
+    forecasts frame t+1, ``horizon_frames=1``)."""
     from eventvision.inference.detect3d import Detect3DPredictor
     from eventvision.data.detect3d.kitti_tracking import find_training_dir, load_sequence
     from eventvision.formats.kitti import empty_objects
@@ -127,7 +129,7 @@ def stream_outputs(model, task, seq_names, device, *, latency_ms: float | None, 
     from eventvision.formats.kitti import to_kitti_pixel_scale
 
     training = find_training_dir(root if root is not None else task.cfg.data.synthetic_root)
-    gt_all, stream_all, lats = [], [], []
+    gt_all, stream_all, lats = [], {s: [] for s in strategies}, []
     for name in seq_names:
         seq = load_sequence(training, name)
         outs = [(r.frame, r.emission_ms, r.latency_ms, r.objects)
@@ -138,8 +140,10 @@ def stream_outputs(model, task, seq_names, device, *, latency_ms: float | None, 
             lats.append(lat)
         sched = Schedule(np.array([o[0] for o in outs], dtype=np.int64), np.array([o[1] for o in outs]))
         height = seq.image_size[1]
-        stream_all += [to_kitti_pixel_scale(o, height) for o in stream_predictions(preds, sched, seq.num_frames,
-                                                                                    strategy="copy")]
+        for strategy in strategies:
+            streamed = stream_predictions(preds, sched, seq.num_frames, strategy=strategy, P2=seq.calib.P2,
+                                          horizon_frames=1 if strategy == "kf" else 0)
+            stream_all[strategy] += [to_kitti_pixel_scale(o, height) for o in streamed]
         gt_all += [to_kitti_pixel_scale(o, height) for o in seq.objects]
     return gt_all, stream_all, float(np.mean(lats))
 
@@ -201,14 +205,20 @@ def compare_main(args) -> int:
             r = {"train_seconds": time.time() - t0, "steps": final.get("step"),
                  "final_train": {k: v for k, v in final.items() if k.startswith("train/")}}
         for mode, lat in ((f"fixed{args.fixed_latency:g}ms", args.fixed_latency), ("measured", None)):
-            gt, streamed, mean_lat = stream_outputs(model, task, val_seqs, device, latency_ms=lat)
-            r[f"stream_{mode}"] = {"latency_ms_mean": mean_lat}
-            for overlap in ("loose", "strict"):
-                ap = kitti_eval(gt, streamed, overlap=overlap)
-                r[f"stream_{mode}"][overlap] = {"moderate_R40": summarise(ap), "full": ap}
+            # measured latency: frames are skipped and outputs age, so also the kf forecast of each track
+            strategies = ("copy", "kf") if lat is None else ("copy",)
+            gt, streamed, mean_lat = stream_outputs(model, task, val_seqs, device, latency_ms=lat,
+                                                    strategies=strategies)
+            for strategy in strategies:
+                key = f"stream_{mode}" + ("" if strategy == "copy" else f"_{strategy}")
+                r[key] = {"latency_ms_mean": mean_lat, "strategy": strategy}
+                for overlap in ("loose", "strict"):
+                    ap = kitti_eval(gt, streamed[strategy], overlap=overlap)
+                    r[key][overlap] = {"moderate_R40": summarise(ap), "full": ap}
         if holdout is not None:   # another rig and object count, never trained on: fixed latency only
             gt, streamed, _ = stream_outputs(model, task, holdout[1], device, latency_ms=args.fixed_latency,
                                              root=holdout[0])
+            streamed = streamed["copy"]
             r["holdout"] = {"calib": args.holdout_calib, "objects": args.holdout_objects,
                             "seed": args.holdout_seed, "sequences": len(holdout[1])}
             for overlap in ("loose", "strict"):

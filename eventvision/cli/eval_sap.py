@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 
-from eventvision.cli.args import nonneg_float, positive_int
+from eventvision.cli.args import nonneg_float, nonneg_int, positive_int
 from eventvision.formats.kitti import PATCH_RULES
 
 HELP = "offline KITTI AP and streaming AP (sAP) of tracking-format results on KITTI Tracking"
@@ -40,6 +40,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--strategy", choices=("copy", "kf", "kf-streamdsgn"), default="copy",
                         help="streaming strategy: copy, kf (per-track velocity), kf-streamdsgn "
                              "(the release's filter)")
+    parser.add_argument("--horizon-frames", type=nonneg_int, default=0,
+                        help="kf: frames ahead that the results describe (1 for a next-frame forecaster such "
+                             "as StreamDSGN / run detect3d; 0 for a detector of its own frame)")
     parser.add_argument("--overlap", choices=("strict", "loose"), default="strict",
                         help="IoU thresholds: strict 0.7/0.5/0.5, loose 0.5/0.25/0.25 for BEV/3D")
     parser.add_argument("--split", choices=("all", "train", "val"), default="all",
@@ -97,7 +100,7 @@ def main(args) -> int:
     source = latency_source(args)
     clips = collect_clips(args.gt, args.pred, seqs, split=args.split, patch_len=args.patch_len,
                           patch_rule=args.patch_rule, latency=source, strategy=args.strategy,
-                          image_height=args.image_height)
+                          image_height=args.image_height, horizon_frames=args.horizon_frames)
     if not clips.gt:
         raise UserError(f"no frames to evaluate in sequences {','.join(seqs)} (split {args.split}); "
                         f"check --seqs/--split")
@@ -110,6 +113,7 @@ def main(args) -> int:
         "seqs": seqs, "frames": len(clips.gt), "clips": len(clips.clips), "overlap": args.overlap,
         "split": args.split, "patch_rule": args.patch_rule, "patch_len": args.patch_len,
         "image_height": args.image_height, "strategy": args.strategy if source is not None else None,
+        "horizon_frames": args.horizon_frames,
         "latency_ms": args.latency_ms, "emission": args.emission, "latencies": args.latencies,
         "latency_draw": args.latency_draw if args.latencies else None, "seed": args.seed,
         "min_overlaps": {f"{c}/{m}": v for (c, m), v in results["offline"].min_overlaps.items()},

@@ -29,7 +29,9 @@ Strategies: ``copy`` (the paired output as it is), ``kf-streamdsgn`` (the releas
 :class:`StreamDSGNKalman`) and ``kf``: each tracked box (``track_id`` >= 0) is
 moved from its source-frame time to the GT time with the velocity of a constant-velocity Kalman
 filter fed by that track's boxes in all outputs emitted so far (position anchored on the detection,
-so latency 0 equals offline); the 2D box follows the projected centre (P2) and scales with depth.
+so latency 0 equals offline); the 2D box follows the projected centre (P2) and scales with depth. For a
+next-frame forecaster (StreamDSGN: the boxes computed on frame f describe f + 1) ``horizon_frames=1``
+dates its boxes one period later.
 
 StreamDSGN protocol: sequences are cut into 40-frame patches alternately used for training and
 validation (:func:`eventvision.formats.kitti.patch_ranges`; even patches train, odd patches val); each
@@ -364,15 +366,23 @@ class StreamDSGNKalman:
 
 def stream_predictions(pred_frames: Sequence[np.ndarray], schedule: Schedule, num_frames: int, *,
                        strategy: str = "copy", P2: np.ndarray | None = None,
-                       period_ms: float = FRAME_PERIOD_MS, kalman: KalmanParams = KalmanParams()) -> list[np.ndarray]:
+                       period_ms: float = FRAME_PERIOD_MS, kalman: KalmanParams = KalmanParams(),
+                       horizon_frames: int = 0) -> list[np.ndarray]:
     """Streamed predictions of one clip: for each GT frame i the objects seen at ``i * period_ms``.
 
     pred_frames: offline outputs per source frame (OBJECT_DTYPE arrays, clip-local index); schedule:
     when each was emitted. Returns ``num_frames`` arrays (``frame`` set to the GT frame).
+    horizon_frames (``kf`` only): the boxes computed on frame f describe frame ``f + horizon_frames`` (1 for
+    a next-frame forecaster such as StreamDSGN; 0 for a detector of its own frame), so the filter places
+    them at that time and moves them only over the remaining age.
     """
     if strategy not in STRATEGIES:
         raise InvalidValueError(f"unknown streaming strategy {strategy!r}; use one of "
                                 f"{', '.join(STRATEGIES)}")
+    if int(horizon_frames) < 0:
+        raise InvalidValueError(f"horizon_frames must be >= 0 (frames ahead the boxes describe), got "
+                                f"{horizon_frames}")
+    horizon = int(horizon_frames)
     pairs = pair_outputs(schedule, num_frames, period_ms=period_ms)
     order = np.argsort(schedule.time_ms, kind="stable")
     filters = _TrackFilters(kalman) if strategy == "kf" else None
@@ -398,10 +408,11 @@ def stream_predictions(pred_frames: Sequence[np.ndarray], schedule: Schedule, nu
                 if f < len(pred_frames):
                     for o in pred_frames[f]:
                         if o["track_id"] >= 0:
-                            filters.update(int(o["track_id"]), np.asarray(o["location"]), f * period_ms / 1000.0)
+                            filters.update(int(o["track_id"]), np.asarray(o["location"]),
+                                           (f + horizon) * period_ms / 1000.0)
                 fed += 1
             tracked = np.flatnonzero(objs["track_id"] >= 0)
-            dt_s = (t_gt - src * period_ms) / 1000.0
+            dt_s = (t_gt - (src + horizon) * period_ms) / 1000.0
             if len(tracked) and dt_s > 0:
                 # anchor on the detection itself, move it with the filtered velocity over the age
                 new_loc = objs["location"].copy()
@@ -489,7 +500,7 @@ class StreamingClips:
 def collect_clips(gt_root, pred_dir, seqs: Sequence[str], *, split: str = "all", patch_len: int = 40,
                   patch_rule: str = "streamdsgn", latency: LatencySource | None = None,
                   strategy: str = "copy", image_height: int | None = None,
-                  kalman: KalmanParams = KalmanParams()) -> StreamingClips:
+                  kalman: KalmanParams = KalmanParams(), horizon_frames: int = 0) -> StreamingClips:
     """Read the ground truth of ``seqs`` under a KITTI Tracking root and the ``<seq>.txt`` results in
     ``pred_dir``, cut the clips (:func:`patch_ranges`), stream each with ``latency`` and ``strategy``.
     A sequence has as many frames as ``image_02/<seq>`` holds, or, without images (or with fewer), up to
@@ -497,6 +508,7 @@ def collect_clips(gt_root, pred_dir, seqs: Sequence[str], *, split: str = "all",
 
     image_height: the sequences' image height in pixels; None reads it from ``image_02/<seq>/000000.png`` when
     present (else KITTI's 375). 2D boxes are rescaled to 375 px so difficulty levels mean the same objects.
+    horizon_frames: see :func:`stream_predictions` (``kf``).
     """
     from eventvision.formats import kitti as io
 
@@ -535,5 +547,6 @@ def collect_clips(gt_root, pred_dir, seqs: Sequence[str], *, split: str = "all",
             if latency is not None:
                 sched = latency.schedule(seq, start, stop, rng)
                 out.streamed += scaled(stream_predictions(pred_frames[start:stop], sched, stop - start,
-                                                          strategy=strategy, P2=P2, kalman=kalman))
+                                                          strategy=strategy, P2=P2, kalman=kalman,
+                                                          horizon_frames=horizon_frames))
     return out

@@ -116,6 +116,24 @@ def test_kalman_forecast_recovers_constant_velocity():
     assert ap.ap_r40(res_kf.precision[("Car", "bev")])[0] > 80.0
 
 
+def test_kalman_dates_a_next_frame_forecaster_one_period_later():
+    """Outputs computed on frame f that describe frame f + 1 (StreamDSGN): with horizon_frames=1 the filter
+    forecasts the GT position; treated as frame-f boxes (0) it overshoots by one frame of motion."""
+    gt = _moving_car_clip()
+    forecasts = [gt[min(f + 1, len(gt) - 1)] for f in range(len(gt))]   # perfect next-frame boxes
+    sched = st.fixed_latency_schedule(len(gt), 150.0)
+    ahead = st.stream_predictions(forecasts, sched, len(gt), strategy="kf", horizon_frames=1)
+    naive = st.stream_predictions(forecasts, sched, len(gt), strategy="kf")
+    assert abs(ahead[30]["location"][0, 0] - gt[30]["location"][0, 0]) < 0.02
+    np.testing.assert_allclose(naive[30]["location"][0, 0] - gt[30]["location"][0, 0], 0.5, atol=0.02)
+    # an output already describing the GT frame is not moved (50 ms latency: frame i - 1 forecasts i)
+    early = st.stream_predictions(forecasts, st.fixed_latency_schedule(len(gt), 50.0), len(gt), strategy="kf",
+                                  horizon_frames=1)
+    np.testing.assert_allclose(early[30]["location"], gt[30]["location"])
+    with pytest.raises(Exception, match="horizon_frames"):
+        st.stream_predictions(forecasts, sched, len(gt), strategy="kf", horizon_frames=-1)
+
+
 def test_kalman_moves_2d_box_with_projection(shared_data):
     calib = io.read_sequence_calib(shared_data / "kitti_tracking", "0001")
     box = np.array([[-2.0, 1.6, 15.0, 3.9, 1.5, 1.6, 0.3]])
