@@ -239,9 +239,9 @@ def error_rows(model, seq_names, root, *, min_score: float) -> np.ndarray:
     from eventvision.data.detect3d.kitti_tracking import find_training_dir, load_sequence
     from eventvision.inference.detect3d import Detect3DPredictor
 
-    rows = []
+    rows, training = [], find_training_dir(root)
     for name in seq_names:
-        seq = load_sequence(find_training_dir(root), name)
+        seq = load_sequence(training, name)
         for r in Detect3DPredictor(model, torch.device("cpu"), latency_ms=50.0).stream(seq):  # every frame
             if r.frame + 1 >= seq.num_frames:
                 continue

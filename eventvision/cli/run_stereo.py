@@ -79,6 +79,7 @@ def main(args) -> int:
     check_output(output, [p for p in (input_path, ckpt_path if args.method == "learned" else None) if p])
     size = parse_size(args.synthetic_size) if input_path is None else None
     threads = configure_threads(args.threads)
+    window_us = int(round(args.window_ms * 1000))
     device = select_device(args.device)
     source = stereo.open_stereo_input(input_path) if input_path else None  # fail before torch loads
     try:
@@ -89,14 +90,13 @@ def main(args) -> int:
             cfg = method.task.cfg if args.method == "learned" else load_config("stereo/refine")
             # simulated up front: live, the simulator (not the method) would set the windows/s
             source = stereo.prerender(stereo.synthetic_input(cfg, duration_s=args.duration_s, seed=args.seed,
-                                                             size=size), int(round(args.window_ms * 1000)),
-                                      max_windows=args.max_windows)
+                                                             size=size), window_us, max_windows=args.max_windows)
         # automatic: reading/encoding and writing always run on worker threads (they block on queues, they do
         # not spin, and the SGBM/numba stages release the GIL); the network's threads are tuned only when at
         # least three cores are idle (inference/base.py)
         auto = args.threads == 0
         tuner = network_tuner(threads) if auto and args.method == "learned" else None
-        predictor = stereo.StereoPredictor(method, source, window_us=int(round(args.window_ms * 1000)),
+        predictor = stereo.StereoPredictor(method, source, window_us=window_us,
                                            max_windows=args.max_windows, background=auto, tuner=tuner)
         summary = stereo.run_stereo(predictor, output, mp4=args.mp4, png_every=args.png_every, extra_summary={
             "input": str(input_path) if input_path else f"synthetic(seed={args.seed})",

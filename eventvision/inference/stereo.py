@@ -182,24 +182,32 @@ class PrerenderedRecording:
         yield from self.windows
 
 
+def window_count(recording, window_us: int, max_windows: int = 0) -> int | None:
+    """Windows of ``window_us`` µs that cover ``recording``'s ``t_start..t_end`` (inclusive), at most
+    ``max_windows`` (0 = no limit); None when the recording does not state its time range."""
+    duration = getattr(recording, "t_end", 0) - getattr(recording, "t_start", 0)
+    if duration <= 0:
+        return None
+    total = int(np.ceil((duration + 1) / int(window_us)))
+    return min(total, max_windows) if max_windows else total
+
+
 def prerender(source: StereoInput, window_us: int, *, max_windows: int = 0, show_progress: bool = True
               ) -> StereoInput:
     """``source`` with its first ``max_windows`` (0 = all) windows made before streaming starts (for the
     built-in synthetic recording, whose event simulation is slower than the pipeline: streamed live,
     windows/s would measure the simulator)."""
+    import dataclasses
     import itertools
 
     from eventvision.utils.progress import progress
 
-    rec = source.recording
-    duration = getattr(rec, "t_end", 0) - getattr(rec, "t_start", 0) + 1
-    total = max(1, int(np.ceil(duration / int(window_us))))
-    total = min(total, max_windows) if max_windows else total
-    windows = list(progress(itertools.islice(rec.iter_windows(int(window_us)), total), total=total,
+    rec, window_us = source.recording, int(window_us)
+    total = window_count(rec, window_us, max_windows)
+    windows = list(progress(itertools.islice(rec.iter_windows(window_us), total), total=total,
                             desc="simulate the built-in recording", unit="win",
                             disable=None if show_progress else True))
-    return StereoInput(PrerenderedRecording(rec, int(window_us), windows), source.width, source.height,
-                       source.t_offset, source.rectify_maps, source.kind, list(source.notes), source.path)
+    return dataclasses.replace(source, recording=PrerenderedRecording(rec, window_us, windows))
 
 
 # ------------------------------------------------------------------------------------------------ methods
@@ -392,12 +400,7 @@ class StereoPredictor:
 
     @property
     def num_windows(self) -> int | None:
-        rec = self.source.recording
-        duration = getattr(rec, "t_end", 0) - getattr(rec, "t_start", 0)
-        if duration <= 0:
-            return None
-        total = int(np.ceil((duration + 1) / self.window_us))
-        return min(total, self.max_windows) if self.max_windows else total
+        return window_count(self.source.recording, self.window_us, self.max_windows)
 
     def _prepared(self) -> Iterator[tuple]:
         """(window, method inputs, perf_counter when reading began) per window, timing read/representation."""

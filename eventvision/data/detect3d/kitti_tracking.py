@@ -68,17 +68,17 @@ def frame_depth(training: Path, seq: "Sequence", t: int, image_size: tuple[int, 
     (:func:`eventvision.geometry.depth.lidar_depth_map`); None when neither exists.
     ``image_size``: (width, height) of the image the depth must match."""
     name = seq.left[t].name
-    png = training / "depth_02" / seq.name / name
-    if png.is_file():
-        depth = read_depth_png(png)
+    source = training / "depth_02" / seq.name / name
+    if source.is_file():
+        depth = read_depth_png(source)
     else:
-        if not (training / "velodyne" / seq.name / f"{Path(name).stem}.bin").is_file():
+        source = training / "velodyne" / seq.name / f"{seq.left[t].stem}.bin"
+        if not source.is_file():
             return None
-        from eventvision.data.detect3d.kitti_object import frame_velodyne
+        from eventvision.data.detect3d.kitti_object import read_velodyne
         from eventvision.geometry.depth import lidar_depth_map
-        depth = lidar_depth_map(frame_velodyne(training, Path(name).stem, seq=seq.name), seq.calib, image_size)
+        depth = lidar_depth_map(read_velodyne(source), seq.calib, image_size)
     if depth.shape != (image_size[1], image_size[0]):
-        source = png if png.is_file() else f"velodyne/{seq.name}/{Path(name).stem}.bin"
         raise FileFormatError(f"{source}: depth is {depth.shape[1]}x{depth.shape[0]} px but the image "
                               f"{name} is {image_size[0]}x{image_size[1]} px; regenerate the depth map")
     return depth
