@@ -28,15 +28,23 @@ def lidar_depth_map(points: np.ndarray, calib, image_size: tuple[int, int], *,
     if pts.ndim != 2 or pts.shape[1] < 3:
         raise InvalidValueError(f"LiDAR points must be [N, >=3], got shape {pts.shape}")
     rect = calib.velo_to_rect(pts[:, :3])
-    hom = rect @ calib.P2[:, :3].T + calib.P2[:, 3]
-    depth = rect[:, 2]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        u, v = hom[:, 0] / hom[:, 2], hom[:, 1] / hom[:, 2]
-    ok = (depth >= 0) & (u > 0) & (u < w - 1) & (v > 0) & (v < h - 1)
-    iu, iv, d = np.round(u[ok]).astype(np.int64), np.round(v[ok]).astype(np.int64), depth[ok]
+    u, v, ok = project_in_view(rect, calib.P2, image_size)
+    iu, iv, d = np.round(u[ok]).astype(np.int64), np.round(v[ok]).astype(np.int64), rect[ok, 2]
     out = np.zeros((h, w), dtype=np.float32)
     if keep == "nearest":
         order = np.argsort(-d, kind="stable")  # far first, so the nearest point is written last
         iu, iv, d = iu[order], iv[order], d[order]
     out[iv, iu] = d
     return out
+
+
+def project_in_view(points_rect: np.ndarray, P2: np.ndarray, image_size: tuple[int, int]
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rectified-camera points [N, 3] (m) -> pixel coordinates u, v [N] under ``P2`` [3, 4] and the mask [N]
+    of the points the release keeps in the field of view: depth >= 0 and 0 < u < W-1, 0 < v < H-1
+    (``image_size`` = (width, height) px)."""
+    w, h = image_size
+    hom = points_rect @ P2[:, :3].T + P2[:, 3]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u, v = hom[:, 0] / hom[:, 2], hom[:, 1] / hom[:, 2]
+    return u, v, (points_rect[:, 2] >= 0) & (u > 0) & (u < w - 1) & (v > 0) & (v < h - 1)

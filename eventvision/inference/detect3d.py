@@ -223,23 +223,51 @@ class Detect3DPredictor:
             start_ms, frame = next_run(emission, frame, period_ms=FRAME_PERIOD_MS)
 
 
-def write_overlays(out_dir: Path, seq, result: Detect3DResult, *, grid_ranges, min_score: float) -> None:
-    """``<frame>_bev.png`` (detections, and the next frame's ground truth in white when labelled) and
-    ``<frame>_image.png`` (projected 3D boxes on the left image) for one run."""
+#: LiDAR points drawn in the BEV overlay: camera y (down) below this, i.e. ~0.35 m or more above a flat road
+BEV_MAX_Y_M = 1.3
+
+
+def write_overlays(out_dir: Path, seq, result: Detect3DResult, *, grid_ranges, min_score: float,
+                   lidar_scan: Path | None = None) -> None:
+    """``<frame>_bev.png`` (detections, and the next frame's ground truth in white when labelled),
+    ``<frame>_image.png`` (projected 3D boxes on the left image) and ``<frame>_panel.png`` (both side by side,
+    with the LiDAR scan ``lidar_scan`` projected under the image when given) for one run."""
+    from eventvision.data.detect3d.kitti_object import read_velodyne
     from eventvision.data.detect3d.kitti_tracking import read_image
-    from eventvision.evaluation.kitti.plots import bev_overlay, image_overlay
+    from eventvision.evaluation.kitti.plots import bev_overlay, detection_panel, image_overlay, lidar_overlay
     from eventvision.geometry.boxes3d import objects_to_grid_boxes
+    from eventvision.geometry.depth import lidar_depth_map, project_in_view
     from eventvision.utils.viz import save_png
 
     f = result.frame
     gt = seq.objects[f + 1] if f + 1 < seq.num_frames else seq.objects[f] if seq.num_frames == 1 else None
     gt_boxes = objects_to_grid_boxes(gt)[0] if gt is not None and len(gt) else None
     shown = result.scores >= min_score
-    save_png(out_dir / f"{f:06d}_bev.png", bev_overlay(result.boxes[shown], result.labels[shown], gt_boxes,
-                                                       x_range=grid_ranges[0], y_range=grid_ranges[1]))
     rgb = (read_image(seq.left[f]).transpose(1, 2, 0) * 255).astype(np.uint8)
-    save_png(out_dir / f"{f:06d}_image.png",
-             image_overlay(rgb, result.objects[result.objects["score"] >= min_score], seq.calib.P2))
+    lidar = points = None
+    if lidar_scan is not None:
+        scan = read_velodyne(lidar_scan)
+        depth = lidar_depth_map(scan, seq.calib, (rgb.shape[1], rgb.shape[0]))
+        lidar = lidar_overlay(rgb, depth)
+        rect = seq.calib.velo_to_rect(scan[:, :3])
+        # in view, and above the road: KITTI's camera is 1.65 m over it, camera y points down
+        keep = project_in_view(rect, seq.calib.P2, (rgb.shape[1], rgb.shape[0]))[2] & (rect[:, 1] < BEV_MAX_Y_M)
+        points = np.stack([rect[keep, 2], -rect[keep, 0]], axis=1)   # camera (x right, z forward) -> grid x, y
+    bev = bev_overlay(result.boxes[shown], result.labels[shown], gt_boxes,
+                      x_range=grid_ranges[0], y_range=grid_ranges[1], points=points)
+    save_png(out_dir / f"{f:06d}_bev.png", bev)
+    image = image_overlay(rgb, result.objects[result.objects["score"] >= min_score], seq.calib.P2)
+    save_png(out_dir / f"{f:06d}_image.png", image)
+    save_png(out_dir / f"{f:06d}_panel.png", detection_panel(image, bev, lidar))
+
+
+def lidar_scan_path(layout: str, training: Path, seq, frame: int) -> Path | None:
+    """The LiDAR scan of ``seq``'s frame ``frame`` if the folder has one: Object ``velodyne/<name>.bin``,
+    Tracking ``velodyne/<seq>/<frame>.bin``; None otherwise."""
+    from eventvision.data.detect3d.kitti_object import velodyne_path
+
+    path = velodyne_path(training, seq.left[frame].stem, seq=None if layout == "object" else seq.name)
+    return path if path.is_file() else None
 
 
 def run_to_folder(predictor: Detect3DPredictor, layout: str, training: Path, names: list[str],
@@ -247,7 +275,7 @@ def run_to_folder(predictor: Detect3DPredictor, layout: str, training: Path, nam
     """Stream every sequence (or Object frame) and write, under ``out_dir``: results (Tracking: ``<seq>.txt``
     tracking columns with score, ``frame`` = source frame; Object: ``<frame>.txt`` object columns),
     ``emission.txt`` (``seq frame_index emission_time_ms``, what ``eval sap`` reads), ``summary.json`` and
-    the overlays ``overlays/<seq>/<frame>_{bev,image}.png``. Returns the summary."""
+    the overlays ``overlays/<seq>/<frame>_{bev,image,panel}.png``. Returns the summary."""
     from eventvision.formats.kitti import format_object_lines, make_objects, write_result_file
     from eventvision.utils.io import atomic_write_text
     from eventvision.utils.progress import progress
@@ -269,7 +297,8 @@ def run_to_folder(predictor: Detect3DPredictor, layout: str, training: Path, nam
             emissions.append(f"{name} {res.frame} {res.emission_ms:.3f}")
             if overlays:
                 write_overlays(out_dir / "overlays" / name, seq, res, grid_ranges=grid_ranges,
-                               min_score=overlay_score)
+                               min_score=overlay_score,
+                               lidar_scan=lidar_scan_path(layout, training, seq, res.frame))
         objs = np.concatenate([r.objects for r in results]) if results else make_objects()[:0]
         if layout == "object":
             atomic_write_text(out_dir / f"{name}.txt", format_object_lines(objs))

@@ -100,6 +100,8 @@ def test_kitti_object_layout_real_pair(shared_data, setup, tmp_path):
     assert read_emission_file(out / "emission.txt")["000000"].frame.tolist() == [0]
     img = cv2.imread(str(out / "overlays" / "000000" / "000000_image.png"))
     assert img.shape == (375, 1242, 3)
+    panel = cv2.imread(str(out / "overlays" / "000000" / "000000_panel.png"))
+    assert panel.shape[0] == 2 * 375 and panel.shape[1] > 1242   # image over the LiDAR scan, BEV beside
     assert json.loads((out / "summary.json").read_text())["layout"] == "object"
 
 

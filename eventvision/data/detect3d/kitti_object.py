@@ -77,8 +77,13 @@ def read_velodyne(path: str | os.PathLike) -> np.ndarray:
     return points
 
 
-def frame_velodyne(training: Path, name: str, *, seq: str | None = None) -> np.ndarray:
-    """The LiDAR scan of frame ``name`` (float32 [N, 4]): Object layout ``velodyne/NNNNNN.bin``, or with
-    ``seq`` the Tracking layout ``velodyne/<seq>/NNNNNN.bin``."""
+def velodyne_path(training: Path, name: str, *, seq: str | None = None) -> Path:
+    """Where the LiDAR scan of frame ``name`` (file stem, ``NNNNNN``) lives: Object layout
+    ``velodyne/NNNNNN.bin``, or with ``seq`` the Tracking layout ``velodyne/<seq>/NNNNNN.bin``."""
     folder = training / "velodyne" if seq is None else training / "velodyne" / seq
-    return read_velodyne(folder / f"{name}.bin")
+    return folder / f"{name}.bin"
+
+
+def frame_velodyne(training: Path, name: str, *, seq: str | None = None) -> np.ndarray:
+    """The LiDAR scan of frame ``name`` (float32 [N, 4]) at :func:`velodyne_path`."""
+    return read_velodyne(velodyne_path(training, name, seq=seq))

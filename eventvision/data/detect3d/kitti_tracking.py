@@ -72,11 +72,12 @@ def frame_depth(training: Path, seq: "Sequence", t: int, image_size: tuple[int, 
     if source.is_file():
         depth = read_depth_png(source)
     else:
-        source = training / "velodyne" / seq.name / f"{seq.left[t].stem}.bin"
+        from eventvision.data.detect3d.kitti_object import read_velodyne, velodyne_path
+        from eventvision.geometry.depth import lidar_depth_map
+
+        source = velodyne_path(training, seq.left[t].stem, seq=seq.name)
         if not source.is_file():
             return None
-        from eventvision.data.detect3d.kitti_object import read_velodyne
-        from eventvision.geometry.depth import lidar_depth_map
         depth = lidar_depth_map(read_velodyne(source), seq.calib, image_size)
     if depth.shape != (image_size[1], image_size[0]):
         raise FileFormatError(f"{source}: depth is {depth.shape[1]}x{depth.shape[0]} px but the image "

@@ -20,9 +20,11 @@ _EDGES = ((0, 1), (1, 2), (2, 3), (3, 0), (4, 5), (5, 6), (6, 7), (7, 4), (0, 4)
 
 
 def bev_overlay(boxes: np.ndarray, labels: np.ndarray, gt_boxes: np.ndarray | None, *,
-                x_range=(2.0, 53.2), y_range=(-28.8, 28.8), px_per_m: float = 8.0) -> np.ndarray:
+                x_range=(2.0, 53.2), y_range=(-28.8, 28.8), px_per_m: float = 8.0,
+                points: np.ndarray | None = None) -> np.ndarray:
     """Top view of the area ``x_range`` x ``y_range`` (m) with detections [K, 7] (colour per class index in
-    ``labels``) and, if given, ground truth [M, 7] (white); grey lines every 10 m. uint8 RGB [H, W, 3]."""
+    ``labels``) and, if given, ground truth [M, 7] (white) and LiDAR ``points`` [N, 2] (x, y grid frame, m;
+    grey dots); grey lines every 10 m. uint8 RGB [H, W, 3]."""
     import cv2
 
     (x0, x1), (y0, y1) = x_range, y_range
@@ -31,6 +33,11 @@ def bev_overlay(boxes: np.ndarray, labels: np.ndarray, gt_boxes: np.ndarray | No
     for xm in range(int(math.ceil(x0 / 10) * 10), int(x1) + 1, 10):
         r = int(h - (xm - x0) * px_per_m)
         cv2.line(img, (0, r), (w - 1, r), (60, 60, 60), 1)
+    if points is not None and len(points):
+        rows = (h - (points[:, 0] - x0) * px_per_m).astype(np.int64)
+        cols = ((y1 - points[:, 1]) * px_per_m).astype(np.int64)
+        inside = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
+        img[rows[inside], cols[inside]] = 130
 
     def draw(b, col, thick):
         c, s = math.cos(b[6]), math.sin(b[6])
@@ -66,6 +73,37 @@ def image_overlay(image_rgb: np.ndarray, objects: np.ndarray, P2: np.ndarray) ->
             for a, b in _EDGES:
                 cv2.line(img, tuple(int(v) for v in p[a]), tuple(int(v) for v in p[b]), col, 1)
     return img
+
+
+def lidar_overlay(image_rgb: np.ndarray, depth: np.ndarray, *, near_m: float = 4.0) -> np.ndarray:
+    """Image [H, W, 3] at 40 % brightness with each pixel that has a LiDAR depth (``depth`` float32 [H, W]
+    metres, 0 = none; :func:`eventvision.geometry.depth.lidar_depth_map`) coloured by its inverse depth (jet:
+    ``near_m`` and nearer red, far blue), drawn 2x2 px so a sparse scan stays visible. uint8 RGB."""
+    import cv2
+
+    from eventvision.utils.viz import colorize
+
+    img = (np.asarray(image_rgb, dtype=np.float32) * 0.4).astype(np.uint8)
+    inverse = np.where(depth > 0, 1.0 / np.maximum(depth, 1e-6), 0.0).astype(np.float32)
+    inverse = cv2.dilate(inverse, np.ones((2, 2), np.uint8))   # 2x2 dots; where dots meet the nearer wins
+    hit = inverse > 0
+    colours = colorize(np.where(hit, inverse, np.nan), vmin=0.0, vmax=1.0 / near_m, cmap="jet")
+    img[hit] = colours[hit]
+    return img
+
+
+def detection_panel(image_rgb: np.ndarray, bev_rgb: np.ndarray, lidar_rgb: np.ndarray | None = None
+                    ) -> np.ndarray:
+    """One picture of a frame's result: the image overlay (:func:`image_overlay`), under it the LiDAR overlay
+    (:func:`lidar_overlay`) when there is one, and on the right the BEV (:func:`bev_overlay`) scaled to the
+    column's height. All uint8 RGB [H, W, 3]."""
+    import cv2
+
+    column = image_rgb if lidar_rgb is None else np.concatenate([image_rgb, lidar_rgb], axis=0)
+    h = column.shape[0]
+    bev = cv2.resize(bev_rgb, (max(1, round(bev_rgb.shape[1] * h / bev_rgb.shape[0])), h),
+                     interpolation=cv2.INTER_AREA if h < bev_rgb.shape[0] else cv2.INTER_LINEAR)
+    return np.concatenate([column, bev], axis=1)
 
 
 def save_pr_curves(results_by_mode: dict, out_dir) -> list[Path]:
