@@ -23,7 +23,9 @@ each compared with SGBM (``eventvision.matching.sgbm``) and the constant trainin
 
 Metrics over valid GT pixels (finite, in ``(0, max_disparity)``): EPE of the model and of the constant on
 all of them; SGBM's coverage and its EPE on the pixels where it answers, with the model's EPE on those
-same pixels. Pixel-weighted totals per set. Energy per inference at 346x260 comes from
+same pixels; the model's EPE split into the pixels with a left-camera event of the window within 2 px
+(``eventvision.evaluation.stereo.event_support_mask``) and the rest, where only context can answer.
+Pixel-weighted totals per set. Energy per inference at 346x260 comes from
 ``StereoTask.energy``.
 """
 
@@ -59,17 +61,24 @@ class Tally:
     """Error sums of one set/family: model and constant on all GT pixels, model and SGBM on SGBM's pixels."""
 
     def __init__(self):
-        self.n = self.n_sgbm = 0
-        self.err = self.err_const = self.err_sgbm = self.err_model_on_sgbm = 0.0
+        self.n = self.n_sgbm = self.n_supported = 0
+        self.err = self.err_const = self.err_sgbm = self.err_model_on_sgbm = self.err_supported = 0.0
         self.over1 = self.over3 = 0
 
     def add(
-        self, pred: np.ndarray, sgbm: np.ndarray, gt: np.ndarray, constant: float, max_disp: float
+        self, pred: np.ndarray, sgbm: np.ndarray, gt: np.ndarray, constant: float, max_disp: float,
+        left_events: np.ndarray,
     ) -> None:
+        """One window: ``left_events`` are the left camera's rectified events of the window (for the split
+        of the error into pixels with an event within 2 px and the rest)."""
+        from eventvision.evaluation.stereo import event_support_mask
         from eventvision.utils.disparity import valid_disparity
 
         valid = valid_disparity(gt, max_disp)
         e = np.abs(pred[valid] - gt[valid])
+        supported = event_support_mask(left_events, gt.shape[1], gt.shape[0], radius=2)[valid]
+        self.n_supported += int(supported.sum())
+        self.err_supported += float(e[supported].sum())
         self.n += int(valid.sum())
         self.err += float(e.sum())
         self.over1 += int((e > 1).sum())
@@ -89,6 +98,9 @@ class Tally:
         return {
             "gt_pixels": self.n,
             "model_epe": self.err / n,
+            "event_supported_pct": 100 * self.n_supported / n,
+            "model_epe_event_supported": self.err_supported / max(self.n_supported, 1),
+            "model_epe_no_event": (self.err - self.err_supported) / max(self.n - self.n_supported, 1),
             "model_1pe": 100 * self.over1 / n,
             "model_3pe": 100 * self.over3 / n,
             "constant_epe": self.err_const / n,
@@ -164,13 +176,10 @@ def eval_synthetic(
             height=scene.height,
             max_disparity=float(data.max_disparity),
         )
-        tally.add(pred, sgbm, gt, constant, float(data.max_disparity))
+        window_left = left[(left["t"] >= t0) & (left["t"] < t1)]
+        tally.add(pred, sgbm, gt, constant, float(data.max_disparity), window_left)
         if panels is not None and i == 0:
-            panels.append(
-                panel_row(
-                    left[(left["t"] >= t0) & (left["t"] < t1)], pred, sgbm, gt, float(data.max_disparity)
-                )
-            )
+            panels.append(panel_row(window_left, pred, sgbm, gt, float(data.max_disparity)))
     return tally
 
 
@@ -190,7 +199,7 @@ def eval_independent(task, model, texture: str, clips: int, seed: int, constant:
         left, right = (ev[(ev["t"] >= t0) & (ev["t"] < t1)] for ev in (clip.left, clip.right))
         pred = predict(task, model, encoder(left, right, t0, t1))
         sgbm = sgbm_from_events(left, right, t_start=t0, t_end=t1, width=width, height=height, max_disparity=max_d)
-        tally.add(pred, sgbm, clip.disparity_at(t1), constant, max_d)
+        tally.add(pred, sgbm, clip.disparity_at(t1), constant, max_d, left)
     return tally
 
 
@@ -285,7 +294,8 @@ def eval_recording(
             height=rec.height,
             max_disparity=max_d,
         )
-        tally.add(np.asarray(pred, dtype=np.float32), sgbm, rec.disparity_at(t1), constant, max_d)
+        window_left = rect_l[(rect_l["t"] >= t1 - WINDOW_US) & (rect_l["t"] < t1)]
+        tally.add(np.asarray(pred, dtype=np.float32), sgbm, rec.disparity_at(t1), constant, max_d, window_left)
     return tally
 
 
@@ -376,21 +386,25 @@ def main(argv=None) -> int:
                     f"{set_name:9s} {family:12s} model {r['model_epe']:.2f} px "
                     f"(1PE {r['model_1pe']:.1f} %) | constant {r['constant_epe']:.2f} | "
                     f"SGBM {r['sgbm_epe']:.2f} on {r['sgbm_coverage']:.0f} % "
-                    f"(model there {r['model_epe_on_sgbm_pixels']:.2f})  [{time.time() - t_start:.0f} s]",
+                    f"(model there {r['model_epe_on_sgbm_pixels']:.2f}) | event within 2 px on "
+                    f"{r['event_supported_pct']:.0f} %: model {r['model_epe_event_supported']:.2f} there, "
+                    f"{r['model_epe_no_event']:.2f} elsewhere  [{time.time() - t_start:.0f} s]",
                     flush=True,
                 )
             rows["all"] = total.row()
             results["sets"][set_name] = rows
     print(
         "\n| set | family | GT px | model EPE | model 1PE % | constant EPE | SGBM coverage % | SGBM EPE | "
-        "model EPE on SGBM px |\n|---|---|---|---|---|---|---|---|---|"
+        "model EPE on SGBM px | event within 2 px % | model EPE there | model EPE elsewhere |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|"
     )
     for set_name, rows in results["sets"].items():
         for family, r in rows.items():
             print(
                 f"| {set_name} | {family} | {r['gt_pixels']} | {r['model_epe']:.2f} | {r['model_1pe']:.1f} | "
                 f"{r['constant_epe']:.2f} | {r['sgbm_coverage']:.0f} | {r['sgbm_epe']:.2f} | "
-                f"{r['model_epe_on_sgbm_pixels']:.2f} |"
+                f"{r['model_epe_on_sgbm_pixels']:.2f} | {r['event_supported_pct']:.0f} | "
+                f"{r['model_epe_event_supported']:.2f} | {r['model_epe_no_event']:.2f} |"
             )
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))

@@ -44,6 +44,21 @@ def valid_mask(gt: np.ndarray, max_disp: float | None = None) -> np.ndarray:
     return valid_disparity(_np(gt), max_disp)
 
 
+def event_support_mask(events: np.ndarray, width: int, height: int, radius: int = 2) -> np.ndarray:
+    """Pixels with at least one of ``events`` (fields ``x``, ``y``, px) within ``radius`` px (Chebyshev
+    distance) -> bool [height, width]. Where it is False a matcher had no event of this camera to go on, so
+    the disparity there can only come from context or priors (an error decomposition, not a metric)."""
+    import cv2
+
+    hit = np.zeros((height, width), np.uint8)
+    x, y = np.asarray(events["x"], np.int64), np.asarray(events["y"], np.int64)
+    inside = (x >= 0) & (x < width) & (y >= 0) & (y < height)
+    hit[y[inside], x[inside]] = 1
+    if radius > 0:
+        hit = cv2.dilate(hit, np.ones((2 * radius + 1, 2 * radius + 1), np.uint8))
+    return hit.astype(bool)
+
+
 def _errors(pred, gt, max_disp):
     pred, gt = _np(pred), _np(gt)
     if pred.shape != gt.shape:

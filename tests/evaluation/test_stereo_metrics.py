@@ -9,6 +9,7 @@ from eventvision.evaluation.stereo import (
     StereoEvaluator,
     depth_errors,
     epe,
+    event_support_mask,
     mean_depth_error,
     median_depth_error,
     npe,
@@ -107,3 +108,15 @@ def test_nan_prediction_is_no_answer_and_pictures(tmp_path):
     assert m["answered_pct"] == pytest.approx(100.0 * 14 / 19)
     paths = ev.save_pictures(tmp_path)
     assert [p.name for p in paths] == ["disparity_000.png"] and paths[0].stat().st_size > 100
+
+
+def test_event_support_mask_marks_pixels_near_an_event():
+    from eventvision.events.core import EVENT_DTYPE
+
+    ev = np.zeros(3, dtype=EVENT_DTYPE)
+    ev["x"], ev["y"] = [5, 0, 40], [5, 9, 3]          # the last is outside the 20x10 frame: ignored
+    mask = event_support_mask(ev, 20, 10, radius=2)
+    assert mask.shape == (10, 20)
+    assert mask[3:8, 3:8].all() and not mask[5, 8] and not mask[2, 5]   # a 5x5 square around (5, 5)
+    assert mask[7:10, 0:3].all() and mask.sum() == 25 + 9
+    assert event_support_mask(ev, 20, 10, radius=0).sum() == 2
