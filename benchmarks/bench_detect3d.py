@@ -41,7 +41,7 @@ STAGES = ("features", "volume", "bev", "fusion", "head")
 
 def measure(cfg_name: str, fusion: bool, repeats: int, device: torch.device, hw=(375, 1242)) -> dict:
     """Per-stage ms of ``stream_step`` + decoding on random stereo pairs of size ``hw`` (KITTI P2/P3 rescaled)."""
-    from eventvision.simulate.kitti_scenes import scaled_projection
+    from eventvision.formats.kitti import scaled_projection
 
     cfg = load_config(cfg_name, [f"model.fusion={str(fusion).lower()}"])
     model = StereoDetector3D.from_config(cfg.model).to(device).eval()

@@ -17,12 +17,21 @@ class Conv3d(nn.Conv3d):
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if (x.device.type == "cpu" and x.dtype == torch.float32 and x.dim() == 5 and x.shape[0] == 1
-                and self.padding_mode == "zeros" and isinstance(self.padding, tuple)
-                and torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled):
-            return torch.mkldnn_convolution(x.contiguous(), self.weight, self.bias, self.padding, self.stride,
-                                            self.dilation, self.groups)
+        if self.padding_mode == "zeros" and isinstance(self.padding, tuple):
+            return conv3d(x, self.weight, self.bias, stride=self.stride, padding=self.padding,
+                          dilation=self.dilation, groups=self.groups)
         return super().forward(x)
+
+
+def conv3d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, *, stride=1, padding=0,
+           dilation=1, groups: int = 1) -> torch.Tensor:
+    """``F.conv3d`` (zero padding) that takes oneDNN for a single float32 CPU sample (see :class:`Conv3d`).
+    x [N, C, D, H, W]."""
+    if (x.device.type == "cpu" and x.dtype == torch.float32 and x.dim() == 5 and x.shape[0] == 1
+            and torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled):
+        triple = [(v,) * 3 if isinstance(v, int) else tuple(v) for v in (padding, stride, dilation)]
+        return torch.mkldnn_convolution(x.contiguous(), weight, bias, *triple, groups)
+    return nn.functional.conv3d(x, weight, bias, stride, padding, dilation, groups)
 
 
 def fuse_conv_bn(module: nn.Module) -> nn.Module:

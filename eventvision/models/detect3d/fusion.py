@@ -36,13 +36,28 @@ def estimate_bev_flow(prev: torch.Tensor, cur: torch.Tensor, *, radius: int = 3,
     model: fractional shifts at motion boundaries) and multiplied by ``pool``. Odd sizes pool with
     ``ceil_mode`` and the upsampled field is cropped (the release floors and needs even maps).
     """
-    p = F.normalize(F.max_pool2d(prev, pool, ceil_mode=True), dim=1)
-    c = F.normalize(F.max_pool2d(cur, pool, ceil_mode=True), dim=1)
+    return flow_from_directions(pooled_directions(prev, pool), pooled_directions(cur, pool), tuple(cur.shape[-2:]),
+                                radius=radius, prob_factor=prob_factor, pool=pool, interp=interp)
+
+
+def pooled_directions(x: torch.Tensor, pool: int = 2) -> torch.Tensor:
+    """The per-cell unit feature vectors :func:`estimate_bev_flow` compares: ``x`` [N, C, H, W] max-pooled by
+    ``pool`` (``ceil_mode``) and L2-normalised over channels -> [N, C, ceil(H/pool), ceil(W/pool)]."""
+    return F.normalize(F.max_pool2d(x, pool, ceil_mode=True), dim=1)
+
+
+def flow_from_directions(p: torch.Tensor, c: torch.Tensor, size: tuple[int, int], *, radius: int = 3,
+                         prob_factor: float = 0.8, pool: int = 2, interp: str = "bilinear") -> torch.Tensor:
+    """:func:`estimate_bev_flow` from the previous and current :func:`pooled_directions` ``p``, ``c``;
+    ``size`` = (H, W) of the unpooled maps -> shift field [N, 2, H, W]."""
     offsets = [(dy, dx) for dy in range(-radius, radius + 1) for dx in range(-radius, radius + 1)]
-    sims = torch.stack([(c * shift_map(p, dy, dx)).sum(dim=1) for dy, dx in offsets], dim=1)  # [N, S, h, w]
+    h, w = c.shape[-2:]
+    padded = F.pad(p, (radius, radius, radius, radius))   # shift_map(p, dy, dx) is a window of it: no copy per shift
+    sims = torch.stack([(c * padded[..., radius - dy:radius - dy + h, radius - dx:radius - dx + w]).sum(dim=1)
+                        for dy, dx in offsets], dim=1)  # [N, S, h, w]
     prob = torch.softmax(sims, dim=1)
     best_p, best = prob.max(dim=1)
-    table = torch.tensor(offsets, device=cur.device, dtype=cur.dtype)  # [S, 2]
+    table = torch.tensor(offsets, device=c.device, dtype=c.dtype)  # [S, 2]
     shift = table[best].permute(0, 3, 1, 2)  # [N, 2, h, w]
     keep = (best_p > 1.0 / (len(offsets) * prob_factor)).unsqueeze(1)
     shift = torch.where(keep, shift, torch.zeros_like(shift))
@@ -50,7 +65,7 @@ def estimate_bev_flow(prev: torch.Tensor, cur: torch.Tensor, *, radius: int = 3,
         shift = F.interpolate(shift, scale_factor=pool, mode="nearest")
     else:
         shift = F.interpolate(shift, scale_factor=pool, mode=interp, align_corners=False)
-    return shift[..., : cur.shape[-2], : cur.shape[-1]] * pool
+    return shift[..., : size[0], : size[1]] * pool
 
 
 def warp_by_shift(x: torch.Tensor, shift: torch.Tensor, *, mode: str = "bilinear") -> torch.Tensor:
@@ -93,6 +108,12 @@ class FeatureFlowFusion(nn.Module):
         # fused map starts as the current map, as ReZero / layer scale start a residual branch at zero)
         self.gate = (nn.Parameter(torch.full((1, 3 * self.branch, 1, 1), float(gate_init)))
                      if gate_init is not None else None)
+        # streaming (no grad): the last call's current map with its pooled directions and reduced map; the next
+        # call's previous map is that very tensor, so both are reused instead of recomputed
+        self._last: tuple | None = None
+
+    def reset_stream(self) -> None:
+        self._last = None
 
     def forward(self, prev: torch.Tensor | None, cur: torch.Tensor,
                 has_prev: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -101,11 +122,17 @@ class FeatureFlowFusion(nn.Module):
         n, _, h, w = cur.shape
         if prev is None:
             return cur, cur.new_zeros(n, 2, h, w)
+        streaming = not torch.is_grad_enabled() and not self.training
+        last = self._last if streaming and self._last is not None and self._last[0] is prev else None
         with torch.no_grad():
-            shift = estimate_bev_flow(prev, cur, radius=self.radius, prob_factor=self.prob_factor, pool=self.pool,
-                                      interp=self.interp)
+            p = last[1] if last is not None else pooled_directions(prev, self.pool)
+            c = pooled_directions(cur, self.pool)
+            shift = flow_from_directions(p, c, (h, w), radius=self.radius, prob_factor=self.prob_factor,
+                                         pool=self.pool, interp=self.interp)
         nxt = warp_by_shift(cur, shift, mode="bilinear" if self.interp != "nearest" else "nearest")
-        fused = torch.cat([self.reduce(prev), self.reduce(cur), self.reduce(nxt)], dim=1)
+        reduced_cur = self.reduce(cur)
+        fused = torch.cat([last[2] if last is not None else self.reduce(prev), reduced_cur, self.reduce(nxt)], dim=1)
+        self._last = (cur, c, reduced_cur) if streaming else None
         if self.gate is not None:
             fused = fused * self.gate
         k = fused.shape[1]

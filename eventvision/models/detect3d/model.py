@@ -26,10 +26,12 @@ from torch import nn
 from eventvision.models.conv import Conv3d
 from eventvision.models.detect3d.backbone import BEVBackbone, FeatureNet
 from eventvision.models.detect3d.fusion import FeatureFlowFusion, match_to_current, motion_consistency_loss
-from eventvision.models.detect3d.geometry import DepthBins, VoxelGrid, stereo_disparity_numerator
+from eventvision.models.detect3d.geometry import (DepthBins, VoxelGrid, stereo_disparity_numerator,
+                                                  voxel_sampling_grid)
 from eventvision.models.detect3d.head import (CLASS_NAMES, AnchorHead, AnchorSpec, decode_boxes, decode_predictions,
                                               head_losses, make_anchors)
 from eventvision.models.detect3d.volume import (PlaneSweepNet, build_cost_volume, depth_ce_loss, geometry_volume,
+                                              warp_right_volume,
                                                 stereo_volume_inputs)
 
 
@@ -106,6 +108,7 @@ class StereoDetector3D(nn.Module):
         self.depth_weight = float(depth_weight)
         self.decode_kw = dict(score_thresh=score_thresh, nms_thresh=nms_thresh, max_dets=max_dets)
         self._stream_prev: torch.Tensor | None = None
+        self._sampling_cache: tuple | None = None
 
     @classmethod
     def from_config(cls, m) -> "StereoDetector3D":
@@ -127,11 +130,27 @@ class StereoDetector3D(nn.Module):
         with timer("volume", dev):
             stride = self.features.stride
             grid = stereo_volume_inputs(fl, self.bins, stereo_disparity_numerator(P2, P3), stride)
-            cost = build_cost_volume(fl, fr, grid, kind=self.volume_kind, groups=self.gwc_groups)
-            psv, prob, logits = self.psv(cost)
-            geo = self.geo_convs(geometry_volume(psv, prob, self.grid, self.bins, P2, stride))  # [N, C, Z, Y, X]
+            if self.volume_kind == "concat":   # the same as psv(build_cost_volume(...)), without the 2C volume
+                psv, prob, logits = self.psv.forward_concat(fl, warp_right_volume(fr, grid))
+            else:
+                psv, prob, logits = self.psv(build_cost_volume(fl, fr, grid, kind=self.volume_kind,
+                                                               groups=self.gwc_groups))
+            sampling = self._voxel_sampling(P2, tuple(psv.shape[-2:]), stride)
+            geo = self.geo_convs(geometry_volume(psv, prob, self.grid, self.bins, P2, stride,
+                                                 sampling_grid=sampling))  # [N, C, Z, Y, X]
             n, c, z, y, x = geo.shape
         return geo.reshape(n, c * z, y, x), logits
+
+    def _voxel_sampling(self, P2: torch.Tensor, feat_hw: tuple[int, int], stride: int) -> torch.Tensor:
+        """:func:`voxel_sampling_grid` [N, Z, Y, X, 3], kept while ``P2`` and the feature size stay the same (a
+        stream's frames share them; it depends on nothing else)."""
+        key = (feat_hw, stride, P2.device, P2.dtype)
+        cached = self._sampling_cache
+        if cached is not None and cached[0] == key and torch.equal(cached[1], P2):
+            return cached[2]
+        g, _ = voxel_sampling_grid(self.grid, self.bins, P2, feat_hw, stride)
+        self._sampling_cache = (key, P2.detach().clone(), g)
+        return g
 
     def _head(self, spatial: torch.Tensor, out: dict, timer) -> dict:
         with timer("bev", spatial.device):
@@ -171,7 +190,10 @@ class StereoDetector3D(nn.Module):
         return self._head(spatial, out, timer)
 
     def reset_stream(self) -> None:
+        """Forget the previous frame (and the fusion's cached maps of it): the next call starts a sequence."""
         self._stream_prev = None
+        if self.fusion is not None:
+            self.fusion.reset_stream()
 
     def decode(self, out: dict, **overrides) -> list[dict]:
         anchors, acls = self.anchors(out["cls"].device, out["reg"].dtype)

@@ -23,10 +23,10 @@ def warp_right_volume(right: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
     """Right features [N, C, H, W] sampled at the plane-sweep ``grid`` [N, D, H, W, 2] -> [N, C, D, H, W]."""
     n, c, h, w = right.shape
     d = grid.shape[1]
-    rep = right.unsqueeze(1).expand(n, d, c, h, w).reshape(n * d, c, h, w)
-    warped = F.grid_sample(rep, grid.reshape(n * d, h, w, 2), mode="bilinear", padding_mode="zeros",
+    # the D planes stacked along the sampled rows: one pass over the right map, output already [N, C, D, H, W]
+    warped = F.grid_sample(right, grid.reshape(n, d * h, w, 2), mode="bilinear", padding_mode="zeros",
                            align_corners=True)
-    return warped.view(n, d, c, h, w).permute(0, 2, 1, 3, 4)
+    return warped.view(n, c, d, h, w)
 
 
 def build_cost_volume(left: torch.Tensor, right: torch.Tensor, grid: torch.Tensor, *, kind: str = "concat",
@@ -45,6 +45,32 @@ def build_cost_volume(left: torch.Tensor, right: torch.Tensor, grid: torch.Tenso
     raise ValueError(f"unknown cost volume kind {kind!r}; use concat or gwc")
 
 
+def concat_volume_conv(left: torch.Tensor, warped: torch.Tensor, weight: torch.Tensor,
+                       bias: torch.Tensor | None = None) -> torch.Tensor:
+    """A 3x3x3 conv (stride 1, zero padding 1) of the concat cost volume ``[L, R_warp]`` without building it:
+    ``left`` [N, C, H, W], ``warped`` [N, C, D, H, W], ``weight`` [Co, 2C, 3, 3, 3], ``bias`` [Co] or None ->
+    [N, Co, D, H, W], equal (to float rounding) to ``conv3d(build_cost_volume(..., kind="concat"), weight, bias)``.
+
+    The left half of the volume is the same map on every plane, so its share is a 2D conv with the kernel
+    summed over the depth taps (interior planes) or over the two taps that stay inside the volume (first and
+    last plane): three 2D convs instead of a 3D conv over D planes, and the 2C-channel volume is never
+    copied. The right half is a 3D conv over C channels (half the original cost)."""
+    from eventvision.models.conv import conv3d
+
+    c, d = left.shape[1], warped.shape[2]
+    w_left, w_right = weight[:, :c], weight[:, c:]
+    out = conv3d(warped, w_right, bias, padding=1)
+    if d == 1:
+        return out + F.conv2d(left, w_left[:, :, 1], padding=1).unsqueeze(2)
+    co = weight.shape[0]
+    kernels = torch.cat([w_left.sum(2), w_left[:, :, 1] + w_left[:, :, 2], w_left[:, :, 0] + w_left[:, :, 1]])
+    inner, first, last = F.conv2d(left, kernels, padding=1).split(co, dim=1)
+    out = out + inner.unsqueeze(2)
+    out[:, :, 0] += first - inner       # in place on a fresh sum: autograd tracks it (no op here needs its output)
+    out[:, :, -1] += last - inner
+    return out
+
+
 def conv3d_bn_relu(cin: int, cout: int, s: int = 1) -> nn.Sequential:
     return nn.Sequential(Conv3d(cin, cout, 3, s, 1, bias=False), nn.BatchNorm3d(cout), nn.ReLU(inplace=True))
 
@@ -61,7 +87,17 @@ class PlaneSweepNet(nn.Module):
 
     def forward(self, volume: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """-> (features [N, C, D, H, W], depth probability [N, D, H, W], depth logits [N, D, H, W])."""
-        x = self.stem(volume)
+        return self._aggregate(self.stem(volume))
+
+    def forward_concat(self, left: torch.Tensor, warped: torch.Tensor
+                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`forward` of the concat volume ``[L, R_warp]`` from its halves (``left`` [N, C, H, W], ``warped``
+        [N, C, D, H, W]) without building it (:func:`concat_volume_conv`): same parameters, same outputs to
+        float rounding, ~2x less stem work."""
+        conv = self.stem[0]
+        return self._aggregate(self.stem[1:](concat_volume_conv(left, warped, conv.weight, conv.bias)))
+
+    def _aggregate(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         for conv in self.convs:
             x = x + conv(x)
         cost = self.cost(x).squeeze(1)
@@ -81,11 +117,13 @@ def depth_ce_loss(cost: torch.Tensor, depth: torch.Tensor, bins: DepthBins) -> t
 
 
 def geometry_volume(psv: torch.Tensor, depth_prob: torch.Tensor | None, grid: VoxelGrid, bins: DepthBins,
-                    P2: torch.Tensor, stride: int) -> torch.Tensor:
+                    P2: torch.Tensor, stride: int, *, sampling_grid: torch.Tensor | None = None) -> torch.Tensor:
     """Sample plane-sweep features [N, C, D, H, W] (times the depth probability [N, D, H, W] if given, as in
-    DSGN) at every voxel centre -> [N, C, Z, Y, X]; voxels outside the image or depth range are 0."""
+    DSGN) at every voxel centre -> [N, C, Z, Y, X]; voxels outside the image or depth range are 0.
+    ``sampling_grid``: :func:`voxel_sampling_grid`'s grid for these arguments when the caller has it."""
     feat = psv if depth_prob is None else psv * depth_prob.unsqueeze(1)
-    g, _ = voxel_sampling_grid(grid, bins, P2, tuple(psv.shape[-2:]), stride)
+    g = sampling_grid if sampling_grid is not None else voxel_sampling_grid(grid, bins, P2, tuple(psv.shape[-2:]),
+                                                                           stride)[0]
     return F.grid_sample(feat, g.to(feat.dtype), mode="bilinear", padding_mode="zeros", align_corners=True)
 
 

@@ -142,3 +142,27 @@ def test_objects_are_matched_by_bev_iou_and_a_size_check():
                         [30.0, 9.0, -0.9, 3.9, 1.6, 1.5, 0.0]])  # overlaps nothing
     assert match_to_current(nxt, cur).tolist() == [0, 1, -1, -1]
     assert match_to_current(nxt, cur[:0]).tolist() == [-1] * 4
+
+
+def test_streaming_fusion_reuses_the_previous_maps_with_the_same_result():
+    """Streaming (eval, no grad): the previous call's pooled directions and reduced map are reused when the next
+    call's previous map is that call's current map; the output equals a fresh computation, and reset_stream or
+    another previous map drops the cache."""
+    torch.manual_seed(0)
+    block = FeatureFlowFusion(6, radius=1).eval()
+    maps = [torch.randn(1, 6, 8, 10) for _ in range(3)]
+    with torch.no_grad():
+        block(maps[0], maps[1])
+        assert block._last is not None and block._last[0] is maps[1]
+        cached_out, cached_shift = block(maps[1], maps[2])        # reuses maps[1]'s directions and reduced map
+        block.reset_stream()
+        assert block._last is None
+        again_out, again_shift = block(maps[1], maps[2])
+        other = maps[1].clone()                                   # equal values, another tensor: no reuse
+        block(maps[0], maps[1])
+        other_out, _ = block(other, maps[2])
+    assert torch.equal(cached_out, again_out) and torch.equal(cached_shift, again_shift)
+    assert torch.equal(other_out, again_out)
+    block.train()
+    out, _ = block(maps[1], maps[2])
+    assert block._last is None and out.requires_grad            # training never caches

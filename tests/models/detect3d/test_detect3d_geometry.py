@@ -10,7 +10,8 @@ from eventvision.geometry.boxes3d import project_points
 from eventvision.formats.kitti import read_calib
 from eventvision.models.detect3d.geometry import (DepthBins, VoxelGrid, camera_to_lidar_boxes, lidar_to_camera_boxes,
                                                   plane_sweep_grid, stereo_disparity_numerator, voxel_sampling_grid)
-from eventvision.models.detect3d.volume import build_cost_volume, geometry_volume, warp_right_volume
+from eventvision.models.detect3d.volume import (PlaneSweepNet, build_cost_volume, concat_volume_conv, geometry_volume,
+                                              warp_right_volume)
 
 
 @pytest.fixture(scope="module")
@@ -92,3 +93,58 @@ def test_stereo_disparity_numerator_is_baseline_times_focal(calib):
     num = stereo_disparity_numerator(torch.tensor(calib.P2)[None], torch.tensor(calib.P3)[None])
     np.testing.assert_allclose(float(num[0]), calib.baseline_m * calib.focal_px, rtol=1e-9)
     assert 0.5 < calib.baseline_m < 0.6
+
+
+@pytest.mark.parametrize("planes", [1, 2, 6])
+def test_concat_volume_conv_equals_the_conv_of_the_built_volume(planes):
+    """The factorised stem (left half as 2D convs of depth-summed kernels) = conv3d of [L, R_warp], values and
+    gradients, for one plane, two (no interior plane) and more."""
+    torch.manual_seed(planes)
+    left = torch.randn(1, 4, 6, 7, requires_grad=True)
+    right = torch.randn(1, 4, 6, 7, requires_grad=True)
+    grid = torch.rand(1, planes, 6, 7, 2) * 2.2 - 1.1
+    weight = torch.randn(3, 8, 3, 3, 3, requires_grad=True)
+    bias = torch.randn(3, requires_grad=True)
+    ref = torch.nn.functional.conv3d(build_cost_volume(left, right, grid), weight, bias, padding=1)
+    new = concat_volume_conv(left, warp_right_volume(right, grid), weight, bias)
+    torch.testing.assert_close(new, ref, rtol=1e-5, atol=1e-5)
+    probe = torch.randn_like(ref)
+    g_ref = torch.autograd.grad((ref * probe).sum(), [left, right, weight, bias])
+    g_new = torch.autograd.grad((new * probe).sum(), [left, right, weight, bias])
+    for a, b in zip(g_new, g_ref):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+    net = PlaneSweepNet(in_channels=8, channels=3, num_convs=1).eval()
+    with torch.no_grad():
+        for a, b in zip(net.forward_concat(left, warp_right_volume(right, grid)), net(build_cost_volume(left, right,
+                                                                                                            grid))):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_warp_right_volume_samples_each_plane_like_a_separate_grid_sample():
+    torch.manual_seed(0)
+    right = torch.randn(2, 3, 5, 8)
+    grid = torch.rand(2, 4, 5, 8, 2) * 2.4 - 1.2
+    warped = warp_right_volume(right, grid)
+    assert warped.shape == (2, 3, 4, 5, 8) and warped.is_contiguous()
+    for d in range(4):
+        plane = torch.nn.functional.grid_sample(right, grid[:, d], mode="bilinear", padding_mode="zeros",
+                                                align_corners=True)
+        assert torch.equal(warped[:, :, d], plane)
+
+
+def test_voxel_sampling_grid_is_kept_only_while_the_calibration_and_size_stay(calib):
+    from eventvision.models.detect3d import StereoDetector3D
+    from eventvision.models.detect3d.geometry import voxel_sampling_grid
+
+    model = StereoDetector3D(feat_width=8, feat_channels=16, psv_channels=8, psv_convs=1, num_depth_bins=16,
+                             voxel_size=(0.8, 0.8, 0.8), bev_channels=16, bev_embed_dims=(16, 16),
+                             bev_depths=(1, 1), bev_up_filters=(16, 16), head_convs=1, head_channels=16)
+    P2 = torch.tensor(calib.P2, dtype=torch.float32)[None]
+    first = model._voxel_sampling(P2, (24, 78), 4)
+    assert model._voxel_sampling(P2.clone(), (24, 78), 4) is first          # same values: kept
+    other = P2.clone()
+    other[0, 0, 0] += 10.0
+    for p2, hw in ((other, (24, 78)), (P2, (12, 39))):
+        got = model._voxel_sampling(p2, hw, 4)
+        assert got is not first
+        assert torch.equal(got, voxel_sampling_grid(model.grid, model.bins, p2, hw, 4)[0])
