@@ -276,14 +276,18 @@ def rotated_nms(boxes: torch.Tensor, scores: torch.Tensor, thresh: float) -> tor
     """Greedy NMS with rotated BEV IoU; returns kept indices sorted by score."""
     if boxes.shape[0] == 0:
         return torch.zeros(0, dtype=torch.long, device=boxes.device)
+    from eventvision.geometry.rotated_iou import bev_overlap
+
     order = scores.argsort(descending=True)
-    b = boxes[order].detach().cpu().numpy()
-    iou = rotated_bev_iou(b, b)
-    suppressed = np.zeros(len(b), dtype=bool)
+    rects = bev_rects_camera(boxes[order].detach().cpu().numpy())
+    alive = np.ones(len(rects), dtype=bool)
     keep = []
-    for i in range(len(b)):
-        if suppressed[i]:
+    for i in range(len(rects)):
+        if not alive[i]:
             continue
         keep.append(i)
-        suppressed |= iou[i] > thresh
+        # IoU of the kept box with the lower-scored survivors only: #kept x N overlaps instead of N x N
+        rest = np.flatnonzero(alive[i + 1:]) + i + 1
+        if rest.size:
+            alive[rest[bev_overlap(rects[i:i + 1], rects[rest])[0] > thresh]] = False
     return order[torch.as_tensor(keep, dtype=torch.long, device=boxes.device)]
