@@ -7,7 +7,8 @@ The streaming rules (10 Hz arrival, one detector, frame skipping, warm-up) and t
 :mod:`eventvision.inference.detect3d`. Writes ``DIR/<seq>.txt`` (Tracking: tracking columns with score and
 track ids by greedy BEV-IoU association, so ``eval sap --strategy kf`` works; Object: ``<frame>.txt`` in
 the object columns), ``DIR/emission.txt`` (what ``eval sap --emission`` reads), ``DIR/summary.json`` and,
-unless ``--no-overlays``, ``DIR/overlays/<seq>/<frame>_bev.png`` / ``_image.png``.
+unless ``--no-overlays``, ``DIR/overlays/<seq>/<frame>_bev.png`` / ``_image.png`` / ``_panel.png`` (both, with the
+LiDAR scan when the folder has one).
 """
 
 from __future__ import annotations
