@@ -147,6 +147,7 @@ def eval_synthetic(
     size: tuple[int, int] | None = None,
 ) -> Tally:
     from eventvision.data.stereo.synthetic import SyntheticStereoConfig, SyntheticStereoDataset
+    from eventvision.events.core import slice_time
     from eventvision.matching.sgbm import sgbm_from_events
 
     data = task.cfg.data
@@ -176,7 +177,7 @@ def eval_synthetic(
             height=scene.height,
             max_disparity=float(data.max_disparity),
         )
-        window_left = left[(left["t"] >= t0) & (left["t"] < t1)]
+        window_left = slice_time(left, t0, t1)
         tally.add(pred, sgbm, gt, constant, float(data.max_disparity), window_left)
         if panels is not None and i == 0:
             panels.append(panel_row(window_left, pred, sgbm, gt, float(data.max_disparity)))
@@ -251,6 +252,7 @@ def eval_recording(
 ) -> Tally:
     import h5py
 
+    from eventvision.events.core import slice_time
     from eventvision.matching.sgbm import sgbm_from_events
     from eventvision.representations import rectify
 
@@ -294,7 +296,7 @@ def eval_recording(
             height=rec.height,
             max_disparity=max_d,
         )
-        window_left = rect_l[(rect_l["t"] >= t1 - WINDOW_US) & (rect_l["t"] < t1)]
+        window_left = slice_time(rect_l, t1 - WINDOW_US, t1)
         tally.add(np.asarray(pred, dtype=np.float32), sgbm, rec.disparity_at(t1), constant, max_d, window_left)
     return tally
 

@@ -21,21 +21,27 @@ def lidar_depth_map(points: np.ndarray, calib, image_size: tuple[int, int], *,
     calib: :class:`eventvision.formats.kitti.Calibration` with ``Tr_velo_to_cam``;
     image_size: (width, height) in pixels.
     """
-    if keep not in ("nearest", "last"):
-        raise InvalidValueError(f"lidar_depth_map keep={keep!r}; use nearest or last")
-    w, h = image_size
     pts = np.asarray(points, dtype=np.float64)
     if pts.ndim != 2 or pts.shape[1] < 3:
         raise InvalidValueError(f"LiDAR points must be [N, >=3], got shape {pts.shape}")
-    rect = calib.velo_to_rect(pts[:, :3])
-    u, v, ok = project_in_view(rect, calib.P2, image_size)
-    iu, iv, d = np.round(u[ok]).astype(np.int64), np.round(v[ok]).astype(np.int64), rect[ok, 2]
+    return rect_depth_map(calib.velo_to_rect(pts[:, :3]), calib.P2, image_size, keep=keep)[0]
+
+
+def rect_depth_map(points_rect: np.ndarray, P2: np.ndarray, image_size: tuple[int, int], *,
+                   keep: str = "nearest") -> tuple[np.ndarray, np.ndarray]:
+    """:func:`lidar_depth_map` of points already in the rectified camera frame [N, 3] (m) -> (depth map float32
+    [H, W] metres, 0 where no point; the mask [N] of the points in view, :func:`project_in_view`)."""
+    if keep not in ("nearest", "last"):
+        raise InvalidValueError(f"lidar_depth_map keep={keep!r}; use nearest or last")
+    w, h = image_size
+    u, v, ok = project_in_view(points_rect, P2, image_size)
+    iu, iv, d = np.round(u[ok]).astype(np.int64), np.round(v[ok]).astype(np.int64), points_rect[ok, 2]
     out = np.zeros((h, w), dtype=np.float32)
     if keep == "nearest":
         order = np.argsort(-d, kind="stable")  # far first, so the nearest point is written last
         iu, iv, d = iu[order], iv[order], d[order]
     out[iv, iu] = d
-    return out
+    return out, ok
 
 
 def project_in_view(points_rect: np.ndarray, P2: np.ndarray, image_size: tuple[int, int]

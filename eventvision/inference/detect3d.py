@@ -236,7 +236,7 @@ def write_overlays(out_dir: Path, seq, result: Detect3DResult, *, grid_ranges, m
     from eventvision.data.detect3d.kitti_tracking import read_image
     from eventvision.evaluation.kitti.plots import bev_overlay, detection_panel, image_overlay, lidar_overlay
     from eventvision.geometry.boxes3d import objects_to_grid_boxes
-    from eventvision.geometry.depth import lidar_depth_map, project_in_view
+    from eventvision.geometry.depth import rect_depth_map
     from eventvision.utils.viz import save_png
 
     f = result.frame
@@ -246,12 +246,11 @@ def write_overlays(out_dir: Path, seq, result: Detect3DResult, *, grid_ranges, m
     rgb = (read_image(seq.left[f]).transpose(1, 2, 0) * 255).astype(np.uint8)
     lidar = points = None
     if lidar_scan is not None:
-        scan = read_velodyne(lidar_scan)
-        depth = lidar_depth_map(scan, seq.calib, (rgb.shape[1], rgb.shape[0]))
+        rect = seq.calib.velo_to_rect(read_velodyne(lidar_scan)[:, :3])
+        depth, in_view = rect_depth_map(rect, seq.calib.P2, (rgb.shape[1], rgb.shape[0]))
         lidar = lidar_overlay(rgb, depth)
-        rect = seq.calib.velo_to_rect(scan[:, :3])
         # in view, and above the road: KITTI's camera is 1.65 m over it, camera y points down
-        keep = project_in_view(rect, seq.calib.P2, (rgb.shape[1], rgb.shape[0]))[2] & (rect[:, 1] < BEV_MAX_Y_M)
+        keep = in_view & (rect[:, 1] < BEV_MAX_Y_M)
         points = np.stack([rect[keep, 2], -rect[keep, 0]], axis=1)   # camera (x right, z forward) -> grid x, y
     bev = bev_overlay(result.boxes[shown], result.labels[shown], gt_boxes,
                       x_range=grid_ranges[0], y_range=grid_ranges[1], points=points)
