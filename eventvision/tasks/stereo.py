@@ -75,8 +75,8 @@ class StereoTask(Task):
             # SGBM searches the model's whole output range, whatever range the GT is scored on
             refine = self.cfg.model.get("refine") or {}
             opts = {"offsets": tuple(int(k) for k in refine["offsets"])} if "offsets" in refine else {}
-            if int(refine.get("correlation", 0) or 0):
-                opts["right_image"] = True          # the matching branch reads both views
+            if int(refine.get("correlation", 0) or 0) or bool(refine.get("second_pass", False)):
+                opts["right_image"] = True          # the matching branch and the second pass read both views
             return {"kind": "sgbm_refine", "max_disparity": float(self.cfg.model.max_disp) - 1, **opts,
                     **dict(self.cfg.model.get("sgbm") or {})}
         return {"kind": "sbt"}

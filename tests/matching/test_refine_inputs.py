@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from eventvision.errors import InvalidValueError
-from eventvision.matching.refine_inputs import cost_profile, fill_disparity_holes
+from eventvision.matching.refine_inputs import cost_profile, cost_profile_torch, fill_disparity_holes
 
 
 def warp_right_to_left(right: torch.Tensor, disparity: torch.Tensor) -> torch.Tensor:
@@ -81,3 +81,31 @@ def test_cost_profile_is_zero_at_the_true_shift():
     k1 = offsets.index(1)
     assert np.abs(cost[k1, :, shift:]).max() < 1e-6           # d0 + 1 = 7: exact match
     assert cost[:, :, shift:].mean(axis=(1, 2)).argmin() == k1
+
+
+def test_cost_profile_torch_equals_the_numba_kernel_batched():
+    rng = np.random.default_rng(2)
+    offsets = (-4, -2, -1, 0, 1, 2, 4)
+    lefts = rng.integers(0, 256, (2, 10, 33, 3)).astype(np.uint8)
+    rights = rng.integers(0, 256, (2, 10, 33, 3)).astype(np.uint8)
+    ds = (rng.random((2, 10, 33)) * 40 - 4).astype(np.float32)
+    want = np.stack([cost_profile(lefts[i], rights[i], ds[i], offsets) for i in range(2)])
+    lt, rt = (torch.from_numpy(a).permute(0, 3, 1, 2) for a in (lefts, rights))
+    got = cost_profile_torch(lt, rt, torch.from_numpy(ds)[:, None], offsets)      # CPU: the numba kernel
+    assert got.shape == (2, 7, 10, 33)
+    np.testing.assert_allclose(got.numpy(), want, atol=1e-5)
+
+
+def test_cost_profile_torch_grid_sample_path_equals_the_numba_kernel():
+    """The path used off the CPU (one grid_sample per batch), run on the CPU."""
+    rng = np.random.default_rng(3)
+    offsets = (-4, -1, 0, 2)
+    lefts = rng.integers(0, 256, (2, 9, 31, 3)).astype(np.uint8)
+    rights = rng.integers(0, 256, (2, 9, 31, 3)).astype(np.uint8)
+    ds = (rng.random((2, 9, 31)) * 36 - 3).astype(np.float32)
+    want = np.stack([cost_profile(lefts[i], rights[i], ds[i], offsets) for i in range(2)])
+    lt, rt = (torch.from_numpy(a).permute(0, 3, 1, 2) for a in (lefts, rights))
+    got = cost_profile_torch(lt, rt, torch.from_numpy(ds)[:, None], offsets, backend="grid_sample")
+    np.testing.assert_allclose(got.numpy(), want, atol=1e-5)
+    with pytest.raises(InvalidValueError, match="backend"):
+        cost_profile_torch(lt, rt, torch.from_numpy(ds)[:, None], offsets, backend="opencl")

@@ -12,13 +12,14 @@ Inputs (made by :class:`eventvision.data.stereo.common.SGBMRefineEncoder` from a
   (mean over the 3 channels, images scaled to 0..1, right view sampled linearly, 0 outside) for each of
   the K integer offsets ``k`` (both from :mod:`eventvision.matching.refine_inputs`). The cost needs no
   gradient (it depends on inputs only), so it is computed with the inputs, off the network's thread.
-* ``right`` (only with the matching branch, ``model.refine.correlation > 0``): the right camera's time
-  surface, like ``left``.
+* ``right`` (only with the matching branch, ``model.refine.correlation > 0``, or the second pass): the right
+  camera's time surface, like ``left``.
 
 The network sees the left image, the local matching-cost profile around the initial disparity, the
 initial disparity and the answered mask; a 3-level encoder-decoder (1/2, 1/4, 1/8 resolution, dilated residual
 blocks at 1/8 for context) predicts a correction ``delta`` at full resolution: ``d = d0 + delta``,
-clamped to ``[0, max_disp - 1]``. The last conv is zero-initialised, so an untrained model returns the
+clamped to ``[0, max_disp - 1]``; with ``second_pass`` the matching cost is re-measured around that answer and
+a second head adds its correction. The last convs are zero-initialised, so an untrained model returns the
 filled SGBM map. This is the detect-replace-refine idea (Gidaris & Komodakis, CVPR 2017) on SGBM
 (Hirschmüller 2008); it is not part of SpikeDHS (docs/stereo_model.md): the SpikeDHS network stays the
 ``model.arch: spikedhs`` variant.
@@ -72,6 +73,10 @@ class RefineConfig:
     #: ``correlation`` disparities in 4-px steps (16 covers 0..60 px), added to the 1/4-level encoder features
     correlation: int = 0
     correlation_channels: int = 16
+    #: second pass: the matching cost re-measured around the first answer ``d1`` (same offsets, on the time
+    #: surfaces, :func:`eventvision.matching.refine_inputs.cost_profile_torch`) and a second zero-started head
+    #: adds its correction; needs the right time surface like the matching branch
+    second_pass: bool = False
 
     def __post_init__(self):
         if self.encoder not in ("ann", "spiking"):
@@ -91,6 +96,11 @@ class RefineConfig:
                               f"got {self.correlation} / {self.correlation_channels}")
         if self.correlation and self.encoder != "ann":
             raise ConfigError("model.refine.correlation is implemented for the ANN encoder only")
+
+    @property
+    def needs_right(self) -> bool:
+        """Whether the network reads the right camera's time surface (matching branch or second pass)."""
+        return bool(self.correlation) or bool(self.second_pass)
 
 
 #: disparity between neighbouring levels of the matching branch, px: its features are at 1/4 resolution
@@ -137,12 +147,11 @@ class SGBMRefineStereo(nn.Module):
         self.dec1 = _conv(c2 + c1, c1)
         # full resolution is the expensive part. The head is a 1x1 conv of [upsampled features, inputs]; being
         # linear per pixel, its feature half is applied at 1/2 resolution before the (linear) upsampling
-        self.head_features = nn.Conv2d(c1, cfg.head_channels, 1, bias=False)
-        self.head_inputs = nn.Conv2d(cin, cfg.head_channels, 1, bias=False)
-        self.head = nn.Sequential(nn.BatchNorm2d(cfg.head_channels), nn.LeakyReLU(0.1, inplace=True),
-                                  nn.Conv2d(cfg.head_channels, 1, 3, padding=1))
-        nn.init.zeros_(self.head[-1].weight)
-        nn.init.zeros_(self.head[-1].bias)
+        self.head_features, self.head_inputs, self.head = _correction_head(c1, cin, cfg.head_channels)
+        if cfg.second_pass:
+            # the first head's form on [left, cost around d1, d1, answered]; zero-started like it, so a model
+            # fine-tuned with the second pass (train.init_weights) starts from the answers of the one without
+            self.head2_features, self.head2_inputs, self.head2 = _correction_head(c1, cin, cfg.head_channels)
         if cfg.correlation:
             cc = cfg.correlation_channels
             # shared by both views; strides as enc1/enc2, so its maps have the 1/4-level size
@@ -205,10 +214,12 @@ class SGBMRefineStereo(nn.Module):
             raise InvalidValueError(
                 f"SGBM refinement expects left [N, 3, H, W] and guide [N, {2 + k}, H, W] (filled SGBM disparity, "
                 f"answered mask, {k} matching costs), got {list(left.shape)} and {list(guide.shape)}")
-        if self.cfg.correlation and (right is None or right.shape != left.shape):
-            raise InvalidValueError(f"SGBM refinement with model.refine.correlation needs the right time surface "
+        if self.cfg.needs_right and (right is None or right.shape != left.shape):
+            raise InvalidValueError(f"SGBM refinement with model.refine.correlation or second_pass needs the right "
+                                    f"time surface "
                                     f"[N, 3, H, W] like left {list(left.shape)}, got "
                                     f"{None if right is None else list(right.shape)}")
+        images = (left, right)                      # as given (uint8 0..255 from the encoder), for the second pass
         left, guide = left.float() / 255.0, guide.float()
         d0 = guide[:, :1]
         x0 = torch.cat([left, guide[:, 2:], d0 / self.max_disp, guide[:, 1:2]], dim=1)
@@ -217,12 +228,42 @@ class SGBMRefineStereo(nn.Module):
         u2 = self.dec2(torch.cat([_up(e3, e2), e2], dim=1))
         u1 = self.dec1(torch.cat([_up(u2, e1), e1], dim=1))
         delta = self.head(_up(self.head_features(u1), x0) + self.head_inputs(x0))
-        disparity = (d0 + delta).clamp(0.0, float(self.max_disp - 1))[:, 0]
+        disparity = (d0 + delta).clamp(0.0, float(self.max_disp - 1))
+        if self.cfg.second_pass:
+            disparity = self.second_pass(images, left, guide[:, 1:2], disparity, u1)
+        disparity = disparity[:, 0]
         if with_matching:
             if matched is None:
                 raise ConfigError("with_matching needs the matching branch (model.refine.correlation > 0)")
             return disparity, matched[1]
         return disparity
+
+
+    def second_pass(self, images: tuple[torch.Tensor, torch.Tensor], left: torch.Tensor, answered: torch.Tensor,
+                    d1: torch.Tensor, u1: torch.Tensor) -> torch.Tensor:
+        """``d1`` ``[N, 1, H, W]`` px (the first answer) -> ``d1`` + a correction from the matching cost around
+        ``d1`` on ``images`` (left, right time surfaces ``[N, 3, H, W]``, 0..255); ``left`` is the left one
+        scaled to 0..1, ``answered`` SGBM's mask, ``u1`` the decoder's 1/2-level features. The cost sees no
+        gradient through ``d1``, as the first pass's cost sees none through SGBM's map."""
+        from eventvision.matching.refine_inputs import cost_profile_torch
+
+        d1_in = d1.detach()
+        cost = cost_profile_torch(images[0].to(torch.uint8), images[1].to(torch.uint8), d1_in, self.offsets)
+        x1 = torch.cat([left, cost.to(left.device), d1_in / self.max_disp, answered], dim=1)
+        delta = self.head2(_up(self.head2_features(u1), x1) + self.head2_inputs(x1))
+        return (d1 + delta).clamp(0.0, float(self.max_disp - 1))
+
+
+def _correction_head(feature_channels: int, input_channels: int, width: int
+                     ) -> tuple[nn.Conv2d, nn.Conv2d, nn.Sequential]:
+    """(1x1 conv of the 1/2-level features, 1x1 conv of the full-resolution inputs, BN-LeakyReLU-3x3 conv to one
+    channel): ``head(up(features(u1)) + inputs(x))`` is a disparity correction [N, 1, H, W] px. The last conv
+    starts at zero, so a new head adds nothing until trained."""
+    head = nn.Sequential(nn.BatchNorm2d(width), nn.LeakyReLU(0.1, inplace=True), nn.Conv2d(width, 1, 3, padding=1))
+    nn.init.zeros_(head[-1].weight)
+    nn.init.zeros_(head[-1].bias)
+    return (nn.Conv2d(feature_channels, width, 1, bias=False), nn.Conv2d(input_channels, width, 1, bias=False),
+            head)
 
 
 def correlate_rows(left: torch.Tensor, right: torch.Tensor, levels: int) -> torch.Tensor:

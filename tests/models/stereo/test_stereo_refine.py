@@ -148,3 +148,40 @@ def test_encoder_adds_the_right_time_surface_for_the_matching_branch():
     assert set(out) == {"left", "guide", "right"}
     _, img_r = event_image_pair(left, right, width=64, height=32, t_start=0, t_end=50_000)
     np.testing.assert_array_equal(out["right"], img_r.transpose(2, 0, 1))
+
+
+def test_second_pass_starts_as_the_model_without_it_and_learns_from_the_cost_around_its_answer():
+    from eventvision.tasks.stereo import StereoTask
+    from eventvision.config import load_config
+
+    torch.manual_seed(0)
+    first = SGBMRefineStereo(max_disp=32, correlation=8, correlation_channels=8).eval()
+    both = SGBMRefineStereo(max_disp=32, correlation=8, correlation_channels=8, second_pass=True).eval()
+    missing = both.load_state_dict(first.state_dict(), strict=False).missing_keys
+    assert missing and all(k.startswith("head2") for k in missing)
+    # a right view that is the left one shifted by 6 px, SGBM's answer 4 px (2 px short)
+    right = torch.randint(0, 256, (2, 3, 16, 48), dtype=torch.uint8)
+    left = torch.zeros_like(right)
+    left[..., 6:] = right[..., :-6]
+    guide = _guide(2, 16, 48, torch.full((2, 16, 48), 4.0))
+    torch.testing.assert_close(both(left, guide, right), first(left, guide, right))
+    with pytest.raises(InvalidValueError, match="right time surface"):
+        SGBMRefineStereo(max_disp=32, second_pass=True)(left, guide)
+    # only the second head trained, from the first pass's answer: its cost profile shows where the match is
+    for p in both.parameters():
+        p.requires_grad_(False)
+    head2 = [p for n, p in both.named_parameters() if n.startswith("head2")]
+    for p in head2:
+        p.requires_grad_(True)
+    both.train()
+    opt = torch.optim.Adam(head2, 3e-2)
+    gt = torch.full((2, 16, 48), 6.0)
+    start = (first(left, guide, right) - gt)[..., 12:].abs().mean().item()
+    for _ in range(60):
+        loss = (both(left, guide, right) - gt)[..., 12:].abs().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.5 * start
+    cfg = load_config("stereo/refine", overrides=["model.refine.second_pass=true"])
+    assert StereoTask(cfg).encoding["right_image"] is True
