@@ -53,7 +53,7 @@ def main(argv=None) -> int:
     fused = fuse_conv_bn(copy.deepcopy(model)).to(memory_format=torch.channels_last)
     inputs = (torch.from_numpy(img_l.transpose(2, 0, 1).copy())[None],
               torch.rand(1, 2 + len(model.cfg.offsets), 260, 346) * 30)
-    if model.cfg.correlation:
+    if model.cfg.needs_right:
         inputs += (torch.from_numpy(img_r.transpose(2, 0, 1).copy())[None],)
     with torch.inference_mode():
         net_ms = {"nchw": mean_ms(lambda: model(*inputs), args.repeats),

@@ -72,10 +72,12 @@ class StereoTask(Task):
     def encoding(self) -> dict:
         """The window encoding the model reads (:func:`eventvision.data.stereo.common.make_pair_encoder`)."""
         if self.arch == "sgbm_refine":
+            from eventvision.models.stereo.refine import RefineConfig
+
             # SGBM searches the model's whole output range, whatever range the GT is scored on
-            refine = self.cfg.model.get("refine") or {}
+            refine = dict(self.cfg.model.get("refine") or {})
             opts = {"offsets": tuple(int(k) for k in refine["offsets"])} if "offsets" in refine else {}
-            if int(refine.get("correlation", 0) or 0) or bool(refine.get("second_pass", False)):
+            if RefineConfig.from_options(**refine).needs_right:
                 opts["right_image"] = True          # the matching branch and the second pass read both views
             return {"kind": "sgbm_refine", "max_disparity": float(self.cfg.model.max_disp) - 1, **opts,
                     **dict(self.cfg.model.get("sgbm") or {})}

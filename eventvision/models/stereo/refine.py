@@ -97,6 +97,17 @@ class RefineConfig:
         if self.correlation and self.encoder != "ann":
             raise ConfigError("model.refine.correlation is implemented for the ANN encoder only")
 
+    @classmethod
+    def from_options(cls, **options) -> "RefineConfig":
+        """From ``model.refine`` keys (plus ``max_disp``) as a config gives them: lists become tuples, unknown
+        keys are refused with the known ones named."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(options) - names)
+        if unknown:
+            raise ConfigError(f"model.refine: unknown option(s) {', '.join(unknown)}; "
+                              f"known: {', '.join(sorted(names))}")
+        return cls(**{k: tuple(v) if isinstance(v, (list, tuple)) else v for k, v in options.items()})
+
     @property
     def needs_right(self) -> bool:
         """Whether the network reads the right camera's time surface (matching branch or second pass)."""
@@ -116,13 +127,7 @@ class SGBMRefineStereo(nn.Module):
 
     def __init__(self, **kwargs):
         super().__init__()
-        names = {f.name for f in dataclasses.fields(RefineConfig)}
-        unknown = sorted(set(kwargs) - names)
-        if unknown:
-            raise ConfigError(f"model.refine: unknown option(s) {', '.join(unknown)}; "
-                              f"known: {', '.join(sorted(names))}")
-        conv = {k: tuple(v) if isinstance(v, (list, tuple)) else v for k, v in kwargs.items()}
-        self.cfg = cfg = RefineConfig(**conv)
+        self.cfg = cfg = RefineConfig.from_options(**kwargs)
         self.max_disp = int(cfg.max_disp)
         self.offsets = tuple(int(k) for k in cfg.offsets)
         c1, c2, c3 = cfg.channels
@@ -237,7 +242,6 @@ class SGBMRefineStereo(nn.Module):
                 raise ConfigError("with_matching needs the matching branch (model.refine.correlation > 0)")
             return disparity, matched[1]
         return disparity
-
 
     def second_pass(self, images: tuple[torch.Tensor, torch.Tensor], left: torch.Tensor, answered: torch.Tensor,
                     d1: torch.Tensor, u1: torch.Tensor) -> torch.Tensor:
