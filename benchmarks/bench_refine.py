@@ -4,7 +4,11 @@
   convs, channels-last weights) vs the same weights with BatchNorm kept, channels-last and in the default NCHW
   layout, one torch thread, mean of ``--repeats`` forwards after a warm-up;
 * SGBM: OpenCV's 3-way variant (the refine encoder's ``model.sgbm.mode``) vs full SGBM (the ``--method sgbm``
-  yardstick), on the time surfaces of a synthetic 346x260 window.
+  yardstick), on the time surfaces of a synthetic 346x260 window;
+* second pass (``model.refine.second_pass``, when the checkpoint has it): the network as run vs the same weights
+  without the second head (the first answer), and its cost profile
+  (:func:`eventvision.matching.refine_inputs.cost_profile_torch`) with the numba kernel (the CPU default) vs
+  one ``grid_sample`` (the path off the CPU).
 
     python benchmarks/bench_refine.py [--repeats 20]
 """
@@ -65,6 +69,22 @@ def main(argv=None) -> int:
           f"-> {net_ms['channels_last'] / net_ms['fused']:.2f}x / {net_ms['nchw'] / net_ms['fused']:.2f}x")
     print(f"SGBM: 3-way {sgbm_ms['3way']:.1f} ms, full SGBM {sgbm_ms['sgbm']:.1f} ms "
           f"-> {sgbm_ms['sgbm'] / sgbm_ms['3way']:.2f}x")
+    if model.cfg.second_pass:
+        from eventvision.matching.refine_inputs import cost_profile_torch
+        from eventvision.models.stereo.refine import SGBMRefineStereo
+
+        first = SGBMRefineStereo(**{**vars(model.cfg), "second_pass": False})
+        first.load_state_dict(model.state_dict(), strict=False)       # the second head's tensors are left out
+        first = fuse_conv_bn(first.eval()).to(memory_format=torch.channels_last)
+        d = inputs[1][:, :1]
+        with torch.inference_mode():
+            pass_ms = {"without": mean_ms(lambda: first(*inputs), args.repeats),
+                       **{b: mean_ms(lambda b=b: cost_profile_torch(inputs[0], inputs[2], d, model.cfg.offsets,
+                                                                    backend=b), args.repeats)
+                          for b in ("numba", "grid_sample")}}
+        print(f"second pass: network {net_ms['fused']:.1f} ms vs {pass_ms['without']:.1f} ms without it "
+              f"(+{net_ms['fused'] - pass_ms['without']:.1f} ms); its cost profile numba {pass_ms['numba']:.1f} ms, "
+              f"grid_sample {pass_ms['grid_sample']:.1f} ms -> {pass_ms['grid_sample'] / pass_ms['numba']:.2f}x")
     return 0
 
 

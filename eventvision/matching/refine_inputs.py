@@ -53,9 +53,9 @@ def cost_profile_torch(left, right, disparity, offsets, *, backend: str = "auto"
     """:func:`cost_profile` on tensors, batched, for a disparity computed inside a network: ``left``, ``right``
     uint8 ``[N, C, H, W]`` event images (0..255), ``disparity`` ``[N, 1, H, W]`` px, integer ``offsets`` (K) ->
     float32 ``[N, K, H, W]``, no gradient (it depends on inputs and on a detached disparity only). On the CPU
-    the numba kernel of :func:`cost_profile` runs per sample (3x faster than ``grid_sample``: 4 vs 12 ms at
-    346x260, one thread); elsewhere one bilinear ``grid_sample`` per batch, tested equal. ``backend``:
-    ``"auto"`` (by device), ``"numba"`` or ``"grid_sample"``."""
+    the numba kernel of :func:`cost_profile` runs per sample (2.2x faster than ``grid_sample`` at 346x260, one
+    thread, ``benchmarks/bench_refine.py``); elsewhere one bilinear ``grid_sample`` per batch, tested equal.
+    ``backend``: ``"auto"`` (by device), ``"numba"`` or ``"grid_sample"``."""
     import torch
     import torch.nn.functional as F
 
