@@ -7,7 +7,9 @@ of frames processed, frames skipped, mean age of the output paired with each gro
 
 ``compare`` (run once, long: trains two small models on synthetic sequences): baseline vs StreamDSGN, both
 trained on the next frame's boxes, evaluated on held-out synthetic sequences with offline next-frame AP and
-streaming AP (10 Hz, measured CPU latency and a fixed 50 ms latency), written as JSON.
+streaming AP (10 Hz, measured CPU latency and a fixed 50 ms latency), written as JSON. ``--supersample N`` renders
+with N x N rays per pixel (the small config's 4 unless given); ``--box-alignment`` streams with the dense box
+alignment of ``models/detect3d/alignment.py`` and writes ``<variant>_aligned.json``.
 
     python benchmarks/bench_detect3d.py [--configs small,full] [--repeats 3] [--threads 1]
     python benchmarks/bench_detect3d.py compare --out runs/detect3d_compare [--epochs 4]
@@ -35,6 +37,7 @@ import torch
 from eventvision.config import load_config
 from eventvision.evaluation.streaming import simulated_schedule, pair_outputs
 from eventvision.models.detect3d import StageTimer, StereoDetector3D
+from eventvision.models.detect3d.alignment import RangeForecaster
 from eventvision.simulate.kitti_scenes import KITTI_P2, KITTI_P3
 
 STAGES = ("features", "volume", "bev", "fusion", "head")
@@ -119,7 +122,7 @@ def latency_main(args) -> int:
 
 # --------------------------------------------------------------------------------------------- compare
 def stream_outputs(model, task, seq_names, device, *, latency_ms: float | None, root=None,
-                   strategies=("copy",)):
+                   strategies=("copy",), box_alignment: bool = False):
     """Stream held-out sequences once (of ``root``, default the task's synthetic set) -> (GT frames,
     {strategy: streamed predictions}, mean latency). ``kf`` dates the boxes one frame ahead (the detector
     forecasts frame t+1, ``horizon_frames=1``)."""
@@ -131,7 +134,8 @@ def stream_outputs(model, task, seq_names, device, *, latency_ms: float | None, 
 
     training = find_training_dir(root if root is not None else task.cfg.data.synthetic_root)
     gt_all, stream_all, lats = [], {s: [] for s in strategies}, []
-    predictor = Detect3DPredictor(model, device, latency_ms=latency_ms)
+    predictor = Detect3DPredictor(model, device, latency_ms=latency_ms,
+                                  box_alignment=RangeForecaster() if box_alignment else None)
     for k, name in enumerate(seq_names):
         seq = load_sequence(training, name)
         if k == 0:
@@ -170,6 +174,8 @@ def compare_main(args) -> int:
               "device=cpu", f"train.checkpoint_every={args.checkpoint_every}",
               f"train.optimizer.lr={args.lr}", f"seed={args.seed}", f"data.synthetic_objects={args.objects}",
               f"data.synthetic_class_probs=[{args.class_probs}]", f"data.synthetic_z_range=[{args.z_range}]"]
+    if args.supersample:
+        common.append(f"data.synthetic_supersample={args.supersample}")
     variants = {"baseline": "configs/detect3d_small_baseline.yaml",
                 "streamdsgn": "configs/detect3d_small_streamdsgn.yaml"}
     if args.only:
@@ -211,7 +217,7 @@ def compare_main(args) -> int:
             # measured latency: frames are skipped and outputs age, so also the kf forecast of each track
             strategies = ("copy", "kf") if lat is None else ("copy",)
             gt, streamed, mean_lat = stream_outputs(model, task, val_seqs, device, latency_ms=lat,
-                                                    strategies=strategies)
+                                                    strategies=strategies, box_alignment=args.box_alignment)
             for strategy in strategies:
                 key = f"stream_{mode}" + ("" if strategy == "copy" else f"_{strategy}")
                 r[key] = {"latency_ms_mean": mean_lat, "strategy": strategy}
@@ -220,23 +226,24 @@ def compare_main(args) -> int:
                     r[key][overlap] = {"moderate_R40": summarise(ap), "full": ap}
         if holdout is not None:   # another rig and object count, never trained on: fixed latency only
             gt, streamed, _ = stream_outputs(model, task, holdout[1], device, latency_ms=args.fixed_latency,
-                                             root=holdout[0])
+                                             root=holdout[0], box_alignment=args.box_alignment)
             streamed = streamed["copy"]
             r["holdout"] = {"calib": args.holdout_calib, "objects": args.holdout_objects,
                             "seed": args.holdout_seed, "sequences": len(holdout[1])}
             for overlap in ("loose", "strict"):
                 ap = kitti_eval(gt, streamed, overlap=overlap)
                 r["holdout"][overlap] = {"moderate_R40": summarise(ap), "full": ap}
+        r["box_alignment"] = bool(args.box_alignment)
         results[name] = r
-        (out / f"{name}.json").write_text(json.dumps(r, indent=2))
+        (out / f"{name}{'_aligned' if args.box_alignment else ''}.json").write_text(json.dumps(r, indent=2))
         moderate = {k: v.get("loose", {}).get("moderate_R40") for k, v in r.items() if k.startswith("stream_")}
         print(f"{name}: {json.dumps(moderate)}", file=sys.stderr)
     if not args.only:
-        (out / "compare.json").write_text(json.dumps(results, indent=2))
+        (out / f"compare{'_aligned' if args.box_alignment else ''}.json").write_text(json.dumps(results, indent=2))
     return 0
 
 
-def error_rows(model, seq_names, root, *, min_score: float) -> np.ndarray:
+def error_rows(model, seq_names, root, *, min_score: float, box_alignment: bool = False) -> np.ndarray:
     """Per GT car of frame t+1 (Car only): [camera z, dz, dx, dyaw mod pi, dl, motion since t] against the
     nearest forecast of frame t within 3 m in BEV (NaN errors where none); forecasts made every frame."""
     from eventvision.data.detect3d.kitti_tracking import find_training_dir, load_sequence
@@ -245,7 +252,9 @@ def error_rows(model, seq_names, root, *, min_score: float) -> np.ndarray:
     rows, training = [], find_training_dir(root)
     for name in seq_names:
         seq = load_sequence(training, name)
-        for r in Detect3DPredictor(model, torch.device("cpu"), latency_ms=50.0).stream(seq):  # every frame
+        predictor = Detect3DPredictor(model, torch.device("cpu"), latency_ms=50.0,
+                                      box_alignment=RangeForecaster() if box_alignment else None)
+        for r in predictor.stream(seq):  # every frame
             if r.frame + 1 >= seq.num_frames:
                 continue
             gt, now = (o[o["type"] == "Car"] for o in (seq.objects[r.frame + 1], seq.objects[r.frame]))
@@ -269,7 +278,8 @@ def errors_main(args) -> int:
 
     torch.set_num_threads(args.threads)
     _, model, _ = load_model_from_checkpoint(args.checkpoint, task_name="detect3d", device="cpu")
-    rows = error_rows(model.eval(), args.seqs.split(","), args.data, min_score=args.min_score)
+    rows = error_rows(model.eval(), args.seqs.split(","), args.data, min_score=args.min_score,
+                      box_alignment=args.box_alignment)
     found = np.isfinite(rows[:, 1])
     print(f"{args.checkpoint}: {len(rows)} GT cars, {found.mean() * 100:.0f} % with a forecast within 3 m "
           f"(score >= {args.min_score})")
@@ -383,6 +393,8 @@ def main(argv=None) -> int:
         p.add_argument("--objects", type=int, default=6)
         p.add_argument("--class-probs", default="0.6,0.2,0.2", help="Car,Pedestrian,Cyclist sampling weights")
         p.add_argument("--z-range", default="6.0,45.0", help="camera depth range of objects at frame 0 (m)")
+        p.add_argument("--supersample", type=int, default=0,
+                       help="anti-aliasing sub-samples per pixel axis of the renders (0: the config's)")
         p.add_argument("--lr", type=float, default=2e-3)
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--fixed-latency", type=float, default=50.0)
@@ -394,6 +406,9 @@ def main(argv=None) -> int:
         p.add_argument("--resume", action="store_true", help="continue the runs in --out up to --epochs")
         p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="extra config override for both variants (repeatable), e.g. model.geo_convs=0")
+        p.add_argument("--box-alignment", action="store_true",
+                       help="stream with dense box alignment (models/detect3d/alignment.py); "
+                            "writes <variant>_aligned.json")
         p.add_argument("--render-only", action="store_true",
                        help="render the synthetic data set and stop (run once before parallel --only runs)")
         p.add_argument("--score-thresh", type=float, default=0.02)
@@ -411,6 +426,7 @@ def main(argv=None) -> int:
         p.add_argument("--data", required=True, help="a KITTI Tracking layout root (e.g. a compare run's data)")
         p.add_argument("--seqs", required=True, help="comma-separated held-out sequences")
         p.add_argument("--min-score", type=float, default=0.3)
+        p.add_argument("--box-alignment", action="store_true", help="refine ranges by dense box alignment")
         p.add_argument("--threads", type=int, default=1)
         return errors_main(p.parse_args(argv[1:]))
     if argv and argv[0] == "nms":

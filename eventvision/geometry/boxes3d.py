@@ -151,3 +151,69 @@ def objects_to_grid_boxes(objects: np.ndarray, class_names=CLASSES) -> tuple[np.
                          axis=1)
     labels = np.array([list(class_names).index(t) for t in obj["type"]], dtype=np.int64)
     return camera_to_lidar_boxes(cam), labels, obj["track_id"].astype(np.int64)
+
+
+# ------------------------------------------------------------------------------ ray casting
+def pixel_rays(P: np.ndarray, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Camera centre [3] and ray directions [..., 3] with unit z through pixel coordinates ``u``, ``v`` [...]
+    (rectified frame: the point at camera depth z on a ray is ``centre + z·dir``)."""
+    K = P[:, :3]
+    centre = -np.linalg.solve(K, P[:, 3])
+    pix = np.stack([u, v, np.ones_like(u)], axis=-1).astype(np.float64)
+    d = pix @ np.linalg.inv(K).T
+    return centre, d / d[..., 2:3]
+
+
+def camera_rays(P: np.ndarray, width: int, height: int, ss: int) -> tuple[np.ndarray, np.ndarray]:
+    """Camera centre [3] and per-(sub)pixel ray directions [H·ss, W·ss, 3] with unit z (rectified frame)."""
+    off = (np.arange(ss) + 0.5) / ss - 0.5
+    us = (np.arange(width)[:, None] + off[None, :]).ravel()
+    vs = (np.arange(height)[:, None] + off[None, :]).ravel()
+    uu, vv = np.meshgrid(us, vs)
+    return pixel_rays(P, uu, vv)
+
+
+def ray_box_intersection(origin: np.ndarray, dirs: np.ndarray, loc: np.ndarray, hwl, ry: float):
+    """Slab test of rays ``origin + t·dirs`` against one box (camera frame, bottom centre ``loc``, ``hwl`` in
+    metres, yaw ``ry``). Returns (t_hit [...], hit point in the box's frame [..., 3], face normal axis [...]
+    (0 = length, 1 = height, 2 = width)); t = inf for a miss (or a hit closer than 0.1)."""
+    h, w, l = hwl
+    c, s = np.cos(ry), np.sin(ry)
+    R = np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])  # local -> camera
+    centre = loc - np.array([0.0, h / 2, 0.0])
+    o = R.T @ (origin - centre)
+    d = dirs @ R  # R.T applied to each direction
+    half = np.array([l / 2, h / 2, w / 2])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inv = 1.0 / d
+        t1 = (-half - o) * inv
+        t2 = (half - o) * inv
+    tmin = np.minimum(t1, t2)
+    tmax = np.maximum(t1, t2)
+    tmin = np.where(np.isnan(tmin), -np.inf, tmin)
+    tmax = np.where(np.isnan(tmax), np.inf, tmax)
+    t_near = tmin.max(axis=-1)
+    t_far = tmax.min(axis=-1)
+    hit = (t_near <= t_far) & (t_near > 0.1)
+    t = np.where(hit, t_near, np.inf)
+    axis = tmin.argmax(axis=-1)
+    local = o + d * np.where(hit, t_near, 0.0)[..., None]
+    return t, local, axis
+
+
+def box_ray_window(P: np.ndarray, box: np.ndarray, width: int, height: int, ss: int = 1
+                   ) -> tuple[slice, slice] | None:
+    """Rows/columns of the supersampled ray grid [H·ss, W·ss] whose rays can hit ``box`` (kitti.boxes order),
+    whole pixels only (so ``[mid::ss]`` picks pixel centres inside it); None when the box projects outside the
+    image. A convex box wholly in front of the camera projects inside its corners' bounding rectangle; one
+    reaching behind the camera gets the whole grid."""
+    uv, depth = project_points(corners_3d(box[None])[0], P)
+    if (depth <= 0.1).any():
+        return slice(0, height * ss), slice(0, width * ss)
+    lo = np.floor(uv.min(axis=0)).astype(int) - 1   # a pixel of margin for rounding
+    hi = np.ceil(uv.max(axis=0)).astype(int) + 2
+    c0, r0 = max(lo[0], 0), max(lo[1], 0)
+    c1, r1 = min(hi[0], width), min(hi[1], height)
+    if c0 >= c1 or r0 >= r1:
+        return None
+    return slice(r0 * ss, r1 * ss), slice(c0 * ss, c1 * ss)

@@ -9,6 +9,9 @@ or a fixed latency); the next run starts at ``max(τ, next frame time)`` on the 
 Before the first timed frame the predictor runs once untimed (:meth:`Detect3DPredictor.warm_up`): lazy
 initialisation and kernel compilation would otherwise make the first latency seconds long.
 
+With ``box_alignment`` (``run detect3d --box-alignment``), each car's range is refined against the stereo pair
+after the detector and the track association, inside the timed run (:mod:`eventvision.models.detect3d.alignment`).
+
 Images are resized to the scale the checkpoint was trained at (``data.image_scale`` x KITTI's 375 px height),
 with the projection matrices scaled alike; results are in the KITTI camera frame with 2D boxes in the
 sequence's own pixels.
@@ -112,12 +115,14 @@ class Detect3DPredictor:
     model: :class:`~eventvision.models.detect3d.StereoDetector3D` (eval mode); input_kind: ``image`` or
     ``events`` (simulated from the frames); image_scale: the checkpoint's training scale relative to KITTI's
     1242x375 images (frames of another height are resized to it; None: frames used as they are);
-    latency_ms: None measures each run, a number replaces it (a faster or slower device).
+    latency_ms: None measures each run, a number replaces it (a faster or slower device);
+    box_alignment: a :class:`~eventvision.models.detect3d.alignment.RangeForecaster` that refines each box's
+    range against the stereo pair (image input only; its time counts in the measured latency), None = off.
     """
 
     def __init__(self, model, device, *, input_kind: str = "image", event_bins: int = 5,
                  event_contrast: float = 0.2, seed: int = 0, image_scale: float | None = None,
-                 latency_ms: float | None = None):
+                 latency_ms: float | None = None, box_alignment=None):
         if latency_ms is not None:
             latency_ms = float(check_latencies_ms([latency_ms], source="fixed latency")[0])
         if image_scale is not None and not image_scale > 0:
@@ -126,9 +131,13 @@ class Detect3DPredictor:
         self.input_kind, self.event_bins = input_kind, event_bins
         self.event_contrast, self.seed = event_contrast, seed
         self.image_scale, self.latency_ms = image_scale, latency_ms
+        if box_alignment is not None and input_kind != "image":
+            raise InvalidValueError("box alignment needs image input (the checkpoint reads events)")
+        self.box_alignment = box_alignment
 
     @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike | None, device, *, latency_ms: float | None = None):
+    def from_checkpoint(cls, path: str | os.PathLike | None, device, *, latency_ms: float | None = None,
+                        box_alignment=None):
         from eventvision.engine.checkpoint import load_model_from_checkpoint
 
         path = Path(path) if path else DEFAULT_CHECKPOINT
@@ -138,7 +147,8 @@ class Detect3DPredictor:
         data = task.cfg.data
         return cls(model, device, input_kind=data.input, event_bins=data.event_bins,
                    event_contrast=data.event_contrast, seed=data.seed,
-                   image_scale=float(data.get("image_scale", 1.0)), latency_ms=latency_ms)
+                   image_scale=float(data.get("image_scale", 1.0)), latency_ms=latency_ms,
+                   box_alignment=box_alignment)
 
     def _resize(self, seq) -> float:
         """Factor from the sequence's pixels to the model's: its height -> scale x 375 px (1 when equal)."""
@@ -165,7 +175,8 @@ class Detect3DPredictor:
                            .reshape(size[1], size[0], -1).transpose(2, 0, 1) for x in (left, right))
         return np.ascontiguousarray(left, dtype=np.float32), np.ascontiguousarray(right, dtype=np.float32)
 
-    def _run(self, seq, frame: int, factor: float, P2, P3) -> dict:
+    def _run(self, seq, frame: int, factor: float, P2, P3) -> tuple[dict, np.ndarray, np.ndarray]:
+        """Detections of one frame and the model inputs [C, H, W] they were made from."""
         import torch
 
         left, right = self._inputs(seq, frame, factor)
@@ -174,7 +185,13 @@ class Detect3DPredictor:
         det = self.model.decode(out)[0]
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
-        return det
+        return det, left, right
+
+    def _align(self, boxes, labels, scores, ids, frame: int, left, right, seq, factor: float) -> np.ndarray:
+        """Boxes [K, 7] refined by ``box_alignment`` on the model inputs [C, H, W] of this run."""
+        P2, P3 = (scaled_projection(P, factor) for P in (seq.calib.P2, seq.calib.P3))
+        return self.box_alignment(boxes, labels, scores, ids, frame, np.ascontiguousarray(left.transpose(1, 2, 0)),
+                                  np.ascontiguousarray(right.transpose(1, 2, 0)), P2, P3)
 
     def _projections(self, seq, factor: float):
         import torch
@@ -188,10 +205,14 @@ class Detect3DPredictor:
 
         factor = self._resize(seq)
         self.model.reset_stream()
-        det = self._run(seq, 0, factor, *self._projections(seq, factor))
+        det, left, right = self._run(seq, 0, factor, *self._projections(seq, factor))
         boxes = det["boxes"].cpu().numpy().astype(np.float64)
         labels = det["labels"].cpu().numpy()
-        associate(np.arange(len(boxes)), boxes, labels, boxes, labels, len(boxes))
+        ids, _ = associate(np.arange(len(boxes)), boxes, labels, boxes, labels, len(boxes))
+        if self.box_alignment is not None:
+            self.box_alignment.reset()
+            self._align(boxes, labels, det["scores"].cpu().numpy(), ids, 0, left, right, seq, factor)
+            self.box_alignment.reset()
         detections_to_objects(boxes, det["scores"].cpu().numpy(), det["labels"].cpu().numpy(), seq.calib.P2,
                               seq.image_size)
         self.model.reset_stream()
@@ -207,14 +228,18 @@ class Detect3DPredictor:
         prev_ids, prev_labels = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         prev_boxes = np.zeros((0, 7))
         next_id, start_ms, frame = 0, 0.0, 0
+        if self.box_alignment is not None:
+            self.box_alignment.reset()
         while frame < seq.num_frames:
             t0 = time.perf_counter()
-            det = self._run(seq, frame, factor, P2, P3)
-            measured = (time.perf_counter() - t0) * 1e3
-            lat = measured if self.latency_ms is None else self.latency_ms
+            det, left, right = self._run(seq, frame, factor, P2, P3)
             boxes = det["boxes"].cpu().numpy().astype(np.float64)
             labels, scores = det["labels"].cpu().numpy(), det["scores"].cpu().numpy()
             ids, next_id = associate(prev_ids, boxes, labels, prev_boxes, prev_labels, next_id)
+            if self.box_alignment is not None:
+                boxes = self._align(boxes, labels, scores, ids, frame, left, right, seq, factor)
+            measured = (time.perf_counter() - t0) * 1e3
+            lat = measured if self.latency_ms is None else self.latency_ms
             objects = detections_to_objects(boxes, scores, labels, seq.calib.P2, size, frame=frame,
                                             track_ids=ids)
             prev_ids, prev_boxes, prev_labels = ids, boxes, labels

@@ -27,7 +27,8 @@ import numpy as np
 
 from eventvision.formats.kitti import (KITTI_IMAGE_SIZE, Calibration, format_calibration, make_objects, read_calib,
                                       scale_calibration, write_result_file)
-from eventvision.geometry.boxes3d import alpha_from_rotation_y, corners_3d, project_boxes_2d, project_points
+from eventvision.geometry.boxes3d import (alpha_from_rotation_y, box_ray_window, camera_rays, corners_3d,
+                                         project_boxes_2d, project_points, ray_box_intersection)
 from eventvision.utils.io import atomic_path, atomic_write_text
 
 #: KITTI Tracking sequence 0000 calibration (P2/P3 of the colour cameras), used when no calib file is given
@@ -130,46 +131,6 @@ def sample_tracks(rng: np.random.Generator, cfg: SceneConfig) -> list[Track]:
     return tracks
 
 
-def _camera_rays(P: np.ndarray, width: int, height: int, ss: int) -> tuple[np.ndarray, np.ndarray]:
-    """Camera centre [3] and per-(sub)pixel ray directions [H·ss, W·ss, 3] with unit z (rectified frame)."""
-    K = P[:, :3]
-    centre = -np.linalg.solve(K, P[:, 3])
-    off = (np.arange(ss) + 0.5) / ss - 0.5
-    us = (np.arange(width)[:, None] + off[None, :]).ravel()
-    vs = (np.arange(height)[:, None] + off[None, :]).ravel()
-    uu, vv = np.meshgrid(us, vs)
-    pix = np.stack([uu, vv, np.ones_like(uu)], axis=-1)
-    d = pix @ np.linalg.inv(K).T
-    return centre, d / d[..., 2:3]
-
-
-def _ray_box(origin: np.ndarray, dirs: np.ndarray, loc: np.ndarray, hwl, ry: float):
-    """Slab test of rays against one box (camera frame). Returns (t_hit [...], local hit point [..., 3],
-    face normal axis [...]); t = inf for a miss."""
-    h, w, l = hwl
-    c, s = np.cos(ry), np.sin(ry)
-    R = np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])  # local -> camera
-    centre = loc - np.array([0.0, h / 2, 0.0])
-    o = R.T @ (origin - centre)
-    d = dirs @ R  # R.T applied to each direction
-    half = np.array([l / 2, h / 2, w / 2])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        inv = 1.0 / d
-        t1 = (-half - o) * inv
-        t2 = (half - o) * inv
-    tmin = np.minimum(t1, t2)
-    tmax = np.maximum(t1, t2)
-    tmin = np.where(np.isnan(tmin), -np.inf, tmin)
-    tmax = np.where(np.isnan(tmax), np.inf, tmax)
-    t_near = tmin.max(axis=-1)
-    t_far = tmax.min(axis=-1)
-    hit = (t_near <= t_far) & (t_near > 0.1)
-    t = np.where(hit, t_near, np.inf)
-    axis = tmin.argmax(axis=-1)
-    local = o + d * np.where(hit, t_near, 0.0)[..., None]
-    return t, local, axis
-
-
 def render_view(P: np.ndarray, width: int, height: int, tracks: list[Track], frame: int, cfg: SceneConfig,
                 textures: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Ray-cast one camera -> (RGB uint8 [H, W, 3], object index per pixel [H, W] (−1 background),
@@ -177,7 +138,7 @@ def render_view(P: np.ndarray, width: int, height: int, tracks: list[Track], fra
     depth [H, W] float32: camera z in metres of the surface seen (the depth target, like projected LiDAR)).
     Object index, silhouettes and depth are taken at the pixel centres' sub-sample."""
     ss = max(int(cfg.supersample), 1)
-    origin, dirs = _camera_rays(P, width, height, ss)
+    origin, dirs = camera_rays(P, width, height, ss)
     shape = dirs.shape[:2]
     mid = ss // 2
     rgb = np.zeros(shape + (3,))
@@ -202,19 +163,22 @@ def render_view(P: np.ndarray, width: int, height: int, tracks: list[Track], fra
         loc = tr.location(frame, cfg.camera_height)
         if loc[2] < 0.5 or loc[2] > cfg.wall_z:
             continue
-        t, local, axis = _ray_box(origin, dirs, loc, tr.hwl, tr.ry)
+        win = box_ray_window(P, _kitti_box(tr, frame, cfg), width, height, ss)
+        if win is None:
+            continue
+        t, local, axis = ray_box_intersection(origin, dirs[win], loc, tr.hwl, tr.ry)
         silhouettes[k] = int(np.isfinite(t[mid::ss, mid::ss]).sum())
-        near = t < depth
+        near = t < depth[win]
         if not near.any():
             continue
-        lx, ly, lz = local[..., 0], local[..., 1], local[..., 2]
-        u = np.where(axis == 0, lz, lx)
-        v = np.where(axis == 1, lz, ly)
+        lx, ly, lz = local[near, 0], local[near, 1], local[near, 2]
+        face = axis[near]
+        u = np.where(face == 0, lz, lx)
+        v = np.where(face == 1, lz, ly)
         tex = _texture(textures["object"], u + 7.0 * k, v + 3.0 * k, 0.12)
-        col = (0.3 + 0.7 * tex)[..., None] * np.asarray(tr.colour) * shade[axis][..., None]
-        depth = np.where(near, t, depth)
-        rgb = np.where(near[..., None], col, rgb)
-        ids = np.where(near, k, ids)
+        depth[win][near] = t[near]
+        rgb[win][near] = (0.3 + 0.7 * tex)[:, None] * np.asarray(tr.colour) * shade[face][:, None]
+        ids[win][near] = k
     img = rgb.reshape(height, ss, width, ss, 3).mean(axis=(1, 3))
     # rays have unit z, so the ray parameter of the nearest hit is the camera depth
     return (np.clip(img * 255.0 + 0.5, 0, 255).astype(np.uint8), ids[mid::ss, mid::ss], silhouettes,

@@ -74,6 +74,19 @@ def test_measured_latency_and_single_sequence_folder(setup):
     assert not (out / "overlays").exists()
 
 
+def test_box_alignment_flag(setup):
+    root, ckpt = setup
+    plain, aligned = root / "plain", root / "aligned"
+    for out, extra in ((plain, []), (aligned, ["--box-alignment"])):
+        rc = main(["run", "detect3d", "--input", str(root / "kitti"), "--output", str(out), "--checkpoint",
+                   str(ckpt), "--latency-ms", "50", "--device", "cpu", "--no-overlays", *extra])
+        assert rc == 0
+        assert json.loads((out / "summary.json").read_text())["box_alignment"] == bool(extra)
+    a, b = read_label_file(plain / "0004.txt"), read_label_file(aligned / "0004.txt")
+    assert len(a) == len(b) and np.array_equal(a["score"], b["score"])   # boxes moved, none added or dropped
+    np.testing.assert_allclose(a["location"][:, 1], b["location"][:, 1])  # ranges change, heights do not
+
+
 def test_bad_input_is_one_line_exit_2(tmp_path, capsys):
     rc = main(["run", "detect3d", "--input", str(tmp_path / "missing"), "--output", str(tmp_path / "o")])
     assert rc == 2
