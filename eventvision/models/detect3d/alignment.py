@@ -122,9 +122,10 @@ class RangeForecaster:
     range moves to the prediction plus ``alpha`` times the residual, the rate (m/frame) by ``beta`` times
     the residual per frame; the output is ``range + rate·horizon``. A track's first aligned range only
     starts the filter and its second gives the first rate: until then the box keeps the detector's own
-    forecast. A residual above ``max_jump`` metres (another object took the track id) starts the track
-    over; a box that cannot be aligned is left as is. ``labels``: class indices to align (Car only by
-    default: the box is a car's shape model, not a person's); boxes scoring under ``min_score`` are left as
+    forecast. A residual above ``max_jump`` metres (or, for the first rate, a change above ``max_jump``
+    metres per frame: another object took the track id) starts the track over; a box that cannot be aligned
+    is left as is. ``labels``: class indices to align (Car only by default: the box is a car's shape model,
+    not a person's); boxes scoring under ``min_score`` are left as
     they are (each alignment costs ~1 ms on one CPU thread). Call :meth:`reset` at the start of a sequence.
     """
 
