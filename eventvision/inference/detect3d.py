@@ -145,6 +145,9 @@ class Detect3DPredictor:
             raise DatasetNotFoundError(f"{path}: checkpoint not found; train one with the detect3d task")
         task, model, _ = load_model_from_checkpoint(path, device=device, task_name="detect3d")
         data = task.cfg.data
+        if box_alignment is not None and data.input != "image":
+            raise InvalidValueError(f"{path}: this checkpoint reads event voxel grids, and box alignment compares "
+                                    "images; use an image checkpoint or leave box alignment off")
         return cls(model, device, input_kind=data.input, event_bins=data.event_bins,
                    event_contrast=data.event_contrast, seed=data.seed,
                    image_scale=float(data.get("image_scale", 1.0)), latency_ms=latency_ms,

@@ -135,3 +135,15 @@ def test_eval_detect3d_plots_draws_pr_curves_and_bev(setup, tmp_path, capsys):
     names = sorted(p.name for p in (tmp_path / "pl").iterdir())
     assert "pr_Car.png" in names and any(n.startswith("bev_") for n in names)
     capsys.readouterr()
+
+
+def test_box_alignment_refuses_an_event_checkpoint(setup, tmp_path, capsys):
+    root, _ = setup
+    cfg = load_config("detect3d/small", ["data.input=events", "model.in_channels=5"])
+    ckpt = save_checkpoint(tmp_path / "events.pt", task="detect3d", config=cfg,
+                           model=StereoDetector3D.from_config(cfg.model))
+    rc = main(["run", "detect3d", "--input", str(root / "kitti"), "--output", str(tmp_path / "o"), "--checkpoint",
+               str(ckpt), "--device", "cpu", "--box-alignment"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "events.pt" in err and "box alignment" in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
