@@ -16,6 +16,7 @@ alignment of ``models/detect3d/alignment.py`` and writes ``<variant>_aligned.jso
     python benchmarks/bench_detect3d.py curve --out runs/detect3d_compare   # learning curves -> PNG
     python benchmarks/bench_detect3d.py errors --checkpoint C --data ROOT --seqs 0048,0049   # where boxes miss
     python benchmarks/bench_detect3d.py nms [--boxes 500]   # rotated NMS vs the full N x N IoU matrix
+    python benchmarks/bench_detect3d.py score --checkpoint C --data ROOT:0096-0099 --data ROOT2:0100-0111 --threads 2
 
 ``errors``: each GT car of frame t+1 of the held-out sequences is matched to the nearest detection (BEV centre
 within 3 m) of the forecast made at frame t, and the errors are split by range: depth (camera z), lateral
@@ -298,6 +299,64 @@ def errors_main(args) -> int:
     return 0
 
 
+def _sequence_range(text: str) -> list[str]:
+    """'0096-0099' or '0048,0050' -> ['0096', ..., '0099'] / ['0048', '0050']."""
+    names = []
+    for part in text.split(","):
+        first, _, last = part.partition("-")
+        names += [f"{i:04d}" for i in range(int(first), int(last or first) + 1)]
+    return names
+
+
+def score_main(args) -> int:
+    """Streaming AP of one checkpoint over held-out sequences from one or more roots, as one KITTI evaluation:
+    fixed latency and measured latency (copy and kf), loose and strict IoU. Sequences missing from a root are
+    rendered first with the scene options (seed = the sequence number, as ``compare`` renders with seed 0)."""
+    from eventvision.engine.checkpoint import load_model_from_checkpoint
+    from eventvision.evaluation.kitti.ap import kitti_eval
+    from eventvision.simulate.kitti_scenes import SceneConfig, write_sequence
+
+    torch.set_num_threads(args.threads)
+    task, model, _ = load_model_from_checkpoint(args.checkpoint, task_name="detect3d",
+                                                overrides=[f"model.score_thresh={args.score_thresh}"])
+    scene = SceneConfig(num_frames=args.frames, num_objects=args.objects, image_scale=0.25,
+                        class_probs=tuple(float(v) for v in args.class_probs.split(",")),
+                        supersample=args.supersample, z_range=tuple(float(v) for v in args.z_range.split(",")))
+    modes = ((f"fixed{args.fixed_latency:g}ms", args.fixed_latency, ("copy",)), ("measured", None, ("copy", "kf")))
+    gt = []
+    streamed = {f"{m}_{s}": [] for m, _, strategies in modes for s in strategies}
+    lats = {m: [] for m, _, _ in modes}
+    for spec in args.data:
+        root, _, seqs = spec.rpartition(":")
+        names = _sequence_range(seqs)
+        for name in names:
+            if not (Path(root) / "training" / "label_02" / f"{name}.txt").is_file():
+                write_sequence(root, name, int(name), scene, args.calib or None)
+        for mode, lat, strategies in modes:
+            g, out, mean_lat = stream_outputs(model, task, names, torch.device("cpu"), latency_ms=lat, root=root,
+                                              strategies=strategies, box_alignment=args.box_alignment)
+            lats[mode].append(mean_lat)
+            for strategy in strategies:
+                streamed[f"{mode}_{strategy}"] += out[strategy]
+            if mode == modes[0][0]:
+                gt += g
+    result = {"checkpoint": args.checkpoint, "data": args.data, "threads": args.threads,
+              "box_alignment": args.box_alignment}
+    print(f"{args.checkpoint}: {len(gt)} frames; Car R40 easy / moderate / hard")
+    for key, preds in streamed.items():
+        mode = key.rsplit("_", 1)[0]
+        row = {"latency_ms_mean": float(np.mean(lats[mode]))}
+        for overlap in ("loose", "strict"):
+            ap = kitti_eval(gt, preds, overlap=overlap)["Car"]
+            row[overlap] = {m: [round(v, 2) for v in ap[m]["R40"]] for m in ("bev", "3d")}
+        result[key] = row
+        print(f"  {key:<16} {row['latency_ms_mean']:6.1f} ms  loose BEV {row['loose']['bev']}  strict BEV "
+              f"{row['strict']['bev']}  strict 3D {row['strict']['3d']}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2))
+    return 0
+
+
 def curve_main(args) -> int:
     """Learning curves of a compare run (train loss and per-epoch offline next-frame AP of both variants,
     read from the engine's metrics.csv) -> one PNG."""
@@ -429,6 +488,24 @@ def main(argv=None) -> int:
         p.add_argument("--box-alignment", action="store_true", help="refine ranges by dense box alignment")
         p.add_argument("--threads", type=int, default=1)
         return errors_main(p.parse_args(argv[1:]))
+    if argv and argv[0] == "score":
+        p = argparse.ArgumentParser(prog="bench_detect3d.py score")
+        p.add_argument("--checkpoint", default="eventvision/checkpoints/detect3d_small.pt")
+        p.add_argument("--data", action="append", required=True, metavar="ROOT:SEQS",
+                       help="a KITTI Tracking layout root and its held-out sequences, e.g. runs/d:0096-0099 "
+                            "(repeatable; all are scored together)")
+        p.add_argument("--frames", type=int, default=40)
+        p.add_argument("--objects", type=int, default=6)
+        p.add_argument("--class-probs", default="1.0,0.0,0.0")
+        p.add_argument("--z-range", default="6.0,35.0")
+        p.add_argument("--supersample", type=int, default=4)
+        p.add_argument("--calib", default="", help="render missing sequences with this KITTI calib file")
+        p.add_argument("--fixed-latency", type=float, default=50.0)
+        p.add_argument("--score-thresh", type=float, default=0.02)
+        p.add_argument("--threads", type=int, default=1)
+        p.add_argument("--box-alignment", action="store_true")
+        p.add_argument("--json", default=None)
+        return score_main(p.parse_args(argv[1:]))
     if argv and argv[0] == "nms":
         p = argparse.ArgumentParser(prog="bench_detect3d.py nms")
         p.add_argument("--boxes", type=int, default=500, help="candidates (the decoder's pre-NMS top-k is 500)")
