@@ -65,9 +65,11 @@ class Detect3DEvaluator(Evaluator):
         self.kitti.merge(states)
 
 
-def ensure_synthetic_dataset(data_cfg) -> tuple[Path, list[str], list[str]]:
-    """Render the synthetic KITTI-layout set described by ``data_cfg`` if it is not there yet (a
-    ``synthetic.json`` records the parameters); returns (root, train sequences, val sequences)."""
+def ensure_synthetic_dataset(data_cfg, splits: tuple[str, ...] = ("train", "val")
+                             ) -> tuple[Path, list[str], list[str]]:
+    """Render the sequences of ``splits`` of the synthetic KITTI-layout set described by ``data_cfg`` that are not
+    there yet (a ``synthetic.json`` records the parameters and the sequences done; evaluating needs only the val
+    ones); returns (root, train sequences, val sequences)."""
     from eventvision.simulate.kitti_scenes import SceneConfig, write_sequence
 
     root = Path(data_cfg.synthetic_root)
@@ -87,7 +89,8 @@ def ensure_synthetic_dataset(data_cfg) -> tuple[Path, list[str], list[str]]:
                       z_range=tuple(params["z_range"]))
     from eventvision.utils.io import atomic_write_text
     from eventvision.utils.progress import progress
-    for name in progress([n for n in names if n not in done["sequences"]], desc="render synthetic KITTI", unit="seq"):
+    wanted = (names[:n_train] if "train" in splits else []) + (names[n_train:] if "val" in splits else [])
+    for name in progress([n for n in wanted if n not in done["sequences"]], desc="render synthetic KITTI", unit="seq"):
         write_sequence(root, name, params["seed"] * 100_003 + int(name), cfg, params["calib"] or None)
         done["sequences"].append(name)
         atomic_write_text(marker, json.dumps(done))
@@ -108,7 +111,7 @@ class Detect3DTask(Task):
         common = dict(grid_x=tuple(m.x_range), grid_y=tuple(m.y_range), input_kind=d.input, event_bins=d.event_bins,
                       event_contrast=d.event_contrast, seed=d.seed, patch_len=d.patch_len)
         if d.dataset == "synthetic":
-            root, train, val = ensure_synthetic_dataset(d)
+            root, train, val = ensure_synthetic_dataset(d, ("train",) if split == "train" else ("val",))
             return dict(root=root, split="all", split_mode="sequence", sequences=train if split == "train" else val,
                         **common)
         if d.dataset == "kitti":

@@ -55,3 +55,13 @@ def test_small_detector_learns_a_training_scene(tmp_path):
     # the checkpoint the engine wrote rebuilds the same detector
     _, model, ckpt = load_model_from_checkpoint(tmp_path / "run" / "last.pt", task_name="detect3d")
     assert ckpt["task"] == "detect3d" and model.fusion is not None
+
+
+def test_evaluation_renders_only_the_val_sequences(tmp_path):
+    cfg = _cfg(tmp_path, **{"data.synthetic_val_seqs": 1, "data.synthetic_frames": 3})
+    task = Detect3DTask.from_config(cfg)
+    task.build_dataset("val")
+    labels = tmp_path / "data" / "training" / "label_02"
+    assert sorted(p.name for p in labels.iterdir()) == ["0001.txt"]   # the training sequence 0000 is not needed
+    task.build_dataset("train")
+    assert sorted(p.name for p in labels.iterdir()) == ["0000.txt", "0001.txt"]
