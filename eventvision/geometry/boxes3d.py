@@ -154,11 +154,16 @@ def objects_to_grid_boxes(objects: np.ndarray, class_names=CLASSES) -> tuple[np.
 
 
 # ------------------------------------------------------------------------------ ray casting
+def camera_centre(P: np.ndarray) -> np.ndarray:
+    """Centre [3] (m) of the camera with projection ``P`` [3, 4], in the frame ``P`` projects from."""
+    return -np.linalg.solve(P[:, :3], P[:, 3])
+
+
 def pixel_rays(P: np.ndarray, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Camera centre [3] and ray directions [..., 3] with unit z through pixel coordinates ``u``, ``v`` [...]
     (rectified frame: the point at camera depth z on a ray is ``centre + z·dir``)."""
     K = P[:, :3]
-    centre = -np.linalg.solve(K, P[:, 3])
+    centre = camera_centre(P)
     pix = np.stack([u, v, np.ones_like(u)], axis=-1).astype(np.float64)
     d = pix @ np.linalg.inv(K).T
     return centre, d / d[..., 2:3]

@@ -74,10 +74,10 @@ class _ForecastsOffAlongTheRay:
     grid = SimpleNamespace(x_range=(2.0, 53.2), y_range=(-28.8, 28.8))
 
     def __init__(self, seq, offset_m: float):
-        from eventvision.geometry.boxes3d import objects_to_grid_boxes, pixel_rays
+        from eventvision.geometry.boxes3d import camera_centre, objects_to_grid_boxes
         from eventvision.models.detect3d.alignment import grid_ranges, scale_grid_range
 
-        centre, _ = pixel_rays(seq.calib.P2, np.zeros(1), np.zeros(1))
+        centre = camera_centre(seq.calib.P2)
         self.forecasts = []
         for f in range(seq.num_frames):
             boxes, _, _ = objects_to_grid_boxes(seq.objects[min(f + 1, seq.num_frames - 1)])

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from eventvision.geometry.boxes3d import box_ray_window, lidar_to_camera_boxes, pixel_rays, ray_box_intersection
+from eventvision.geometry.boxes3d import (box_ray_window, camera_centre, lidar_to_camera_boxes, pixel_rays,
+                                         ray_box_intersection)
 
 
 def box_surface_points(P2: np.ndarray, box: np.ndarray, width: int, height: int, *, margin_px: int = 0
@@ -51,7 +52,7 @@ def alignment_cost(left: np.ndarray, right: np.ndarray, P2: np.ndarray, P3: np.n
     the left camera centre by each of ``scales`` [S]: mean over pixels of min(Σ_channels |L − R(P3·X)|,
     truncation), the right image [H, W, C] sampled bilinearly; pixels projecting outside it are left out
     (NaN where none is inside)."""
-    centre, _ = pixel_rays(P2, np.zeros(1), np.zeros(1))
+    centre = camera_centre(P2)
     moved = centre + scales[:, None, None] * (points - centre)[None]  # [S, n, 3]
     hom = moved @ P3[:, :3].T + P3[:, 3]
     u = (hom[..., 0] / hom[..., 2]).astype(np.float32)
@@ -84,7 +85,7 @@ def align_box_range(left: np.ndarray, right: np.ndarray, P2: np.ndarray, P3: np.
     rows, cols, points = box_surface_points(P2, box, width, height, margin_px=margin_px)
     if len(rows) < min_pixels:
         return None
-    centre, _ = pixel_rays(P2, np.zeros(1), np.zeros(1))
+    centre = camera_centre(P2)
     rng = float(np.hypot(box[0] - centre[0], box[2] - centre[2]))
     scales = (rng + np.linspace(-search_m, search_m, steps)) / rng
     scales = scales[scales > 0.1]
@@ -177,7 +178,7 @@ class RangeForecaster:
         boxes = np.asarray(boxes, np.float64)
         if len(boxes) == 0:
             return boxes.copy()
-        centre, _ = pixel_rays(P2, np.zeros(1), np.zeros(1))
+        centre = camera_centre(P2)
         cam = lidar_to_camera_boxes(boxes)  # x, y_bottom, z, l, w, h, ry
         kitti = cam[:, [0, 1, 2, 3, 5, 4, 6]]
         ranges = grid_ranges(boxes, centre)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from eventvision.geometry.boxes3d import camera_to_lidar_boxes, pixel_rays, project_points
+from eventvision.geometry.boxes3d import camera_centre, camera_to_lidar_boxes, project_points
 from eventvision.models.detect3d.alignment import (RangeForecaster, align_box_range, box_surface_points, grid_ranges,
                                                    scale_grid_range)
 from eventvision.simulate.kitti_scenes import (SceneConfig, image_size, render_view, sample_tracks,
@@ -48,7 +48,7 @@ def test_surface_points_are_the_pixels_and_depths_the_renderer_draws():
 @pytest.mark.parametrize("seed", [0, 1])
 def test_alignment_brings_a_box_moved_along_its_ray_back(seed):
     calib, left, right, ids, _, boxes = _scene(seed=seed, supersample=4)
-    centre, _ = pixel_rays(calib.P2, np.zeros(1), np.zeros(1))
+    centre = camera_centre(calib.P2)
     errors = []
     for k, box in enumerate(boxes):
         covered = len(box_surface_points(calib.P2, box, ids.shape[1], ids.shape[0])[0])
@@ -76,7 +76,7 @@ def test_alignment_declines_without_evidence():
 
 def test_scaling_the_range_keeps_the_box_on_its_viewing_ray():
     calib = sequence_calibration(SceneConfig(image_scale=0.25))
-    centre, _ = pixel_rays(calib.P2, np.zeros(1), np.zeros(1))
+    centre = camera_centre(calib.P2)
     cam = np.array([[3.0, 1.65, 15.0, 3.9, 1.6, 1.56, 0.3], [-6.0, 1.65, 30.0, 4.1, 1.7, 1.5, -1.2]])
     grid = camera_to_lidar_boxes(cam)
     moved = scale_grid_range(grid, centre, np.array([1.1, 0.9]))
