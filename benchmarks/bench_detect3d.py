@@ -311,15 +311,17 @@ def _sequence_range(text: str) -> list[str]:
 def score_main(args) -> int:
     """Streaming AP of one checkpoint over held-out sequences from one or more roots, as one KITTI evaluation:
     fixed latency and measured latency (copy and kf), loose and strict IoU. Sequences missing from a root are
-    rendered first with the scene options (seed = the sequence number, as ``compare`` renders with seed 0)."""
+    rendered first with the scene options and ``--data-seed`` (the seeds ``compare`` renders with)."""
     from eventvision.engine.checkpoint import load_model_from_checkpoint
     from eventvision.evaluation.kitti.ap import kitti_eval
     from eventvision.simulate.kitti_scenes import SceneConfig, write_sequence
+    from eventvision.tasks.detect3d import synthetic_sequence_seed
 
     torch.set_num_threads(args.threads)
     task, model, _ = load_model_from_checkpoint(args.checkpoint, task_name="detect3d",
                                                 overrides=[f"model.score_thresh={args.score_thresh}"])
-    scene = SceneConfig(num_frames=args.frames, num_objects=args.objects, image_scale=0.25,
+    scene = SceneConfig(num_frames=args.frames, num_objects=args.objects,
+                        image_scale=float(task.cfg.data.image_scale),   # the checkpoint's input size
                         class_probs=tuple(float(v) for v in args.class_probs.split(",")),
                         supersample=args.supersample, z_range=tuple(float(v) for v in args.z_range.split(",")))
     modes = ((f"fixed{args.fixed_latency:g}ms", args.fixed_latency, ("copy",)), ("measured", None, ("copy", "kf")))
@@ -331,7 +333,7 @@ def score_main(args) -> int:
         names = _sequence_range(seqs)
         for name in names:
             if not (Path(root) / "training" / "label_02" / f"{name}.txt").is_file():
-                write_sequence(root, name, int(name), scene, args.calib or None)
+                write_sequence(root, name, synthetic_sequence_seed(args.data_seed, name), scene, args.calib or None)
         for mode, lat, strategies in modes:
             g, out, mean_lat = stream_outputs(model, task, names, torch.device("cpu"), latency_ms=lat, root=root,
                                               strategies=strategies, box_alignment=args.box_alignment)
@@ -500,6 +502,7 @@ def main(argv=None) -> int:
         p.add_argument("--z-range", default="6.0,35.0")
         p.add_argument("--supersample", type=int, default=4)
         p.add_argument("--calib", default="", help="render missing sequences with this KITTI calib file")
+        p.add_argument("--data-seed", type=int, default=0, help="data.seed of the renders (compare's: 0)")
         p.add_argument("--fixed-latency", type=float, default=50.0)
         p.add_argument("--score-thresh", type=float, default=0.02)
         p.add_argument("--threads", type=int, default=1)

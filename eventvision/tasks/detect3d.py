@@ -65,6 +65,12 @@ class Detect3DEvaluator(Evaluator):
         self.kitti.merge(states)
 
 
+def synthetic_sequence_seed(data_seed: int, name: str) -> int:
+    """Render seed of synthetic sequence ``name`` ("0042") of a data set with ``data.seed``: the same sequence
+    whichever split or command renders it."""
+    return int(data_seed) * 100_003 + int(name)
+
+
 def ensure_synthetic_dataset(data_cfg, splits: tuple[str, ...] = ("train", "val")
                              ) -> tuple[Path, list[str], list[str]]:
     """Render the sequences of ``splits`` of the synthetic KITTI-layout set described by ``data_cfg`` that are not
@@ -91,7 +97,7 @@ def ensure_synthetic_dataset(data_cfg, splits: tuple[str, ...] = ("train", "val"
     from eventvision.utils.progress import progress
     wanted = (names[:n_train] if "train" in splits else []) + (names[n_train:] if "val" in splits else [])
     for name in progress([n for n in wanted if n not in done["sequences"]], desc="render synthetic KITTI", unit="seq"):
-        write_sequence(root, name, params["seed"] * 100_003 + int(name), cfg, params["calib"] or None)
+        write_sequence(root, name, synthetic_sequence_seed(params["seed"], name), cfg, params["calib"] or None)
         done["sequences"].append(name)
         atomic_write_text(marker, json.dumps(done))
     return root, names[:n_train], names[n_train:]
