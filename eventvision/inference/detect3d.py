@@ -190,17 +190,18 @@ class Detect3DPredictor:
             torch.cuda.synchronize(self.device)
         return det, left, right
 
-    def _align(self, boxes, labels, scores, ids, frame: int, left, right, seq, factor: float) -> np.ndarray:
-        """Boxes [K, 7] refined by ``box_alignment`` on the model inputs [C, H, W] of this run."""
-        P2, P3 = (scaled_projection(P, factor) for P in (seq.calib.P2, seq.calib.P3))
+    def _align(self, boxes, labels, scores, ids, frame: int, left, right, projections) -> np.ndarray:
+        """Boxes [K, 7] refined by ``box_alignment`` on the model inputs [C, H, W] of this run and their
+        projections (P2, P3) [3, 4]."""
         return self.box_alignment(boxes, labels, scores, ids, frame, np.ascontiguousarray(left.transpose(1, 2, 0)),
-                                  np.ascontiguousarray(right.transpose(1, 2, 0)), P2, P3)
+                                  np.ascontiguousarray(right.transpose(1, 2, 0)), *projections)
 
     def _projections(self, seq, factor: float):
+        """(P2, P3) scaled to the model's pixels: numpy [3, 4] float64, and torch [1, 3, 4] float32 on the device."""
         import torch
 
-        return tuple(torch.from_numpy(scaled_projection(P, factor).astype(np.float32))[None].to(self.device)
-                     for P in (seq.calib.P2, seq.calib.P3))
+        scaled = tuple(scaled_projection(P, factor) for P in (seq.calib.P2, seq.calib.P3))
+        return scaled, tuple(torch.from_numpy(P.astype(np.float32))[None].to(self.device) for P in scaled)
 
     def warm_up(self, seq) -> None:
         """One untimed run on the sequence's first frame (then the stream state is reset)."""
@@ -208,14 +209,13 @@ class Detect3DPredictor:
 
         factor = self._resize(seq)
         self.model.reset_stream()
-        det, left, right = self._run(seq, 0, factor, *self._projections(seq, factor))
+        projections, (P2, P3) = self._projections(seq, factor)
+        det, left, right = self._run(seq, 0, factor, P2, P3)
         boxes = det["boxes"].cpu().numpy().astype(np.float64)
         labels = det["labels"].cpu().numpy()
         ids, _ = associate(np.arange(len(boxes)), boxes, labels, boxes, labels, len(boxes))
-        if self.box_alignment is not None:
-            self.box_alignment.reset()
-            self._align(boxes, labels, det["scores"].cpu().numpy(), ids, 0, left, right, seq, factor)
-            self.box_alignment.reset()
+        if self.box_alignment is not None:   # its state is reset when the stream starts
+            self._align(boxes, labels, det["scores"].cpu().numpy(), ids, 0, left, right, projections)
         detections_to_objects(boxes, det["scores"].cpu().numpy(), det["labels"].cpu().numpy(), seq.calib.P2,
                               seq.image_size)
         self.model.reset_stream()
@@ -225,7 +225,7 @@ class Detect3DPredictor:
         from eventvision.models.detect3d.postprocess import detections_to_objects
 
         factor = self._resize(seq)
-        P2, P3 = self._projections(seq, factor)
+        projections, (P2, P3) = self._projections(seq, factor)
         size = seq.image_size
         self.model.reset_stream()
         prev_ids, prev_labels = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
@@ -240,7 +240,7 @@ class Detect3DPredictor:
             labels, scores = det["labels"].cpu().numpy(), det["scores"].cpu().numpy()
             ids, next_id = associate(prev_ids, boxes, labels, prev_boxes, prev_labels, next_id)
             if self.box_alignment is not None:
-                boxes = self._align(boxes, labels, scores, ids, frame, left, right, seq, factor)
+                boxes = self._align(boxes, labels, scores, ids, frame, left, right, projections)
             measured = (time.perf_counter() - t0) * 1e3
             lat = measured if self.latency_ms is None else self.latency_ms
             objects = detections_to_objects(boxes, scores, labels, seq.calib.P2, size, frame=frame,
