@@ -132,7 +132,8 @@ class Detect3DPredictor:
         self.event_contrast, self.seed = event_contrast, seed
         self.image_scale, self.latency_ms = image_scale, latency_ms
         if box_alignment is not None and input_kind != "image":
-            raise InvalidValueError("box alignment needs image input (the checkpoint reads events)")
+            raise InvalidValueError("box alignment needs image input, and this model reads event voxel grids; use an "
+                                    "image checkpoint or leave box alignment off")
         self.box_alignment = box_alignment
 
     @classmethod
@@ -145,13 +146,13 @@ class Detect3DPredictor:
             raise DatasetNotFoundError(f"{path}: checkpoint not found; train one with the detect3d task")
         task, model, _ = load_model_from_checkpoint(path, device=device, task_name="detect3d")
         data = task.cfg.data
-        if box_alignment is not None and data.input != "image":
-            raise InvalidValueError(f"{path}: this checkpoint reads event voxel grids, and box alignment compares "
-                                    "images; use an image checkpoint or leave box alignment off")
-        return cls(model, device, input_kind=data.input, event_bins=data.event_bins,
-                   event_contrast=data.event_contrast, seed=data.seed,
-                   image_scale=float(data.get("image_scale", 1.0)), latency_ms=latency_ms,
-                   box_alignment=box_alignment)
+        try:
+            return cls(model, device, input_kind=data.input, event_bins=data.event_bins,
+                       event_contrast=data.event_contrast, seed=data.seed,
+                       image_scale=float(data.get("image_scale", 1.0)), latency_ms=latency_ms,
+                       box_alignment=box_alignment)
+        except InvalidValueError as exc:   # say which checkpoint
+            raise InvalidValueError(f"{path}: {exc}") from None
 
     def _resize(self, seq) -> float:
         """Factor from the sequence's pixels to the model's: its height -> scale x 375 px (1 when equal)."""
