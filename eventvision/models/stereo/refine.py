@@ -221,8 +221,7 @@ class SGBMRefineStereo(nn.Module):
                 f"answered mask, {k} matching costs), got {list(left.shape)} and {list(guide.shape)}")
         if self.cfg.needs_right and (right is None or right.shape != left.shape):
             raise InvalidValueError(f"SGBM refinement with model.refine.correlation or second_pass needs the right "
-                                    f"time surface "
-                                    f"[N, 3, H, W] like left {list(left.shape)}, got "
+                                    f"time surface [N, 3, H, W] like left {list(left.shape)}, got "
                                     f"{None if right is None else list(right.shape)}")
         images = (left, right)                      # as given (uint8 0..255 from the encoder), for the second pass
         left, guide = left.float() / 255.0, guide.float()
