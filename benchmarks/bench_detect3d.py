@@ -16,6 +16,7 @@ alignment of ``models/detect3d/alignment.py`` and writes ``<variant>_aligned.jso
     python benchmarks/bench_detect3d.py curve --out runs/detect3d_compare   # learning curves -> PNG
     python benchmarks/bench_detect3d.py errors --checkpoint C --data ROOT --seqs 0048,0049   # where boxes miss
     python benchmarks/bench_detect3d.py nms [--boxes 500]   # rotated NMS vs the full N x N IoU matrix
+    python benchmarks/bench_detect3d.py render [--supersample 4]   # per-object ray cast: window vs whole view
     python benchmarks/bench_detect3d.py score --checkpoint C --data ROOT:0096-0099 --data ROOT2:0100-0111 --threads 2
 
 ``errors``: each GT car of frame t+1 of the held-out sequences is matched to the nearest detection (BEV centre
@@ -359,6 +360,49 @@ def score_main(args) -> int:
     return 0
 
 
+def render_main(args) -> int:
+    """Synthetic KITTI renderer: the per-object ray cast inside each box's projected window (what render_view
+    does) vs over every ray of the view (what it did before), same hits asserted; plus a whole view's time."""
+    from eventvision.geometry.boxes3d import box_ray_window, camera_rays, ray_box_intersection
+    from eventvision.simulate.kitti_scenes import (SceneConfig, image_size, render_view, sample_tracks,
+                                                   sequence_calibration)
+
+    cfg = SceneConfig(num_frames=args.frames, num_objects=args.objects, image_scale=args.scale,
+                      supersample=args.supersample)
+    calib = sequence_calibration(cfg)
+    width, height = image_size(cfg)
+    rng = np.random.default_rng(args.seed)
+    tracks = sample_tracks(rng, cfg)
+    textures = {k: rng.random((128, 128)) for k in ("ground", "wall", "object")}
+    origin, dirs = camera_rays(calib.P2, width, height, cfg.supersample)
+    ms = {"full": 0.0, "window": 0.0, "view": 0.0}
+    for f in range(cfg.num_frames):
+        for tr in tracks:
+            loc = tr.location(f, cfg.camera_height)
+            box = np.array([*loc, tr.hwl[2], tr.hwl[0], tr.hwl[1], tr.ry])
+            t0 = time.perf_counter()
+            full, _, _ = ray_box_intersection(origin, dirs, loc, tr.hwl, tr.ry)
+            t1 = time.perf_counter()
+            win = box_ray_window(calib.P2, box, width, height, cfg.supersample)
+            part = ray_box_intersection(origin, dirs[win], loc, tr.hwl, tr.ry)[0] if win is not None else None
+            t2 = time.perf_counter()
+            ms["full"] += (t1 - t0) * 1e3
+            ms["window"] += (t2 - t1) * 1e3
+            inside = np.full(full.shape, np.inf)
+            if part is not None:
+                inside[win] = part
+            assert np.array_equal(inside, full), "the window missed a hit"
+        t0 = time.perf_counter()
+        render_view(calib.P2, width, height, tracks, f, cfg, textures)
+        ms["view"] += (time.perf_counter() - t0) * 1e3
+    n = cfg.num_frames * len(tracks)
+    print(f"{width}x{height}, {cfg.supersample}x{cfg.supersample} rays per pixel, {len(tracks)} objects, "
+          f"{cfg.num_frames} frames: ray cast per object {ms['window'] / n:.2f} ms in its window vs "
+          f"{ms['full'] / n:.2f} ms over the whole view ({ms['full'] / max(ms['window'], 1e-9):.1f}x, same hits); "
+          f"render_view {ms['view'] / cfg.num_frames:.0f} ms per view")
+    return 0
+
+
 def curve_main(args) -> int:
     """Learning curves of a compare run (train loss and per-epoch offline next-frame AP of both variants,
     read from the engine's metrics.csv) -> one PNG."""
@@ -509,6 +553,14 @@ def main(argv=None) -> int:
         p.add_argument("--box-alignment", action="store_true")
         p.add_argument("--json", default=None)
         return score_main(p.parse_args(argv[1:]))
+    if argv and argv[0] == "render":
+        p = argparse.ArgumentParser(prog="bench_detect3d.py render")
+        p.add_argument("--frames", type=int, default=10)
+        p.add_argument("--objects", type=int, default=6)
+        p.add_argument("--scale", type=float, default=0.25)
+        p.add_argument("--supersample", type=int, default=4)
+        p.add_argument("--seed", type=int, default=0)
+        return render_main(p.parse_args(argv[1:]))
     if argv and argv[0] == "nms":
         p = argparse.ArgumentParser(prog="bench_detect3d.py nms")
         p.add_argument("--boxes", type=int, default=500, help="candidates (the decoder's pre-NMS top-k is 500)")
