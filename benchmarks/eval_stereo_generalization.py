@@ -24,8 +24,9 @@ each compared with SGBM (``eventvision.matching.sgbm``) and the constant trainin
 Metrics over valid GT pixels (finite, in ``(0, max_disparity)``): EPE of the model and of the constant on
 all of them; SGBM's coverage and its EPE on the pixels where it answers, with the model's EPE on those
 same pixels; the model's EPE split into the pixels with a left-camera event of the window within 2 px
-(``eventvision.evaluation.stereo.event_support_mask``) and the rest, where only context can answer.
-Pixel-weighted totals per set. Energy per inference at 346x260 comes from
+(``eventvision.evaluation.stereo.event_support_mask``) and the rest, where only context can answer; the
+share of pixels off by more than 4 px and the share of the error sum they make (gross errors: a wrong match,
+not imprecise refinement). Pixel-weighted totals per set. Energy per inference at 346x260 comes from
 ``StereoTask.energy``.
 """
 
@@ -55,6 +56,8 @@ CLIP_US = 100_000
 #: texture families of the "independent" set (benchmarks/stereo_independent.py)
 INDEPENDENT_TEXTURES = ("photo", "dots", "sine")
 WINDOW_US = 50_000
+#: errors above this (px) are "gross": the answer is in another match, not off by sub-pixel refinement
+GROSS_PX = 4.0
 
 
 class Tally:
@@ -63,7 +66,8 @@ class Tally:
     def __init__(self):
         self.n = self.n_sgbm = self.n_supported = 0
         self.err = self.err_const = self.err_sgbm = self.err_model_on_sgbm = self.err_supported = 0.0
-        self.over1 = self.over3 = 0
+        self.over1 = self.over3 = self.over4 = 0
+        self.err_over4 = 0.0
 
     def add(
         self, pred: np.ndarray, sgbm: np.ndarray, gt: np.ndarray, constant: float, max_disp: float,
@@ -83,6 +87,8 @@ class Tally:
         self.err += float(e.sum())
         self.over1 += int((e > 1).sum())
         self.over3 += int((e > 3).sum())
+        self.over4 += int((e > GROSS_PX).sum())
+        self.err_over4 += float(e[e > GROSS_PX].sum())
         self.err_const += float(np.abs(constant - gt[valid]).sum())
         answered = valid & np.isfinite(sgbm)
         self.n_sgbm += int(answered.sum())
@@ -103,6 +109,8 @@ class Tally:
             "model_epe_no_event": (self.err - self.err_supported) / max(self.n - self.n_supported, 1),
             "model_1pe": 100 * self.over1 / n,
             "model_3pe": 100 * self.over3 / n,
+            "model_4pe": 100 * self.over4 / n,
+            "gross_error_share_pct": 100 * self.err_over4 / max(self.err, 1e-12),
             "constant_epe": self.err_const / n,
             "sgbm_coverage": 100 * self.n_sgbm / n,
             "sgbm_epe": self.err_sgbm / m,
@@ -390,15 +398,17 @@ def main(argv=None) -> int:
                     f"SGBM {r['sgbm_epe']:.2f} on {r['sgbm_coverage']:.0f} % "
                     f"(model there {r['model_epe_on_sgbm_pixels']:.2f}) | event within 2 px on "
                     f"{r['event_supported_pct']:.0f} %: model {r['model_epe_event_supported']:.2f} there, "
-                    f"{r['model_epe_no_event']:.2f} elsewhere  [{time.time() - t_start:.0f} s]",
+                    f"{r['model_epe_no_event']:.2f} elsewhere | {r['model_4pe']:.1f} % off by > 4 px make "
+                    f"{r['gross_error_share_pct']:.0f} % of the error  [{time.time() - t_start:.0f} s]",
                     flush=True,
                 )
             rows["all"] = total.row()
             results["sets"][set_name] = rows
     print(
         "\n| set | family | GT px | model EPE | model 1PE % | constant EPE | SGBM coverage % | SGBM EPE | "
-        "model EPE on SGBM px | event within 2 px % | model EPE there | model EPE elsewhere |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|"
+        "model EPE on SGBM px | event within 2 px % | model EPE there | model EPE elsewhere | model 4PE % | "
+        "error share of 4PE px % |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     )
     for set_name, rows in results["sets"].items():
         for family, r in rows.items():
@@ -406,7 +416,8 @@ def main(argv=None) -> int:
                 f"| {set_name} | {family} | {r['gt_pixels']} | {r['model_epe']:.2f} | {r['model_1pe']:.1f} | "
                 f"{r['constant_epe']:.2f} | {r['sgbm_coverage']:.0f} | {r['sgbm_epe']:.2f} | "
                 f"{r['model_epe_on_sgbm_pixels']:.2f} | {r['event_supported_pct']:.0f} | "
-                f"{r['model_epe_event_supported']:.2f} | {r['model_epe_no_event']:.2f} |"
+                f"{r['model_epe_event_supported']:.2f} | {r['model_epe_no_event']:.2f} | {r['model_4pe']:.1f} | "
+                f"{r['gross_error_share_pct']:.0f} |"
             )
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))

@@ -56,6 +56,21 @@ class _ResBlock(nn.Module):
         return F.leaky_relu(x + self.body(x), 0.1)
 
 
+class _IdentityStartBlock(nn.Module):
+    """``x + body(x)`` with body = dilated 3x3 conv-BN-LeakyReLU, 3x3 conv-BN, the last BN's scale starting at
+    zero: the identity until trained (no activation after the sum, unlike :class:`_ResBlock`)."""
+
+    def __init__(self, channels: int, dilation: int):
+        super().__init__()
+        self.body = nn.Sequential(_conv(channels, channels, dilation=dilation),
+                                  nn.Conv2d(channels, channels, 3, padding=dilation, dilation=dilation, bias=False),
+                                  nn.BatchNorm2d(channels))
+        nn.init.zeros_(self.body[-1].weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
 @dataclasses.dataclass(frozen=True)
 class RefineConfig:
     """Keys of :class:`SGBMRefineStereo` (``model.refine`` in the stereo configs)."""
@@ -73,6 +88,10 @@ class RefineConfig:
     #: ``correlation`` disparities in 4-px steps (16 covers 0..60 px), added to the 1/4-level encoder features
     correlation: int = 0
     correlation_channels: int = 16
+    #: dilations of residual context blocks in the matching branch's feature net at 1/4 resolution (empty = none):
+    #: a wider view per feature, so a pixel in a repetitive or sparse event texture is told from its neighbours
+    #: (each block starts as the identity, so a checkpoint without them fine-tunes from its own answers)
+    correlation_context: tuple[int, ...] = ()
     #: second pass: the matching cost re-measured around the first answer ``d1`` (same offsets, on the time
     #: surfaces, :func:`eventvision.matching.refine_inputs.cost_profile_torch`) and a second zero-started head
     #: adds its correction; needs the right time surface like the matching branch
@@ -94,6 +113,12 @@ class RefineConfig:
         if self.correlation < 0 or self.correlation_channels < 1:
             raise ConfigError(f"model.refine.correlation must be >= 0 (0 = off) and correlation_channels >= 1, "
                               f"got {self.correlation} / {self.correlation_channels}")
+        if any(int(d) < 1 for d in self.correlation_context):
+            raise ConfigError(f"model.refine.correlation_context must list dilations >= 1, got "
+                              f"{list(self.correlation_context)}")
+        if self.correlation_context and not self.correlation:
+            raise ConfigError("model.refine.correlation_context needs the matching branch "
+                              "(model.refine.correlation > 0)")
         if self.correlation and self.encoder != "ann":
             raise ConfigError("model.refine.correlation is implemented for the ANN encoder only")
 
@@ -162,6 +187,9 @@ class SGBMRefineStereo(nn.Module):
             # shared by both views; strides as enc1/enc2, so its maps have the 1/4-level size
             self.match_features = nn.Sequential(_conv(3, cc // 2, stride=2), _conv(cc // 2, cc, stride=2),
                                                 _conv(cc, cc), nn.Conv2d(cc, cc, 3, padding=1))
+            # optional context blocks between the last two layers (a separate module: the keys of checkpoints
+            # without them stay valid)
+            self.match_context = nn.Sequential(*[_IdentityStartBlock(cc, int(d)) for d in cfg.correlation_context])
             self.match_temperature = nn.Parameter(torch.ones(()))
             # correlation (D) + soft-argmax disparity, its difference to SGBM's, peak probability -> e2's width;
             # the last conv is zero-initialised: a model fine-tuned with the branch starts as the one without
@@ -197,7 +225,8 @@ class SGBMRefineStereo(nn.Module):
         ``[N, 1, H, W]`` px -> (``[N, c2, ceil(H/4), ceil(W/4)]`` added to the encoder's 1/4-level features,
         matching logits ``[N, correlation, ceil(H/4), ceil(W/4)]``, level d = 4d px)."""
         n = left.shape[0]
-        feats = self.match_features(torch.cat([left, right], dim=0))
+        feats = self.match_features[:-1](torch.cat([left, right], dim=0))
+        feats = self.match_features[-1](self.match_context(feats))
         fl, fr = feats[:n], feats[n:]
         levels = self.cfg.correlation
         corr = correlate_rows(fl, fr, levels)          # level d = 4d px at full resolution

@@ -139,6 +139,33 @@ def test_matching_branch_starts_as_the_model_without_it_and_needs_the_right_view
         SGBMRefineStereo(correlation=-1)
 
 
+def test_matching_context_blocks_start_as_the_identity_and_learn():
+    torch.manual_seed(0)
+    branch = SGBMRefineStereo(max_disp=32, correlation=8, correlation_channels=8).eval()
+    wider = SGBMRefineStereo(max_disp=32, correlation=8, correlation_channels=8, correlation_context=[1, 2]).eval()
+    missing = wider.load_state_dict(branch.state_dict(), strict=False).missing_keys
+    assert missing and all(k.startswith("match_context.") for k in missing)
+    left = torch.randint(0, 256, (1, 3, 20, 36), dtype=torch.uint8)
+    right = torch.randint(0, 256, (1, 3, 20, 36), dtype=torch.uint8)
+    guide = _guide(1, 20, 36, torch.rand(1, 20, 36) * 20)
+    torch.testing.assert_close(wider(left, guide, right), branch(left, guide, right))
+    # the branch's logits (the matching loss's input) differ once the blocks move away from the identity
+    _, logits = wider(left, guide, right, with_matching=True)
+    wider.train()
+    opt = torch.optim.SGD(wider.match_context.parameters(), 0.5)
+    for _ in range(2):
+        opt.zero_grad()
+        wider(left, guide, right, with_matching=True)[1].logsumexp(1).mean().backward()
+        opt.step()
+    assert all(p.grad is not None for p in wider.match_context.parameters())
+    wider.eval()
+    assert (wider(left, guide, right, with_matching=True)[1] - logits).abs().max() > 1e-4
+    with pytest.raises(ConfigError, match="needs the matching branch"):
+        SGBMRefineStereo(correlation_context=[1])
+    with pytest.raises(ConfigError, match="dilations >= 1"):
+        SGBMRefineStereo(correlation=8, correlation_context=[0])
+
+
 def test_encoder_adds_the_right_time_surface_for_the_matching_branch():
     from eventvision.matching.sgbm import event_image_pair
 

@@ -1,0 +1,37 @@
+"""The generalization benchmark's error tally (benchmarks/eval_stereo_generalization.py)."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+
+from eval_stereo_generalization import Tally  # noqa: E402
+
+
+def test_tally_splits_the_error_by_event_support_and_gross_errors():
+    gt = np.full((4, 5), 10.0, np.float32)
+    gt[0, 0] = np.nan                                   # no GT: not counted
+    pred = gt.copy()
+    pred[1, :] += 0.5                                   # 5 px off by 0.5
+    pred[2, 0] = 20.0                                   # 1 px off by 10 (gross)
+    sgbm = np.full_like(gt, np.nan)
+    sgbm[3, :] = 11.0                                   # SGBM answers one row, 1 px off
+    events = np.zeros(1, dtype=[("x", "<i8"), ("y", "<i8")])
+    events["x"], events["y"] = 4, 3                     # one event: supports the 3x3 px within 2 px of (4, 3)
+    tally = Tally()
+    tally.add(pred, sgbm, gt, constant=12.0, max_disp=63.0, left_events=events)
+    row = tally.row()
+    assert row["gt_pixels"] == 19
+    assert row["model_epe"] == pytest.approx((5 * 0.5 + 10.0) / 19)
+    assert row["model_4pe"] == pytest.approx(100 / 19)
+    assert row["gross_error_share_pct"] == pytest.approx(100 * 10.0 / 12.5)
+    assert row["constant_epe"] == pytest.approx(2.0)
+    assert row["sgbm_coverage"] == pytest.approx(100 * 5 / 19) and row["sgbm_epe"] == pytest.approx(1.0)
+    assert row["model_epe_on_sgbm_pixels"] == 0.0
+    # supported: rows 1-3, columns 2-4 (9 px; row 1's three are off by 0.5)
+    assert row["event_supported_pct"] == pytest.approx(100 * 9 / 19)
+    assert row["model_epe_event_supported"] == pytest.approx(1.5 / 9)
+    assert row["model_epe_no_event"] == pytest.approx(11.0 / 10)
