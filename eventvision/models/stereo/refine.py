@@ -43,28 +43,31 @@ def _conv(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequent
                          nn.BatchNorm2d(cout), nn.LeakyReLU(0.1, inplace=True))
 
 
+def _residual_body(channels: int, dilation: int) -> nn.Sequential:
+    """Dilated 3x3 conv-BN-LeakyReLU, dilated 3x3 conv-BN (the branch of a residual block)."""
+    return nn.Sequential(_conv(channels, channels, dilation=dilation),
+                         nn.Conv2d(channels, channels, 3, padding=dilation, dilation=dilation, bias=False),
+                         nn.BatchNorm2d(channels))
+
+
 class _ResBlock(nn.Module):
     """Two dilated 3x3 conv-BN layers plus the identity."""
 
     def __init__(self, channels: int, dilation: int):
         super().__init__()
-        self.body = nn.Sequential(_conv(channels, channels, dilation=dilation),
-                                  nn.Conv2d(channels, channels, 3, padding=dilation, dilation=dilation, bias=False),
-                                  nn.BatchNorm2d(channels))
+        self.body = _residual_body(channels, dilation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.leaky_relu(x + self.body(x), 0.1)
 
 
 class _IdentityStartBlock(nn.Module):
-    """``x + body(x)`` with body = dilated 3x3 conv-BN-LeakyReLU, 3x3 conv-BN, the last BN's scale starting at
-    zero: the identity until trained (no activation after the sum, unlike :class:`_ResBlock`)."""
+    """``x + body(x)`` (:func:`_residual_body`) with the last BN's scale starting at zero: the identity until trained
+    (no activation after the sum, unlike :class:`_ResBlock`)."""
 
     def __init__(self, channels: int, dilation: int):
         super().__init__()
-        self.body = nn.Sequential(_conv(channels, channels, dilation=dilation),
-                                  nn.Conv2d(channels, channels, 3, padding=dilation, dilation=dilation, bias=False),
-                                  nn.BatchNorm2d(channels))
+        self.body = _residual_body(channels, dilation)
         nn.init.zeros_(self.body[-1].weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
