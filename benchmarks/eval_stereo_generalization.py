@@ -87,8 +87,9 @@ class Tally:
         self.err += float(e.sum())
         self.over1 += int((e > 1).sum())
         self.over3 += int((e > 3).sum())
-        self.over4 += int((e > GROSS_PX).sum())
-        self.err_over4 += float(e[e > GROSS_PX].sum())
+        gross = e > GROSS_PX
+        self.over4 += int(gross.sum())
+        self.err_over4 += float(e[gross].sum())
         self.err_const += float(np.abs(constant - gt[valid]).sum())
         answered = valid & np.isfinite(sgbm)
         self.n_sgbm += int(answered.sum())
@@ -310,8 +311,10 @@ def eval_recording(
 
 
 def main(argv=None) -> int:
+    from eventvision.inference.stereo import BUNDLED_CHECKPOINT
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--checkpoint", default=str(REPO / "eventvision/checkpoints/stereo_refine.pt"),
+    parser.add_argument("--checkpoint", default=str(BUNDLED_CHECKPOINT),
                         help="default: the bundled default of run stereo")
     parser.add_argument("--scenes", type=int, default=4, help="held-out synthetic scenes per family")
     parser.add_argument("--clips", type=int, default=1, help="100 ms scenes per family and recording layout")
