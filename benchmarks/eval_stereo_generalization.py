@@ -435,4 +435,10 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from eventvision.errors import UserError
+
+    try:
+        raise SystemExit(main())
+    except UserError as exc:   # a missing or unsuitable checkpoint: one line, like the CLI
+        print(exc, file=sys.stderr)
+        raise SystemExit(2) from None

@@ -26,3 +26,12 @@ def test_shipped_checkpoint_split_adds_up(capsys):
 def test_checkpoint_without_matching_branch_refused(capsys):
     assert main(["--checkpoint", str(ROOT / "eventvision/checkpoints/stereo_small.pt"), "--scenes", "1"]) == 2
     assert "matching branch" in capsys.readouterr().err
+
+
+def test_missing_checkpoint_is_one_line_and_exit_2(tmp_path):
+    import subprocess
+
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks/diagnose_stereo_refine.py"), "--checkpoint",
+                           str(tmp_path / "none.pt")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "none.pt" in proc.stderr and "Traceback" not in proc.stderr
