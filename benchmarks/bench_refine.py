@@ -8,9 +8,11 @@
 * second pass (``model.refine.second_pass``, when the checkpoint has it): the network as run vs the same weights
   without the second head (the first answer), and its cost profile
   (:func:`eventvision.matching.refine_inputs.cost_profile_torch`) with the numba kernel (the CPU default) vs
-  one ``grid_sample`` (the path off the CPU).
+  one ``grid_sample`` (the path off the CPU);
+* with ``--compare CKPT``: that SGBM-refine checkpoint's network, folded and channels-last like the bundled one, on
+  the same inputs, against the bundled one (e.g. a variant with more matching capacity).
 
-    python benchmarks/bench_refine.py [--repeats 20]
+    python benchmarks/bench_refine.py [--repeats 20] [--compare runs/stereo_refine_cpu_context/best.pt]
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ def mean_ms(fn, repeats: int) -> float:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=20)
+    ap.add_argument("--compare", help="another SGBM-refine checkpoint whose network to time against the bundled one")
     args = ap.parse_args(argv)
     import torch
 
@@ -50,11 +53,21 @@ def main(argv=None) -> int:
     from eventvision.engine.checkpoint import load_model_from_checkpoint
     from eventvision.inference.stereo import BUNDLED_CHECKPOINT
     from eventvision.models.conv import fuse_conv_bn
+    from eventvision.models.stereo.refine import SGBMRefineStereo
 
     _, model, _ = load_model_from_checkpoint(BUNDLED_CHECKPOINT, device="cpu", task_name="stereo")
     model.eval()
     cl = copy.deepcopy(model).to(memory_format=torch.channels_last)
     fused = fuse_conv_bn(copy.deepcopy(model)).to(memory_format=torch.channels_last)
+    other = None
+    if args.compare:
+        _, other, _ = load_model_from_checkpoint(args.compare, device="cpu", task_name="stereo")
+        if not isinstance(other, SGBMRefineStereo) or tuple(other.cfg.offsets) != tuple(model.cfg.offsets) \
+                or other.cfg.needs_right != model.cfg.needs_right:
+            print(f"{args.compare}: --compare needs an SGBM-refine checkpoint with the bundled one's inputs "
+                  "(same offsets, right view alike)", file=sys.stderr)
+            return 2
+        other = fuse_conv_bn(other.eval()).to(memory_format=torch.channels_last)
     inputs = (torch.from_numpy(img_l.transpose(2, 0, 1).copy())[None],
               torch.rand(1, 2 + len(model.cfg.offsets), 260, 346) * 30)
     if model.cfg.needs_right:
@@ -63,15 +76,23 @@ def main(argv=None) -> int:
         net_ms = {"nchw": mean_ms(lambda: model(*inputs), args.repeats),
                   "channels_last": mean_ms(lambda: cl(*inputs), args.repeats),
                   "fused": mean_ms(lambda: fused(*inputs), args.repeats)}
+        if other is not None:   # alternate the two, so a change of the machine's speed hits both alike
+            pairs = [(mean_ms(lambda: fused(*inputs), args.repeats), mean_ms(lambda: other(*inputs), args.repeats))
+                     for _ in range(3)]
     print("346x260, 1 torch thread")
     print(f"refine network (matching branch: {model.cfg.correlation or 'off'}): BN folded + channels-last "
           f"{net_ms['fused']:.1f} ms, channels-last {net_ms['channels_last']:.1f} ms, NCHW {net_ms['nchw']:.1f} ms "
           f"-> {net_ms['channels_last'] / net_ms['fused']:.2f}x / {net_ms['nchw'] / net_ms['fused']:.2f}x")
+    if other is not None:
+        import statistics
+
+        base, comp = (statistics.median(x) for x in zip(*pairs))
+        print(f"{args.compare}: network {comp:.1f} ms vs the bundled {base:.1f} ms (both BN folded + channels-last, "
+              f"medians of 3 alternating means) -> {comp / base:.2f}x")
     print(f"SGBM: 3-way {sgbm_ms['3way']:.1f} ms, full SGBM {sgbm_ms['sgbm']:.1f} ms "
           f"-> {sgbm_ms['sgbm'] / sgbm_ms['3way']:.2f}x")
     if model.cfg.second_pass:
         from eventvision.matching.refine_inputs import cost_profile_torch
-        from eventvision.models.stereo.refine import SGBMRefineStereo
 
         first = SGBMRefineStereo(**{**vars(model.cfg), "second_pass": False})
         first.load_state_dict(model.state_dict(), strict=False)       # the second head's tensors are left out
@@ -89,4 +110,10 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from eventvision.errors import UserError
+
+    try:
+        raise SystemExit(main())
+    except UserError as exc:   # a missing or unsuitable checkpoint: one line, like the CLI
+        print(exc, file=sys.stderr)
+        raise SystemExit(2) from None
