@@ -1,8 +1,10 @@
 """Speed of the SGBM-refine pieces at 346x260, each against the named alternative, in the same run.
 
 * network: the bundled ``stereo_refine.pt`` as ``LearnedStereo`` runs it on a CPU (BatchNorm folded into the
-  convs, channels-last weights) vs the same weights with BatchNorm kept, channels-last and in the default NCHW
-  layout, one torch thread, mean of ``--repeats`` forwards after a warm-up;
+  convs, ``SGBMRefineStereo.cpu_inference_layout``: channels-last weights except the 1x1 convs reading the
+  full-resolution NCHW inputs) vs the same weights folded with every weight channels-last, with BatchNorm kept
+  (channels-last), and in the default NCHW layout, one torch thread, median over three rounds of the mean of
+  ``--repeats`` forwards after a warm-up;
 * SGBM: OpenCV's 3-way variant (the refine encoder's ``model.sgbm.mode``) vs full SGBM (the ``--method sgbm``
   yardstick), on the time surfaces of a synthetic 346x260 window;
 * second pass (``model.refine.second_pass``, when the checkpoint has it): the network as run vs the same weights
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -58,7 +61,8 @@ def main(argv=None) -> int:
     _, model, _ = load_model_from_checkpoint(BUNDLED_CHECKPOINT, device="cpu", task_name="stereo")
     model.eval()
     cl = copy.deepcopy(model).to(memory_format=torch.channels_last)
-    fused = fuse_conv_bn(copy.deepcopy(model)).to(memory_format=torch.channels_last)
+    fused_all_cl = fuse_conv_bn(copy.deepcopy(model)).to(memory_format=torch.channels_last)
+    fused = fuse_conv_bn(copy.deepcopy(model)).cpu_inference_layout()
     other = None
     if args.compare:
         _, other, _ = load_model_from_checkpoint(args.compare, device="cpu", task_name="stereo")
@@ -67,27 +71,29 @@ def main(argv=None) -> int:
             print(f"{args.compare}: --compare needs an SGBM-refine checkpoint with the bundled one's inputs "
                   "(same offsets, right view alike)", file=sys.stderr)
             return 2
-        other = fuse_conv_bn(other.eval()).to(memory_format=torch.channels_last)
+        other = fuse_conv_bn(other.eval()).cpu_inference_layout()
     inputs = (torch.from_numpy(img_l.transpose(2, 0, 1).copy())[None],
               torch.rand(1, 2 + len(model.cfg.offsets), 260, 346) * 30)
     if model.cfg.needs_right:
         inputs += (torch.from_numpy(img_r.transpose(2, 0, 1).copy())[None],)
     with torch.inference_mode():
-        net_ms = {"nchw": mean_ms(lambda: model(*inputs), args.repeats),
-                  "channels_last": mean_ms(lambda: cl(*inputs), args.repeats),
-                  "fused": mean_ms(lambda: fused(*inputs), args.repeats)}
+        # three rounds over the variants, median per variant: a change of the machine's speed hits all alike
+        variants = {"nchw": model, "channels_last": cl, "fused": fused, "fused_all_cl": fused_all_cl}
+        rounds = [{k: mean_ms(lambda net=net: net(*inputs), args.repeats) for k, net in variants.items()}
+                  for _ in range(3)]
+        net_ms = {k: statistics.median(r[k] for r in rounds) for k in variants}
         if other is not None:   # alternate the two, so a change of the machine's speed hits both alike
             pairs = [(mean_ms(lambda: fused(*inputs), args.repeats), mean_ms(lambda: other(*inputs), args.repeats))
                      for _ in range(3)]
     print("346x260, 1 torch thread")
-    print(f"refine network (matching branch: {model.cfg.correlation or 'off'}): BN folded + channels-last "
-          f"{net_ms['fused']:.1f} ms, channels-last {net_ms['channels_last']:.1f} ms, NCHW {net_ms['nchw']:.1f} ms "
-          f"-> {net_ms['channels_last'] / net_ms['fused']:.2f}x / {net_ms['nchw'] / net_ms['fused']:.2f}x")
+    print(f"refine network (matching branch: {model.cfg.correlation or 'off'}): as run (BN folded, CPU layout) "
+          f"{net_ms['fused']:.1f} ms; BN folded, all weights channels-last {net_ms['fused_all_cl']:.1f} ms, "
+          f"channels-last {net_ms['channels_last']:.1f} ms, NCHW {net_ms['nchw']:.1f} ms -> "
+          f"{net_ms['fused_all_cl'] / net_ms['fused']:.2f}x / {net_ms['channels_last'] / net_ms['fused']:.2f}x / "
+          f"{net_ms['nchw'] / net_ms['fused']:.2f}x")
     if other is not None:
-        import statistics
-
         base, comp = (statistics.median(x) for x in zip(*pairs))
-        print(f"{args.compare}: network {comp:.1f} ms vs the bundled {base:.1f} ms (both BN folded + channels-last, "
+        print(f"{args.compare}: network {comp:.1f} ms vs the bundled {base:.1f} ms (both BN folded, CPU layout, "
               f"medians of 3 alternating means) -> {comp / base:.2f}x")
     print(f"SGBM: 3-way {sgbm_ms['3way']:.1f} ms, full SGBM {sgbm_ms['sgbm']:.1f} ms "
           f"-> {sgbm_ms['sgbm'] / sgbm_ms['3way']:.2f}x")
@@ -96,7 +102,7 @@ def main(argv=None) -> int:
 
         first = SGBMRefineStereo(**{**vars(model.cfg), "second_pass": False})
         first.load_state_dict(model.state_dict(), strict=False)       # the second head's tensors are left out
-        first = fuse_conv_bn(first.eval()).to(memory_format=torch.channels_last)
+        first = fuse_conv_bn(first.eval()).cpu_inference_layout()
         d = inputs[1][:, :1]
         with torch.inference_mode():
             pass_ms = {"without": mean_ms(lambda: first(*inputs), args.repeats),

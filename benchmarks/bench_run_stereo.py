@@ -16,7 +16,13 @@ Variants: the bundled learned checkpoint with the default (automatic) thread set
 classical baseline). Then the default and ``--threads 1`` again with a CPU hog (one busy-looping
 process) beside them: the default thread setting must not be slower than one thread.
 
+``--against DIR`` measures a code change instead: the default command of this checkout and of another one
+(``git worktree add /tmp/base HEAD~1``), alternately ``--repeats`` times each on the same recording, medians
+and their ratio. This machine's speed drifts by tens of percent within minutes, so a change is judged only
+against its baseline measured in the same minutes.
+
     python benchmarks/bench_run_stereo.py [--duration-s 2] [--size 346x260] [--no-hog]
+    python benchmarks/bench_run_stereo.py --against /tmp/base [--repeats 4]
 """
 
 from __future__ import annotations
@@ -43,8 +49,9 @@ def make_recording(path: Path, width: int, height: int, duration_us: int) -> Pat
     return write_stereo_h5(path, left, right, width=width, height=height)
 
 
-def run_variant(rec: Path, out: Path, args: list[str]) -> dict:
-    env = dict(os.environ, EVENTVISION_NO_PROGRESS="1", PYTHONPATH=str(ROOT))
+def run_variant(rec: Path, out: Path, args: list[str], root: Path = ROOT) -> dict:
+    """``eventvision run stereo`` of checkout ``root`` on ``rec`` into ``out`` (+ ``args``) -> its summary.json."""
+    env = dict(os.environ, EVENTVISION_NO_PROGRESS="1", PYTHONPATH=str(root))
     for var in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "MKL_NUM_THREADS"):
         env.pop(var, None)  # the command's own thread policy is what is measured
     t = time.perf_counter()
@@ -63,6 +70,7 @@ def run_variant(rec: Path, out: Path, args: list[str]) -> dict:
         ],
         check=True,
         env=env,
+        cwd=str(root),   # ``python -m`` looks in the working folder first: run from the checkout measured
         stdout=subprocess.DEVNULL,
     )
     wall = time.perf_counter() - t
@@ -88,8 +96,15 @@ def main(argv=None) -> int:
     ap.add_argument("--duration-s", type=float, default=2.0)
     ap.add_argument("--size", default="346x260")
     ap.add_argument("--no-hog", action="store_true", help="skip the runs beside a CPU hog")
-    ap.add_argument("--repeats", type=int, default=3, help="alternating runs of each variant beside the hog")
+    ap.add_argument("--repeats", type=int, default=3, help="alternating runs of each variant beside the hog "
+                    "(with --against: of each checkout)")
+    ap.add_argument("--against", type=Path, help="another eventvision checkout: compare its default command "
+                    "with this one's, alternately, and nothing else")
     args = ap.parse_args(argv)
+    if args.against is not None and not (args.against / "eventvision" / "__main__.py").is_file():
+        print(f"{args.against}: not an eventvision checkout (no eventvision/__main__.py); give the folder of "
+              "one, e.g. made by 'git worktree add /tmp/base HEAD~1'", file=sys.stderr)
+        return 2
     width, height = (int(v) for v in args.size.split("x"))
     print(f"run stereo, {args.duration_s:g} s recording at {width}x{height}, 50 ms windows, "
           f"{os.cpu_count()} CPUs, load average before: {os.getloadavg()[0]:.2f}")
@@ -101,6 +116,8 @@ def main(argv=None) -> int:
         "sgbm": ["--method", "sgbm"],
         "learned, --threads 2": ["--threads", "2"],   # torch's own default on 2 cores
     }
+    if args.against is not None:
+        return compare_checkouts(args, width, height)
     results: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         rec = make_recording(Path(tmp) / "rec.h5", width, height, int(args.duration_s * 1e6))
@@ -131,6 +148,27 @@ def main(argv=None) -> int:
         a, b = hz("learned, default threads + hog"), hz("learned, --threads 1 + hog")
         print(f"beside a CPU hog, medians of {args.repeats} alternating runs: default {a:.2f}, --threads 1 "
               f"{b:.2f} windows/s, ratio {a / max(b, 1e-9):.2f}x")
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    return 0
+
+
+def compare_checkouts(args, width: int, height: int) -> int:
+    """The default command of this checkout and of ``args.against``, alternately, medians and ratio."""
+    trees = {"this checkout": ROOT, f"{args.against}": args.against.resolve()}
+    results: dict[str, list[dict]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        rec = make_recording(Path(tmp) / "rec.h5", width, height, int(args.duration_s * 1e6))
+        for r in range(args.repeats):
+            order = list(trees.items()) if r % 2 == 0 else list(trees.items())[::-1]
+            for name, root in order:
+                s = run_variant(rec, Path(tmp) / f"out{r}_{len(results.get(name, []))}_{name[:4]}", [], root=root)
+                results.setdefault(name, []).append(s)
+                print(_row(name[-34:], s), flush=True)
+    a, b = results
+    med = {name: statistics.median(s["throughput_hz"] for s in runs) for name, runs in results.items()}
+    cpu = {name: statistics.median(s["cpu_ms_per_window"] for s in runs) for name, runs in results.items()}
+    print(f"default command, medians of {args.repeats} alternating runs: this checkout {med[a]:.2f} windows/s "
+          f"({cpu[a]:.1f} CPU ms/window), {b} {med[b]:.2f} ({cpu[b]:.1f}) -> {med[a] / max(med[b], 1e-9):.2f}x")
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     return 0
 

@@ -231,8 +231,8 @@ class LearnedStereo:
             from eventvision.models.conv import fuse_conv_bn
 
             fuse_conv_bn(model)                            # inference only: BN folded into the conv before it
-        if getattr(model, "channels_last", False) and self.device.type == "cpu":
-            model.to(memory_format=torch.channels_last)   # the model's own measured preference (2D convs)
+        if hasattr(model, "cpu_inference_layout") and self.device.type == "cpu":
+            model.cpu_inference_layout()                    # the model's own measured preference (2D convs)
         self.max_disparity = float(task.cfg.data.max_disparity)
         self.window_ms = float(getattr(task.cfg.data, "window_ms", 50.0))  # the training window
         self._encoders: dict = {}

@@ -6,7 +6,7 @@ import pytest
 
 from eventvision.errors import UserError
 from eventvision.events.core import make_events
-from eventvision.utils.viz import OFF_RGB, ON_RGB, colorize, event_image, save_png
+from eventvision.utils.viz import OFF_RGB, ON_RGB, OPENCV_SAME_AS_MATPLOTLIB, colorize, event_image, save_png
 
 
 @pytest.mark.parametrize("pol", ["pm1", "bool", "01"])
@@ -40,6 +40,23 @@ def test_colorize_range_and_nan():
     assert tuple(magma[0, 3]) == (0, 0, 0) and magma[0, 2].sum() > 500  # magma's top end is pale yellow
     with pytest.raises(UserError):
         colorize(np.zeros(3))
+
+
+@pytest.mark.parametrize("cmap", OPENCV_SAME_AS_MATPLOTLIB)
+def test_colormaps_read_from_opencv_equal_matplotlib(cmap):
+    matplotlib = pytest.importorskip("matplotlib")
+    ramp = np.linspace(0.0, 1.0, 256)[None]
+    expected = (matplotlib.colormaps[cmap](ramp[0])[:, :3] * 255.0 + 0.5).astype(np.uint8)
+    np.testing.assert_array_equal(colorize(ramp, vmin=0.0, vmax=1.0, cmap=cmap)[0], expected)
+
+
+def test_colorize_does_not_import_matplotlib_for_magma():
+    import subprocess
+    import sys
+    code = ("import sys, numpy as np; from eventvision.utils.viz import colorize; colorize(np.eye(3)); "
+            "print('matplotlib' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
 
 
 def test_save_png_roundtrip_and_atomic(tmp_path):

@@ -149,10 +149,6 @@ MATCHING_STEP_PX = 4.0
 class SGBMRefineStereo(nn.Module):
     """``forward(left, guide) -> disparity [N, H, W]`` px (see the module docstring for the inputs)."""
 
-    #: inference on a CPU is ~1.4x faster with the weights in channels-last memory (27.8 -> 20.3 ms at 346x260,
-    #: one thread; the outputs agree to 3e-4 px); ``LearnedStereo`` applies it
-    channels_last = True
-
     def __init__(self, **kwargs):
         super().__init__()
         self.cfg = cfg = RefineConfig.from_options(**kwargs)
@@ -199,6 +195,18 @@ class SGBMRefineStereo(nn.Module):
             self.match_proj = nn.Sequential(_conv(cfg.correlation + 3, c2), nn.Conv2d(c2, c2, 1))
             nn.init.zeros_(self.match_proj[-1].weight)
             nn.init.zeros_(self.match_proj[-1].bias)
+
+    def cpu_inference_layout(self) -> "SGBMRefineStereo":
+        """Put the weights in the memory layout measured fastest for inference on a CPU (``LearnedStereo`` calls
+        it; one thread, 346x260, ``benchmarks/bench_refine.py``): channels-last (~1.4x faster than NCHW; outputs
+        agree to 3e-4 px), except the 1x1 convs that read the full-resolution inputs, which arrive in NCHW: with
+        channels-last weights each first copied its 12-channel input (the network took 38.6 instead of 35.6 ms,
+        same outputs). Returns ``self``."""
+        self.to(memory_format=torch.channels_last)
+        for conv in (self.head_inputs, getattr(self, "head2_inputs", None)):
+            if conv is not None:
+                conv.to(memory_format=torch.contiguous_format)
+        return self
 
     @classmethod
     def from_config(cls, model_cfg: Mapping[str, Any]) -> "SGBMRefineStereo":

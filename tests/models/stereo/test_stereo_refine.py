@@ -212,3 +212,21 @@ def test_second_pass_starts_as_the_model_without_it_and_learns_from_the_cost_aro
     assert loss.item() < 0.5 * start
     cfg = load_config("stereo/refine", overrides=["model.refine.second_pass=true"])
     assert StereoTask(cfg).encoding["right_image"] is True
+
+
+def test_cpu_inference_layout_keeps_the_outputs():
+    torch.manual_seed(3)
+    model = SGBMRefineStereo(max_disp=32, correlation=8, second_pass=True)
+    for p in model.parameters():        # non-zero heads, so the layout change is visible in the output
+        p.data.normal_(0.0, 0.1)
+    model.eval()
+    left, right = (torch.randint(0, 256, (1, 3, 24, 40), dtype=torch.uint8) for _ in range(2))
+    guide = _guide(1, 24, 40, torch.rand(1, 24, 40) * 20)
+    with torch.inference_mode():
+        want = model(left, guide, right)
+        assert model.cpu_inference_layout() is model
+        got = model(left, guide, right)
+    assert model.enc2[0][0].weight.is_contiguous(memory_format=torch.channels_last)
+    for conv in (model.head_inputs, model.head2_inputs):      # NCHW strides (a 1x1 kernel passes both checks)
+        assert conv.weight.stride() == torch.empty(conv.weight.shape).stride()
+    torch.testing.assert_close(got, want, atol=1e-4, rtol=0)
