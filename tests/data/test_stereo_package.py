@@ -10,6 +10,7 @@ def test_every_exported_name_resolves():
     assert sorted(stereo_data.__all__) == sorted(stereo_data._HOME)
     for name in stereo_data.__all__:
         assert getattr(stereo_data, name).__name__ == name
+    assert set(stereo_data.__all__) <= set(dir(stereo_data))
 
 
 def test_window_encoders_load_without_the_scene_generator():

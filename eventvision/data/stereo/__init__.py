@@ -21,6 +21,10 @@ def __getattr__(name):
     raise AttributeError(f"module 'eventvision.data.stereo' has no attribute {name!r}")
 
 
+def __dir__():
+    return sorted({*globals(), *_HOME})
+
+
 __all__ = ["DSECStereoSequence", "MVSECStereoSequence", "SyntheticStereoConfig", "SyntheticStereoDataset",
            "SyntheticStereoRecording", "WindowEncoder", "build_dsec_dataset", "build_mvsec_dataset",
            "check_dsec_sequence", "crop_sample", "make_sample", "mask_disparity"]
