@@ -32,6 +32,16 @@ def cost_profile_kernel(left, right, d0, offsets):  # pragma: no cover - compile
             base = np.floor(src)
             frac = src - base
             b = int(base)
+            if c == 3:      # the time surfaces: unrolled (faster, the same sums in the same order)
+                l0, l1, l2 = lf[y, x, 0], lf[y, x, 1], lf[y, x, 2]
+                for j in range(k):
+                    x0 = min(max(b - offsets[j], lo), hi) + pad
+                    a0, a1, a2 = rf[y, x0, 0], rf[y, x0, 1], rf[y, x0, 2]
+                    total = np.float32(0.0) + abs(l0 - (a0 + frac * (rf[y, x0 + 1, 0] - a0)))
+                    total += abs(l1 - (a1 + frac * (rf[y, x0 + 1, 1] - a1)))
+                    total += abs(l2 - (a2 + frac * (rf[y, x0 + 1, 2] - a2)))
+                    out[j, y, x] = total * inv_c
+                continue
             for j in range(k):
                 x0 = min(max(b - offsets[j], lo), hi) + pad
                 total = np.float32(0.0)

@@ -70,6 +70,18 @@ def test_cost_profile_equals_a_bilinear_warp_per_offset():
         cost_profile(left, right, d0, (0.5,))
 
 
+def test_three_channel_cost_is_the_mean_of_the_single_channel_costs():
+    # the kernel unrolls the three-channel case; the general loop (here with one channel) must agree with it
+    rng = np.random.default_rng(4)
+    left = rng.integers(0, 256, (9, 50, 3)).astype(np.uint8)
+    right = rng.integers(0, 256, (9, 50, 3)).astype(np.uint8)
+    d0 = (rng.random((9, 50)) * 70 - 8).astype(np.float32)
+    offsets = (-4, -1, 0, 2)
+    per_channel = [cost_profile(np.ascontiguousarray(left[..., c]), np.ascontiguousarray(right[..., c]), d0, offsets)
+                   for c in range(3)]
+    np.testing.assert_allclose(cost_profile(left, right, d0, offsets), np.mean(per_channel, axis=0), atol=1e-6)
+
+
 def test_cost_profile_is_zero_at_the_true_shift():
     rng = np.random.default_rng(1)
     right = rng.integers(0, 256, (8, 64, 3)).astype(np.uint8)
