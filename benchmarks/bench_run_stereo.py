@@ -110,14 +110,14 @@ def main(argv=None) -> int:
           f"{os.cpu_count()} CPUs, load average before: {os.getloadavg()[0]:.2f}")
     print(f"{'variant':>34} {'win/s run':>9} {'win/s proc':>10} {'threads':>7} {'bg':>4} {'read':>6} "
           f"{'repr':>6} {'net':>7} {'write':>6} {'CPU ms':>7}  (ms/window; threads: total/network)")
+    if args.against is not None:
+        return compare_checkouts(args, width, height)
     variants = {
         "learned, default threads": [],
         "learned, --threads 1": ["--threads", "1"],
         "sgbm": ["--method", "sgbm"],
         "learned, --threads 2": ["--threads", "2"],   # torch's own default on 2 cores
     }
-    if args.against is not None:
-        return compare_checkouts(args, width, height)
     results: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         rec = make_recording(Path(tmp) / "rec.h5", width, height, int(args.duration_s * 1e6))

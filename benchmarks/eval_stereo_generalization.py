@@ -435,10 +435,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    from eventvision.errors import UserError
+    from eventvision.errors import exit_with
 
-    try:
-        raise SystemExit(main())
-    except UserError as exc:   # a missing or unsuitable checkpoint: one line, like the CLI
-        print(exc, file=sys.stderr)
-        raise SystemExit(2) from None
+    exit_with(main)   # a missing or unsuitable checkpoint: one line, exit 2, like the CLI

@@ -19,6 +19,8 @@ Pick the most specific class:
 
 from __future__ import annotations
 
+from typing import Callable, NoReturn
+
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 
@@ -56,3 +58,17 @@ class CheckpointError(UserError):
 
 class DatasetNotFoundError(UserError):
     """A real dataset folder/file is missing or incomplete (message says where to get it)."""
+
+
+def exit_with(main: Callable[[], int]) -> NoReturn:
+    """Exit with the code ``main()`` returns; a :class:`UserError` it raises is printed as its one line on stderr
+    and exits with :data:`EXIT_USER_ERROR`, like the CLI. The entry point of the stand-alone ``benchmarks/``
+    scripts."""
+    import sys
+
+    try:
+        code = main()
+    except UserError as exc:
+        print(exc, file=sys.stderr)
+        code = EXIT_USER_ERROR
+    raise SystemExit(code)
