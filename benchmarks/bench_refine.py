@@ -1,8 +1,9 @@
 """Speed of the SGBM-refine pieces at 346x260, each against the named alternative, in the same run.
 
 * network: the bundled ``stereo_refine.pt`` as ``LearnedStereo`` runs it on a CPU (BatchNorm folded into the
-  convs, ``SGBMRefineStereo.cpu_inference_layout``: channels-last weights except the 1x1 convs reading the
-  full-resolution NCHW inputs) vs the same weights folded with every weight channels-last, with BatchNorm kept
+  convs, ``SGBMRefineStereo.for_cpu_inference``: channels-last weights except the 1x1 convs reading the
+  full-resolution inputs, and the full-resolution input stacks and correction heads as numba kernels) vs the
+  same without the numba kernels (torch ops only), with every weight channels-last, with BatchNorm kept
   (channels-last), and in the default NCHW layout, one torch thread, median over three rounds of the mean of
   ``--repeats`` forwards after a warm-up;
 * SGBM: OpenCV's 3-way variant (the refine encoder's ``model.sgbm.mode``) vs full SGBM (the ``--method sgbm``
@@ -62,7 +63,9 @@ def main(argv=None) -> int:
     model.eval()
     cl = copy.deepcopy(model).to(memory_format=torch.channels_last)
     fused_all_cl = fuse_conv_bn(copy.deepcopy(model)).to(memory_format=torch.channels_last)
-    fused = fuse_conv_bn(copy.deepcopy(model)).cpu_inference_layout()
+    fused = fuse_conv_bn(copy.deepcopy(model)).for_cpu_inference()
+    torch_ops = copy.deepcopy(fused)
+    torch_ops.fused_cpu_inference = False
     other = None
     if args.compare:
         _, other, _ = load_model_from_checkpoint(args.compare, device="cpu", task_name="stereo")
@@ -71,14 +74,15 @@ def main(argv=None) -> int:
             print(f"{args.compare}: --compare needs an SGBM-refine checkpoint with the bundled one's inputs "
                   "(same offsets, right view alike)", file=sys.stderr)
             return 2
-        other = fuse_conv_bn(other.eval()).cpu_inference_layout()
+        other = fuse_conv_bn(other.eval()).for_cpu_inference()
     inputs = (torch.from_numpy(img_l.transpose(2, 0, 1).copy())[None],
               torch.rand(1, 2 + len(model.cfg.offsets), 260, 346) * 30)
     if model.cfg.needs_right:
         inputs += (torch.from_numpy(img_r.transpose(2, 0, 1).copy())[None],)
     with torch.inference_mode():
         # three rounds over the variants, median per variant: a change of the machine's speed hits all alike
-        variants = {"nchw": model, "channels_last": cl, "fused": fused, "fused_all_cl": fused_all_cl}
+        variants = {"nchw": model, "channels_last": cl, "fused": fused, "torch_ops": torch_ops,
+                    "fused_all_cl": fused_all_cl}
         rounds = [{k: mean_ms(lambda net=net: net(*inputs), args.repeats) for k, net in variants.items()}
                   for _ in range(3)]
         net_ms = {k: statistics.median(r[k] for r in rounds) for k in variants}
@@ -86,11 +90,12 @@ def main(argv=None) -> int:
             pairs = [(mean_ms(lambda: fused(*inputs), args.repeats), mean_ms(lambda: other(*inputs), args.repeats))
                      for _ in range(3)]
     print("346x260, 1 torch thread")
-    print(f"refine network (matching branch: {model.cfg.correlation or 'off'}): as run (BN folded, CPU layout) "
-          f"{net_ms['fused']:.1f} ms; BN folded, all weights channels-last {net_ms['fused_all_cl']:.1f} ms, "
-          f"channels-last {net_ms['channels_last']:.1f} ms, NCHW {net_ms['nchw']:.1f} ms -> "
-          f"{net_ms['fused_all_cl'] / net_ms['fused']:.2f}x / {net_ms['channels_last'] / net_ms['fused']:.2f}x / "
-          f"{net_ms['nchw'] / net_ms['fused']:.2f}x")
+    print(f"refine network (matching branch: {model.cfg.correlation or 'off'}): as run (BN folded, CPU layout, "
+          f"numba kernels) {net_ms['fused']:.1f} ms; the same with torch ops only {net_ms['torch_ops']:.1f} ms, "
+          f"BN folded with all weights channels-last {net_ms['fused_all_cl']:.1f} ms, channels-last "
+          f"{net_ms['channels_last']:.1f} ms, NCHW {net_ms['nchw']:.1f} ms -> "
+          + " / ".join(f"{net_ms[k] / net_ms['fused']:.2f}x" for k in ("torch_ops", "fused_all_cl", "channels_last",
+                                                                      "nchw")))
     if other is not None:
         base, comp = (statistics.median(x) for x in zip(*pairs))
         print(f"{args.compare}: network {comp:.1f} ms vs the bundled {base:.1f} ms (both BN folded, CPU layout, "
@@ -102,7 +107,7 @@ def main(argv=None) -> int:
 
         first = SGBMRefineStereo(**{**vars(model.cfg), "second_pass": False})
         first.load_state_dict(model.state_dict(), strict=False)       # the second head's tensors are left out
-        first = fuse_conv_bn(first.eval()).cpu_inference_layout()
+        first = fuse_conv_bn(first.eval()).for_cpu_inference()
         d = inputs[1][:, :1]
         with torch.inference_mode():
             pass_ms = {"without": mean_ms(lambda: first(*inputs), args.repeats),

@@ -11,6 +11,11 @@ each compared with SGBM (``eventvision.matching.sgbm``) and the constant trainin
 * **independent**: clips made another way (``benchmarks/stereo_independent.py``: planes textured with real
   photographs, dots or gratings, plain image warping, v2e-mode events with leak and shot noise) at 346x260,
   ``--clips`` per texture, the window [50, 100) ms; model and SGBM in process on the same rectified events.
+* **long**: per family, ``--clips`` scenes streamed as one 1.5 s recording each at 346x260 (MVSEC rig) whose
+  surfaces and rig oscillate (periods 1-2 s), so speeds pass through zero and back; every third 50 ms window
+  from 100 ms on (10 windows), in process. The other sets see a scene's first 100 ms (motion at its fastest,
+  as in training); this one asks whether the answers hold over a long stream. **long_start**: the first two
+  windows of the same scenes, for comparison.
 * **mvsec / dsec**: per family, ``--clips`` fresh scenes of 100 ms (two 50 ms windows each, seen from
   10 ms after the scene starts like the training samples) at the layout's size, rig of the layout
   (MVSEC: f 226 px, b 0.1 m; DSEC: f 570 px, b 0.6 m; disparities drawn over 0.5..64 px as in training),
@@ -53,6 +58,8 @@ LAYOUTS = {
     "dsec": dict(width=640, height=480, focal_px=570.0, baseline_m=0.6),
 }
 CLIP_US = 100_000
+#: the "long" set: recording length, first window start and stride between the evaluated windows (µs)
+LONG_US, LONG_FIRST_US, LONG_STRIDE_US = 1_500_000, 100_000, 150_000
 #: texture families of the "independent" set (benchmarks/stereo_independent.py)
 INDEPENDENT_TEXTURES = ("photo", "dots", "sine")
 WINDOW_US = 50_000
@@ -213,6 +220,31 @@ def eval_independent(task, model, texture: str, clips: int, seed: int, constant:
     return tally
 
 
+def eval_long(task, model, family: str, clips: int, seed: int, constant: float, *, start: bool = False) -> Tally:
+    """``clips`` scenes of ``family`` streamed for ``LONG_US`` at 346x260 (one oscillating scene each); the
+    windows starting at ``LONG_FIRST_US + k * LONG_STRIDE_US``, or with ``start`` the same scenes' windows before
+    ``LONG_FIRST_US`` (the motion at its fastest, as in training)."""
+    from eventvision.data.stereo.synthetic import SyntheticStereoConfig, SyntheticStereoRecording
+    from eventvision.matching.sgbm import sgbm_from_events
+
+    scene = dataclasses.replace(SyntheticStereoConfig.from_config(task.cfg.data.synthetic), family=family,
+                                **LAYOUTS["mvsec"])
+    encoder = task.pair_encoder(width=scene.width, height=scene.height)
+    max_d = float(task.cfg.data.max_disparity)
+    tally = Tally()
+    for c in range(clips):
+        rec = SyntheticStereoRecording(duration_us=LONG_FIRST_US if start else LONG_US, seed=seed + c, scene=scene,
+                                       clip_us=0)
+        for t0, t1, left, right in rec.iter_windows(WINDOW_US):
+            if not start and (t0 < LONG_FIRST_US or (t0 - LONG_FIRST_US) % LONG_STRIDE_US):
+                continue
+            pred = predict(task, model, encoder(left, right, t0, t1))
+            sgbm = sgbm_from_events(left, right, t_start=t0, t_end=t1, width=scene.width, height=scene.height,
+                                    max_disparity=max_d)
+            tally.add(pred, sgbm, rec.disparity_at(t1), constant, max_d, left)
+    return tally
+
+
 def write_recording(folder: Path, layout: str, family: str, clips: int, seed: int, train_synthetic):
     """Write one recording of ``clips`` fresh scenes; returns (path for run stereo, recording, maps)."""
     from eventvision.data.stereo.export import write_dsec_sequence, write_mvsec_sequence
@@ -320,7 +352,8 @@ def main(argv=None) -> int:
     parser.add_argument("--clips", type=int, default=1, help="100 ms scenes per family and recording layout")
     parser.add_argument("--families", default="all", help="comma-separated families (default: all)")
     parser.add_argument("--sets", default="synthetic,mvsec,dsec,independent",
-                        help="synthetic, mvsec, dsec (training generator) and independent (made another way)")
+                        help="synthetic, mvsec, dsec, long, long_start (training generator) and independent (made "
+                             "another way)")
     parser.add_argument("--synthetic-size", default="", metavar="WxH",
                         help="size of the held-out synthetic scenes (default: the checkpoint's training size)")
     parser.add_argument("--median-samples", type=int, default=64, help="training scenes for the constant")
@@ -378,6 +411,9 @@ def main(argv=None) -> int:
             for k, family in enumerate(set_families):
                 if set_name == "independent":
                     tally = eval_independent(task, model, family, args.clips, 9_000 + 100 * k, constant)
+                elif set_name in ("long", "long_start"):
+                    tally = eval_long(task, model, family, args.clips, 8_000 + 100 * k, constant,
+                                      start=set_name == "long_start")
                 elif set_name == "synthetic":
                     tally = eval_synthetic(task, model, family, args.scenes, constant, panels, size)
                 else:

@@ -231,8 +231,8 @@ class LearnedStereo:
             from eventvision.models.conv import fuse_conv_bn
 
             fuse_conv_bn(model)                            # inference only: BN folded into the conv before it
-        if hasattr(model, "cpu_inference_layout") and self.device.type == "cpu":
-            model.cpu_inference_layout()                    # the model's own measured preference (2D convs)
+        if hasattr(model, "for_cpu_inference") and self.device.type == "cpu":
+            model.for_cpu_inference()                       # the model's own measured preferences
         self.max_disparity = float(task.cfg.data.max_disparity)
         self.window_ms = float(getattr(task.cfg.data, "window_ms", 50.0))  # the training window
         self._encoders: dict = {}

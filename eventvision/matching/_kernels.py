@@ -10,22 +10,21 @@ from numba import njit
 @njit(cache=True, nogil=True)
 def cost_profile_kernel(left, right, d0, offsets):  # pragma: no cover - compiled
     """``left``, ``right`` uint8 [H, W, C]; ``d0`` float32 [H, W] (finite); ``offsets`` int64 [K] -> float32
-    [K, H, W]. The right image is copied once to float with ``W + 2`` zero columns on each side, so the
-    inner loop has no bounds tests (samples further out are clamped into the zeros)."""
+    [K, H, W]. The right image is copied once to float with two zero columns on each side; a sample position is
+    clamped to [-2, W] first, so both taps of every sample fall inside the copy and the inner loop has no bounds
+    tests (a position left of -1 or right of W - 1 reads only zeros either way)."""
     h, w, c = left.shape
     k = offsets.shape[0]
-    pad = w + 2
+    pad = 2
     scale = np.float32(1.0 / 255.0)
-    rf = np.zeros((h, w + 2 * pad + 1, c), dtype=np.float32)
-    lf = np.empty((h, w, c), dtype=np.float32)
+    rf = np.zeros((h, w + 2 * pad, c), dtype=np.float32)
     for y in range(h):
         for x in range(w):
             for ch in range(c):
                 rf[y, x + pad, ch] = np.float32(right[y, x, ch]) * scale
-                lf[y, x, ch] = np.float32(left[y, x, ch]) * scale
     out = np.empty((k, h, w), dtype=np.float32)
     inv_c = np.float32(1.0 / c)
-    lo, hi = -pad, w + pad - 2
+    lo, hi = -pad, w
     for y in range(h):
         for x in range(w):
             src = np.float32(x) - d0[y, x]
@@ -33,7 +32,9 @@ def cost_profile_kernel(left, right, d0, offsets):  # pragma: no cover - compile
             frac = src - base
             b = int(base)
             if c == 3:      # the time surfaces: unrolled (faster, the same sums in the same order)
-                l0, l1, l2 = lf[y, x, 0], lf[y, x, 1], lf[y, x, 2]
+                l0 = np.float32(left[y, x, 0]) * scale
+                l1 = np.float32(left[y, x, 1]) * scale
+                l2 = np.float32(left[y, x, 2]) * scale
                 for j in range(k):
                     x0 = min(max(b - offsets[j], lo), hi) + pad
                     a0, a1, a2 = rf[y, x0, 0], rf[y, x0, 1], rf[y, x0, 2]
@@ -47,7 +48,7 @@ def cost_profile_kernel(left, right, d0, offsets):  # pragma: no cover - compile
                 total = np.float32(0.0)
                 for ch in range(c):
                     a = rf[y, x0, ch]
-                    total += abs(lf[y, x, ch] - (a + frac * (rf[y, x0 + 1, ch] - a)))
+                    total += abs(np.float32(left[y, x, ch]) * scale - (a + frac * (rf[y, x0 + 1, ch] - a)))
                 out[j, y, x] = total * inv_c
     return out
 

@@ -35,3 +35,23 @@ def test_tally_splits_the_error_by_event_support_and_gross_errors():
     assert row["event_supported_pct"] == pytest.approx(100 * 9 / 19)
     assert row["model_epe_event_supported"] == pytest.approx(1.5 / 9)
     assert row["model_epe_no_event"] == pytest.approx(11.0 / 10)
+
+
+def test_long_set_takes_every_strided_window_after_the_start_and_start_the_first_two(monkeypatch):
+    import eval_stereo_generalization as bench
+
+    from eventvision.engine.checkpoint import load_model_from_checkpoint
+    from eventvision.inference.stereo import BUNDLED_CHECKPOINT
+
+    task, model, _ = load_model_from_checkpoint(BUNDLED_CHECKPOINT, device="cpu", task_name="stereo")
+    monkeypatch.setattr(bench, "LONG_US", 300_000)          # windows from 100 ms every 150 ms: 100 and 250 ms
+    starts = []
+    monkeypatch.setattr(bench, "predict", lambda task, model, inputs: starts.append(1) or np.zeros(
+        inputs["guide"].shape[-2:], np.float32))
+    rest = bench.eval_long(task, model, "plain", 1, 8_000, constant=0.0)
+    assert len(starts) == 2
+    first = bench.eval_long(task, model, "plain", 1, 8_000, constant=0.0, start=True)
+    assert len(starts) == 4                                  # the windows [0, 50) and [50, 100) ms
+    for tally in (rest, first):
+        row = tally.row()                                    # a zero prediction is off by the GT itself
+        assert row["gt_pixels"] > 0 and row["model_epe"] == pytest.approx(row["constant_epe"])

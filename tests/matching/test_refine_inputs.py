@@ -66,6 +66,10 @@ def test_cost_profile_equals_a_bilinear_warp_per_offset():
     want = torch.stack([(lt - warp_right_to_left(rt, dt + k)).abs().mean(1)[0] for k in offsets]).numpy()
     assert got.shape == (7, 12, 40) and got.dtype == np.float32
     np.testing.assert_allclose(got, want, atol=1e-5)
+    far = d0 * 25                                   # positions far outside the image (the kernel clamps them)
+    want_far = torch.stack([(lt - warp_right_to_left(rt, torch.from_numpy(far)[None, None] + k)).abs().mean(1)[0]
+                            for k in offsets]).numpy()
+    np.testing.assert_allclose(cost_profile(left, right, far, offsets), want_far, atol=1e-5)
     with pytest.raises(InvalidValueError, match="whole pixels"):
         cost_profile(left, right, d0, (0.5,))
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Mapping
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -177,6 +178,8 @@ class SGBMRefineStereo(nn.Module):
         # full resolution is the expensive part. The head is a 1x1 conv of [upsampled features, inputs]; being
         # linear per pixel, its feature half is applied at 1/2 resolution before the (linear) upsampling
         self.head_features, self.head_inputs, self.head = _correction_head(c1, cin, cfg.head_channels)
+        #: full-resolution work as numba kernels in CPU inference (:meth:`for_cpu_inference` turns it on)
+        self.fused_cpu_inference = False
         if cfg.second_pass:
             # the first head's form on [left, cost around d1, d1, answered]; zero-started like it, so a model
             # fine-tuned with the second pass (train.init_weights) starts from the answers of the one without
@@ -196,16 +199,19 @@ class SGBMRefineStereo(nn.Module):
             nn.init.zeros_(self.match_proj[-1].weight)
             nn.init.zeros_(self.match_proj[-1].bias)
 
-    def cpu_inference_layout(self) -> "SGBMRefineStereo":
-        """Put the weights in the memory layout measured fastest for inference on a CPU (``LearnedStereo`` calls
-        it; one thread, 346x260, ``benchmarks/bench_refine.py``): channels-last (~1.4x faster than NCHW; outputs
-        agree to 3e-4 px), except the 1x1 convs that read the full-resolution inputs, which arrive in NCHW: with
-        channels-last weights each first copied its 12-channel input (39.8 instead of 38.4 ms, 1.04x, same
-        outputs). Returns ``self``."""
+    def for_cpu_inference(self) -> "SGBMRefineStereo":
+        """Prepare for inference on a CPU (``LearnedStereo`` calls it; measured with one thread at 346x260,
+        ``benchmarks/bench_refine.py``): weights in channels-last memory (~1.4x faster than NCHW; outputs agree to
+        3e-4 px), except the 1x1 convs that read the full-resolution inputs, which arrive in NCHW (with
+        channels-last weights each first copied its input: 1.04x); and, whenever the model is in eval mode on the
+        CPU without gradient, the full-resolution work runs as numba kernels (:mod:`eventvision.models.stereo.
+        _kernels`): the input stacks written once in channels-last order, each correction head one pass over the
+        image. Returns ``self``."""
         self.to(memory_format=torch.channels_last)
         for conv in (self.head_inputs, getattr(self, "head2_inputs", None)):
             if conv is not None:
                 conv.to(memory_format=torch.contiguous_format)
+        self.fused_cpu_inference = True
         return self
 
     @classmethod
@@ -231,12 +237,13 @@ class SGBMRefineStereo(nn.Module):
         s2 = self.enc2(s1)
         return self.readout(s1), self.readout(s2), self.readout(self.enc3(s2))
 
-    def match(self, left: torch.Tensor, right: torch.Tensor, d0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Full-range matching at 1/4 resolution: ``left``, ``right`` float ``[N, 3, H, W]`` (0..1), ``d0``
-        ``[N, 1, H, W]`` px -> (``[N, c2, ceil(H/4), ceil(W/4)]`` added to the encoder's 1/4-level features,
-        matching logits ``[N, correlation, ceil(H/4), ceil(W/4)]``, level d = 4d px)."""
-        n = left.shape[0]
-        feats = self.match_features[:-1](torch.cat([left, right], dim=0))
+    def match(self, pair: torch.Tensor, d0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Full-range matching at 1/4 resolution: ``pair`` float ``[2N, 3, H, W]`` (0..1; the N left views, then
+        the N right ones, :meth:`_image_pair`), ``d0`` ``[N, 1, H, W]`` px -> (``[N, c2, ceil(H/4), ceil(W/4)]``
+        added to the encoder's 1/4-level features, matching logits ``[N, correlation, ceil(H/4), ceil(W/4)]``,
+        level d = 4d px)."""
+        n = d0.shape[0]
+        feats = self.match_features[:-1](pair)
         feats = self.match_features[-1](self.match_context(feats))
         fl, fr = feats[:n], feats[n:]
         levels = self.cfg.correlation
@@ -263,18 +270,16 @@ class SGBMRefineStereo(nn.Module):
             raise InvalidValueError(f"SGBM refinement with model.refine.correlation or second_pass needs the right "
                                     f"time surface [N, 3, H, W] like left {list(left.shape)}, got "
                                     f"{None if right is None else list(right.shape)}")
-        images = (left, right)                      # as given (uint8 0..255 from the encoder), for the second pass
-        left, guide = left.float() / 255.0, guide.float()
+        guide = guide.float()
         d0 = guide[:, :1]
-        x0 = torch.cat([left, guide[:, 2:], d0 / self.max_disp, guide[:, 1:2]], dim=1)
-        matched = self.match(left, right.float() / 255.0, d0) if self.cfg.correlation else None
+        x0 = self._inputs(left, guide[:, 2:], d0, guide[:, 1:2])
+        matched = self.match(self._image_pair(left, right), d0) if self.cfg.correlation else None
         e1, e2, e3 = self.encode(x0, None if matched is None else matched[0])
         u2 = self.dec2(torch.cat([_up(e3, e2), e2], dim=1))
         u1 = self.dec1(torch.cat([_up(u2, e1), e1], dim=1))
-        delta = self.head(_up(self.head_features(u1), x0) + self.head_inputs(x0))
-        disparity = (d0 + delta).clamp(0.0, float(self.max_disp - 1))
+        disparity = self._correct((self.head_features, self.head_inputs, self.head), u1, x0, d0)
         if self.cfg.second_pass:
-            disparity = self.second_pass(images, left, guide[:, 1:2], disparity, u1)
+            disparity = self.second_pass((left, right), guide[:, 1:2], disparity, u1)
         disparity = disparity[:, 0]
         if with_matching:
             if matched is None:
@@ -282,19 +287,57 @@ class SGBMRefineStereo(nn.Module):
             return disparity, matched[1]
         return disparity
 
-    def second_pass(self, images: tuple[torch.Tensor, torch.Tensor], left: torch.Tensor, answered: torch.Tensor,
-                    d1: torch.Tensor, u1: torch.Tensor) -> torch.Tensor:
+    def second_pass(self, images: tuple[torch.Tensor, torch.Tensor], answered: torch.Tensor, d1: torch.Tensor,
+                    u1: torch.Tensor) -> torch.Tensor:
         """``d1`` ``[N, 1, H, W]`` px (the first answer) -> ``d1`` + a correction from the matching cost around
-        ``d1`` on ``images`` (left, right time surfaces ``[N, 3, H, W]``, 0..255); ``left`` is the left one
-        scaled to 0..1, ``answered`` SGBM's mask, ``u1`` the decoder's 1/2-level features. The cost sees no
+        ``d1`` on ``images`` (left, right time surfaces ``[N, 3, H, W]``, 0..255); ``answered`` SGBM's mask,
+        ``u1`` the decoder's 1/2-level features. The cost sees no
         gradient through ``d1``, as the first pass's cost sees none through SGBM's map."""
         from eventvision.matching.refine_inputs import cost_profile_torch
 
         d1_in = d1.detach()
         cost = cost_profile_torch(images[0].to(torch.uint8), images[1].to(torch.uint8), d1_in, self.offsets)
-        x1 = torch.cat([left, cost.to(left.device), d1_in / self.max_disp, answered], dim=1)
-        delta = self.head2(_up(self.head2_features(u1), x1) + self.head2_inputs(x1))
-        return (d1 + delta).clamp(0.0, float(self.max_disp - 1))
+        x1 = self._inputs(images[0], cost.to(d1.device), d1_in, answered)
+        return self._correct((self.head2_features, self.head2_inputs, self.head2), u1, x1, d1)
+
+    def _fused(self, x: torch.Tensor) -> bool:
+        """Whether the numba kernels run: :meth:`for_cpu_inference` was called, eval mode, CPU, no gradient."""
+        return self.fused_cpu_inference and not self.training and not torch.is_grad_enabled() \
+            and x.device.type == "cpu"
+
+    def _inputs(self, image: torch.Tensor, costs: torch.Tensor, disparity: torch.Tensor, answered: torch.Tensor
+                ) -> torch.Tensor:
+        """The full-resolution inputs of the encoder and the heads, ``[N, 3 + K + 2, H, W]`` = ``[image / 255,
+        costs, disparity / max_disp, answered]``: ``image`` the left time surface (0..255), ``disparity`` and
+        ``answered`` ``[N, 1, H, W]``. In CPU inference with a uint8 image a numba kernel writes the stack once,
+        in the channels-last order the first conv reads (same values)."""
+        if not (self._fused(costs) and image.dtype == torch.uint8):
+            return torch.cat([image.float() / 255.0, costs, disparity / self.max_disp, answered], dim=1)
+        from eventvision.models.stereo._kernels import pack_inputs_kernel
+
+        n, k, h, w = costs.shape
+        out = np.empty((n, h, w, image.shape[1] + k + 2), dtype=np.float32)
+        for i in range(n):
+            pack_inputs_kernel(image[i].numpy(), costs[i].float().contiguous().numpy(),
+                               disparity[i, 0].float().contiguous().numpy(),
+                               answered[i, 0].float().contiguous().numpy(), self.max_disp, out[i])
+        return torch.from_numpy(out).permute(0, 3, 1, 2)    # [N, C, H, W] with channels-last strides
+
+    @staticmethod
+    def _image_pair(left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+        """Both time surfaces ``[N, 3, H, W]`` (0..255) -> ``[2N, 3, H, W]`` scaled to 0..1, left views first (the
+        matching branch's input). A numba kernel writing it channels-last measured no faster."""
+        return torch.cat([left.float() / 255.0, right.float() / 255.0], dim=0)
+
+    def _correct(self, head: tuple[nn.Conv2d, nn.Conv2d, nn.Sequential], u1: torch.Tensor, x: torch.Tensor,
+                 base: torch.Tensor) -> torch.Tensor:
+        """``base`` ``[N, 1, H, W]`` px + the correction of ``head`` (see :func:`_correction_head`) from the
+        1/2-level features ``u1`` and the full-resolution inputs ``x`` ``[N, C, H, W]``, clamped to the range."""
+        features, inputs, layers = head
+        if self._fused(x):
+            return _fused_correction(features, inputs, layers, u1, x, base, float(self.max_disp - 1))
+        delta = layers(_up(features(u1), x) + inputs(x))
+        return (base + delta).clamp(0.0, float(self.max_disp - 1))
 
 
 def _correction_head(feature_channels: int, input_channels: int, width: int
@@ -307,6 +350,28 @@ def _correction_head(feature_channels: int, input_channels: int, width: int
     nn.init.zeros_(head[-1].bias)
     return (nn.Conv2d(feature_channels, width, 1, bias=False), nn.Conv2d(input_channels, width, 1, bias=False),
             head)
+
+
+def _fused_correction(features: nn.Conv2d, inputs: nn.Conv2d, layers: nn.Sequential, u1: torch.Tensor,
+                      x: torch.Tensor, base: torch.Tensor, high: float) -> torch.Tensor:
+    """``SGBMRefineStereo._correct`` in eval mode on a CPU without gradient (``x`` best channels-last, as
+    ``SGBMRefineStereo._inputs`` writes it there): the 1x1 conv of ``u1`` stays a torch conv at 1/2 resolution;
+    BatchNorm's running statistics are folded into both 1x1 convs, and the rest (bilinear upsampling, sum,
+    LeakyReLU, 3x3 conv, adding to ``base``, clamping) is one numba pass per sample."""
+    from eventvision.models.stereo._kernels import correction_head_kernel
+
+    bn, act, last = layers
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    shift = bn.bias - bn.running_mean * scale
+    g = F.conv2d(u1, features.weight * scale.view(-1, 1, 1, 1)).float()
+    w_in = (inputs.weight[:, :, 0, 0] * scale[:, None]).float().contiguous().numpy()
+    w3 = last.weight[0].float().contiguous().numpy()
+    b3, slope, low, high = (np.float32(v) for v in (last.bias[0].item(), act.negative_slope, 0.0, high))
+    x, base = x.float(), base.float()
+    return torch.from_numpy(np.stack([
+        correction_head_kernel(g[i].contiguous().numpy(), x[i].permute(1, 2, 0).contiguous().numpy(), w_in,
+                               shift.float().numpy(), slope, w3, b3, base[i, 0].contiguous().numpy(), low, high)
+        for i in range(x.shape[0])]))[:, None]
 
 
 def correlate_rows(left: torch.Tensor, right: torch.Tensor, levels: int) -> torch.Tensor:

@@ -214,19 +214,68 @@ def test_second_pass_starts_as_the_model_without_it_and_learns_from_the_cost_aro
     assert StereoTask(cfg).encoding["right_image"] is True
 
 
-def test_cpu_inference_layout_keeps_the_outputs():
-    torch.manual_seed(3)
-    model = SGBMRefineStereo(max_disp=32, correlation=8, second_pass=True)
-    for p in model.parameters():        # non-zero heads, so the layout change is visible in the output
+def _random_weights(model, seed=3):
+    """Non-zero heads and BatchNorm statistics, so every layout or kernel difference would show in the output."""
+    torch.manual_seed(seed)
+    for p in model.parameters():
         p.data.normal_(0.0, 0.1)
-    model.eval()
-    left, right = (torch.randint(0, 256, (1, 3, 24, 40), dtype=torch.uint8) for _ in range(2))
-    guide = _guide(1, 24, 40, torch.rand(1, 24, 40) * 20)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.normal_(0.0, 0.2)
+            m.running_var.uniform_(0.5, 2.0)
+    return model
+
+
+@pytest.mark.parametrize("size", [(24, 40), (25, 41)])
+def test_for_cpu_inference_keeps_the_outputs(size):
+    h, w = size      # 25 x 41: odd, so the upsampling from 1/2 resolution is not an exact factor of two
+    model = _random_weights(SGBMRefineStereo(max_disp=32, correlation=8, second_pass=True)).eval()
+    left, right = (torch.randint(0, 256, (2, 3, h, w), dtype=torch.uint8) for _ in range(2))
+    guide = _guide(2, h, w, torch.rand(2, h, w) * 20)
+    guide[:, 1] = (torch.rand(2, h, w) > 0.3).float()
     with torch.inference_mode():
         want = model(left, guide, right)
-        assert model.cpu_inference_layout() is model
+        assert model.for_cpu_inference() is model and model.fused_cpu_inference
         got = model(left, guide, right)
     assert model.enc2[0][0].weight.is_contiguous(memory_format=torch.channels_last)
     for conv in (model.head_inputs, model.head2_inputs):      # NCHW strides (a 1x1 kernel passes both checks)
         assert conv.weight.stride() == torch.empty(conv.weight.shape).stride()
     torch.testing.assert_close(got, want, atol=1e-4, rtol=0)
+
+
+def test_fused_kernels_run_only_in_inference_and_gradients_still_flow(monkeypatch):
+    import eventvision.models.stereo._kernels as kernels
+
+    model = _random_weights(SGBMRefineStereo(max_disp=32, second_pass=True)).for_cpu_inference()
+    left, right = (torch.randint(0, 256, (1, 3, 16, 24), dtype=torch.uint8) for _ in range(2))
+    guide = _guide(1, 16, 24, torch.rand(1, 16, 24) * 20)
+    calls = []
+    original = kernels.correction_head_kernel
+    monkeypatch.setattr(kernels, "correction_head_kernel", lambda *a: calls.append(1) or original(*a))
+    model.train()
+    model(left, guide, right).sum().backward()           # training: the torch path, with gradient
+    assert not calls and model.head[-1].weight.grad.abs().sum() > 0
+    model.eval()
+    with torch.no_grad():
+        model(left, guide, right)
+    assert len(calls) == 2                               # both heads, once each
+    model(left, guide, right)                            # eval mode with gradient (e.g. a saliency map): torch
+    assert len(calls) == 2
+
+
+def test_packed_inputs_equal_the_concatenated_ones():
+    model = SGBMRefineStereo(max_disp=48).eval()
+    image = torch.randint(0, 256, (2, 3, 9, 13), dtype=torch.uint8)
+    costs, disparity = torch.rand(2, 7, 9, 13), torch.rand(2, 1, 9, 13) * 50
+    answered = (torch.rand(2, 1, 9, 13) > 0.5).float()
+    with torch.no_grad():
+        want = model._inputs(image, costs, disparity, answered)
+        model.fused_cpu_inference = True
+        got = model._inputs(image, costs, disparity, answered)
+    assert got.is_contiguous(memory_format=torch.channels_last) and not want.is_contiguous(
+        memory_format=torch.channels_last)
+    assert torch.equal(got, want)                        # the same float32 divisions: bit-equal
+    with torch.no_grad():                                 # a float image (not the encoder's uint8): the torch path
+        assert torch.equal(model._inputs(image.float(), costs, disparity, answered), want)
+
+
