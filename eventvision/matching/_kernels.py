@@ -8,9 +8,9 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True)
-def cost_profile_kernel(left, right, d0, offsets):  # pragma: no cover - compiled
-    """``left``, ``right`` uint8 [H, W, C]; ``d0`` float32 [H, W] (finite); ``offsets`` int64 [K] -> float32
-    [K, H, W]. The right image is copied once to float with two zero columns on each side; a sample position is
+def cost_profile_kernel(left, right, d0, offsets, out):  # pragma: no cover - compiled
+    """``left``, ``right`` uint8 [H, W, C]; ``d0`` float32 [H, W] (finite); ``offsets`` int64 [K] -> ``out``
+    float32 [K, H, W]. The right image is copied once to float with two zero columns on each side; a sample position is
     clamped to [-2, W] first, so both taps of every sample fall inside the copy and the inner loop has no bounds
     tests (a position left of -1 or right of W - 1 reads only zeros either way)."""
     h, w, c = left.shape
@@ -22,7 +22,6 @@ def cost_profile_kernel(left, right, d0, offsets):  # pragma: no cover - compile
         for x in range(w):
             for ch in range(c):
                 rf[y, x + pad, ch] = np.float32(right[y, x, ch]) * scale
-    out = np.empty((k, h, w), dtype=np.float32)
     inv_c = np.float32(1.0 / c)
     lo, hi = -pad, w
     for y in range(h):
@@ -50,7 +49,6 @@ def cost_profile_kernel(left, right, d0, offsets):  # pragma: no cover - compile
                     a = rf[y, x0, ch]
                     total += abs(np.float32(left[y, x, ch]) * scale - (a + frac * (rf[y, x0 + 1, ch] - a)))
                 out[j, y, x] = total * inv_c
-    return out
 
 
 @njit(cache=True, nogil=True)

@@ -28,11 +28,12 @@ def fill_disparity_holes(disparity: np.ndarray) -> np.ndarray:
     return fill_holes_kernel(np.ascontiguousarray(d), fallback)
 
 
-def cost_profile(left: np.ndarray, right: np.ndarray, d0: np.ndarray, offsets) -> np.ndarray:
+def cost_profile(left: np.ndarray, right: np.ndarray, d0: np.ndarray, offsets, *,
+                 out: np.ndarray | None = None) -> np.ndarray:
     """Matching cost around an initial disparity: ``left``, ``right`` uint8 ``[H, W, 3]`` (or ``[H, W]``) event
     images, ``d0`` float ``[H, W]`` px, integer ``offsets`` (K) -> float32 ``[K, H, W]`` =
     mean over channels of ``|left/255 - right/255 sampled at x - d0 - k|`` (linear interpolation along the
-    row, zero outside the image)."""
+    row, zero outside the image); written into ``out`` (float32 ``[K, H, W]``, C-contiguous) when given."""
     from eventvision.matching._kernels import cost_profile_kernel
 
     left, right = np.asarray(left), np.asarray(right)
@@ -45,8 +46,14 @@ def cost_profile(left: np.ndarray, right: np.ndarray, d0: np.ndarray, offsets) -
     offs = np.asarray(offsets, dtype=np.float64)
     if offs.size == 0 or np.any(offs != np.round(offs)):
         raise InvalidValueError(f"cost profile offsets must be whole pixels, got {list(offsets)}")
-    return cost_profile_kernel(np.ascontiguousarray(left), np.ascontiguousarray(right), d0,
-                               offs.astype(np.int64))
+    shape = (offs.size,) + d0.shape
+    if out is None:
+        out = np.empty(shape, dtype=np.float32)
+    elif out.shape != shape or out.dtype != np.float32 or not out.flags.c_contiguous:
+        raise InvalidValueError(f"cost profile: out must be a C-contiguous float32 array of shape {shape}, got "
+                                f"{out.dtype} {out.shape}")
+    cost_profile_kernel(np.ascontiguousarray(left), np.ascontiguousarray(right), d0, offs.astype(np.int64), out)
+    return out
 
 
 def cost_profile_torch(left, right, disparity, offsets, *, backend: str = "auto"):
@@ -64,9 +71,11 @@ def cost_profile_torch(left, right, disparity, offsets, *, backend: str = "auto"
     disparity = disparity.detach().float()
     if backend == "numba" or (backend == "auto" and right.device.type == "cpu"):
         to_hwc = lambda t: t.permute(1, 2, 0).contiguous().numpy()  # noqa: E731
-        return torch.from_numpy(np.stack([
-            cost_profile(to_hwc(left[i]), to_hwc(right[i]), disparity[i, 0].numpy(), offsets)
-            for i in range(left.shape[0])]))
+        n, _, h, w = left.shape
+        out = np.empty((n, len(offsets), h, w), dtype=np.float32)
+        for i in range(n):
+            cost_profile(to_hwc(left[i]), to_hwc(right[i]), disparity[i, 0].numpy(), offsets, out=out[i])
+        return torch.from_numpy(out)
     n, _, h, w = right.shape
     k = len(offsets)
     left, right = left.float() / 255.0, right.float() / 255.0

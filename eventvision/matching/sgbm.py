@@ -49,7 +49,7 @@ def event_image(
 ) -> np.ndarray:
     """One camera's window ``[t_start, t_end)`` (µs) as a uint8 image for matching.
 
-    ``kind``: ``"time_surface_polarity"`` -> [H, W, 3] (ON, OFF, both time surfaces), ``"time_surface"``
+    ``kind``: ``"time_surface_polarity"`` -> [H, W, 3] (OFF, ON, both time surfaces), ``"time_surface"``
     -> [H, W] (both polarities), ``"count"`` -> [H, W] event counts scaled so the 99th percentile of
     non-zero pixels is 255, ``"polarity_sum"`` -> [H, W] signed sum around 128. Events outside the
     window are ignored; ``tau_us`` defaults to ``TAU_WINDOW_FRACTION`` × window.

@@ -125,3 +125,18 @@ def test_cost_profile_torch_grid_sample_path_equals_the_numba_kernel():
     np.testing.assert_allclose(got.numpy(), want, atol=1e-5)
     with pytest.raises(InvalidValueError, match="backend"):
         cost_profile_torch(lt, rt, torch.from_numpy(ds)[:, None], offsets, backend="opencl")
+
+
+def test_cost_profile_writes_into_a_given_array_and_refuses_a_wrong_one():
+    rng = np.random.default_rng(5)
+    left, right = (rng.integers(0, 256, (6, 20, 3)).astype(np.uint8) for _ in range(2))
+    d0 = (rng.random((6, 20)) * 10).astype(np.float32)
+    buffer = np.full((3, 3, 6, 20), np.nan, np.float32)
+    target = buffer[1]
+    assert cost_profile(left, right, d0, (-1, 0, 1), out=target) is target
+    np.testing.assert_array_equal(buffer[1], cost_profile(left, right, d0, (-1, 0, 1)))
+    assert np.isnan(buffer[0]).all() and np.isnan(buffer[2]).all()
+    with pytest.raises(InvalidValueError, match="C-contiguous float32"):
+        cost_profile(left, right, d0, (-1, 0, 1), out=np.empty((3, 6, 20), np.float64))
+    with pytest.raises(InvalidValueError, match="shape"):
+        cost_profile(left, right, d0, (-1, 0, 1), out=np.empty((2, 6, 20), np.float32))

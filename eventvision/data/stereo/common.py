@@ -76,7 +76,7 @@ class SGBMRefineEncoder:
     """Both cameras' rectified events of ``[t_start, t_end)`` -> the inputs of
     :class:`eventvision.models.stereo.refine.SGBMRefineStereo`::
 
-        {"left": uint8 [3, H, W],          # ON / OFF / both time surfaces of the left camera (event_image)
+        {"left": uint8 [3, H, W],          # OFF / ON / both time surfaces of the left camera (event_image)
          "guide": float32 [2 + K, H, W]}   # SGBM disparity px (holes filled), answered 0/1, K matching costs
 
     ``mode``: OpenCV's ``"3way"`` (default: 2-3x faster than full SGBM with about the same answers, the
@@ -99,9 +99,10 @@ class SGBMRefineEncoder:
                                         t_end=t_end, kind=self.image)
         disp = sgbm_disparity(img_l, img_r, max_disparity=self.max_disparity, block_size=self.block_size,
                               mode=self.mode)
-        filled = fill_disparity_holes(disp)
-        guide = np.concatenate([filled[None], np.isfinite(disp)[None].astype(np.float32),
-                                cost_profile(img_l, img_r, filled, self.offsets)])
+        guide = np.empty((2 + len(self.offsets), self.height, self.width), dtype=np.float32)
+        guide[0] = fill_disparity_holes(disp)
+        guide[1] = np.isfinite(disp)
+        cost_profile(img_l, img_r, guide[0], self.offsets, out=guide[2:])      # written in place: no concatenation
         out = {"left": _channels_first(img_l), "guide": guide}
         if self.right_image:
             out["right"] = _channels_first(img_r)

@@ -6,7 +6,7 @@
 Inputs (made by :class:`eventvision.data.stereo.common.SGBMRefineEncoder` from a window's events):
 
 * ``left``: uint8 or float ``[N, 3, H, W]``, the left camera's rectified three-channel time surface
-  (ON, OFF, both; :func:`eventvision.matching.sgbm.event_image`), 0..255;
+  (OFF, ON, both; :func:`eventvision.matching.sgbm.event_image`), 0..255;
 * ``guide``: float32 ``[N, 2 + K, H, W]``: channel 0 SGBM's disparity (px) with its holes filled,
   channel 1 = 1 where SGBM answered (0 where filled), then the matching cost ``|left - right(x - d0 - k)|``
   (mean over the 3 channels, images scaled to 0..1, right view sampled linearly, 0 outside) for each of
