@@ -167,7 +167,9 @@ def eval_synthetic(
     from eventvision.matching.sgbm import sgbm_from_events
 
     data = task.cfg.data
-    scene = dataclasses.replace(SyntheticStereoConfig.from_config(data.synthetic), family=family)
+    # the held-out scenes are observed from their start whatever the checkpoint trained on (comparable sets)
+    scene = dataclasses.replace(SyntheticStereoConfig.from_config(data.synthetic), family=family,
+                                window_start_ms=(0.0, 0.0))
     if size is not None:
         scene = dataclasses.replace(scene, width=size[0], height=size[1])
     ds = SyntheticStereoDataset(

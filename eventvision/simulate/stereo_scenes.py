@@ -407,21 +407,21 @@ class StereoScene:
         ev["t"] = rng.integers(t_a + 1, t_b + 1, len(ev))
         return ev[np.argsort(ev["t"], kind="stable")]
 
-    def iter_events(self, t_end_us: int, *, frame_dt_us: int = 1000, chunk_us: int = 50_000
+    def iter_events(self, t_end_us: int, *, frame_dt_us: int = 1000, chunk_us: int = 50_000, t_begin_us: int = 0
                     ) -> Iterator[tuple[int, int, np.ndarray, np.ndarray]]:
-        """Emulate both cameras from t=0 to ``t_end_us``; yield ``(t0, t1, left, right)`` per ``chunk_us``.
+        """Emulate both cameras from ``t_begin_us`` (the sensors start there, with that moment's frame as their
+        reference) to ``t_end_us``; yield ``(t0, t1, left, right)`` per ``chunk_us``.
 
         Frames are rendered every ``frame_dt_us``; the emulator interpolates event times between them.
         Memory is bounded by one chunk.
         """
         emu_l, emu_r = self._emulators()
         hot_l, hot_r = self._hot_pixels(0), self._hot_pixels(1)
-        emu_l.reset(self.render(0, "left"), 0)
-        emu_r.reset(self.render(0, "right"), 0)
+        t = chunk_start = int(t_begin_us)
+        emu_l.reset(self.render(t, "left"), t)
+        emu_r.reset(self.render(t, "right"), t)
         buf_l: list[np.ndarray] = []
         buf_r: list[np.ndarray] = []
-        chunk_start = 0
-        t = 0
         while t < t_end_us:
             t_prev, t = t, min(t + frame_dt_us, t_end_us)
             buf_l.append(np.asarray(emu_l.step(self.render(t, "left"), t), dtype=EVENT_DTYPE))
@@ -436,9 +436,11 @@ class StereoScene:
                 yield chunk_start, chunk_end, left, right
                 chunk_start = chunk_end
 
-    def events(self, t_end_us: int, *, frame_dt_us: int = 1000) -> tuple[np.ndarray, np.ndarray]:
-        """All left/right events in ``[0, t_end_us)`` (small scenes only)."""
-        parts = list(self.iter_events(t_end_us, frame_dt_us=frame_dt_us, chunk_us=t_end_us))
+    def events(self, t_end_us: int, *, frame_dt_us: int = 1000, t_begin_us: int = 0
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """All left/right events in ``[t_begin_us, t_end_us)`` (small scenes only)."""
+        parts = list(self.iter_events(t_end_us, frame_dt_us=frame_dt_us, chunk_us=t_end_us - int(t_begin_us),
+                                      t_begin_us=t_begin_us))
         return (np.concatenate([p[2] for p in parts]) if parts else empty_events(),
                 np.concatenate([p[3] for p in parts]) if parts else empty_events())
 

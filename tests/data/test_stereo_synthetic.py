@@ -116,3 +116,31 @@ def test_sizes_cycle_so_every_family_is_seen_at_every_size():
     assert synthetic_sizes([[346, 260], (640, 480)]) == ((346, 260), (640, 480)) and synthetic_sizes(None) == ()
     with pytest.raises(ConfigError, match=r"\[width, height\]"):
         synthetic_sizes([[346, 260, 3]])
+
+
+def test_window_start_is_drawn_per_scene_and_the_window_and_gt_follow_it():
+    import dataclasses
+
+    from eventvision.data.stereo.synthetic import WARMUP_US
+    from eventvision.errors import ConfigError
+    from eventvision.simulate.stereo_scenes import StereoScene
+
+    at_start = SyntheticStereoDataset(split="train", num_samples=3, scene=SCENE)
+    later = SyntheticStereoDataset(split="train", num_samples=3,
+                                   scene=dataclasses.replace(SCENE, window_start_ms=(200.0, 900.0)))
+    starts = []
+    for i in range(3):
+        left, right, t0, t1, gt = later.window_events(i)
+        begin = t0 - WARMUP_US
+        starts.append(begin)
+        assert 200_000 <= begin <= 900_000 and begin % 1000 == 0 and t1 - t0 == later.window_us
+        assert left["t"].min() >= begin and max(left["t"].max(), right["t"].max()) < t1
+        seed = later.scene_seed(i)
+        scene = StereoScene.random(SCENE.camera, seed, later.scene_config(i).params)
+        np.testing.assert_array_equal(np.isnan(gt), np.isnan(np.where(
+            (scene.disparity(t1) > 0) & (scene.disparity(t1) < later.max_disparity), 1.0, np.nan)))
+        assert later.window_start_us(seed) == begin                    # from the seed alone: reproducible
+        assert at_start.window_events(i)[2] == WARMUP_US                # the default observes the scene's start
+    assert len(set(starts)) == 3
+    with pytest.raises(ConfigError, match="window_start_ms"):
+        dataclasses.replace(SCENE, window_start_ms=(5.0, 1.0))

@@ -47,11 +47,18 @@ class SyntheticStereoConfig:
     num_patches: tuple[int, int] = (1, 6)
     frame_dt_us: int = 2000
     family: str = "mixed"
+    #: range (ms) of the moment a sample's sensors start, drawn per scene: (0, 0) observes every scene from its
+    #: start, where its oscillating motions are fastest; a wider range also shows slowing and turning motion
+    window_start_ms: tuple[float, float] = (0.0, 0.0)
 
     def __post_init__(self):
         if self.family not in FAMILIES and self.family != ALL_FAMILIES:
             raise ConfigError(f"data.synthetic.family='{self.family}' is unknown; choose one of "
                               f"{', '.join(FAMILIES)} or {ALL_FAMILIES}")
+        lo, hi = self.window_start_ms
+        if not 0 <= lo <= hi:
+            raise ConfigError(f"data.synthetic.window_start_ms must be [low, high] with 0 <= low <= high (ms), got "
+                              f"{list(self.window_start_ms)}")
 
     def for_index(self, index: int) -> "SyntheticStereoConfig":
         """The config of scene ``index``: itself, or with ``family: all`` the family ``index mod 11`` in the
@@ -83,7 +90,8 @@ class SyntheticStereoConfig:
                    background_disparity=tuple(syn_cfg.background_disparity),
                    num_patches=tuple(int(n) for n in syn_cfg.num_patches),
                    frame_dt_us=int(syn_cfg.frame_dt_us),
-                   family=str(syn_cfg.get("family", "mixed")))
+                   family=str(syn_cfg.get("family", "mixed")),
+                   window_start_ms=tuple(float(v) for v in (syn_cfg.get("window_start_ms") or (0.0, 0.0))))
 
 
 class SyntheticStereoDataset(torch.utils.data.Dataset):
@@ -146,10 +154,20 @@ class SyntheticStereoDataset(torch.utils.data.Dataset):
         """Scene ``index``'s raw material: ``(left events, right events, t0, t1, GT disparity [H, W])``,
         the window ``[t0, t1)`` (µs) and its GT at ``t1`` (px, NaN outside ``(0, max_disparity)``)."""
         config = self.scene_config(index)
-        scene = StereoScene.random(config.camera, self.scene_seed(index), config.params)
-        t0, t1 = WARMUP_US, WARMUP_US + self.window_us
-        left, right = scene.events(t1, frame_dt_us=self.scene.frame_dt_us)
+        seed = self.scene_seed(index)
+        scene = StereoScene.random(config.camera, seed, config.params)
+        begin = self.window_start_us(seed)
+        t0, t1 = begin + WARMUP_US, begin + WARMUP_US + self.window_us
+        left, right = scene.events(t1, frame_dt_us=self.scene.frame_dt_us, t_begin_us=begin)
         return left, right, t0, t1, mask_disparity(scene.disparity(t1), self.max_disparity)
+
+    def window_start_us(self, seed: int) -> int:
+        """When the sensors of the scene with ``seed`` start (µs; the window follows ``WARMUP_US`` later):
+        drawn from ``window_start_ms``, whole milliseconds, from the seed alone (0 when the range is (0, 0))."""
+        lo, hi = self.scene.window_start_ms
+        if hi <= 0:
+            return 0
+        return 1000 * int(np.random.default_rng((int(seed), 11)).integers(int(lo), int(hi) + 1))
 
     def _generate(self, index: int) -> dict:
         left, right, t0, t1, disparity = self.window_events(index)
