@@ -356,6 +356,12 @@ def validate_config(cfg: Mapping, *, source: str = "config",
     walk(cfg, "")
 
 
+def with_missing_keys(cfg: Mapping, defaults: Mapping) -> Config:
+    """``cfg`` plus every key of ``defaults`` that it lacks, at any depth (``cfg``'s values win): a config
+    stored before a key was added to the suite gets that key's default, so overrides can name it."""
+    return _wrap(_merge(_plain(defaults), _plain(cfg), source="stored config", strict=False))
+
+
 def config_from_dict(data: Mapping) -> Config:
     return _wrap(data)
 

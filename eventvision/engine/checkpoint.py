@@ -24,7 +24,8 @@ from typing import Any, Iterable, Mapping
 import torch
 from torch import nn
 
-from eventvision.config import Config, apply_overrides, config_from_dict, declared_choices, validate_config
+from eventvision.config import (Config, apply_overrides, config_from_dict, declared_choices, load_config,
+                                validate_config, with_missing_keys)
 from eventvision.errors import CheckpointError, UserError
 from eventvision.utils.io import atomic_path
 
@@ -175,6 +176,10 @@ def checkpoint_config(ckpt: Mapping, path, overrides: Iterable[str] = ()) -> Con
         raise CheckpointError(f"{path}: stored task {ckpt.get('task')!r} is not one of {', '.join(TASKS)}; "
                               "the checkpoint was edited or is corrupt")
     cfg: Config = config_from_dict(raw)
+    try:   # keys added to the suite after the checkpoint was written: their defaults (which keep the old behaviour)
+        cfg = with_missing_keys(cfg, load_config(f"{ckpt['task']}/default"))
+    except UserError:
+        pass
     overrides = list(overrides)
     if overrides:
         cfg = apply_overrides(cfg, overrides)

@@ -160,3 +160,17 @@ def test_load_state_into_lets_a_fine_tune_add_modules_but_nothing_else():
     wide = torch.nn.Sequential(torch.nn.Linear(4, 5))
     with pytest.raises(UserError, match="do not fit"):
         load_state_into(wide, base.state_dict(), source="base.pt", allow_missing=True)
+
+
+def test_a_checkpoint_written_before_a_config_key_existed_gets_its_default(trained, tmp_path):
+    out, _ = trained
+    ckpt = load_checkpoint(out / "last.pt")
+    del ckpt["config"]["data"]["val_size"]                 # as if the key had been added to the suite since
+    ckpt["config"]["data"]["separation"] = 1.0             # a stored value that differs from the default (2.0)
+    old = tmp_path / "old.pt"
+    torch.save(ckpt, old)
+    task, _, _ = load_model_from_checkpoint(old, task_name="toy")
+    assert task.cfg.data.separation == 1.0                 # stored values win over the defaults
+    assert len(task.build_dataset("val")) == 256           # the missing key: the task's default
+    task, _, _ = load_model_from_checkpoint(old, task_name="toy", overrides=["data.val_size=32"])
+    assert len(task.build_dataset("val")) == 32            # and it can be overridden
