@@ -291,8 +291,8 @@ class SGBMRefineStereo(nn.Module):
                     u1: torch.Tensor) -> torch.Tensor:
         """``d1`` ``[N, 1, H, W]`` px (the first answer) -> ``d1`` + a correction from the matching cost around
         ``d1`` on ``images`` (left, right time surfaces ``[N, 3, H, W]``, 0..255); ``answered`` SGBM's mask,
-        ``u1`` the decoder's 1/2-level features. The cost sees no
-        gradient through ``d1``, as the first pass's cost sees none through SGBM's map."""
+        ``u1`` the decoder's 1/2-level features. The cost sees no gradient through ``d1``, as the first pass's
+        cost sees none through SGBM's map."""
         from eventvision.matching.refine_inputs import cost_profile_torch
 
         d1_in = d1.detach()
