@@ -30,11 +30,12 @@ def pack_inputs_kernel(image, costs, disparity, answered, max_disp, out):  # pra
 
 
 @njit(cache=True, nogil=True)
-def _head_row(g, x, w_in, bias, slope, y, col0, col1, col_frac, xt, out):  # pragma: no cover - compiled
+def _head_row(g, x, w_in, bias, slope, y, col0, col1, col_frac, xt, column, out):  # pragma: no cover - compiled
     """Row ``y`` of ``leaky_relu(up(g) + w_in @ x + bias)`` into ``out`` [C, W + 2] (columns 1..W; 0 and W + 1
     stay zero: the 3x3 conv's padding). ``up`` is bilinear with ``align_corners=False`` (PyTorch's formula);
     ``col0``, ``col1``, ``col_frac``: its source columns and weights per output column. ``x`` [H, W, Cin] is
-    read through ``xt`` [Cin, W] (the row transposed), so the inner loops run along the row and vectorise."""
+    read through ``xt`` [Cin, W] (the row transposed), so the inner loops run along the row and vectorise;
+    ``column`` [w2] is scratch for the vertically interpolated low-resolution row."""
     c, h2, w2 = g.shape
     h, w, cin = x.shape
     for xx in range(w):
@@ -45,7 +46,6 @@ def _head_row(g, x, w_in, bias, slope, y, col0, col1, col_frac, xt, out):  # pra
     y1 = y0 + 1 if y0 < h2 - 1 else y0
     ly = sy - np.float32(y0)
     one = np.float32(1.0)
-    column = np.empty(w2, dtype=np.float32)
     for ch in range(c):
         top, bottom, o = g[ch, y0], g[ch, y1], out[ch]
         for j in range(w2):              # vertical interpolation first, at the low resolution
@@ -85,12 +85,13 @@ def correction_head_kernel(g, x, w_in, bias, slope, w3, b3, base, lo, hi):  # pr
         col_frac[xx] = sx - np.float32(col0[xx])
     rows = np.zeros((4, c, w + 2), dtype=np.float32)     # three hidden rows + one of zeros (above and below)
     xt = np.empty((x.shape[2], w), dtype=np.float32)
+    column = np.empty(w2, dtype=np.float32)
     acc = np.empty(w, dtype=np.float32)
     out = np.empty((h, w), dtype=np.float32)
-    _head_row(g, x, w_in, bias, slope, 0, col0, col1, col_frac, xt, rows[0])
+    _head_row(g, x, w_in, bias, slope, 0, col0, col1, col_frac, xt, column, rows[0])
     for y in range(h):
         if y + 1 < h:
-            _head_row(g, x, w_in, bias, slope, y + 1, col0, col1, col_frac, xt, rows[(y + 1) % 3])
+            _head_row(g, x, w_in, bias, slope, y + 1, col0, col1, col_frac, xt, column, rows[(y + 1) % 3])
         acc[:] = b3
         for dy in range(3):
             yy = y + dy - 1

@@ -239,7 +239,7 @@ class SGBMRefineStereo(nn.Module):
 
     def match(self, pair: torch.Tensor, d0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Full-range matching at 1/4 resolution: ``pair`` float ``[2N, 3, H, W]`` (0..1; the N left views, then
-        the N right ones, :meth:`_image_pair`), ``d0`` ``[N, 1, H, W]`` px -> (``[N, c2, ceil(H/4), ceil(W/4)]``
+        the N right ones), ``d0`` ``[N, 1, H, W]`` px -> (``[N, c2, ceil(H/4), ceil(W/4)]``
         added to the encoder's 1/4-level features, matching logits ``[N, correlation, ceil(H/4), ceil(W/4)]``,
         level d = 4d px)."""
         n = d0.shape[0]
@@ -270,16 +270,17 @@ class SGBMRefineStereo(nn.Module):
             raise InvalidValueError(f"SGBM refinement with model.refine.correlation or second_pass needs the right "
                                     f"time surface [N, 3, H, W] like left {list(left.shape)}, got "
                                     f"{None if right is None else list(right.shape)}")
-        guide = guide.float()
+        left01, guide = left.float() / 255.0, guide.float()
         d0 = guide[:, :1]
-        x0 = self._inputs(left, guide[:, 2:], d0, guide[:, 1:2])
-        matched = self.match(self._image_pair(left, right), d0) if self.cfg.correlation else None
+        x0 = self._inputs(left, left01, guide[:, 2:], d0, guide[:, 1:2])
+        # the matching branch reads both views stacked (a numba kernel writing them channels-last was no faster)
+        matched = self.match(torch.cat([left01, right.float() / 255.0]), d0) if self.cfg.correlation else None
         e1, e2, e3 = self.encode(x0, None if matched is None else matched[0])
         u2 = self.dec2(torch.cat([_up(e3, e2), e2], dim=1))
         u1 = self.dec1(torch.cat([_up(u2, e1), e1], dim=1))
         disparity = self._correct((self.head_features, self.head_inputs, self.head), u1, x0, d0)
         if self.cfg.second_pass:
-            disparity = self.second_pass((left, right), guide[:, 1:2], disparity, u1)
+            disparity = self.second_pass((left, right), left01, guide[:, 1:2], disparity, u1)
         disparity = disparity[:, 0]
         if with_matching:
             if matched is None:
@@ -287,17 +288,17 @@ class SGBMRefineStereo(nn.Module):
             return disparity, matched[1]
         return disparity
 
-    def second_pass(self, images: tuple[torch.Tensor, torch.Tensor], answered: torch.Tensor, d1: torch.Tensor,
-                    u1: torch.Tensor) -> torch.Tensor:
+    def second_pass(self, images: tuple[torch.Tensor, torch.Tensor], left01: torch.Tensor, answered: torch.Tensor,
+                    d1: torch.Tensor, u1: torch.Tensor) -> torch.Tensor:
         """``d1`` ``[N, 1, H, W]`` px (the first answer) -> ``d1`` + a correction from the matching cost around
-        ``d1`` on ``images`` (left, right time surfaces ``[N, 3, H, W]``, 0..255); ``answered`` SGBM's mask,
-        ``u1`` the decoder's 1/2-level features. The cost sees no gradient through ``d1``, as the first pass's
-        cost sees none through SGBM's map."""
+        ``d1`` on ``images`` (left, right time surfaces ``[N, 3, H, W]``, 0..255); ``left01`` the left one scaled
+        to 0..1, ``answered`` SGBM's mask, ``u1`` the decoder's 1/2-level features. The cost sees no gradient
+        through ``d1``, as the first pass's cost sees none through SGBM's map."""
         from eventvision.matching.refine_inputs import cost_profile_torch
 
         d1_in = d1.detach()
         cost = cost_profile_torch(images[0].to(torch.uint8), images[1].to(torch.uint8), d1_in, self.offsets)
-        x1 = self._inputs(images[0], cost.to(d1.device), d1_in, answered)
+        x1 = self._inputs(images[0], left01, cost.to(d1.device), d1_in, answered)
         return self._correct((self.head2_features, self.head2_inputs, self.head2), u1, x1, d1)
 
     def _fused(self, x: torch.Tensor) -> bool:
@@ -305,14 +306,14 @@ class SGBMRefineStereo(nn.Module):
         return self.fused_cpu_inference and not self.training and not torch.is_grad_enabled() \
             and x.device.type == "cpu"
 
-    def _inputs(self, image: torch.Tensor, costs: torch.Tensor, disparity: torch.Tensor, answered: torch.Tensor
-                ) -> torch.Tensor:
-        """The full-resolution inputs of the encoder and the heads, ``[N, 3 + K + 2, H, W]`` = ``[image / 255,
-        costs, disparity / max_disp, answered]``: ``image`` the left time surface (0..255), ``disparity`` and
-        ``answered`` ``[N, 1, H, W]``. In CPU inference with a uint8 image a numba kernel writes the stack once,
-        in the channels-last order the first conv reads (same values)."""
+    def _inputs(self, image: torch.Tensor, image01: torch.Tensor, costs: torch.Tensor, disparity: torch.Tensor,
+                answered: torch.Tensor) -> torch.Tensor:
+        """The full-resolution inputs of the encoder and the heads, ``[N, 3 + K + 2, H, W]`` = ``[image01, costs,
+        disparity / max_disp, answered]``: ``image`` the left time surface as given (0..255), ``image01`` the same
+        scaled to 0..1, ``disparity`` and ``answered`` ``[N, 1, H, W]``. In CPU inference with a uint8 image a
+        numba kernel writes the stack once, in the channels-last order the first conv reads (same values)."""
         if not (self._fused(costs) and image.dtype == torch.uint8):
-            return torch.cat([image.float() / 255.0, costs, disparity / self.max_disp, answered], dim=1)
+            return torch.cat([image01, costs, disparity / self.max_disp, answered], dim=1)
         from eventvision.models.stereo._kernels import pack_inputs_kernel
 
         n, k, h, w = costs.shape
@@ -322,12 +323,6 @@ class SGBMRefineStereo(nn.Module):
                                disparity[i, 0].float().contiguous().numpy(),
                                answered[i, 0].float().contiguous().numpy(), self.max_disp, out[i])
         return torch.from_numpy(out).permute(0, 3, 1, 2)    # [N, C, H, W] with channels-last strides
-
-    @staticmethod
-    def _image_pair(left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
-        """Both time surfaces ``[N, 3, H, W]`` (0..255) -> ``[2N, 3, H, W]`` scaled to 0..1, left views first (the
-        matching branch's input). A numba kernel writing it channels-last measured no faster."""
-        return torch.cat([left.float() / 255.0, right.float() / 255.0], dim=0)
 
     def _correct(self, head: tuple[nn.Conv2d, nn.Conv2d, nn.Sequential], u1: torch.Tensor, x: torch.Tensor,
                  base: torch.Tensor) -> torch.Tensor:

@@ -268,14 +268,15 @@ def test_packed_inputs_equal_the_concatenated_ones():
     image = torch.randint(0, 256, (2, 3, 9, 13), dtype=torch.uint8)
     costs, disparity = torch.rand(2, 7, 9, 13), torch.rand(2, 1, 9, 13) * 50
     answered = (torch.rand(2, 1, 9, 13) > 0.5).float()
+    image01 = image.float() / 255.0
     with torch.no_grad():
-        want = model._inputs(image, costs, disparity, answered)
+        want = model._inputs(image, image01, costs, disparity, answered)
         model.fused_cpu_inference = True
-        got = model._inputs(image, costs, disparity, answered)
+        got = model._inputs(image, image01, costs, disparity, answered)
     assert got.is_contiguous(memory_format=torch.channels_last) and not want.is_contiguous(
         memory_format=torch.channels_last)
     assert torch.equal(got, want)                        # the same float32 divisions: bit-equal
     with torch.no_grad():                                 # a float image (not the encoder's uint8): the torch path
-        assert torch.equal(model._inputs(image.float(), costs, disparity, answered), want)
+        assert torch.equal(model._inputs(image.float(), image01, costs, disparity, answered), want)
 
 
