@@ -58,6 +58,8 @@ LAYOUTS = {
     "dsec": dict(width=640, height=480, focal_px=570.0, baseline_m=0.6),
 }
 CLIP_US = 100_000
+#: the sets ``--sets`` can name
+SETS = ("synthetic", "mvsec", "dsec", "long", "long_start", "independent")
 #: the "long" set: recording length, first window start and stride between the evaluated windows (µs)
 LONG_US, LONG_FIRST_US, LONG_STRIDE_US = 1_500_000, 100_000, 150_000
 #: texture families of the "independent" set (benchmarks/stereo_independent.py)
@@ -369,6 +371,11 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--figure-scale", type=int, default=2, help="pixel repeat of the figure (1: as rendered)")
     args = parser.parse_args(argv)
+    unknown = sorted(set(args.sets.split(",")) - set(SETS))
+    if unknown:
+        from eventvision.errors import InvalidValueError
+
+        raise InvalidValueError(f"--sets: unknown set(s) {', '.join(unknown)}; choose from {', '.join(SETS)}")
 
     import torch
 

@@ -55,3 +55,13 @@ def test_long_set_takes_every_strided_window_after_the_start_and_start_the_first
     for tally in (rest, first):
         row = tally.row()                                    # a zero prediction is off by the GT itself
         assert row["gt_pixels"] > 0 and row["model_epe"] == pytest.approx(row["constant_epe"])
+
+
+def test_an_unknown_set_is_one_line_and_exit_2():
+    import subprocess
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "eval_stereo_generalization.py"
+    proc = subprocess.run([sys.executable, str(script), "--sets", "long,bogus"], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0 and "bogus" in proc.stderr and "long_start" in proc.stderr
