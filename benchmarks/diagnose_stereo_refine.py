@@ -8,7 +8,7 @@ matching branch's own winner (the arg-max of its correlation, 4-px levels at 1/4
     python benchmarks/diagnose_stereo_refine.py [--checkpoint eventvision/checkpoints/stereo_refine.pt]
         [--scenes 22] [--focal-px 226]
 
-docs/stereo.md ("Stage 5") quotes its output for the shipped checkpoint.
+docs/stereo.md ("The context stage") quotes its output for the shipped checkpoint.
 """
 
 from __future__ import annotations

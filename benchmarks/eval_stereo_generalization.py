@@ -11,6 +11,10 @@ each compared with SGBM (``eventvision.matching.sgbm``) and the constant trainin
 * **independent**: clips made another way (``benchmarks/stereo_independent.py``: planes textured with real
   photographs, dots or gratings, plain image warping, v2e-mode events with leak and shot noise) at 346x260,
   ``--clips`` per texture, the window [50, 100) ms; model and SGBM in process on the same rectified events.
+* **kitti**: a real street scene with real depth (``benchmarks/stereo_kitti.py``: the KITTI stereo pair of
+  ``../shared/data`` seen by a pitching rig, rendered exactly from the photographs, v2e-mode events, GT from the
+  LiDAR scan, sparse like DSEC's and MVSEC's) at 621x174, ``--clips`` clips of different pitch rates, the window
+  [50, 100) ms; model and SGBM in process.
 * **long**: per family, ``--clips`` scenes streamed as one 1.5 s recording each at 346x260 (MVSEC rig) whose
   surfaces and rig oscillate (periods 1-2 s), so speeds pass through zero and back; every third 50 ms window
   from 100 ms on (10 windows), in process. The other sets see a scene's first 100 ms (motion at its fastest,
@@ -59,7 +63,7 @@ LAYOUTS = {
 }
 CLIP_US = 100_000
 #: the sets ``--sets`` can name
-SETS = ("synthetic", "mvsec", "dsec", "long", "long_start", "independent")
+SETS = ("synthetic", "mvsec", "dsec", "long", "long_start", "independent", "kitti")
 #: the "long" set: recording length, first window start and stride between the evaluated windows (µs)
 LONG_US, LONG_FIRST_US, LONG_STRIDE_US = 1_500_000, 100_000, 150_000
 #: texture families of the "independent" set (benchmarks/stereo_independent.py)
@@ -160,18 +164,27 @@ def panel_row(
     return np.concatenate([x for t in tiles for x in (t, gap)][:-1], axis=1)
 
 
+def held_out_scene_config(train_synthetic, family: str, **changes):
+    """The held-out scenes of ``family`` with the rig and sizes of a checkpoint's ``data.synthetic``: what the
+    checkpoint's training changed about the scenes themselves (sensor start times, rig rotation of every family)
+    is reset, so every checkpoint is scored on the same scenes."""
+    from eventvision.data.stereo.synthetic import SyntheticStereoConfig
+
+    return dataclasses.replace(SyntheticStereoConfig.from_config(train_synthetic), family=family,
+                               window_start_ms=(0.0, 0.0), ego_rotation_px_s=None, **changes)
+
+
 def eval_synthetic(
     task, model, family: str, scenes: int, constant: float, panels: list | None = None,
     size: tuple[int, int] | None = None,
 ) -> Tally:
-    from eventvision.data.stereo.synthetic import SyntheticStereoConfig, SyntheticStereoDataset
+    from eventvision.data.stereo.synthetic import SyntheticStereoDataset
     from eventvision.events.core import slice_time
     from eventvision.matching.sgbm import sgbm_from_events
 
     data = task.cfg.data
     # the held-out scenes are observed from their start whatever the checkpoint trained on (comparable sets)
-    scene = dataclasses.replace(SyntheticStereoConfig.from_config(data.synthetic), family=family,
-                                window_start_ms=(0.0, 0.0))
+    scene = held_out_scene_config(data.synthetic, family)
     if size is not None:
         scene = dataclasses.replace(scene, width=size[0], height=size[1])
     ds = SyntheticStereoDataset(
@@ -224,15 +237,46 @@ def eval_independent(task, model, texture: str, clips: int, seed: int, constant:
     return tally
 
 
+def eval_kitti(task, model, clips: int, seed: int, constant: float, panels: list | None = None,
+               root: Path | None = None) -> Tally:
+    """``clips`` clips of real KITTI scenes (``benchmarks/stereo_kitti.py``), the window [50, 100) ms of each,
+    cycling through the frames of ``root`` (a KITTI object ``training`` folder; default: the one pair in
+    ``../shared/data``); the first clip's figure row into ``panels`` (the sparse LiDAR GT drawn 3x3 px per point)."""
+    import cv2
+
+    from stereo_kitti import KITTI_TRAINING, kitti_frames
+
+    from eventvision.matching.sgbm import sgbm_from_events
+    from stereo_kitti import make_kitti_clip
+
+    max_d = float(task.cfg.data.max_disparity)
+    t0, t1 = CLIP_US - WINDOW_US, CLIP_US
+    tally = Tally()
+    for c in range(clips):
+        root = Path(root or KITTI_TRAINING)
+        frames = kitti_frames(root)
+        clip = make_kitti_clip(seed + c, duration_us=CLIP_US, training=root, name=frames[c % len(frames)])
+        encoder = task.pair_encoder(width=clip.width, height=clip.height)
+        left, right = (ev[(ev["t"] >= t0) & (ev["t"] < t1)] for ev in (clip.left, clip.right))
+        pred = predict(task, model, encoder(left, right, t0, t1))
+        sgbm = sgbm_from_events(left, right, t_start=t0, t_end=t1, width=clip.width, height=clip.height,
+                                max_disparity=max_d)
+        gt = clip.disparity_at(t1)
+        tally.add(pred, sgbm, gt, constant, max_d, left)
+        if panels is not None and c == 0:
+            shown = cv2.dilate(np.nan_to_num(gt, nan=0.0), np.ones((3, 3), np.uint8))
+            panels.append(panel_row(left, pred, sgbm, np.where(shown > 0, shown, np.nan), max_d))
+    return tally
+
+
 def eval_long(task, model, family: str, clips: int, seed: int, constant: float, *, start: bool = False) -> Tally:
     """``clips`` scenes of ``family`` streamed for ``LONG_US`` at 346x260 (one oscillating scene each); the
     windows starting at ``LONG_FIRST_US + k * LONG_STRIDE_US``, or with ``start`` the same scenes' windows before
     ``LONG_FIRST_US`` (the motion at its fastest, as in training)."""
-    from eventvision.data.stereo.synthetic import SyntheticStereoConfig, SyntheticStereoRecording
+    from eventvision.data.stereo.synthetic import SyntheticStereoRecording
     from eventvision.matching.sgbm import sgbm_from_events
 
-    scene = dataclasses.replace(SyntheticStereoConfig.from_config(task.cfg.data.synthetic), family=family,
-                                **LAYOUTS["mvsec"])
+    scene = held_out_scene_config(task.cfg.data.synthetic, family, **LAYOUTS["mvsec"])
     encoder = task.pair_encoder(width=scene.width, height=scene.height)
     max_d = float(task.cfg.data.max_disparity)
     tally = Tally()
@@ -252,12 +296,11 @@ def eval_long(task, model, family: str, clips: int, seed: int, constant: float, 
 def write_recording(folder: Path, layout: str, family: str, clips: int, seed: int, train_synthetic):
     """Write one recording of ``clips`` fresh scenes; returns (path for run stereo, recording, maps)."""
     from eventvision.data.stereo.export import write_dsec_sequence, write_mvsec_sequence
-    from eventvision.data.stereo.synthetic import SyntheticStereoConfig, SyntheticStereoRecording
+    from eventvision.data.stereo.synthetic import SyntheticStereoRecording
     from eventvision.events.core import EVENT_DTYPE
     from eventvision.simulate.stereo_scenes import RectifyDistortion
 
-    base = SyntheticStereoConfig.from_config(train_synthetic)
-    scene = dataclasses.replace(base, family=family, **LAYOUTS[layout])
+    scene = held_out_scene_config(train_synthetic, family, **LAYOUTS[layout])
     rec = SyntheticStereoRecording(duration_us=clips * CLIP_US, seed=seed, scene=scene, clip_us=CLIP_US)
     parts_l, parts_r = [], []
     for _, _, left, right in rec.iter_windows(WINDOW_US):
@@ -356,18 +399,22 @@ def main(argv=None) -> int:
     parser.add_argument("--clips", type=int, default=1, help="100 ms scenes per family and recording layout")
     parser.add_argument("--families", default="all", help="comma-separated families (default: all)")
     parser.add_argument("--sets", default="synthetic,mvsec,dsec,independent",
-                        help="synthetic, mvsec, dsec, long, long_start (training generator) and independent (made "
-                             "another way)")
+                        help="synthetic, mvsec, dsec, long, long_start (training generator), independent (made "
+                             "another way) and kitti (a real scene with LiDAR GT)")
     parser.add_argument("--synthetic-size", default="", metavar="WxH",
                         help="size of the held-out synthetic scenes (default: the checkpoint's training size)")
     parser.add_argument("--median-samples", type=int, default=64, help="training scenes for the constant")
+    parser.add_argument("--kitti-root", default="",
+                        help="kitti set: a KITTI object training folder (image_2, image_3, calib, velodyne); "
+                             "default: the pair in ../shared/data")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", default="", help="also write the table as JSON here")
     parser.add_argument("--energy", action="store_true", help="also report energy per inference at 346x260")
     parser.add_argument(
         "--figure",
         default="",
-        help="PNG: per family, left events | model | SGBM | GT of the first held-out synthetic scene",
+        help="PNG: left events | model | SGBM | GT of the first held-out synthetic scene per family (and of the "
+             "first kitti clip)",
     )
     parser.add_argument("--figure-scale", type=int, default=2, help="pixel repeat of the figure (1: as rendered)")
     args = parser.parse_args(argv)
@@ -394,11 +441,9 @@ def main(argv=None) -> int:
     print(f"constant = median training disparity {constant:.2f} px ({args.median_samples} training scenes)")
     results: dict = {"checkpoint": str(ckpt), "constant_px": constant, "sets": {}}
     if args.energy:
-        from eventvision.data.stereo.synthetic import SyntheticStereoConfig, SyntheticStereoDataset
+        from eventvision.data.stereo.synthetic import SyntheticStereoDataset
 
-        scene = dataclasses.replace(
-            SyntheticStereoConfig.from_config(task.cfg.data.synthetic), **LAYOUTS["mvsec"]
-        )
+        scene = held_out_scene_config(task.cfg.data.synthetic, str(task.cfg.data.synthetic.family), **LAYOUTS["mvsec"])
         ds = SyntheticStereoDataset(
             split="test",
             num_samples=1,
@@ -416,9 +461,12 @@ def main(argv=None) -> int:
         for set_name in args.sets.split(","):
             total = Tally()
             rows = {}
-            set_families = families if set_name != "independent" else INDEPENDENT_TEXTURES
+            set_families = {"independent": INDEPENDENT_TEXTURES, "kitti": ("pitch",)}.get(set_name, families)
             for k, family in enumerate(set_families):
-                if set_name == "independent":
+                if set_name == "kitti":
+                    tally = eval_kitti(task, model, args.clips, 9_500, constant, panels,
+                                       root=Path(args.kitti_root) if args.kitti_root else None)
+                elif set_name == "independent":
                     tally = eval_independent(task, model, family, args.clips, 9_000 + 100 * k, constant)
                 elif set_name in ("long", "long_start"):
                     tally = eval_long(task, model, family, args.clips, 8_000 + 100 * k, constant,
@@ -472,7 +520,9 @@ def main(argv=None) -> int:
     if panels:
         from eventvision.utils.viz import save_png
 
-        gap = np.full((4, panels[0].shape[1], 3), 255, np.uint8)
+        width = max(p.shape[1] for p in panels)     # sets of other sizes: rows padded white on the right
+        panels = [np.pad(p, ((0, 0), (0, width - p.shape[1]), (0, 0)), constant_values=255) for p in panels]
+        gap = np.full((4, width, 3), 255, np.uint8)
         figure = np.concatenate([x for p in panels for x in (p, gap)][:-1], axis=0)
         k = max(1, args.figure_scale)
         save_png(args.figure, np.repeat(np.repeat(figure, k, axis=0), k, axis=1))

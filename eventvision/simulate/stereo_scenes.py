@@ -6,7 +6,9 @@ looking down +Z. A 3-D point at depth ``Z`` therefore has disparity ``x_left - x
 
 A scene is a textured background plane (fronto-parallel or slanted) plus ``num_patches`` rectangular
 planar patches (fronto-parallel or slanted, occluding each other), each moving with its own 3-D
-velocity, seen by a rig that itself moves (ego-motion in any direction). Textures are attached to the
+velocity, seen by a rig that itself moves (ego-motion in any direction) and, if asked, rotates about its left
+camera (pitch, yaw, roll: the image motion of a rotation does not depend on depth, unlike a translation's
+parallax, so a matcher cannot read disparity from image speed). Textures are attached to the
 surfaces (functions of the surface's own X/Y coordinates), so both cameras see the same texture at the
 same 3-D point; their kinds are what real scenes offer a matcher: blurred noise, random dots, smooth
 1/f ("pink") noise, edges (piecewise-constant rectangles) and low-texture (nearly flat) surfaces. Each
@@ -107,6 +109,7 @@ class SceneParams:
     speed_px_s: tuple[float, float] = (60.0, 240.0)      # object motion on top of the ego-motion
     ego_speed_px_s: tuple[float, float] = (0.0, 0.0)     # rig translation, any direction in the image plane
     ego_depth_rate: float = 0.0                          # |vz| <= this x nearest depth per second
+    ego_rotation_px_s: tuple[float, float] = (0.0, 0.0)  # rig rotation: f x |pitch/yaw rate| (px/s), plus roll
     texel_px: tuple[float, float] = (5.0, 10.0)          # texture cell size in pixels at the surface depth
     period_s: tuple[float, float] = (1.0, 2.0)           # oscillation period of each motion
     textures: tuple[tuple[str, float], ...] = (("noise", 1.0),)
@@ -148,7 +151,13 @@ FAMILIES: dict[str, dict] = {
     "noisy": {"noise_rate_hz": (1.0, 3.0), "hot_pixel_fraction": (3e-4, 1e-3), "contrast_spread": (0.2, 0.4)},
     # the plain scenes of the first generator (SceneParams defaults): still rig, blurred noise, clean events
     "plain": dataclasses.asdict(SceneParams()),
+    # the rig also rotates (pitch / yaw about any axis in the image plane, some roll), as vehicles and hand-held
+    # rigs do; added after the families above (held out only: ``family: all`` cycles through FAMILIES_OF_ALL)
+    "rotating": {"ego_rotation_px_s": (60.0, 300.0)},
 }
+#: the families ``data.synthetic.family: all`` cycles through: those the bundled checkpoints trained on (a family
+#: added later is a held-out test family, so that their configs still make the same scenes)
+FAMILIES_OF_ALL: tuple[str, ...] = tuple(FAMILIES)[:tuple(FAMILIES).index("plain") + 1]
 
 
 def family_params(name: str, base: SceneParams | None = None) -> SceneParams:
@@ -278,35 +287,66 @@ def random_ego_velocity(camera: StereoCamera, surfaces: list[PlanarSurface], rng
     return float(speed * np.cos(angle)), float(speed * np.sin(angle)), float(vz)
 
 
+def random_ego_rotation(camera: StereoCamera, rng: np.random.Generator, params: SceneParams = SceneParams()
+                        ) -> tuple[float, float, float]:
+    """Rig angular velocity (rad/s about the rig's x, y, z axes): a pitch/yaw rate whose image speed at the
+    principal point, ``f·|ω|``, is drawn in px/s from ``ego_rotation_px_s``, about any axis in the image plane,
+    plus a roll rate of at most half of it."""
+    rate = rng.uniform(*params.ego_rotation_px_s) / camera.focal_px
+    angle = rng.uniform(0, 2 * np.pi)
+    roll = rng.uniform(-0.5, 0.5) * rate
+    return float(rate * np.cos(angle)), float(rate * np.sin(angle)), float(roll)
+
+
+def rotation_matrix(rotation_vector) -> np.ndarray:
+    """Axis-angle vector [3] (rad) -> rotation matrix [3, 3] (Rodrigues)."""
+    r = np.asarray(rotation_vector, dtype=np.float64)
+    angle = float(np.linalg.norm(r))
+    if angle == 0.0:
+        return np.eye(3)
+    k = r / angle
+    kx = np.array([[0.0, -k[2], k[1]], [k[2], 0.0, -k[0]], [-k[1], k[0], 0.0]])
+    return np.eye(3) + np.sin(angle) * kx + (1.0 - np.cos(angle)) * kx @ kx
+
+
 def _oscillate(t_s: float, period_s: float) -> float:
     """Time warp of an oscillation: ``P/(2π)·sin(2πt/P)`` (velocity at t=0 unchanged); t if P <= 0."""
     return period_s / (2 * np.pi) * np.sin(2 * np.pi * t_s / period_s) if period_s > 0 else t_s
 
 
 def ray_cast(camera: StereoCamera, surfaces: list[PlanarSurface], t_s: float, *, camera_x_m: float = 0.0,
-             origin: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> tuple[np.ndarray, np.ndarray]:
-    """Render one view at time ``t_s`` (s) from a camera centred at ``origin + (camera_x_m, 0, 0)`` (m),
-    looking down +Z.
+             origin: tuple[float, float, float] = (0.0, 0.0, 0.0), rotation: np.ndarray | None = None
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """Render one view at time ``t_s`` (s) from a camera at ``(camera_x_m, 0, 0)`` (m) in a rig whose left
+    camera sits at ``origin`` and whose axes are turned by ``rotation`` [3, 3] (rig -> world; None: looking
+    down +Z).
 
-    Returns ``(intensity float64 [H, W] in (0, 1], depth float64 [H, W] in metres along the optical axis,
+    Returns ``(intensity float64 [H, W] in (0, 1], depth float64 [H, W] in metres along the rig's optical axis,
     inf where no surface)``.
     """
     f = camera.focal_px
     cx, cy = camera.principal
-    ox, oy, oz = float(origin[0]) + camera_x_m, float(origin[1]), float(origin[2])
     u = np.arange(camera.width, dtype=np.float64)[None, :]
     v = np.arange(camera.height, dtype=np.float64)[:, None]
     rx = np.broadcast_to((u - cx) / f, (camera.height, camera.width))
     ry = np.broadcast_to((v - cy) / f, (camera.height, camera.width))
+    if rotation is None:
+        ox, oy, oz = float(origin[0]) + camera_x_m, float(origin[1]), float(origin[2])
+        dx, dy, dz = rx, ry, 1.0
+    else:
+        R = np.asarray(rotation, dtype=np.float64)
+        ox, oy, oz = (float(o + camera_x_m * R[i, 0]) for i, o in enumerate(origin))
+        # ray (rx, ry, 1) of the rig in world axes: a hit at ray parameter z lies at rig depth z
+        dx, dy, dz = (R[i, 0] * rx + R[i, 1] * ry + R[i, 2] for i in range(3))
     depth = np.full((camera.height, camera.width), np.inf)
     image = np.full((camera.height, camera.width), 0.5)
     for surf in surfaces:
         c = surf.centre_at(t_s)
         n = np.asarray(surf.normal)
-        denom = n[0] * rx + n[1] * ry + n[2]
+        denom = n[0] * dx + n[1] * dy + n[2] * dz
         with np.errstate(divide="ignore", invalid="ignore"):
             z = (n[0] * (c[0] - ox) + n[1] * (c[1] - oy) + n[2] * (c[2] - oz)) / denom
-        lx, ly = ox + z * rx - c[0], oy + z * ry - c[1]
+        lx, ly = ox + z * dx - c[0], oy + z * dy - c[1]
         hit = (z > 1e-6) & (np.abs(lx) <= surf.half_size[0]) & (np.abs(ly) <= surf.half_size[1]) & (z < depth)
         if not hit.any():
             continue
@@ -330,7 +370,8 @@ def disparity_from_depth(camera: StereoCamera, depth: np.ndarray) -> np.ndarray:
 class StereoScene:
     """A deterministic moving stereo scene: render frames, emulate events, give GT disparity.
 
-    ``ego_velocity`` (m/s) moves the rig (oscillating with ``ego_period_s`` like the surfaces; 0 = linear).
+    ``ego_velocity`` (m/s) moves the rig and ``ego_angular_velocity`` (rad/s about the rig's x, y, z axes)
+    turns it about its left camera, both oscillating with ``ego_period_s`` like the surfaces (0 = linear).
     Event statistics: emulator ``contrast`` with per-pixel ``contrast_std``, ``refractory_us``,
     background ``noise_rate_hz`` per pixel, and ``hot_pixel_fraction`` of each sensor's pixels firing at
     ``hot_pixel_rate_hz`` (Poisson, one polarity per hot pixel).
@@ -347,6 +388,7 @@ class StereoScene:
     hot_pixel_rate_hz: float = 0.0
     ego_velocity: tuple[float, float, float] = (0.0, 0.0, 0.0)
     ego_period_s: float = 0.0
+    ego_angular_velocity: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     @classmethod
     def random(cls, camera: StereoCamera, seed: int, params: SceneParams = SceneParams(), **kwargs) -> "StereoScene":
@@ -362,6 +404,8 @@ class StereoScene:
             noise_rate_hz=float(rng.uniform(*params.noise_rate_hz)),
             hot_pixel_fraction=float(rng.uniform(*params.hot_pixel_fraction)),
             hot_pixel_rate_hz=float(rng.uniform(*params.hot_pixel_rate_hz)))
+        if params.ego_rotation_px_s[1] > 0:   # drawn last: scenes without rotation keep their draws
+            drawn["ego_angular_velocity"] = random_ego_rotation(camera, rng, params)
         drawn.update(kwargs)
         return cls(camera=camera, surfaces=tuple(surfaces), seed=seed, **drawn)
 
@@ -370,15 +414,24 @@ class StereoScene:
         k = _oscillate(t_us * 1e-6, self.ego_period_s)
         return tuple(float(k * v) for v in self.ego_velocity)
 
+    def rotation(self, t_us: int) -> np.ndarray | None:
+        """Rig axes in the world at ``t_us`` (rotation matrix [3, 3], rig -> world); None for a rig that does not
+        rotate."""
+        if not any(self.ego_angular_velocity):
+            return None
+        k = _oscillate(t_us * 1e-6, self.ego_period_s)
+        return rotation_matrix(k * np.asarray(self.ego_angular_velocity))
+
     def render(self, t_us: int, view: str = "left") -> np.ndarray:
         """Intensity frame float32 [H, W] in (0, 1] of ``view`` ("left"/"right") at ``t_us`` (µs)."""
         x = 0.0 if view == "left" else self.camera.baseline_m
         return ray_cast(self.camera, list(self.surfaces), t_us * 1e-6, camera_x_m=x,
-                        origin=self.origin(t_us))[0].astype(np.float32)
+                        origin=self.origin(t_us), rotation=self.rotation(t_us))[0].astype(np.float32)
 
     def disparity(self, t_us: int) -> np.ndarray:
         """Exact left-view disparity float32 [H, W] (px, NaN invalid) at ``t_us``."""
-        _, depth = ray_cast(self.camera, list(self.surfaces), t_us * 1e-6, origin=self.origin(t_us))
+        _, depth = ray_cast(self.camera, list(self.surfaces), t_us * 1e-6, origin=self.origin(t_us),
+                            rotation=self.rotation(t_us))
         return disparity_from_depth(self.camera, depth)
 
     def _emulators(self):

@@ -65,3 +65,18 @@ def test_an_unknown_set_is_one_line_and_exit_2():
                           timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().count("\n") == 0 and "bogus" in proc.stderr and "long_start" in proc.stderr
+
+
+def test_held_out_scenes_do_not_inherit_what_a_checkpoint_trained_on():
+    import eval_stereo_generalization as bench
+
+    from eventvision.config import load_config
+
+    cfg = load_config("stereo/refine").data.synthetic
+    cfg.window_start_ms = [0, 1000]
+    cfg.ego_rotation_px_s = [0, 300]            # a training-time change of the scenes (stage 5)
+    scene = bench.held_out_scene_config(cfg, "rotating", width=346, height=260)
+    assert scene.family == "rotating" and (scene.width, scene.height) == (346, 260)
+    assert scene.window_start_ms == (0.0, 0.0) and scene.ego_rotation_px_s is None
+    assert scene.params.ego_rotation_px_s == (60.0, 300.0)          # the family's own rotation, not the training's
+    assert bench.held_out_scene_config(cfg, "mixed").params.ego_rotation_px_s == (0.0, 0.0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -58,6 +60,48 @@ def test_views_agree_at_the_disparity_and_occlusion_order():
     assert d[24, 32] == pytest.approx(10.0) and d[2, 40] == pytest.approx(2.0)   # nearest surface wins
     for y, x in [(24, 32), (20, 35), (2, 40), (45, 10)]:
         assert right[y, x - int(round(d[y, x]))] == pytest.approx(left[y, x], abs=1e-5)
+
+
+def test_rotating_rig_stays_rectified_and_its_gt_is_the_rig_depth():
+    from eventvision.simulate.stereo_scenes import rotation_matrix
+
+    omega = (0.3, -0.5, 0.2)                                       # pitch, yaw, roll (rad/s)
+    R = rotation_matrix(np.multiply(omega, 0.1))
+    assert np.allclose(R @ R.T, np.eye(3)) and np.linalg.det(R) == pytest.approx(1.0)
+    smooth = [dataclasses.replace(p, texel_m=0.6) for p in (_plane(10.0), _plane(2.0, half=(0.3, 0.3)))]
+    scene = StereoScene(CAM, tuple(smooth), ego_angular_velocity=omega)
+    still = StereoScene(CAM, tuple(smooth))
+    t = 100_000
+    assert scene.rotation(0) is not None and np.allclose(scene.rotation(t), R) and still.rotation(t) is None
+    left, right, d = scene.render(t, "left"), scene.render(t, "right"), scene.disparity(t)
+    assert not np.allclose(left, still.render(t, "left"))
+    # both views see the same surface point at (x - d, y): the turned rig is still rectified (disparities are
+    # not whole pixels now: the right view is read between pixels, the textures are smooth for that)
+    ys, xs = np.nonzero(np.isfinite(d) & (np.arange(CAM.width)[None, :] - d > 1))
+    cols = np.arange(CAM.width)
+
+    def mismatch(shift):
+        return np.abs(np.array([np.interp(x - d[y, x] + shift, cols, right[y]) for y, x in zip(ys, xs)])
+                      - left[ys, xs])
+
+    assert len(ys) > 1000 and np.median(mismatch(0.0)) < 1e-3 and (mismatch(0.0) > 0.05).mean() < 0.1  # edges
+    assert np.median(mismatch(1.0)) > 3 * np.median(mismatch(0.0)) + 0.01
+    # GT is f·b over the depth along the rig's axis: a fronto-parallel plane at Z = 10 m seen by the turned rig
+    f, (cx, cy) = CAM.focal_px, CAM.principal
+    K_inv = np.linalg.inv(np.array([[f, 0, cx], [0, f, cy], [0, 0, 1.0]]))
+    wall = StereoScene(CAM, (_plane(10.0),), ego_angular_velocity=omega).disparity(t)
+    for y, x in [(24, 32), (10, 12), (40, 55)]:
+        ray_z = (R @ K_inv @ [x, y, 1.0])[2]                       # world depth of the rig ray at unit rig depth
+        assert wall[y, x] == pytest.approx(CAM.fb * ray_z / 10.0, rel=1e-5)
+    assert np.nanmax(wall) - np.nanmin(wall) > 0.05                 # the turned rig sees the wall slanted
+    # the same point of the "rotating" family: same surfaces as its "mixed" scene, a rotation drawn last
+    mixed = StereoScene.random(CAM, 3, family_params("mixed"))
+    rotating = StereoScene.random(CAM, 3, family_params("rotating"))
+    assert np.array_equal(rotating.render(0, "right"), mixed.render(0, "right"))   # not turned yet at t = 0
+    assert rotating.ego_velocity == mixed.ego_velocity and rotating.contrast == mixed.contrast
+    assert any(rotating.ego_angular_velocity) and not any(mixed.ego_angular_velocity)
+    rate = np.hypot(*rotating.ego_angular_velocity[:2]) * CAM.focal_px
+    assert 60.0 <= rate <= 300.0 and abs(rotating.ego_angular_velocity[2]) * CAM.focal_px <= 0.5 * rate + 1e-9
 
 
 def test_random_scene_is_deterministic_and_moves():

@@ -21,7 +21,8 @@ import torch
 
 from eventvision.data.stereo.common import crop_sample, make_pair_encoder, make_sample, mask_disparity
 from eventvision.errors import ConfigError, InvalidValueError
-from eventvision.simulate.stereo_scenes import FAMILIES, SceneParams, StereoCamera, StereoScene, family_params
+from eventvision.simulate.stereo_scenes import (FAMILIES, FAMILIES_OF_ALL, SceneParams, StereoCamera, StereoScene,
+                                                family_params)
 
 SPLIT_OFFSET = {"train": 0, "val": 1_000_000, "test": 2_000_000, "demo": 3_000_000}
 #: seed offset between scene families (family k of FAMILIES starts at k * FAMILY_OFFSET)
@@ -50,6 +51,9 @@ class SyntheticStereoConfig:
     #: range (ms) of the moment a sample's sensors start, drawn per scene: (0, 0) observes every scene from its
     #: start, where its oscillating motions are fastest; a wider range also shows slowing and turning motion
     window_start_ms: tuple[float, float] = (0.0, 0.0)
+    #: rig rotation of every scene, image speed range (px/s; see SceneParams.ego_rotation_px_s), replacing the
+    #: family's own (None: the family's; only the "rotating" family rotates)
+    ego_rotation_px_s: tuple[float, float] | None = None
 
     def __post_init__(self):
         if self.family not in FAMILIES and self.family != ALL_FAMILIES:
@@ -59,13 +63,16 @@ class SyntheticStereoConfig:
         if not 0 <= lo <= hi:
             raise ConfigError(f"data.synthetic.window_start_ms must be [low, high] with 0 <= low <= high (ms), got "
                               f"{list(self.window_start_ms)}")
+        if self.ego_rotation_px_s is not None and not 0 <= self.ego_rotation_px_s[0] <= self.ego_rotation_px_s[1]:
+            raise ConfigError(f"data.synthetic.ego_rotation_px_s must be null or [low, high] with 0 <= low <= high "
+                              f"(px/s), got {list(self.ego_rotation_px_s)}")
 
     def for_index(self, index: int) -> "SyntheticStereoConfig":
         """The config of scene ``index``: itself, or with ``family: all`` the family ``index mod 11`` in the
-        order of :data:`FAMILIES` (every family in turn, each with its own seeds)."""
+        order of :data:`FAMILIES_OF_ALL` (every family in turn, each with its own seeds)."""
         if self.family != ALL_FAMILIES:
             return self
-        return dataclasses.replace(self, family=list(FAMILIES)[int(index) % len(FAMILIES)])
+        return dataclasses.replace(self, family=FAMILIES_OF_ALL[int(index) % len(FAMILIES_OF_ALL)])
 
     @property
     def camera(self) -> StereoCamera:
@@ -77,6 +84,8 @@ class SyntheticStereoConfig:
                                                     background_disparity=tuple(self.background_disparity))
         if self.family not in ("clutter",):   # the clutter family keeps its own (larger) patch count
             params = params.replace(num_patches=tuple(self.num_patches))
+        if self.ego_rotation_px_s is not None:
+            params = params.replace(ego_rotation_px_s=tuple(self.ego_rotation_px_s))
         return params
 
     @property
@@ -91,7 +100,17 @@ class SyntheticStereoConfig:
                    num_patches=tuple(int(n) for n in syn_cfg.num_patches),
                    frame_dt_us=int(syn_cfg.frame_dt_us),
                    family=str(syn_cfg.get("family", "mixed")),
-                   window_start_ms=tuple(float(v) for v in (syn_cfg.get("window_start_ms") or (0.0, 0.0))))
+                   window_start_ms=tuple(float(v) for v in (syn_cfg.get("window_start_ms") or (0.0, 0.0))),
+                   ego_rotation_px_s=_optional_range(syn_cfg.get("ego_rotation_px_s")))
+
+
+def _optional_range(value) -> tuple[float, float] | None:
+    """A config's ``[low, high]`` as floats, or None."""
+    if value is None:
+        return None
+    if len(value) != 2:
+        raise ConfigError(f"expected [low, high], got {list(value)}")
+    return float(value[0]), float(value[1])
 
 
 class SyntheticStereoDataset(torch.utils.data.Dataset):
@@ -142,7 +161,7 @@ class SyntheticStereoDataset(torch.utils.data.Dataset):
         """Scene ``index``'s family and size (see the class doc)."""
         scene = self.scene.for_index(index)
         if self.sizes:
-            per_size = len(FAMILIES) if self.scene.family == ALL_FAMILIES else 1
+            per_size = len(FAMILIES_OF_ALL) if self.scene.family == ALL_FAMILIES else 1
             width, height = self.sizes[(int(index) // per_size) % len(self.sizes)]
             scene = dataclasses.replace(scene, width=width, height=height)
         return scene
