@@ -243,18 +243,16 @@ def eval_kitti(task, model, clips: int, seed: int, constant: float, panels: list
     cycling through the frames of ``root`` (a KITTI object ``training`` folder; default: the one pair in
     ``../shared/data``); the first clip's figure row into ``panels`` (the sparse LiDAR GT drawn 3x3 px per point)."""
     import cv2
-
-    from stereo_kitti import KITTI_TRAINING, kitti_frames
+    from stereo_kitti import KITTI_TRAINING, kitti_frames, make_kitti_clip
 
     from eventvision.matching.sgbm import sgbm_from_events
-    from stereo_kitti import make_kitti_clip
 
     max_d = float(task.cfg.data.max_disparity)
     t0, t1 = CLIP_US - WINDOW_US, CLIP_US
+    root = Path(root or KITTI_TRAINING)
+    frames = kitti_frames(root)
     tally = Tally()
     for c in range(clips):
-        root = Path(root or KITTI_TRAINING)
-        frames = kitti_frames(root)
         clip = make_kitti_clip(seed + c, duration_us=CLIP_US, training=root, name=frames[c % len(frames)])
         encoder = task.pair_encoder(width=clip.width, height=clip.height)
         left, right = (ev[(ev["t"] >= t0) & (ev["t"] < t1)] for ev in (clip.left, clip.right))
