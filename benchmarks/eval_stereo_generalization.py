@@ -421,6 +421,10 @@ def main(argv=None) -> int:
         from eventvision.errors import InvalidValueError
 
         raise InvalidValueError(f"--sets: unknown set(s) {', '.join(unknown)}; choose from {', '.join(SETS)}")
+    if "kitti" in args.sets.split(",") and args.kitti_root:
+        from stereo_kitti import kitti_frames
+
+        kitti_frames(Path(args.kitti_root))    # a folder without frames: one line before any work
 
     import torch
 

@@ -80,3 +80,13 @@ def test_held_out_scenes_do_not_inherit_what_a_checkpoint_trained_on():
     assert scene.window_start_ms == (0.0, 0.0) and scene.ego_rotation_px_s is None
     assert scene.params.ego_rotation_px_s == (60.0, 300.0)          # the family's own rotation, not the training's
     assert bench.held_out_scene_config(cfg, "mixed").params.ego_rotation_px_s == (0.0, 0.0)
+
+
+def test_a_kitti_root_without_frames_is_one_line_and_exit_2(tmp_path):
+    import subprocess
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "eval_stereo_generalization.py"
+    proc = subprocess.run([sys.executable, str(script), "--sets", "kitti", "--kitti-root", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and proc.stdout == ""
+    assert proc.stderr.strip().count("\n") == 0 and "--kitti-root" in proc.stderr
