@@ -153,7 +153,6 @@ def make_clip(seed: int, *, width: int, height: int, texture: str, duration_us: 
     ``|v|`` of 1.5-6 baselines/s in a random direction, v2e-mode events (contrast 0.15-0.3, leak 0.1 Hz, shot
     noise), frames every ``frame_dt_us``."""
     from eventvision.events.core import EVENT_DTYPE
-    from eventvision.simulate.emulator import EventEmulator
 
     rng = np.random.default_rng(seed)
     lo, hi = disparity_range
@@ -176,17 +175,25 @@ def make_clip(seed: int, *, width: int, height: int, texture: str, duration_us: 
         planes.append(Plane(float(d), box, tex, m))
     clip = IndependentClip(np.zeros(0, EVENT_DTYPE), np.zeros(0, EVENT_DTYPE), int(duration_us), planes,
                            velocity, int(width), int(height))
-    common = dict(contrast=float(rng.uniform(0.15, 0.3)), contrast_std=0.03, mode="v2e", leak_rate_hz=0.1,
-                  noise_rate_hz=0.5)
-    emus = [EventEmulator(width, height, seed=2 * seed + i, **common) for i in (1, 2)]
-    out: list[list[np.ndarray]] = [[], []]
-    for i, view in enumerate(("left", "right")):
-        emus[i].reset(clip.layers(0, view)[0], 0)
-        for t in range(frame_dt_us, duration_us + 1, frame_dt_us):
-            out[i].append(np.asarray(emus[i].step(clip.layers(t, view)[0], t), dtype=EVENT_DTYPE))
-    for i in range(2):
-        ev = np.concatenate(out[i]) if out[i] else np.zeros(0, EVENT_DTYPE)
-        ev = ev[np.argsort(ev["t"], kind="stable")]
-        out[i] = ev[ev["t"] < duration_us]
-    clip.left, clip.right = out
+    clip.left, clip.right = emulate_views(
+        lambda t, view: clip.layers(t, view)[0], width=width, height=height, seed=seed, duration_us=duration_us,
+        frame_dt_us=frame_dt_us, contrast=float(rng.uniform(0.15, 0.3)), contrast_std=0.03, mode="v2e",
+        leak_rate_hz=0.1, noise_rate_hz=0.5)
     return clip
+
+
+def emulate_views(render, *, width: int, height: int, seed: int, duration_us: int, frame_dt_us: int,
+                  **emulator) -> list[np.ndarray]:
+    """Events in ``[0, duration_us)`` of the left and the right camera: ``render(t_us, view)`` -> intensity [H, W]
+    in [0, 1] every ``frame_dt_us`` through ``eventvision.simulate.emulator`` (camera i seeded ``2 seed + 1 + i``,
+    ``emulator``: the EventEmulator's options), each time-sorted."""
+    from eventvision.simulate.emulator import emulate_frames
+
+    times = range(0, duration_us + 1, frame_dt_us)
+    out = []
+    for i, view in enumerate(("left", "right")):
+        ev = emulate_frames((render(t, view) for t in times), times, width=width, height=height,
+                            seed=2 * seed + 1 + i, **emulator)
+        ev = ev[np.argsort(ev["t"], kind="stable")]   # v2e mode gives an interval's events pixel by pixel
+        out.append(ev[ev["t"] < duration_us])
+    return out

@@ -102,17 +102,21 @@ class KittiClip:
     def theta(self, t_us: int) -> float:
         return self.omega * (t_us - self.t_end / 2) * 1e-6
 
-    def frames_at(self, t_us: int) -> tuple[np.ndarray, np.ndarray]:
-        """The two cameras' grey images [H, W] in [0, 1] at ``t_us``: each photograph warped by the rotation."""
+    def frame_at(self, t_us: int, view: str) -> np.ndarray:
+        """The grey image [H, W] in [0, 1] of ``view`` ("left"/"right") at ``t_us``: its photograph warped by the
+        rotation."""
         import cv2
 
         left, right, K, _, _, _ = _scene(self.training, self.name, self.scale)
         shift = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, self.crop_y], [0.0, 0.0, 1.0]])
         # a crop pixel -> its place in the scaled photograph: un-rotate its ray (X = R^T X')
         to_source = K @ pitch(self.theta(t_us)).T @ np.linalg.inv(K) @ shift
-        flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-        return tuple(cv2.warpPerspective(im, to_source, (self.width, self.height), flags=flags,
-                                         borderMode=cv2.BORDER_REPLICATE) for im in (left, right))
+        return cv2.warpPerspective(left if view == "left" else right, to_source, (self.width, self.height),
+                                   flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+
+    def frames_at(self, t_us: int) -> tuple[np.ndarray, np.ndarray]:
+        """Both cameras' grey images at ``t_us`` (:meth:`frame_at`)."""
+        return self.frame_at(t_us, "left"), self.frame_at(t_us, "right")
 
     def disparity_at(self, t_us: int) -> np.ndarray:
         """LiDAR disparity of the left view [H, W] px at ``t_us``, NaN where no point lands (see the module)."""
@@ -147,8 +151,9 @@ def make_kitti_clip(
     """A seeded clip (see the module docstring): pitch rate 0.2-0.6 rad/s of random sign, v2e-mode events
     (threshold drawn from ``contrast``, per-pixel spread 0.03, leak 0.1 Hz, shot noise), frames every
     ``frame_dt_us``."""
+    from stereo_independent import emulate_views
+
     from eventvision.events.core import EVENT_DTYPE
-    from eventvision.simulate.emulator import EventEmulator
 
     rng = np.random.default_rng(seed)
     omega = float(rng.uniform(0.2, 0.6) * rng.choice((-1.0, 1.0)))
@@ -158,20 +163,8 @@ def make_kitti_clip(
     margin = int(np.ceil(K[1, 1] * abs(omega) * duration_us * 0.5e-6 * 1.05)) + 2
     clip = KittiClip(np.zeros(0, EVENT_DTYPE), np.zeros(0, EVENT_DTYPE), int(duration_us), omega, w,
                      h - 2 * margin, margin, float(scale), Path(training), name)
-    common = dict(contrast=float(rng.uniform(*contrast)), contrast_std=0.03, mode="v2e", leak_rate_hz=0.1,
-                  noise_rate_hz=0.5)
-    emus = [EventEmulator(clip.width, clip.height, seed=2 * seed + i, **common) for i in (1, 2)]
-    out: list[list[np.ndarray]] = [[], []]
-    for i in range(2):
-        emus[i].reset(clip.frames_at(0)[i], 0)
-    for t in range(frame_dt_us, duration_us + 1, frame_dt_us):
-        frames = clip.frames_at(t)
-        for i in range(2):
-            out[i].append(np.asarray(emus[i].step(frames[i], t), dtype=EVENT_DTYPE))
-    events = []
-    for parts in out:
-        ev = np.concatenate(parts) if parts else np.zeros(0, EVENT_DTYPE)
-        ev = ev[np.argsort(ev["t"], kind="stable")]
-        events.append(ev[ev["t"] < duration_us])
-    clip.left, clip.right = events
+    clip.left, clip.right = emulate_views(
+        clip.frame_at, width=clip.width, height=clip.height, seed=seed, duration_us=duration_us,
+        frame_dt_us=frame_dt_us, contrast=float(rng.uniform(*contrast)), contrast_std=0.03, mode="v2e",
+        leak_rate_hz=0.1, noise_rate_hz=0.5)
     return clip
