@@ -247,7 +247,7 @@ UNIT_KEYS = frozenset("momentum warmup_factor min_lr_ratio score_thresh nms_thre
 POSITIVE_LIST_KEYS = frozenset("dims depths bev_blocks voxel_size anchor_sizes crop".split())
 #: [low, high] pairs
 RANGE_PAIR_KEYS = frozenset("x_range y_range z_range synthetic_z_range patch_disparity background_disparity "
-                            "num_patches".split())
+                            "num_patches window_start_ms ego_rotation_px_s".split())
 
 
 def _documented_choices(path: Path) -> dict[str, tuple[str, ...]]:

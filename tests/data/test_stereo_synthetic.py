@@ -164,6 +164,9 @@ def test_ego_rotation_option_turns_every_family_s_rig_and_is_validated():
     assert dataclasses.replace(plain, ego_rotation_px_s=(10.0, 20.0)).params.ego_rotation_px_s == (10.0, 20.0)
     with pytest.raises(ConfigError, match="ego_rotation_px_s"):
         SyntheticStereoConfig(ego_rotation_px_s=(300.0, 0.0))
+    for bad in ("data.synthetic.ego_rotation_px_s=[1,2,3]", "data.synthetic.window_start_ms=[5]"):
+        with pytest.raises(ConfigError, match=r"must be a pair \[low, high\]"):   # was a ValueError for [5]
+            load_config("stereo/refine", [bad])
     # rotating scenes through the dataset: reproducible, GT finite where the left view sees a surface
     turned = dataclasses.replace(SCENE, ego_rotation_px_s=(200.0, 300.0))
     ds = SyntheticStereoDataset(split="val", num_samples=1, scene=turned)

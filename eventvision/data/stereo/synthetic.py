@@ -105,12 +105,8 @@ class SyntheticStereoConfig:
 
 
 def _optional_range(value) -> tuple[float, float] | None:
-    """A config's ``[low, high]`` as floats, or None."""
-    if value is None:
-        return None
-    if len(value) != 2:
-        raise ConfigError(f"expected [low, high], got {list(value)}")
-    return float(value[0]), float(value[1])
+    """A config's ``[low, high]`` (a pair: checked with the config, ``config.RANGE_PAIR_KEYS``) as floats, or None."""
+    return None if value is None else (float(value[0]), float(value[1]))
 
 
 class SyntheticStereoDataset(torch.utils.data.Dataset):
