@@ -183,7 +183,6 @@ def eval_synthetic(
     from eventvision.matching.sgbm import sgbm_from_events
 
     data = task.cfg.data
-    # the held-out scenes are observed from their start whatever the checkpoint trained on (comparable sets)
     scene = held_out_scene_config(data.synthetic, family)
     if size is not None:
         scene = dataclasses.replace(scene, width=size[0], height=size[1])
