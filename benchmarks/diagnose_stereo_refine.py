@@ -5,10 +5,15 @@ GT pixels the model gets wrong by more than 4 px and the share of the error sum 
 answer is within 4 px of the truth for the model, for SGBM's filled map (the network's input ``d0``) and for the
 matching branch's own winner (the arg-max of its correlation, 4-px levels at 1/4 resolution, upsampled).
 
-    python benchmarks/diagnose_stereo_refine.py [--checkpoint eventvision/checkpoints/stereo_refine.pt]
-        [--scenes 22] [--focal-px 226]
+Then, by the value SGBM answered (on the pixels it answers), how often that answer is a wrong match (off by more
+than 4 px), SGBM's and the model's mean error there and the model's mean signed error (negative: it moved the
+answers towards smaller disparities): what the network learned to trust. ``--set kitti`` prints that table for
+the real scene of ``benchmarks/stereo_kitti.py`` (the kitti test set's clips) instead of the val scenes.
 
-docs/stereo.md ("The context stage") quotes its output for the shipped checkpoint.
+    python benchmarks/diagnose_stereo_refine.py [--checkpoint eventvision/checkpoints/stereo_refine.pt]
+        [--scenes 22] [--focal-px 226] [--set val|kitti]
+
+docs/stereo.md ("The context stage", "Near objects") quotes its output for the shipped checkpoint.
 """
 
 from __future__ import annotations
@@ -23,6 +28,42 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from eval_stereo_generalization import GROSS_PX  # noqa: E402  (the same "gross error" as the test-set tables)
 
+#: bins of SGBM's answer (px) for the trust table
+ANSWER_BINS_PX = (0.0, 10.0, 20.0, 35.0, 45.0, 55.0, 64.0)
+
+
+class TrustTable:
+    """Per bin of SGBM's answer (``ANSWER_BINS_PX``), on the pixels with GT where SGBM answers: pixel count, SGBM's
+    wrong matches (off by more than ``GROSS_PX``), SGBM's and the model's error sums, the model's signed error sum."""
+
+    def __init__(self):
+        self.sums = np.zeros((5, len(ANSWER_BINS_PX) - 1))
+
+    def add(self, pred: np.ndarray, sgbm: np.ndarray, gt: np.ndarray, valid: np.ndarray) -> None:
+        """One window: ``pred``, ``sgbm`` (NaN where SGBM has no answer), ``gt`` ``[H, W]`` px, ``valid`` bool."""
+        answered = valid & np.isfinite(sgbm)
+        bins = np.digitize(sgbm[answered], ANSWER_BINS_PX[1:-1])
+        e_sgbm = np.abs(sgbm[answered] - gt[answered])
+        signed = pred[answered] - gt[answered]
+        for row, values in enumerate((np.ones_like(e_sgbm), e_sgbm > GROSS_PX, e_sgbm, np.abs(signed), signed)):
+            self.sums[row] += np.bincount(bins, weights=values.astype(np.float64), minlength=self.sums.shape[1])
+
+    def lines(self) -> list[str]:
+        out = []
+        for j, (lo, hi) in enumerate(zip(ANSWER_BINS_PX[:-1], ANSWER_BINS_PX[1:])):
+            n, wrong, e_sgbm, e_model, signed = self.sums[:, j]
+            if n:
+                out.append(f"SGBM answer {lo:2.0f}-{hi:2.0f} px: {int(n):8d} px, SGBM off by > {GROSS_PX:g} px on "
+                           f"{100 * wrong / n:5.1f} %, SGBM {e_sgbm / n:5.2f} px, model {e_model / n:5.2f} px "
+                           f"(signed {signed / n:+5.2f})")
+        return out
+
+
+def _sgbm_answer(guide: np.ndarray) -> np.ndarray:
+    """SGBM's answer from a refine guide ``[2 + K, H, W]`` (filled disparity, answered mask, costs): ``[H, W]`` px,
+    NaN where SGBM did not answer (the hole filling's values)."""
+    return np.where(np.asarray(guide[1]) > 0.5, np.asarray(guide[0], dtype=np.float32), np.nan)
+
 
 def main(argv: list[str] | None = None) -> int:
     from eventvision.inference.stereo import BUNDLED_CHECKPOINT
@@ -31,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", default=str(BUNDLED_CHECKPOINT))
     parser.add_argument("--scenes", type=int, default=22, help="val scenes (the families in turn)")
     parser.add_argument("--focal-px", type=float, default=226.0, help="synthetic focal length (226 at 346x260)")
+    parser.add_argument("--set", choices=("val", "kitti"), default="val",
+                        help="kitti: only the trust table, on the real scene's clips (--scenes of them)")
     args = parser.parse_args(argv)
 
     import torch
@@ -41,14 +84,34 @@ def main(argv: list[str] | None = None) -> int:
     from eventvision.utils.disparity import valid_disparity
 
     torch.set_num_threads(1)
+    # the val scenes of the earlier tables whatever the checkpoint's training changed about them (stage 5's rotation)
     task, model, _ = load_model_from_checkpoint(
-        args.checkpoint, overrides=["data.crop=null", f"data.synthetic.focal_px={args.focal_px}"])
+        args.checkpoint, overrides=["data.crop=null", f"data.synthetic.focal_px={args.focal_px}",
+                                    "data.synthetic.ego_rotation_px_s=null"])
     if task.arch != "sgbm_refine" or not model.cfg.correlation:
         print(f"{args.checkpoint}: needs an SGBM-refine checkpoint with the matching branch "
               "(model.refine.correlation > 0)", file=sys.stderr)
         return 2
-    dataset = task.build_dataset("val")
     max_d = float(task.cfg.data.max_disparity)
+    trust = TrustTable()
+    if args.set == "kitti":
+        from eval_stereo_generalization import CLIP_US, WINDOW_US
+        from stereo_kitti import KITTI_TRAINING, kitti_frames, make_kitti_clip
+
+        name = kitti_frames(KITTI_TRAINING)[0]
+        t0, t1 = CLIP_US - WINDOW_US, CLIP_US
+        for c in range(args.scenes):    # the kitti test set's clips (eval_stereo_generalization: seeds 9500 + c)
+            clip = make_kitti_clip(9_500 + c, duration_us=CLIP_US, training=KITTI_TRAINING, name=name)
+            left, right = (ev[(ev["t"] >= t0) & (ev["t"] < t1)] for ev in (clip.left, clip.right))
+            inputs = task.pair_encoder(width=clip.width, height=clip.height)(left, right, t0, t1)
+            with torch.no_grad():
+                pred = task.predict(model, {k: torch.from_numpy(v)[None] for k, v in inputs.items()})[0].numpy()
+            gt = clip.disparity_at(t1)
+            trust.add(pred, _sgbm_answer(inputs["guide"]), gt, valid_disparity(gt, max_d))
+        print(f"{args.checkpoint}: {args.scenes} clips of the real scene (benchmarks/stereo_kitti.py)")
+        print("\n".join(trust.lines()))
+        return 0
+    dataset = task.build_dataset("val")
     n = gross = 0
     err_sum = gross_sum = 0.0
     within = {"model": 0, "sgbm_filled": 0, "branch_winner": 0, "sgbm_or_branch": 0}
@@ -71,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         within["sgbm_filled"] += int(close_sgbm.sum())
         within["branch_winner"] += int(close_branch.sum())
         within["sgbm_or_branch"] += int((close_sgbm | close_branch).sum())
+        trust.add(pred[0].numpy(), _sgbm_answer(batch["guide"][0].numpy()), gt, valid)
     n = max(n, 1)
     print(f"{args.checkpoint}: {min(args.scenes, len(dataset))} val scenes, {n} GT px")
     print(f"model mean error {err_sum / n:.3f} px; {100 * gross / n:.1f} % of the px are off by > {GROSS_PX:g} px "
@@ -78,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{(err_sum - gross_sum) / max(n - gross, 1):.3f} px")
     for name, count in within.items():
         print(f"within {GROSS_PX:g} px of the truth: {name:15s} {100 * count / n:5.1f} %")
+    print("\n".join(trust.lines()))
     return 0
 
 

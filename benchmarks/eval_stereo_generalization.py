@@ -64,6 +64,10 @@ LAYOUTS = {
 CLIP_US = 100_000
 #: the sets ``--sets`` can name
 SETS = ("synthetic", "mvsec", "dsec", "long", "long_start", "independent", "kitti")
+#: ``--split val`` shifts every clip and recording seed by this much (disjoint from the test seeds, which step by at
+#: most 100 per family and clip) and scores the synthetic set on the dataset's ``val`` split: scenes to choose
+#: between checkpoints on, so the test sets stay unseen. The kitti set (one photograph pair) has no val clips.
+VAL_SEED_SHIFT = 50_000
 #: the "long" set: recording length, first window start and stride between the evaluated windows (µs)
 LONG_US, LONG_FIRST_US, LONG_STRIDE_US = 1_500_000, 100_000, 150_000
 #: texture families of the "independent" set (benchmarks/stereo_independent.py)
@@ -166,17 +170,17 @@ def panel_row(
 
 def held_out_scene_config(train_synthetic, family: str, **changes):
     """The held-out scenes of ``family`` with the rig and sizes of a checkpoint's ``data.synthetic``: what the
-    checkpoint's training changed about the scenes themselves (sensor start times, rig rotation of every family)
-    is reset, so every checkpoint is scored on the same scenes."""
+    checkpoint's training changed about the scenes themselves (sensor start times, rig rotation or a ground plane
+    in every family) is reset, so every checkpoint is scored on the same scenes."""
     from eventvision.data.stereo.synthetic import SyntheticStereoConfig
 
     return dataclasses.replace(SyntheticStereoConfig.from_config(train_synthetic), family=family,
-                               window_start_ms=(0.0, 0.0), ego_rotation_px_s=None, **changes)
+                               window_start_ms=(0.0, 0.0), ego_rotation_px_s=None, ground_prob=None, **changes)
 
 
 def eval_synthetic(
     task, model, family: str, scenes: int, constant: float, panels: list | None = None,
-    size: tuple[int, int] | None = None,
+    size: tuple[int, int] | None = None, split: str = "test",
 ) -> Tally:
     from eventvision.data.stereo.synthetic import SyntheticStereoDataset
     from eventvision.events.core import slice_time
@@ -187,7 +191,7 @@ def eval_synthetic(
     if size is not None:
         scene = dataclasses.replace(scene, width=size[0], height=size[1])
     ds = SyntheticStereoDataset(
-        split="test",
+        split=split,
         num_samples=scenes,
         seed=int(task.cfg.seed),
         window_us=WINDOW_US,
@@ -404,6 +408,9 @@ def main(argv=None) -> int:
     parser.add_argument("--kitti-root", default="",
                         help="kitti set: a KITTI object training folder (image_2, image_3, calib, velodyne); "
                              "default: the pair in ../shared/data")
+    parser.add_argument("--split", choices=("test", "val"), default="test",
+                        help="val: other scenes and clips of every set but kitti (seeds shifted by "
+                             f"{VAL_SEED_SHIFT}, the synthetic dataset's val split), to choose between checkpoints")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", default="", help="also write the table as JSON here")
     parser.add_argument("--energy", action="store_true", help="also report energy per inference at 346x260")
@@ -420,6 +427,12 @@ def main(argv=None) -> int:
         from eventvision.errors import InvalidValueError
 
         raise InvalidValueError(f"--sets: unknown set(s) {', '.join(unknown)}; choose from {', '.join(SETS)}")
+    if args.split == "val" and "kitti" in args.sets.split(","):
+        from eventvision.errors import InvalidValueError
+
+        raise InvalidValueError("--split val: the kitti set has no validation clips (one photograph pair, kept for "
+                                "testing); leave it out of --sets")
+    shift = VAL_SEED_SHIFT if args.split == "val" else 0
     if "kitti" in args.sets.split(",") and args.kitti_root:
         from stereo_kitti import kitti_frames
 
@@ -440,7 +453,7 @@ def main(argv=None) -> int:
     size = parse_size(args.synthetic_size) if args.synthetic_size else None
     constant = training_median(task, args.median_samples)
     print(f"constant = median training disparity {constant:.2f} px ({args.median_samples} training scenes)")
-    results: dict = {"checkpoint": str(ckpt), "constant_px": constant, "sets": {}}
+    results: dict = {"checkpoint": str(ckpt), "split": args.split, "constant_px": constant, "sets": {}}
     if args.energy:
         from eventvision.data.stereo.synthetic import SyntheticStereoDataset
 
@@ -468,12 +481,12 @@ def main(argv=None) -> int:
                     tally = eval_kitti(task, model, args.clips, 9_500, constant, panels,
                                        root=Path(args.kitti_root) if args.kitti_root else None)
                 elif set_name == "independent":
-                    tally = eval_independent(task, model, family, args.clips, 9_000 + 100 * k, constant)
+                    tally = eval_independent(task, model, family, args.clips, shift + 9_000 + 100 * k, constant)
                 elif set_name in ("long", "long_start"):
-                    tally = eval_long(task, model, family, args.clips, 8_000 + 100 * k, constant,
+                    tally = eval_long(task, model, family, args.clips, shift + 8_000 + 100 * k, constant,
                                       start=set_name == "long_start")
                 elif set_name == "synthetic":
-                    tally = eval_synthetic(task, model, family, args.scenes, constant, panels, size)
+                    tally = eval_synthetic(task, model, family, args.scenes, constant, panels, size, args.split)
                 else:
                     tally = eval_recording(
                         ckpt,
@@ -481,7 +494,7 @@ def main(argv=None) -> int:
                         set_name,
                         family,
                         args.clips,
-                        7_000 + 10 * k,
+                        shift + 7_000 + 10 * k,
                         constant,
                         args.threads,
                         Path(tmp),

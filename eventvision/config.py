@@ -241,7 +241,7 @@ NON_NEGATIVE_KEYS = frozenset("""
 #: dataset split names a config may hold (``train.val_split``); integer splits (MVSEC) are 1..3
 SPLIT_NAMES = ("train", "val", "test")
 #: fractions in [0, 1] (dropout in [0, 1))
-UNIT_KEYS = frozenset("momentum warmup_factor min_lr_ratio score_thresh nms_thresh fusion_prob_factor "
+UNIT_KEYS = frozenset("momentum warmup_factor min_lr_ratio score_thresh nms_thresh fusion_prob_factor ground_prob "
                       "image_mean".split())
 #: lists whose entries are all > 0
 POSITIVE_LIST_KEYS = frozenset("dims depths bev_blocks voxel_size anchor_sizes crop".split())
@@ -308,6 +308,8 @@ def _check_value(key: str, value: Any, choices: Mapping[str, tuple[str, ...]]) -
             return f"must be one of {', '.join(options)}"
         if name.endswith("split") and value not in SPLIT_NAMES:
             return f"must be one of {', '.join(SPLIT_NAMES)}"
+        if name in UNIT_KEYS:
+            return "must be a number in [0, 1]"
         return None
     if isinstance(value, (list, tuple)):
         flat = list(_flatten_numbers(value))

@@ -8,7 +8,9 @@ A scene is a textured background plane (fronto-parallel or slanted) plus ``num_p
 planar patches (fronto-parallel or slanted, occluding each other), each moving with its own 3-D
 velocity, seen by a rig that itself moves (ego-motion in any direction) and, if asked, rotates about its left
 camera (pitch, yaw, roll: the image motion of a rotation does not depend on depth, unlike a translation's
-parallax, so a matcher cannot read disparity from image speed). Textures are attached to the
+parallax, so a matcher cannot read disparity from image speed), and, if asked, stands on a ground plane (a road or
+a floor: the surface nearly parallel to the optical axis whose disparity grows row by row towards the image
+bottom, present in every driving and most hand-held recordings). Textures are attached to the
 surfaces (functions of the surface's own X/Y coordinates), so both cameras see the same texture at the
 same 3-D point; their kinds are what real scenes offer a matcher: blurred noise, random dots, smooth
 1/f ("pink") noise, edges (piecewise-constant rectangles) and low-texture (nearly flat) surfaces. Each
@@ -70,7 +72,11 @@ class PlanarSurface:
 
     Its support is ``|X - Xc(t)| <= half_size[0]`` and ``|Y - Yc(t)| <= half_size[1]`` (``inf`` for the
     background). ``texture`` is a [TEXTURE_CELLS, TEXTURE_CELLS] grid of intensities in (0, 1]
-    sampled bilinearly (wrapping) at ``(X - Xc, Y - Yc) / texel_m``.
+    sampled bilinearly (wrapping) at ``(X - Xc, Y - Yc) / texel_m``. ``texture_axes`` names the two world axes
+    (0 = X, 1 = Y, 2 = Z) that the support and the texture use in place of X and Y: (0, 2) for a ground plane,
+    whose points share one Y. With ``min_texel_px`` > 0 the texture's contrast fades towards its mean where a
+    texel looks smaller than that (px, foreshortening included), as a real pixel averages a texture finer than
+    itself: a far road is a smooth grey, not a flicker of aliased texels that would make events.
     """
 
     centre: tuple[float, float, float]
@@ -80,6 +86,8 @@ class PlanarSurface:
     texel_m: float
     texture: np.ndarray = field(repr=False)
     period_s: float = 0.0
+    texture_axes: tuple[int, int] = (0, 1)
+    min_texel_px: float = 0.0
 
     def centre_at(self, t_s: float) -> np.ndarray:
         return np.asarray(self.centre) + _oscillate(t_s, self.period_s) * np.asarray(self.velocity)
@@ -121,6 +129,8 @@ class SceneParams:
     noise_rate_hz: tuple[float, float] = (0.0, 0.0)      # background activity per pixel
     hot_pixel_fraction: tuple[float, float] = (0.0, 0.0)
     hot_pixel_rate_hz: tuple[float, float] = (50.0, 500.0)
+    ground_prob: float = 0.0                             # chance of a ground plane below the rig (random_ground)
+    ground_disparity: tuple[float, float] = (8.0, 80.0)  # its disparity at the bottom image row (sets rig height)
 
     def replace(self, **changes) -> "SceneParams":
         return dataclasses.replace(self, **changes)
@@ -154,6 +164,9 @@ FAMILIES: dict[str, dict] = {
     # the rig also rotates (pitch / yaw about any axis in the image plane, some roll), as vehicles and hand-held
     # rigs do; added after the families above (held out only: ``family: all`` cycles through FAMILIES_OF_ALL)
     "rotating": {"ego_rotation_px_s": (60.0, 300.0)},
+    # the rig stands on a ground plane (a road or floor) that fills the image below the horizon (added later
+    # still, held out only like "rotating")
+    "ground": {"ground_prob": 1.0},
 }
 #: the families ``data.synthetic.family: all`` cycles through: those the bundled checkpoints trained on (a family
 #: added later is a held-out test family, so that their configs still make the same scenes)
@@ -287,6 +300,28 @@ def random_ego_velocity(camera: StereoCamera, surfaces: list[PlanarSurface], rng
     return float(speed * np.cos(angle)), float(speed * np.sin(angle)), float(vz)
 
 
+def random_ground(camera: StereoCamera, rng: np.random.Generator, params: SceneParams,
+                  ego_velocity: tuple[float, float, float], ego_period_s: float,
+                  background_disparity: float = 0.0) -> PlanarSurface:
+    """A ground plane below a level rig: the plane ``Y = h`` (m; image y points down), its texture indexed by X and
+    Z. Its disparity at the bottom image row, ``b·(H - 1 - cy)/h``, is drawn from ``ground_disparity`` (px), at
+    least twice ``background_disparity`` (the background's, px: the ground meets the background where their
+    disparities are equal, so at least half the rows below the horizon show ground), which sets the rig's height
+    ``h``; its texel size (px) is drawn from ``texel_px`` at that depth. It keeps the height
+    under the rig's vertical motion (a vehicle does not bob by metres), reaches to the horizon (or the background
+    plane) and its texture fades where a texel looks smaller than 1 px (``PlanarSurface.min_texel_px``)."""
+    rows_below = camera.height - 1 - camera.principal[1]
+    lo, hi = params.ground_disparity
+    d_bottom = rng.uniform(max(lo, 2.0 * background_disparity), max(hi, 2.0 * background_disparity + 1.0))
+    height_m = camera.baseline_m * rows_below / d_bottom
+    z_bottom = camera.fb / d_bottom                        # depth seen by the bottom row (m)
+    return PlanarSurface(
+        centre=(0.0, float(height_m), 0.0), normal=(0.0, 1.0, 0.0),
+        velocity=(0.0, float(ego_velocity[1]), 0.0), half_size=(np.inf, np.inf),
+        texel_m=rng.uniform(*params.texel_px) * z_bottom / camera.focal_px, texture=_random_texture(rng, params),
+        period_s=float(ego_period_s), texture_axes=(0, 2), min_texel_px=1.0)
+
+
 def random_ego_rotation(camera: StereoCamera, rng: np.random.Generator, params: SceneParams = SceneParams()
                         ) -> tuple[float, float, float]:
     """Rig angular velocity (rad/s about the rig's x, y, z axes): a pitch/yaw rate whose image speed at the
@@ -346,12 +381,21 @@ def ray_cast(camera: StereoCamera, surfaces: list[PlanarSurface], t_s: float, *,
         denom = n[0] * dx + n[1] * dy + n[2] * dz
         with np.errstate(divide="ignore", invalid="ignore"):
             z = (n[0] * (c[0] - ox) + n[1] * (c[1] - oy) + n[2] * (c[2] - oz)) / denom
-        lx, ly = ox + z * dx - c[0], oy + z * dy - c[1]
+        a, b = surf.texture_axes
+        o, d = (ox, oy, oz), (dx, dy, dz)
+        lx, ly = o[a] + z * d[a] - c[a], o[b] + z * d[b] - c[b]   # (X, Y) offsets, or the surface's texture_axes
         hit = (z > 1e-6) & (np.abs(lx) <= surf.half_size[0]) & (np.abs(ly) <= surf.half_size[1]) & (z < depth)
         if not hit.any():
             continue
         coords = np.stack([ly[hit] / surf.texel_m, lx[hit] / surf.texel_m])
-        image[hit] = ndimage.map_coordinates(surf.texture, coords, order=1, mode="grid-wrap")
+        values = ndimage.map_coordinates(surf.texture, coords, order=1, mode="grid-wrap")
+        if surf.min_texel_px > 0:
+            # apparent texel size (px): texel_m·f/z, times |cos| between the ray and the normal (foreshortening)
+            norm = np.sqrt(np.broadcast_to(dx * dx + dy * dy + dz * dz, z.shape)[hit])
+            size = surf.texel_m * f / z[hit] * np.abs(np.broadcast_to(denom, z.shape)[hit]) / norm
+            mean = float(surf.texture.mean())
+            values = mean + (values - mean) * np.clip(size / surf.min_texel_px, 0.0, 1.0)
+        image[hit] = values
         depth[hit] = z[hit]
     return image, depth
 
@@ -407,6 +451,11 @@ class StereoScene:
         if params.ego_rotation_px_s[1] > 0:   # drawn last: scenes without rotation keep their draws
             drawn["ego_angular_velocity"] = random_ego_rotation(camera, rng, params)
         drawn.update(kwargs)
+        if params.ground_prob > 0:   # its own stream: the scene's other draws stay those of a scene without ground
+            ground_rng = np.random.default_rng((int(seed), 13))
+            if ground_rng.random() < params.ground_prob:
+                surfaces.append(random_ground(camera, ground_rng, params, drawn["ego_velocity"],
+                                              drawn["ego_period_s"], camera.fb / float(surfaces[0].centre[2])))
         return cls(camera=camera, surfaces=tuple(surfaces), seed=seed, **drawn)
 
     def origin(self, t_us: int) -> tuple[float, float, float]:

@@ -35,3 +35,29 @@ def test_missing_checkpoint_is_one_line_and_exit_2(tmp_path):
                            str(tmp_path / "none.pt")], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "none.pt" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_trust_table_bins_by_sgbm_answer_and_signs_the_model_error():
+    import numpy as np
+
+    from diagnose_stereo_refine import TrustTable
+
+    gt = np.full((2, 4), 30.0, np.float32)
+    sgbm = np.array([[30.4, 50.0, np.nan, 30.0], [5.0, 30.0, 30.0, 30.0]], np.float32)   # 50 and 5: wrong matches
+    pred = gt - 2.0                                     # the model shades every answer down by 2 px
+    valid = np.ones_like(gt, bool)
+    valid[1, 3] = False                                 # no GT there: not counted
+    table = TrustTable()
+    table.add(pred, sgbm, gt, valid)
+    lines = {line.split(":")[0]: line for line in table.lines()}
+    assert set(lines) == {"SGBM answer  0-10 px", "SGBM answer 20-35 px", "SGBM answer 45-55 px"}
+    near = lines["SGBM answer 20-35 px"]
+    assert "        4 px," in near and "on   0.0 %" in near and "SGBM  0.10 px" in near
+    assert "model  2.00 px (signed -2.00)" in near
+    assert "on 100.0 %" in lines["SGBM answer 45-55 px"] and "SGBM 20.00 px" in lines["SGBM answer 45-55 px"]
+
+
+def test_kitti_trust_table_runs_on_the_real_scene(capsys):
+    assert main(["--set", "kitti", "--scenes", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "1 clips of the real scene" in out and out.count("SGBM answer") >= 3

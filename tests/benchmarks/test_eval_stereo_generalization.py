@@ -75,9 +75,10 @@ def test_held_out_scenes_do_not_inherit_what_a_checkpoint_trained_on():
     cfg = load_config("stereo/refine").data.synthetic
     cfg.window_start_ms = [0, 1000]
     cfg.ego_rotation_px_s = [0, 300]            # a training-time change of the scenes (stage 5)
+    cfg.ground_prob = 0.5                       # another (configs/stereo_refine_cpu_ground.yaml)
     scene = bench.held_out_scene_config(cfg, "rotating", width=346, height=260)
     assert scene.family == "rotating" and (scene.width, scene.height) == (346, 260)
-    assert scene.window_start_ms == (0.0, 0.0) and scene.ego_rotation_px_s is None
+    assert scene.window_start_ms == (0.0, 0.0) and scene.ego_rotation_px_s is None and scene.ground_prob is None
     assert scene.params.ego_rotation_px_s == (60.0, 300.0)          # the family's own rotation, not the training's
     assert bench.held_out_scene_config(cfg, "mixed").params.ego_rotation_px_s == (0.0, 0.0)
 
@@ -90,3 +91,26 @@ def test_a_kitti_root_without_frames_is_one_line_and_exit_2(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and proc.stdout == ""
     assert proc.stderr.strip().count("\n") == 0 and "--kitti-root" in proc.stderr
+
+
+def test_val_split_scores_other_clips_and_refuses_the_kitti_set(monkeypatch):
+    import subprocess
+
+    import eval_stereo_generalization as bench
+
+    seeds = []
+    monkeypatch.setattr(bench, "eval_independent", lambda task, model, texture, clips, seed, constant: seeds.append(
+        seed) or bench.Tally())
+    assert bench.main(["--sets", "independent", "--clips", "2", "--median-samples", "1"]) == 0
+    test_seeds, seeds[:] = list(seeds), []
+    assert bench.main(["--sets", "independent", "--clips", "2", "--split", "val", "--median-samples", "1"]) == 0
+    assert len(seeds) == len(test_seeds) == len(bench.INDEPENDENT_TEXTURES)
+    # clips c of texture k use seed + c: the val clips share none of the test clips' seeds
+    test_clips = {s + c for s in test_seeds for c in range(100)}
+    assert not test_clips & {s + c for s in seeds for c in range(2)}
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "eval_stereo_generalization.py"
+    proc = subprocess.run([sys.executable, str(script), "--sets", "independent,kitti", "--split", "val"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0 and "kitti" in proc.stderr

@@ -173,3 +173,30 @@ def test_ego_rotation_option_turns_every_family_s_rig_and_is_validated():
     left, _, _, _, gt = ds.window_events(0)
     again = ds.window_events(0)
     assert np.array_equal(left, again[0]) and np.isfinite(gt).mean() > 0.3
+
+
+def test_ground_option_puts_a_ground_under_every_family_s_rig_and_is_validated():
+    import dataclasses
+
+    from eventvision.config import load_config
+    from eventvision.errors import ConfigError
+
+    cfg = load_config("stereo/refine", ["data.synthetic.ground_prob=0.5"]).data.synthetic
+    assert SyntheticStereoConfig.from_config(cfg).for_index(3).params.ground_prob == 0.5
+    assert SyntheticStereoConfig.from_config(load_config("stereo/refine").data.synthetic).ground_prob is None
+    assert dataclasses.replace(SCENE, family="plain").params.ground_prob == 0.0     # default: the family's own
+    assert dataclasses.replace(SCENE, family="ground").params.ground_prob == 1.0
+    with pytest.raises(ConfigError, match="ground_prob"):
+        SyntheticStereoConfig(ground_prob=1.5)
+    for bad in ("data.synthetic.ground_prob=2", "data.synthetic.ground_prob=road"):
+        with pytest.raises(ConfigError, match=r"ground_prob .* must"):      # 'road' was a ValueError traceback
+            load_config("stereo/refine", [bad])
+    # through the dataset: the ground scene's window differs from the same seed's scene without one, below the
+    # horizon only
+    grounded = SyntheticStereoDataset(split="val", num_samples=1, scene=dataclasses.replace(SCENE, ground_prob=1.0))
+    bare = SyntheticStereoDataset(split="val", num_samples=1, scene=dataclasses.replace(SCENE, ground_prob=0.0))
+    gt_ground, gt_bare = grounded.window_events(0)[-1], bare.window_events(0)[-1]
+    both = np.isfinite(gt_ground) & np.isfinite(gt_bare)
+    changed = both & (gt_ground > gt_bare + 1e-3)
+    assert changed.any() and (gt_ground[both] >= gt_bare[both] - 1e-4).all()
+    assert np.nonzero(changed)[0].min() >= SCENE.height // 2 - 1

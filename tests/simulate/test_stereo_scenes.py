@@ -104,6 +104,64 @@ def test_rotating_rig_stays_rectified_and_its_gt_is_the_rig_depth():
     assert 60.0 <= rate <= 300.0 and abs(rotating.ego_angular_velocity[2]) * CAM.focal_px <= 0.5 * rate + 1e-9
 
 
+
+def test_ground_plane_gt_grows_row_by_row_and_both_views_see_it():
+    from eventvision.simulate.stereo_scenes import random_ground
+
+    params = family_params("ground")
+    ground = random_ground(CAM, np.random.default_rng(5), params, ego_velocity=(0.0, 0.0, 0.0), ego_period_s=1.0)
+    far_wall = _plane(40.0)                                         # 0.5 px: the ground ends where it meets it
+    scene = StereoScene(CAM, (far_wall, ground))
+    d = scene.disparity(0)
+    h = ground.centre[1]
+    cx, cy = CAM.principal
+    bottom = CAM.height - 1
+    lo, hi = params.ground_disparity
+    assert lo <= CAM.baseline_m * (bottom - cy) / h <= hi
+    for v in range(int(cy) + 2, CAM.height):                        # d = b·(v - cy)/h on every row below the horizon
+        row = d[v][np.isfinite(d[v])]
+        expected = CAM.baseline_m * (v - cy) / h
+        if expected > 0.5:
+            assert np.allclose(row, expected, rtol=1e-5), v
+    # the texture runs along the ground (X and Z), not in stripes of constant Y
+    left, right = scene.render(0, "left"), scene.render(0, "right")
+    assert np.std(left[bottom - 3:, :]) > 0.02 and np.std(left[bottom - 8:bottom, 20]) > 0.005
+    ys, xs = np.nonzero(np.isfinite(d) & (np.arange(CAM.width)[None, :] - d > 1) & (d > 2))
+    cols = np.arange(CAM.width)
+    mismatch = np.abs(np.array([np.interp(x - d[y, x], cols, right[y]) for y, x in zip(ys, xs)]) - left[ys, xs])
+    assert len(ys) > 100 and np.median(mismatch) < 0.02
+    # far away its texels are finer than a pixel: the texture fades to its mean there (no aliasing flicker)
+    near_rows = left[bottom - 2:, :]
+    far_rows = left[int(cy) + 1:int(cy) + 2, :]
+    assert np.std(far_rows) < 0.5 * np.std(near_rows)
+    # behind a near background the ground is nearer still (at least twice its disparity at the bottom row), so
+    # at least half the rows below the horizon show it
+    for seed in range(5):
+        raised = random_ground(CAM, np.random.default_rng(seed), params, (0.0, 0.0, 0.0), 1.0,
+                               background_disparity=30.0)
+        assert CAM.baseline_m * (bottom - cy) / raised.centre[1] >= 60.0 - 1e-9
+
+
+def test_ground_family_adds_a_ground_and_keeps_the_other_draws():
+    mixed = StereoScene.random(CAM, 4, family_params("mixed"))
+    ground = StereoScene.random(CAM, 4, family_params("ground"))
+    assert len(ground.surfaces) == len(mixed.surfaces) + 1
+    assert ground.surfaces[-1].texture_axes == (0, 2) and ground.surfaces[-1].normal == (0.0, 1.0, 0.0)
+    assert all(np.array_equal(a.texture, b.texture) and a.centre == b.centre
+               for a, b in zip(mixed.surfaces, ground.surfaces))
+    assert ground.ego_velocity == mixed.ego_velocity and ground.contrast == mixed.contrast
+    # the ground keeps the rig's height: it follows the rig's vertical motion with the rig's period
+    g = ground.surfaces[-1]
+    assert g.velocity[1] == ground.ego_velocity[1] and g.period_s == ground.ego_period_s
+    t = 300_000
+    assert g.centre_at(t * 1e-6)[1] - ground.origin(t)[1] == pytest.approx(g.centre[1])
+    # the ground only adds nearer surfaces: GT as large or larger everywhere, larger somewhere below the horizon
+    d_ground, d_mixed = ground.disparity(0), mixed.disparity(0)
+    both = np.isfinite(d_ground) & np.isfinite(d_mixed)
+    assert (d_ground[both] >= d_mixed[both] - 1e-4).all()
+    changed = both & (d_ground > d_mixed + 1e-3)
+    assert changed.any() and np.nonzero(changed)[0].min() > CAM.principal[1]
+
 def test_random_scene_is_deterministic_and_moves():
     params = SceneParams(patch_disparity=(6.0, 22.0), background_disparity=(2.0, 5.0), background_slant_prob=0.0,
                          ego_depth_rate=0.0)

@@ -54,6 +54,9 @@ class SyntheticStereoConfig:
     #: rig rotation of every scene, image speed range (px/s; see SceneParams.ego_rotation_px_s), replacing the
     #: family's own (None: the family's; only the "rotating" family rotates)
     ego_rotation_px_s: tuple[float, float] | None = None
+    #: chance of a ground plane below the rig in every scene (see SceneParams.ground_prob), replacing the family's
+    #: own (None: the family's; only the "ground" family has one)
+    ground_prob: float | None = None
 
     def __post_init__(self):
         if self.family not in FAMILIES and self.family != ALL_FAMILIES:
@@ -66,6 +69,9 @@ class SyntheticStereoConfig:
         if self.ego_rotation_px_s is not None and not 0 <= self.ego_rotation_px_s[0] <= self.ego_rotation_px_s[1]:
             raise ConfigError(f"data.synthetic.ego_rotation_px_s must be null or [low, high] with 0 <= low <= high "
                               f"(px/s), got {list(self.ego_rotation_px_s)}")
+        if self.ground_prob is not None and not 0.0 <= self.ground_prob <= 1.0:
+            raise ConfigError(f"data.synthetic.ground_prob must be null or a probability in [0, 1], got "
+                              f"{self.ground_prob}")
 
     def for_index(self, index: int) -> "SyntheticStereoConfig":
         """The config of scene ``index``: itself, or with ``family: all`` the family ``index mod 11`` in the
@@ -86,6 +92,8 @@ class SyntheticStereoConfig:
             params = params.replace(num_patches=tuple(self.num_patches))
         if self.ego_rotation_px_s is not None:
             params = params.replace(ego_rotation_px_s=tuple(self.ego_rotation_px_s))
+        if self.ground_prob is not None:
+            params = params.replace(ground_prob=float(self.ground_prob))
         return params
 
     @property
@@ -101,7 +109,8 @@ class SyntheticStereoConfig:
                    frame_dt_us=int(syn_cfg.frame_dt_us),
                    family=str(syn_cfg.get("family", "mixed")),
                    window_start_ms=tuple(float(v) for v in (syn_cfg.get("window_start_ms") or (0.0, 0.0))),
-                   ego_rotation_px_s=_optional_range(syn_cfg.get("ego_rotation_px_s")))
+                   ego_rotation_px_s=_optional_range(syn_cfg.get("ego_rotation_px_s")),
+                   ground_prob=None if syn_cfg.get("ground_prob") is None else float(syn_cfg.get("ground_prob")))
 
 
 def _optional_range(value) -> tuple[float, float] | None:
