@@ -11,6 +11,8 @@ each compared with SGBM (``eventvision.matching.sgbm``) and the constant trainin
 * **independent**: clips made another way (``benchmarks/stereo_independent.py``: planes textured with real
   photographs, dots or gratings, plain image warping, v2e-mode events with leak and shot noise) at 346x260,
   ``--clips`` per texture, the window [50, 100) ms; model and SGBM in process on the same rectified events.
+  **independent_ground**: the same kind of clips with a ground plane below the horizon (the rig translating along
+  the baseline), other seeds.
 * **kitti**: a real street scene with real depth (``benchmarks/stereo_kitti.py``: the KITTI stereo pair of
   ``../shared/data`` seen by a pitching rig, rendered exactly from the photographs, v2e-mode events, GT from the
   LiDAR scan, sparse like DSEC's and MVSEC's) at 621x174, ``--clips`` clips of different pitch rates, the window
@@ -63,7 +65,7 @@ LAYOUTS = {
 }
 CLIP_US = 100_000
 #: the sets ``--sets`` can name
-SETS = ("synthetic", "mvsec", "dsec", "long", "long_start", "independent", "kitti")
+SETS = ("synthetic", "mvsec", "dsec", "long", "long_start", "independent", "independent_ground", "kitti")
 #: ``--split val`` shifts every clip and recording seed by this much (disjoint from the test seeds, which step by at
 #: most 100 per family and clip) and scores the synthetic set on the dataset's ``val`` split: scenes to choose
 #: between checkpoints on, so the test sets stay unseen. The kitti set (one photograph pair) has no val clips.
@@ -220,9 +222,11 @@ def eval_synthetic(
     return tally
 
 
-def eval_independent(task, model, texture: str, clips: int, seed: int, constant: float) -> Tally:
+def eval_independent(task, model, texture: str, clips: int, seed: int, constant: float, *, ground: bool = False
+                     ) -> Tally:
     """Clips made another way (``benchmarks/stereo_independent.py``: real-photo / dot / grating textures on
-    planes, image warping, v2e-mode events) at 346x260; the window [50, 100) ms of each clip."""
+    planes, image warping, v2e-mode events) at 346x260, with a ground plane if ``ground``; the window [50, 100) ms
+    of each clip."""
     from eventvision.matching.sgbm import sgbm_from_events
     from stereo_independent import make_clip
 
@@ -232,7 +236,7 @@ def eval_independent(task, model, texture: str, clips: int, seed: int, constant:
     t0, t1 = CLIP_US - WINDOW_US, CLIP_US
     tally = Tally()
     for c in range(clips):
-        clip = make_clip(seed + c, width=width, height=height, texture=texture)
+        clip = make_clip(seed + c, width=width, height=height, texture=texture, ground=ground)
         left, right = (ev[(ev["t"] >= t0) & (ev["t"] < t1)] for ev in (clip.left, clip.right))
         pred = predict(task, model, encoder(left, right, t0, t1))
         sgbm = sgbm_from_events(left, right, t_start=t0, t_end=t1, width=width, height=height, max_disparity=max_d)
@@ -400,8 +404,8 @@ def main(argv=None) -> int:
     parser.add_argument("--clips", type=int, default=1, help="100 ms scenes per family and recording layout")
     parser.add_argument("--families", default="all", help="comma-separated families (default: all)")
     parser.add_argument("--sets", default="synthetic,mvsec,dsec,independent",
-                        help="synthetic, mvsec, dsec, long, long_start (training generator), independent (made "
-                             "another way) and kitti (a real scene with LiDAR GT)")
+                        help="synthetic, mvsec, dsec, long, long_start (training generator), independent and "
+                             "independent_ground (made another way) and kitti (a real scene with LiDAR GT)")
     parser.add_argument("--synthetic-size", default="", metavar="WxH",
                         help="size of the held-out synthetic scenes (default: the checkpoint's training size)")
     parser.add_argument("--median-samples", type=int, default=64, help="training scenes for the constant")
@@ -475,13 +479,16 @@ def main(argv=None) -> int:
         for set_name in args.sets.split(","):
             total = Tally()
             rows = {}
-            set_families = {"independent": INDEPENDENT_TEXTURES, "kitti": ("pitch",)}.get(set_name, families)
+            set_families = {"independent": INDEPENDENT_TEXTURES, "independent_ground": INDEPENDENT_TEXTURES,
+                            "kitti": ("pitch",)}.get(set_name, families)
             for k, family in enumerate(set_families):
                 if set_name == "kitti":
                     tally = eval_kitti(task, model, args.clips, 9_500, constant, panels,
                                        root=Path(args.kitti_root) if args.kitti_root else None)
-                elif set_name == "independent":
-                    tally = eval_independent(task, model, family, args.clips, shift + 9_000 + 100 * k, constant)
+                elif set_name in ("independent", "independent_ground"):
+                    ground = set_name == "independent_ground"
+                    tally = eval_independent(task, model, family, args.clips, shift + (9_600 if ground else 9_000)
+                                             + 100 * k, constant, ground=ground)
                 elif set_name in ("long", "long_start"):
                     tally = eval_long(task, model, family, args.clips, shift + 8_000 + 100 * k, constant,
                                       start=set_name == "long_start")

@@ -6,7 +6,10 @@ with crops of **real photographs** (the KITTI image and the UCF101 frames in ``.
 dots or a sine grating, composited by plain image warping (no ray casting), seen by a rig that translates
 in a random direction, and turned into events by the emulator's **v2e mode** (v2e's pixel model, with
 leak and shot noise). GT is exact: each pixel's disparity is that of the nearest plane covering it, NaN
-where the right camera sees another plane (occlusion) or nothing.
+where the right camera sees another plane (occlusion) or nothing. With ``ground=True`` a clip also has a
+ground plane (a road or floor below the horizon, its disparity growing linearly from 0 at the horizon row to its
+value at the bottom row) and the rig translates along the baseline only: then each row of the ground keeps its
+disparity and shifts by it, so plain image warping stays exact.
 
     clip = make_clip(seed=3, width=346, height=260, texture="photo")
     clip.left, clip.right          # EVENT_DTYPE arrays, rectified, [0, clip.t_end) µs
@@ -82,12 +85,21 @@ def _texture(kind: str, rng: np.random.Generator, size: tuple[int, int]) -> np.n
 @dataclasses.dataclass
 class Plane:
     """A fronto-parallel plane at ``disparity`` px covering ``box`` = (x0, y0, x1, y1) of the left image at
-    t = 0 (the whole plane for the background), textured by ``texture`` in those image coordinates."""
+    t = 0 (the whole plane for the background), textured by ``texture`` in those image coordinates. With
+    ``horizon`` (a row) it is a ground plane instead: ``disparity`` at the bottom row, falling linearly to 0 at the
+    horizon, covering the rows below it."""
 
     disparity: float
     box: tuple[float, float, float, float] | None
     texture: np.ndarray
     margin: int
+    horizon: float | None = None
+
+    def disparity_of_rows(self, rows: np.ndarray, height: int) -> np.ndarray | float:
+        """Disparity (px) of the plane at image rows ``rows`` (any shape); a constant for a fronto-parallel one."""
+        if self.horizon is None:
+            return self.disparity
+        return self.disparity * (rows - self.horizon) / (height - 1 - self.horizon)
 
 
 @dataclasses.dataclass
@@ -100,10 +112,11 @@ class IndependentClip:
     width: int
     height: int
 
-    def _shift(self, plane: Plane, t_us: int) -> tuple[float, float]:
-        """Image shift (px) of ``plane`` at ``t_us``: parallax = disparity x camera travel in baselines."""
+    def _shift(self, disparity, t_us: int) -> tuple:
+        """Image shift (px) of points at ``disparity`` (px, scalar or per pixel) at ``t_us``: parallax = disparity
+        x camera travel in baselines."""
         s = t_us * 1e-6
-        return plane.disparity * self.velocity[0] * s, plane.disparity * self.velocity[1] * s
+        return disparity * self.velocity[0] * s, disparity * self.velocity[1] * s
 
     def layers(self, t_us: int, view: str) -> tuple[np.ndarray, np.ndarray]:
         """(intensity [H, W] in [0, 1], index of the nearest covering plane [H, W]) for ``view``."""
@@ -113,17 +126,24 @@ class IndependentClip:
         yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
         image = np.zeros((h, w), np.float32)
         owner = np.full((h, w), -1, np.int32)
-        # far to near: nearer planes overwrite
+        nearest = np.full((h, w), -np.inf, np.float32)     # disparity of the plane painted so far (a z-buffer)
+        # far to near: nearer planes overwrite (a ground's disparity varies by row: the z-buffer decides there)
         for k in np.argsort([p.disparity for p in self.planes]):
             plane = self.planes[k]
-            sx, sy = self._shift(plane, t_us)
-            u = xx + sx + (plane.disparity if view == "right" else 0.0)   # texture coordinate (left image at t=0)
+            d = plane.disparity_of_rows(yy, h)
+            sx, sy = self._shift(d, t_us)
+            u = xx + sx + (d if view == "right" else 0.0)   # texture coordinate (left image at t=0)
             v = yy + sy
             if plane.box is None:
-                cover = np.ones((h, w), bool)
+                cover = np.ones((h, w), bool) if plane.horizon is None else d > 0
             else:
                 x0, y0, x1, y1 = plane.box
                 cover = (u >= x0) & (u < x1) & (v >= y0) & (v < y1)
+            if plane.horizon is not None:
+                cover &= d > nearest
+                nearest[cover] = d[cover]
+            else:
+                nearest[cover] = d
             m = plane.margin
             sampled = cv2.remap(plane.texture, (u + m).astype(np.float32), (v + m).astype(np.float32),
                                 cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
@@ -136,8 +156,13 @@ class IndependentClip:
         plane at ``x - d`` (occlusion) or ``x - d`` leaves the image."""
         _, own_l = self.layers(t_us, "left")
         _, own_r = self.layers(t_us, "right")
-        disp = np.array([p.disparity for p in self.planes], np.float32)[own_l]
         h, w = own_l.shape
+        rows = np.broadcast_to(np.arange(h, dtype=np.float32)[:, None], (h, w))
+        disp = np.array([p.disparity for p in self.planes], np.float32)[own_l]
+        for k, plane in enumerate(self.planes):
+            if plane.horizon is not None:
+                ground = own_l == k
+                disp[ground] = plane.disparity_of_rows(rows[ground], h)
         xr = np.rint(np.arange(w)[None, :] - disp).astype(np.int64)
         inside = (xr >= 0) & (xr < w)
         same = np.zeros((h, w), bool)
@@ -148,10 +173,13 @@ class IndependentClip:
 
 
 def make_clip(seed: int, *, width: int, height: int, texture: str, duration_us: int = 110_000,
-              frame_dt_us: int = 1000, disparity_range: tuple[float, float] = (2.0, 55.0)) -> IndependentClip:
+              frame_dt_us: int = 1000, disparity_range: tuple[float, float] = (2.0, 55.0),
+              ground: bool = False) -> IndependentClip:
     """A seeded clip (see the module docstring): background plus 2-3 nearer planes, camera translating at
     ``|v|`` of 1.5-6 baselines/s in a random direction, v2e-mode events (contrast 0.15-0.3, leak 0.1 Hz, shot
-    noise), frames every ``frame_dt_us``."""
+    noise), frames every ``frame_dt_us``. With ``ground``: also a ground plane (horizon at 30-55 % of the height,
+    disparity at the bottom row 2-4x the background's, at most 62 px) and the camera translating along the baseline
+    (drawn from its own seed stream, so the other draws are those of the clip without ground)."""
     from eventvision.events.core import EVENT_DTYPE
 
     rng = np.random.default_rng(seed)
@@ -173,6 +201,13 @@ def make_clip(seed: int, *, width: int, height: int, texture: str, duration_us: 
             x0, y0 = rng.uniform(0, width - bw), rng.uniform(0, height - bh)
             box = (x0, y0, x0 + bw, y0 + bh)
         planes.append(Plane(float(d), box, tex, m))
+    if ground:
+        g = np.random.default_rng((seed, 17))
+        velocity = (float(np.hypot(*velocity) * g.choice((-1.0, 1.0))), 0.0)
+        d_bottom = float(min(62.0, g.uniform(2.0, 4.0) * d_bg))
+        m = int(np.ceil(d_bottom * (travel + 1.0))) + 4
+        planes.append(Plane(d_bottom, None, _texture(texture, g, (height + 2 * m, width + 2 * m)), m,
+                            horizon=float(g.uniform(0.3, 0.55) * height)))
     clip = IndependentClip(np.zeros(0, EVENT_DTYPE), np.zeros(0, EVENT_DTYPE), int(duration_us), planes,
                            velocity, int(width), int(height))
     clip.left, clip.right = emulate_views(

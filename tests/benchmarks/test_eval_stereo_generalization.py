@@ -99,8 +99,8 @@ def test_val_split_scores_other_clips_and_refuses_the_kitti_set(monkeypatch):
     import eval_stereo_generalization as bench
 
     seeds = []
-    monkeypatch.setattr(bench, "eval_independent", lambda task, model, texture, clips, seed, constant: seeds.append(
-        seed) or bench.Tally())
+    monkeypatch.setattr(bench, "eval_independent", lambda task, model, texture, clips, seed, constant, ground=False:
+                        seeds.append(seed) or bench.Tally())
     assert bench.main(["--sets", "independent", "--clips", "2", "--median-samples", "1"]) == 0
     test_seeds, seeds[:] = list(seeds), []
     assert bench.main(["--sets", "independent", "--clips", "2", "--split", "val", "--median-samples", "1"]) == 0
@@ -114,3 +114,16 @@ def test_val_split_scores_other_clips_and_refuses_the_kitti_set(monkeypatch):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().count("\n") == 0 and "kitti" in proc.stderr
+
+
+def test_independent_ground_set_asks_for_ground_clips_on_their_own_seeds(monkeypatch):
+    import eval_stereo_generalization as bench
+
+    calls = []
+    monkeypatch.setattr(bench, "eval_independent", lambda task, model, texture, clips, seed, constant, ground=False:
+                        calls.append((texture, seed, ground)) or bench.Tally())
+    assert bench.main(["--sets", "independent,independent_ground", "--clips", "3", "--median-samples", "1"]) == 0
+    plain = [c for c in calls if not c[2]]
+    ground = [c for c in calls if c[2]]
+    assert [c[0] for c in ground] == list(bench.INDEPENDENT_TEXTURES) and len(plain) == len(ground)
+    assert not {s + k for _, s, _ in plain for k in range(3)} & {s + k for _, s, _ in ground for k in range(3)}
