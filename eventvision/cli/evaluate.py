@@ -130,6 +130,7 @@ def main(args: argparse.Namespace) -> int:
             result = {"task": ckpt["task"], "checkpoint": str(args.checkpoint), "split": args.split,
                       "epoch": ckpt.get("epoch"), "step": ckpt.get("step"), "metrics": metrics}
             _report(result, metrics, args, evaluator)
+        distributed.finish()
     finally:
         distributed.cleanup()
     return 0

@@ -6,6 +6,7 @@ Runs alone or under ``torchrun --nproc_per_node N`` (DistributedDataParallel; se
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 
@@ -71,6 +72,11 @@ def main(args: argparse.Namespace) -> int:
             print(json.dumps(shown, indent=None, sort_keys=True))
             print(f"checkpoints: {trainer.output_dir / 'last.pt'}"
                   + (f", {trainer.output_dir / 'best.pt'}" if (trainer.output_dir / "best.pt").exists() else ""))
+        # the DDP wrapper's reducer holds the process group and gloo work: free it (the hooks make reference cycles,
+        # hence the collection) while the interpreter is whole, then leave the group on every rank together
+        del trainer
+        gc.collect()
+        distributed.finish()
     finally:
         distributed.cleanup()
     return 0

@@ -73,6 +73,15 @@ def init(device: torch.device, backend: str = "auto") -> DistInfo:
     return info()
 
 
+def finish() -> None:
+    """The end of a successful distributed run: wait for every rank (rank 0 still writes and prints), then leave the
+    process group. A gloo rank that tears the group down while a peer is still busy can abort ("terminate called
+    without an active exception", seen under load). On an error path use :func:`cleanup` alone: a barrier there
+    would wait for a rank that may never come."""
+    barrier()
+    cleanup()
+
+
 def cleanup() -> None:
     if is_initialized():
         dist.destroy_process_group()
