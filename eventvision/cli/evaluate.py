@@ -71,10 +71,10 @@ def _main_events(args) -> int:
         methods["learned"] = LearnedStereo(task, model)
         cfg = task.cfg
     elif args.checkpoint:
-        from eventvision.config import apply_overrides, config_from_dict
-        from eventvision.engine.checkpoint import load_checkpoint
-        stored = load_checkpoint(args.checkpoint, expected_task="stereo")["config"]
-        cfg = apply_overrides(config_from_dict(stored), args.overrides)
+        from eventvision.engine.checkpoint import checkpoint_config, load_checkpoint
+        # the stored config as every checkpoint reader sees it: keys added since filled in, overrides checked
+        cfg = checkpoint_config(load_checkpoint(args.checkpoint, expected_task="stereo"), args.checkpoint,
+                                args.overrides)
         task = get_task_class("stereo")(cfg)
     else:
         cls = get_task_class("stereo")

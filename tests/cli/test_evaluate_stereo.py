@@ -138,3 +138,16 @@ def test_both_compares_on_the_pixels_sgbm_answers(checkpoint, tmp_path):
     learned, sgbm, paired = result["metrics"], result["sgbm"], result["learned_on_sgbm_pixels"]
     assert learned["answered_pct"] == 100.0 and sgbm["answered_pct"] < 100.0
     assert paired["valid_pixels"] == sgbm["valid_pixels"] < learned["valid_pixels"]
+
+
+def test_sgbm_with_an_older_checkpoint_takes_keys_added_since(tmp_path):
+    """--method sgbm --checkpoint reads the stored config like every checkpoint reader: a key the suite gained after
+    the checkpoint was written (here data.synthetic.ground_prob) can be overridden, a wrong value is one line."""
+    cfg = load_config("stereo/small", SMALL)
+    del cfg.data.synthetic["ground_prob"]                      # as stored by a checkpoint older than the key
+    old = save_checkpoint(tmp_path / "old.pt", task="stereo", config=cfg, model=StereoTask(cfg).build_model())
+    out = tmp_path / "m.json"
+    assert main(["eval", "stereo", "--method", "sgbm", "--checkpoint", str(old), "--json", str(out),
+                 "data.synthetic.ground_prob=1.0"]) == 0
+    assert json.loads(out.read_text())["metrics"]["valid_pixels"] > 0
+    assert main(["eval", "stereo", "--method", "sgbm", "--checkpoint", str(old), "data.synthetic.ground_prob=2"]) == 2
