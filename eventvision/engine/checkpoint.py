@@ -86,6 +86,27 @@ def save_checkpoint(path: str | os.PathLike, *, task: str, config: Mapping, mode
     return path
 
 
+def average_checkpoints(paths: Iterable[str | os.PathLike], out: str | os.PathLike) -> Path:
+    """Write the uniform average of the model weights of ``paths`` (fine-tunes of one network from one start: a
+    "model soup", Wortsman et al., ICML 2022) to ``out``, with the first checkpoint's task, config, extra, epoch and
+    step; BatchNorm running statistics are averaged like the weights, integer buffers (batch counts) come from the
+    first. No optimizer state. A checkpoint whose tensors differ in names or shapes: one CheckpointError."""
+    paths = [Path(p) for p in paths]
+    if len(paths) < 2:
+        raise CheckpointError(f"averaging needs at least two checkpoints, got {len(paths)}")
+    first = load_checkpoint(paths[0])
+    states = [first["model"]] + [load_checkpoint(p, expected_task=first["task"])["model"] for p in paths[1:]]
+    for path, state in zip(paths[1:], states[1:]):
+        if set(state) != set(states[0]) or any(state[k].shape != v.shape for k, v in states[0].items()):
+            raise CheckpointError(f"{path}: its weights do not match those of {paths[0]} (other tensors or shapes); "
+                                  "only checkpoints of the same network can be averaged")
+    average = {k: (sum(s[k].double() for s in states) / len(states)).to(v.dtype) if v.is_floating_point() else v
+               for k, v in states[0].items()}
+    return save_checkpoint(out, task=first["task"], config=first["config"], model=average, epoch=first["epoch"],
+                           step=first["step"], extra=first.get("extra"),
+                           averaged_from=[str(p) for p in paths])
+
+
 def _torch_load(path: Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)

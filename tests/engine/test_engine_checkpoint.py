@@ -174,3 +174,40 @@ def test_a_checkpoint_written_before_a_config_key_existed_gets_its_default(train
     assert len(task.build_dataset("val")) == 256           # the missing key: the task's default
     task, _, _ = load_model_from_checkpoint(old, task_name="toy", overrides=["data.val_size=32"])
     assert len(task.build_dataset("val")) == 32            # and it can be overridden
+
+
+def test_average_checkpoints_is_the_mean_of_the_weights_and_refuses_other_networks(tmp_path):
+    from pathlib import Path
+
+    from torch import nn
+
+    from eventvision.engine.checkpoint import average_checkpoints
+    from eventvision.errors import CheckpointError
+
+    def net(seed):
+        torch.manual_seed(seed)
+        return nn.Sequential(nn.Conv2d(2, 3, 3), nn.BatchNorm2d(3))
+
+    a, b = net(0), net(1)
+    b[1].running_mean.fill_(2.0)
+    b[1].num_batches_tracked.fill_(7)
+    pa = save_checkpoint(tmp_path / "a.pt", task="toy", config={"x": 1}, model=a, step=5)
+    pb = save_checkpoint(tmp_path / "b.pt", task="toy", config={"x": 2}, model=b, step=9)
+    out = load_checkpoint(average_checkpoints([pa, pb], tmp_path / "soup.pt"))
+    for key, value in a.state_dict().items():
+        if value.is_floating_point():
+            torch.testing.assert_close(out["model"][key], (value + b.state_dict()[key]) / 2)
+    assert out["model"]["1.num_batches_tracked"] == a[1].num_batches_tracked     # integer buffers: the first's
+    assert out["config"] == {"x": 1} and out["step"] == 5 and out["optimizer"] is None
+    other = save_checkpoint(tmp_path / "c.pt", task="toy", config={}, model=nn.Sequential(nn.Conv2d(2, 4, 3)))
+    with pytest.raises(CheckpointError, match="same network"):
+        average_checkpoints([pa, other], tmp_path / "bad.pt")
+    assert not (tmp_path / "bad.pt").exists()
+    # the script: one line and exit 2 for a bad input, and it never writes over an input
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "average_checkpoints.py"
+    proc = subprocess.run([sys.executable, str(script), str(pa), str(pa), str(pb)], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    proc = subprocess.run([sys.executable, str(script), str(tmp_path / "s.pt"), str(pa), str(other)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "same network" in proc.stderr and not (tmp_path / "s.pt").exists()
