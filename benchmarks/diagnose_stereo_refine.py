@@ -26,7 +26,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from eval_stereo_generalization import GROSS_PX  # noqa: E402  (the same "gross error" as the test-set tables)
+# the same "gross error" as the test-set tables, and their kitti windows and prediction
+from eval_stereo_generalization import CLIP_US, GROSS_PX, kitti_windows, predict  # noqa: E402
 
 #: bins of SGBM's answer (px) for the trust table
 ANSWER_BINS_PX = (0.0, 10.0, 20.0, 35.0, 45.0, 55.0, 64.0)
@@ -95,19 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     max_d = float(task.cfg.data.max_disparity)
     trust = TrustTable()
     if args.set == "kitti":
-        from eval_stereo_generalization import CLIP_US, WINDOW_US
-        from stereo_kitti import KITTI_TRAINING, kitti_frames, make_kitti_clip
-
-        name = kitti_frames(KITTI_TRAINING)[0]
-        t0, t1 = CLIP_US - WINDOW_US, CLIP_US
-        for c in range(args.scenes):    # the kitti test set's clips (eval_stereo_generalization: seeds 9500 + c)
-            clip = make_kitti_clip(9_500 + c, duration_us=CLIP_US, training=KITTI_TRAINING, name=name)
-            left, right = (ev[(ev["t"] >= t0) & (ev["t"] < t1)] for ev in (clip.left, clip.right))
-            inputs = task.pair_encoder(width=clip.width, height=clip.height)(left, right, t0, t1)
-            with torch.no_grad():
-                pred = task.predict(model, {k: torch.from_numpy(v)[None] for k, v in inputs.items()})[0].numpy()
-            gt = clip.disparity_at(t1)
-            trust.add(pred, _sgbm_answer(inputs["guide"]), gt, valid_disparity(gt, max_d))
+        for clip, _, _, inputs in kitti_windows(task, args.scenes):    # the kitti test set's clips
+            gt = clip.disparity_at(CLIP_US)
+            trust.add(predict(task, model, inputs), _sgbm_answer(inputs["guide"]), gt, valid_disparity(gt, max_d))
         print(f"{args.checkpoint}: {args.scenes} clips of the real scene (benchmarks/stereo_kitti.py)")
         print("\n".join(trust.lines()))
         return 0

@@ -70,6 +70,8 @@ SETS = ("synthetic", "mvsec", "dsec", "long", "long_start", "independent", "inde
 #: most 100 per family and clip) and scores the synthetic set on the dataset's ``val`` split: scenes to choose
 #: between checkpoints on, so the test sets stay unseen. The kitti set (one photograph pair) has no val clips.
 VAL_SEED_SHIFT = 50_000
+#: seed of the kitti set's first clip (clip c: KITTI_SEED + c)
+KITTI_SEED = 9_500
 #: the "long" set: recording length, first window start and stride between the evaluated windows (µs)
 LONG_US, LONG_FIRST_US, LONG_STRIDE_US = 1_500_000, 100_000, 150_000
 #: texture families of the "independent" set (benchmarks/stereo_independent.py)
@@ -227,6 +229,7 @@ def eval_independent(task, model, texture: str, clips: int, seed: int, constant:
     """Clips made another way (``benchmarks/stereo_independent.py``: real-photo / dot / grating textures on
     planes, image warping, v2e-mode events) at 346x260, with a ground plane if ``ground``; the window [50, 100) ms
     of each clip."""
+    from eventvision.events.core import slice_time
     from eventvision.matching.sgbm import sgbm_from_events
     from stereo_independent import make_clip
 
@@ -237,33 +240,43 @@ def eval_independent(task, model, texture: str, clips: int, seed: int, constant:
     tally = Tally()
     for c in range(clips):
         clip = make_clip(seed + c, width=width, height=height, texture=texture, ground=ground)
-        left, right = (ev[(ev["t"] >= t0) & (ev["t"] < t1)] for ev in (clip.left, clip.right))
+        left, right = slice_time(clip.left, t0, t1), slice_time(clip.right, t0, t1)
         pred = predict(task, model, encoder(left, right, t0, t1))
         sgbm = sgbm_from_events(left, right, t_start=t0, t_end=t1, width=width, height=height, max_disparity=max_d)
         tally.add(pred, sgbm, clip.disparity_at(t1), constant, max_d, left)
     return tally
 
 
+def kitti_windows(task, clips: int, seed: int = KITTI_SEED, root: Path | None = None):
+    """The kitti set's windows: ``clips`` clips of real KITTI scenes (``benchmarks/stereo_kitti.py``), cycling through
+    the frames of ``root`` (a KITTI object ``training`` folder; default: the one pair in ``../shared/data``), the
+    window [50, 100) ms of each -> yields ``(clip, left events, right events, the task's encoded inputs)``."""
+    from stereo_kitti import KITTI_TRAINING, kitti_frames, make_kitti_clip
+
+    from eventvision.events.core import slice_time
+
+    t0, t1 = CLIP_US - WINDOW_US, CLIP_US
+    root = Path(root or KITTI_TRAINING)
+    frames = kitti_frames(root)
+    for c in range(clips):
+        clip = make_kitti_clip(seed + c, duration_us=CLIP_US, training=root, name=frames[c % len(frames)])
+        left, right = slice_time(clip.left, t0, t1), slice_time(clip.right, t0, t1)
+        yield clip, left, right, task.pair_encoder(width=clip.width, height=clip.height)(left, right, t0, t1)
+
+
 def eval_kitti(task, model, clips: int, seed: int, constant: float, panels: list | None = None,
                root: Path | None = None) -> Tally:
-    """``clips`` clips of real KITTI scenes (``benchmarks/stereo_kitti.py``), the window [50, 100) ms of each,
-    cycling through the frames of ``root`` (a KITTI object ``training`` folder; default: the one pair in
-    ``../shared/data``); the first clip's figure row into ``panels`` (the sparse LiDAR GT drawn 3x3 px per point)."""
+    """The kitti set (:func:`kitti_windows`); the first clip's figure row into ``panels`` (the sparse LiDAR GT drawn
+    3x3 px per point)."""
     import cv2
-    from stereo_kitti import KITTI_TRAINING, kitti_frames, make_kitti_clip
 
     from eventvision.matching.sgbm import sgbm_from_events
 
     max_d = float(task.cfg.data.max_disparity)
     t0, t1 = CLIP_US - WINDOW_US, CLIP_US
-    root = Path(root or KITTI_TRAINING)
-    frames = kitti_frames(root)
     tally = Tally()
-    for c in range(clips):
-        clip = make_kitti_clip(seed + c, duration_us=CLIP_US, training=root, name=frames[c % len(frames)])
-        encoder = task.pair_encoder(width=clip.width, height=clip.height)
-        left, right = (ev[(ev["t"] >= t0) & (ev["t"] < t1)] for ev in (clip.left, clip.right))
-        pred = predict(task, model, encoder(left, right, t0, t1))
+    for c, (clip, left, right, inputs) in enumerate(kitti_windows(task, clips, seed, root)):
+        pred = predict(task, model, inputs)
         sgbm = sgbm_from_events(left, right, t_start=t0, t_end=t1, width=clip.width, height=clip.height,
                                 max_disparity=max_d)
         gt = clip.disparity_at(t1)
@@ -483,7 +496,7 @@ def main(argv=None) -> int:
                             "kitti": ("pitch",)}.get(set_name, families)
             for k, family in enumerate(set_families):
                 if set_name == "kitti":
-                    tally = eval_kitti(task, model, args.clips, 9_500, constant, panels,
+                    tally = eval_kitti(task, model, args.clips, KITTI_SEED, constant, panels,
                                        root=Path(args.kitti_root) if args.kitti_root else None)
                 elif set_name in ("independent", "independent_ground"):
                     ground = set_name == "independent_ground"

@@ -110,7 +110,12 @@ class SyntheticStereoConfig:
                    family=str(syn_cfg.get("family", "mixed")),
                    window_start_ms=tuple(float(v) for v in (syn_cfg.get("window_start_ms") or (0.0, 0.0))),
                    ego_rotation_px_s=_optional_range(syn_cfg.get("ego_rotation_px_s")),
-                   ground_prob=None if syn_cfg.get("ground_prob") is None else float(syn_cfg.get("ground_prob")))
+                   ground_prob=_optional_float(syn_cfg.get("ground_prob")))
+
+
+def _optional_float(value) -> float | None:
+    """A config's number (checked with the config) as a float, or None."""
+    return None if value is None else float(value)
 
 
 def _optional_range(value) -> tuple[float, float] | None:
