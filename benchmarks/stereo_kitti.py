@@ -66,12 +66,14 @@ def _scene(training: Path, name: str, scale: float):
     return images[0], images[1], K, t2, t3, points
 
 
-def kitti_frames(training: Path) -> list[str]:
-    """Names of the frames of a KITTI object ``training`` folder that have both images, calib and a scan."""
+@lru_cache(maxsize=4)
+def kitti_frames(training: Path) -> tuple[str, ...]:
+    """Names of the frames of a KITTI object ``training`` folder that have both images, calib and a scan (listed
+    once per folder and process: a full KITTI folder has 7,481 frames)."""
     training = Path(training)
-    names = [p.stem for p in sorted((training / "image_2").glob("*.png"))
-             if all((training / sub / f"{p.stem}{ext}").is_file()
-                    for sub, ext in (("image_3", ".png"), ("calib", ".txt"), ("velodyne", ".bin")))]
+    names = tuple(p.stem for p in sorted((training / "image_2").glob("*.png"))
+                  if all((training / sub / f"{p.stem}{ext}").is_file()
+                         for sub, ext in (("image_3", ".png"), ("calib", ".txt"), ("velodyne", ".bin"))))
     if not names:
         from eventvision.errors import DatasetNotFoundError
 

@@ -208,6 +208,12 @@ def apply_overrides(cfg: Mapping, overrides: Iterable[str], *, source: str = "co
 
 def load_config(name: str | Path, overrides: Iterable[str] = ()) -> Config:
     """Load a config by path or packaged name, resolve ``_base_`` inheritance, apply overrides, validate."""
+    return load_config_and_choices(name, overrides)[0]
+
+
+def load_config_and_choices(name: str | Path, overrides: Iterable[str] = ()
+                            ) -> tuple[Config, dict[str, tuple[str, ...]]]:
+    """:func:`load_config` and the documented choices of the config's chain, from one read of its files."""
     path = resolve_config_path(name)
     choices: dict = {}
     cfg = _load_chain(path, choices=choices)
@@ -216,7 +222,7 @@ def load_config(name: str | Path, overrides: Iterable[str] = ()) -> Config:
     if overrides:  # the file's values are valid: a problem now comes from an override
         cfg = apply_overrides(cfg, overrides)
         validate_config(cfg, source=f"{path} with overrides {' '.join(overrides)}"[:300], choices=choices)
-    return _wrap(cfg)
+    return _wrap(cfg), choices
 
 
 # ------------------------------------------------------------------------------------ value validation
@@ -271,13 +277,6 @@ def _documented_choices(path: Path) -> dict[str, tuple[str, ...]]:
             if value.strip("'\"") in options:
                 found[full] = options
     return found
-
-
-def declared_choices(name: str | Path) -> dict[str, tuple[str, ...]]:
-    """The documented choices of a config's chain (e.g. ``declared_choices("stereo/default")``)."""
-    choices: dict = {}
-    _load_chain(resolve_config_path(name), choices=choices)
-    return choices
 
 
 def _check_value(key: str, value: Any, choices: Mapping[str, tuple[str, ...]]) -> str | None:

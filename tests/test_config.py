@@ -139,3 +139,14 @@ def test_every_packaged_config_and_recipe_resolves():
     for name in [n for n in names if n != "base"] + recipes:
         cfg = load_config(name)
         assert isinstance(cfg.train.batch_size, int) and cfg.train.optimizer.name in ("adamw", "adam", "sgd"), name
+
+
+def test_load_config_and_choices_is_load_config_plus_the_documented_choices():
+    from eventvision.config import load_config_and_choices
+
+    cfg, choices = load_config_and_choices("stereo/default", ["train.epochs=3"])
+    assert dict(cfg) == dict(load_config("stereo/default", ["train.epochs=3"]))
+    assert choices and all(isinstance(v, tuple) and v for v in choices.values())
+    key, options = next(iter(choices.items()))
+    with pytest.raises(UserError, match=key.rsplit(".", 1)[-1]):
+        load_config_and_choices("stereo/default", [f"{key}=not_an_option_{options[0]}"])

@@ -24,7 +24,7 @@ from typing import Any, Iterable, Mapping
 import torch
 from torch import nn
 
-from eventvision.config import (Config, apply_overrides, config_from_dict, declared_choices, load_config,
+from eventvision.config import (Config, apply_overrides, config_from_dict, load_config_and_choices,
                                 validate_config, with_missing_keys)
 from eventvision.errors import CheckpointError, UserError
 from eventvision.utils.io import atomic_path
@@ -198,16 +198,13 @@ def checkpoint_config(ckpt: Mapping, path, overrides: Iterable[str] = ()) -> Con
                               "the checkpoint was edited or is corrupt")
     cfg: Config = config_from_dict(raw)
     try:   # keys added to the suite after the checkpoint was written: their defaults (which keep the old behaviour)
-        cfg = with_missing_keys(cfg, load_config(f"{ckpt['task']}/default"))
+        defaults, choices = load_config_and_choices(f"{ckpt['task']}/default")
+        cfg = with_missing_keys(cfg, defaults)
     except UserError:
-        pass
+        choices = {}
     overrides = list(overrides)
     if overrides:
         cfg = apply_overrides(cfg, overrides)
-    try:
-        choices = declared_choices(f"{ckpt['task']}/default")
-    except UserError:
-        choices = {}
     try:
         validate_config(cfg, source=f"{path} (stored config)", choices=choices)
     except UserError as exc:

@@ -57,6 +57,6 @@ def test_frames_of_a_training_folder_and_a_clear_error_without_any(tmp_path):
 
     from eventvision.errors import DatasetNotFoundError
 
-    assert kitti_frames(KITTI_TRAINING) == ["000000"]
+    assert kitti_frames(KITTI_TRAINING) == ("000000",)
     with pytest.raises(DatasetNotFoundError, match="--kitti-root"):
         kitti_frames(tmp_path)
