@@ -7,7 +7,9 @@ matching branch's own winner (the arg-max of its correlation, 4-px levels at 1/4
 
 Then, by the value SGBM answered (on the pixels it answers), how often that answer is a wrong match (off by more
 than 4 px), SGBM's and the model's mean error there and the model's mean signed error (negative: it moved the
-answers towards smaller disparities): what the network learned to trust. ``--set kitti`` prints that table for
+answers towards smaller disparities): what the network learned to trust; and what SGBM's wrong answers of 45 px
+or more are (``classify_wrong_answers``): trails of surfaces that moved on within the window, occlusion borders, or
+false matches where no surface near there had that disparity. ``--set kitti`` prints that table for
 the real scene of ``benchmarks/stereo_kitti.py`` (the kitti test set's clips) instead of the val scenes.
 
     python benchmarks/diagnose_stereo_refine.py [--checkpoint eventvision/checkpoints/stereo_refine.pt]
@@ -60,6 +62,32 @@ class TrustTable:
         return out
 
 
+#: SGBM answers at least this large (px) are the "large answers" whose wrong matches are classified
+LARGE_ANSWER_PX = 45.0
+
+
+def classify_wrong_answers(sgbm: np.ndarray, gt: np.ndarray, earlier_gts: list[np.ndarray],
+                           min_answer: float = LARGE_ANSWER_PX) -> dict[str, int]:
+    """SGBM's wrong matches (off by more than ``GROSS_PX``) among its answers >= ``min_answer`` px, by cause:
+    ``trail``: some surface had that disparity at that pixel at one of the ``earlier_gts`` times (a moving surface's
+    events from earlier in the window, matched right, scored against the GT at the window's end); ``border``: a GT
+    pixel within 2 px has it (an occlusion border, "foreground fattening"); ``false_match``: neither, no surface
+    near there had that disparity. All maps ``[H, W]`` px, NaN = no answer / no GT -> pixel counts."""
+    from scipy import ndimage
+
+    wrong = np.isfinite(sgbm) & np.isfinite(gt) & (sgbm >= min_answer) & (np.abs(sgbm - gt) > GROSS_PX)
+    closest = np.full(gt.shape, np.inf)
+    for earlier in earlier_gts:
+        closest = np.fmin(closest, np.where(np.isfinite(earlier), np.abs(sgbm - earlier), np.inf))
+    trail = wrong & (closest <= GROSS_PX)
+    filled = np.nan_to_num(gt, nan=-np.inf)
+    near_max = ndimage.maximum_filter(filled, size=5)      # a border's nearer side: the larger disparity
+    near_min = -ndimage.maximum_filter(-np.where(np.isfinite(gt), gt, np.inf), size=5)
+    border = wrong & ~trail & ((np.abs(near_max - sgbm) <= GROSS_PX) | (np.abs(near_min - sgbm) <= GROSS_PX))
+    return {"wrong": int(wrong.sum()), "trail": int(trail.sum()), "border": int(border.sum()),
+            "false_match": int((wrong & ~trail & ~border).sum())}
+
+
 def _sgbm_answer(guide: np.ndarray) -> np.ndarray:
     """SGBM's answer from a refine guide ``[2 + K, H, W]`` (filled disparity, answered mask, costs): ``[H, W]`` px,
     NaN where SGBM did not answer (the hole filling's values)."""
@@ -106,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     n = gross = 0
     err_sum = gross_sum = 0.0
     within = {"model": 0, "sgbm_filled": 0, "branch_winner": 0, "sgbm_or_branch": 0}
+    causes = {"wrong": 0, "trail": 0, "border": 0, "false_match": 0}
     for i in range(min(args.scenes, len(dataset))):
         batch = task.collate([dataset[i]])
         gt = batch["disparity"][0].numpy()
@@ -125,7 +154,13 @@ def main(argv: list[str] | None = None) -> int:
         within["sgbm_filled"] += int(close_sgbm.sum())
         within["branch_winner"] += int(close_branch.sum())
         within["sgbm_or_branch"] += int((close_sgbm | close_branch).sum())
-        trust.add(pred[0].numpy(), _sgbm_answer(batch["guide"][0].numpy()), gt, valid)
+        answer = _sgbm_answer(batch["guide"][0].numpy())
+        trust.add(pred[0].numpy(), answer, gt, valid)
+        begin, _, t1 = dataset.window_times(i)
+        scene = dataset.scene_of(i)
+        earlier = [scene.disparity(int(t)) for t in np.linspace(begin, t1, 13)[:-1]]   # 12 moments, warm-up included
+        for key, count in classify_wrong_answers(answer, np.where(valid, gt, np.nan), earlier).items():
+            causes[key] += count
     n = max(n, 1)
     print(f"{args.checkpoint}: {min(args.scenes, len(dataset))} val scenes, {n} GT px")
     print(f"model mean error {err_sum / n:.3f} px; {100 * gross / n:.1f} % of the px are off by > {GROSS_PX:g} px "
@@ -134,6 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     for name, count in within.items():
         print(f"within {GROSS_PX:g} px of the truth: {name:15s} {100 * count / n:5.1f} %")
     print("\n".join(trust.lines()))
+    wrong = max(causes["wrong"], 1)
+    print(f"SGBM's wrong answers >= {LARGE_ANSWER_PX:g} px ({causes['wrong']} px): "
+          + ", ".join(f"{key.replace('_', ' ')} {100 * causes[key] / wrong:.0f} %"
+                      for key in ("trail", "border", "false_match")))
     return 0
 
 

@@ -21,7 +21,9 @@ each compared with SGBM (``eventvision.matching.sgbm``) and the constant trainin
   surfaces and rig oscillate (periods 1-2 s), so speeds pass through zero and back; every third 50 ms window
   from 100 ms on (10 windows), in process. The other sets see a scene's first 100 ms (motion at its fastest,
   as in training); this one asks whether the answers hold over a long stream. **long_start**: the first two
-  windows of the same scenes, for comparison.
+  windows of the same scenes, for comparison. **long_fresh**: the windows of "long", each emulated from a fresh sensor
+  started 10 ms before it (as in training) instead of cut from the stream: is a later window hard because of the
+  sensor's history or because of the motion?
 * **mvsec / dsec**: per family, ``--clips`` fresh scenes of 100 ms (two 50 ms windows each, seen from
   10 ms after the scene starts like the training samples) at the layout's size, rig of the layout
   (MVSEC: f 226 px, b 0.1 m; DSEC: f 570 px, b 0.6 m; disparities drawn over 0.5..64 px as in training),
@@ -65,7 +67,7 @@ LAYOUTS = {
 }
 CLIP_US = 100_000
 #: the sets ``--sets`` can name
-SETS = ("synthetic", "mvsec", "dsec", "long", "long_start", "independent", "independent_ground", "kitti")
+SETS = ("synthetic", "mvsec", "dsec", "long", "long_start", "long_fresh", "independent", "independent_ground", "kitti")
 #: ``--split val`` shifts every clip and recording seed by this much (disjoint from the test seeds, which step by at
 #: most 100 per family and clip) and scores the synthetic set on the dataset's ``val`` split: scenes to choose
 #: between checkpoints on, so the test sets stay unseen. The kitti set (one photograph pair) has no val clips.
@@ -287,10 +289,12 @@ def eval_kitti(task, model, clips: int, seed: int, constant: float, panels: list
     return tally
 
 
-def eval_long(task, model, family: str, clips: int, seed: int, constant: float, *, start: bool = False) -> Tally:
+def eval_long(task, model, family: str, clips: int, seed: int, constant: float, *, start: bool = False,
+              fresh: bool = False) -> Tally:
     """``clips`` scenes of ``family`` streamed for ``LONG_US`` at 346x260 (one oscillating scene each); the
     windows starting at ``LONG_FIRST_US + k * LONG_STRIDE_US``, or with ``start`` the same scenes' windows before
-    ``LONG_FIRST_US`` (the motion at its fastest, as in training)."""
+    ``LONG_FIRST_US`` (the motion at its fastest, as in training); with ``fresh`` each window's events come from a
+    fresh sensor started ``WARMUP_US`` before it (``SyntheticStereoRecording.fresh_sensor_window``)."""
     from eventvision.data.stereo.synthetic import SyntheticStereoRecording
     from eventvision.matching.sgbm import sgbm_from_events
 
@@ -304,6 +308,8 @@ def eval_long(task, model, family: str, clips: int, seed: int, constant: float, 
         for t0, t1, left, right in rec.iter_windows(WINDOW_US):
             if not start and (t0 < LONG_FIRST_US or (t0 - LONG_FIRST_US) % LONG_STRIDE_US):
                 continue
+            if fresh:
+                left, right = rec.fresh_sensor_window(t0, t1)
             pred = predict(task, model, encoder(left, right, t0, t1))
             sgbm = sgbm_from_events(left, right, t_start=t0, t_end=t1, width=scene.width, height=scene.height,
                                     max_disparity=max_d)
@@ -417,8 +423,9 @@ def main(argv=None) -> int:
     parser.add_argument("--clips", type=int, default=1, help="100 ms scenes per family and recording layout")
     parser.add_argument("--families", default="all", help="comma-separated families (default: all)")
     parser.add_argument("--sets", default="synthetic,mvsec,dsec,independent",
-                        help="synthetic, mvsec, dsec, long, long_start (training generator), independent and "
-                             "independent_ground (made another way) and kitti (a real scene with LiDAR GT)")
+                        help="synthetic, mvsec, dsec, long, long_start, long_fresh (training generator), "
+                             "independent and independent_ground (made another way) and kitti (a real scene with "
+                             "LiDAR GT)")
     parser.add_argument("--synthetic-size", default="", metavar="WxH",
                         help="size of the held-out synthetic scenes (default: the checkpoint's training size)")
     parser.add_argument("--median-samples", type=int, default=64, help="training scenes for the constant")
@@ -502,9 +509,9 @@ def main(argv=None) -> int:
                     ground = set_name == "independent_ground"
                     tally = eval_independent(task, model, family, args.clips, shift + (9_600 if ground else 9_000)
                                              + 100 * k, constant, ground=ground)
-                elif set_name in ("long", "long_start"):
+                elif set_name in ("long", "long_start", "long_fresh"):
                     tally = eval_long(task, model, family, args.clips, shift + 8_000 + 100 * k, constant,
-                                      start=set_name == "long_start")
+                                      start=set_name == "long_start", fresh=set_name == "long_fresh")
                 elif set_name == "synthetic":
                     tally = eval_synthetic(task, model, family, args.scenes, constant, panels, size, args.split)
                 else:

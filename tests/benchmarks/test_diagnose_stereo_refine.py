@@ -61,3 +61,25 @@ def test_kitti_trust_table_runs_on_the_real_scene(capsys):
     assert main(["--set", "kitti", "--scenes", "1"]) == 0
     out = capsys.readouterr().out
     assert "1 clips of the real scene" in out and out.count("SGBM answer") >= 3
+
+
+def test_wrong_large_answers_are_split_into_trails_borders_and_false_matches():
+    import numpy as np
+
+    from diagnose_stereo_refine import classify_wrong_answers
+
+    gt = np.full((8, 12), 10.0, np.float32)
+    gt[:, 8:] = 50.0                                    # a near surface on the right third at the window's end
+    gt[0, 0] = np.nan
+    earlier = np.full_like(gt, 10.0)
+    earlier[:, 2:4] = 50.0                              # ... which covered columns 2-3 earlier
+    sgbm = np.full_like(gt, np.nan)
+    sgbm[1, 2] = sgbm[2, 3] = 50.5                      # its trail, matched right: 2 trail px
+    sgbm[3, 7] = 49.0                                   # next to its border: 1 border px
+    sgbm[4, 5] = 47.0                                   # nothing near at 47 px: a false match
+    sgbm[5, 9] = 50.0                                   # right: not wrong
+    sgbm[6, 1] = 12.0                                   # wrong by 2 px only, and small: not counted
+    sgbm[0, 0] = 55.0                                   # no GT: not counted
+    causes = classify_wrong_answers(sgbm, gt, [earlier])
+    assert causes == {"wrong": 4, "trail": 2, "border": 1, "false_match": 1}
+    assert classify_wrong_answers(sgbm, gt, [])["trail"] == 0

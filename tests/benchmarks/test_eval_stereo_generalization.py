@@ -37,7 +37,7 @@ def test_tally_splits_the_error_by_event_support_and_gross_errors():
     assert row["model_epe_no_event"] == pytest.approx(11.0 / 10)
 
 
-def test_long_set_takes_every_strided_window_after_the_start_and_start_the_first_two(monkeypatch):
+def test_long_sets_take_every_strided_window_after_the_start_start_the_first_two_fresh_from_new_sensors(monkeypatch):
     import eval_stereo_generalization as bench
 
     from eventvision.engine.checkpoint import load_model_from_checkpoint
@@ -52,7 +52,10 @@ def test_long_set_takes_every_strided_window_after_the_start_and_start_the_first
     assert len(starts) == 2
     first = bench.eval_long(task, model, "plain", 1, 8_000, constant=0.0, start=True)
     assert len(starts) == 4                                  # the windows [0, 50) and [50, 100) ms
-    for tally in (rest, first):
+    fresh = bench.eval_long(task, model, "plain", 1, 8_000, constant=0.0, fresh=True)
+    assert len(starts) == 6 and fresh.n == rest.n            # the windows of "long", from fresh sensors
+    assert fresh.n_supported != rest.n_supported             # other events: no sensor history
+    for tally in (rest, first, fresh):
         row = tally.row()                                    # a zero prediction is off by the GT itself
         assert row["gt_pixels"] > 0 and row["model_epe"] == pytest.approx(row["constant_epe"])
 

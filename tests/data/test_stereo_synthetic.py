@@ -47,6 +47,26 @@ def test_recording_streams_windows_with_gt():
     assert gt.shape == (24, 40) and np.isfinite(gt).mean() > 0.5
 
 
+def test_fresh_sensor_window_restarts_the_sensors_shortly_before_the_window():
+    from eventvision.data.stereo.synthetic import WARMUP_US
+    from eventvision.errors import InvalidValueError
+
+    rec = SyntheticStereoRecording(duration_us=200_000, seed=1, scene=SCENE)
+    streamed = {t0: (left, right) for t0, _, left, right in rec.iter_windows(50_000)}
+    # the first window: its fresh sensor starts where the stream's did (no time before 0), so the same events
+    assert all(np.array_equal(a, b) for a, b in zip(rec.fresh_sensor_window(0, 50_000), streamed[0]))
+    early = rec.fresh_sensor_window(WARMUP_US, 50_000 + WARMUP_US)   # sensors started at 0, cut at 10 ms
+    first = streamed[0][0]
+    assert np.array_equal(early[0][early[0]["t"] < 50_000], first[first["t"] >= WARMUP_US])
+    # later: the window's own time span, the stream's scene, but not the stream's events (no history)
+    left, right = rec.fresh_sensor_window(150_000, 200_000)
+    for fresh, stream in ((left, streamed[150_000][0]), (right, streamed[150_000][1])):
+        assert fresh["t"].min() >= 150_000 and fresh["t"].max() < 200_000
+        assert 0.3 < len(fresh) / len(stream) < 3 and not np.array_equal(fresh, stream)
+    with pytest.raises(InvalidValueError, match="one-scene"):
+        SyntheticStereoRecording(duration_us=200_000, seed=2, scene=SCENE, clip_us=100_000).fresh_sensor_window(0, 1)
+
+
 def test_clip_recording_restarts_scenes_and_gt_follows():
     rec = SyntheticStereoRecording(duration_us=200_000, seed=2, scene=SCENE, clip_us=100_000)
     windows = list(rec.iter_windows(50_000))

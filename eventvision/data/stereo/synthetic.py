@@ -182,13 +182,20 @@ class SyntheticStereoDataset(torch.utils.data.Dataset):
     def window_events(self, index: int) -> tuple[np.ndarray, np.ndarray, int, int, np.ndarray]:
         """Scene ``index``'s raw material: ``(left events, right events, t0, t1, GT disparity [H, W])``,
         the window ``[t0, t1)`` (µs) and its GT at ``t1`` (px, NaN outside ``(0, max_disparity)``)."""
-        config = self.scene_config(index)
-        seed = self.scene_seed(index)
-        scene = StereoScene.random(config.camera, seed, config.params)
-        begin = self.window_start_us(seed)
-        t0, t1 = begin + WARMUP_US, begin + WARMUP_US + self.window_us
+        scene = self.scene_of(index)
+        begin, t0, t1 = self.window_times(index)
         left, right = scene.events(t1, frame_dt_us=self.scene.frame_dt_us, t_begin_us=begin)
         return left, right, t0, t1, mask_disparity(scene.disparity(t1), self.max_disparity)
+
+    def scene_of(self, index: int) -> StereoScene:
+        """Scene ``index`` itself (surfaces, rig motion, event statistics), e.g. for its GT at other times."""
+        config = self.scene_config(index)
+        return StereoScene.random(config.camera, self.scene_seed(index), config.params)
+
+    def window_times(self, index: int) -> tuple[int, int, int]:
+        """``(sensor start, t0, t1)`` (µs) of scene ``index``'s window ``[t0, t1)``."""
+        begin = self.window_start_us(self.scene_seed(index))
+        return begin, begin + WARMUP_US, begin + WARMUP_US + self.window_us
 
     def window_start_us(self, seed: int) -> int:
         """When the sensors of the scene with ``seed`` start (µs; the window follows ``WARMUP_US`` later):
@@ -291,6 +298,17 @@ class SyntheticStereoRecording:
                     if t0 >= t_start:
                         yield t0, t1, _slice(left, t0, t1), _slice(right, t0, t1)
             k += 1
+
+    def fresh_sensor_window(self, t0: int, t1: int) -> tuple[np.ndarray, np.ndarray]:
+        """The events of ``[t0, t1)`` (µs) of a one-scene recording (``clip_us`` = 0) as a fresh sensor started
+        ``WARMUP_US`` before ``t0`` sees them, like a training sample's window, instead of the stream's own
+        (whose sensors carry every earlier moment's state): -> ``(left, right)`` events."""
+        if self.clip_us:
+            raise InvalidValueError("fresh_sensor_window: only a one-scene recording (clip_us = 0) has one scene "
+                                    "to restart")
+        left, right = self._scene(0).events(int(t1), frame_dt_us=self.scene.frame_dt_us,
+                                            t_begin_us=max(int(t0) - WARMUP_US, 0))
+        return _slice(left, int(t0), int(t1)), _slice(right, int(t0), int(t1))
 
     def disparity_at(self, t_us: int) -> np.ndarray:
         t_us = int(t_us)
