@@ -176,12 +176,13 @@ def panel_row(
 
 def held_out_scene_config(train_synthetic, family: str, **changes):
     """The held-out scenes of ``family`` with the rig and sizes of a checkpoint's ``data.synthetic``: what the
-    checkpoint's training changed about the scenes themselves (sensor start times, rig rotation or a ground plane
-    in every family) is reset, so every checkpoint is scored on the same scenes."""
+    checkpoint's training changed about the scenes themselves (sensor start times, rig rotation, a ground plane
+    in every family or a cap on the rig's speed) is reset, so every checkpoint is scored on the same scenes."""
     from eventvision.data.stereo.synthetic import SyntheticStereoConfig
 
     return dataclasses.replace(SyntheticStereoConfig.from_config(train_synthetic), family=family,
-                               window_start_ms=(0.0, 0.0), ego_rotation_px_s=None, ground_prob=None, **changes)
+                               window_start_ms=(0.0, 0.0), ego_rotation_px_s=None, ground_prob=None,
+                               max_ego_image_speed_px_s=None, **changes)
 
 
 def eval_synthetic(

@@ -236,7 +236,7 @@ POSITIVE_KEYS = frozenset("""
     mlp_ratio width height image_scale train_size val_size gwc_groups head_stride max_dets
     fea_filter_multiplier mat_filter_multiplier block_multiplier synthetic_frames synthetic_supersample
     synthetic_videos synthetic_train_seqs test_clips test_crops val_clips val_crops fold tau image_std
-    polarity_channels depth_min depth_max
+    polarity_channels depth_min depth_max max_ego_image_speed_px_s
 """.split())
 #: counts and weights that may be 0 but never negative
 NON_NEGATIVE_KEYS = frozenset("""

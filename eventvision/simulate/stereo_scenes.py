@@ -28,6 +28,7 @@ Everything is deterministic given the seed.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -131,6 +132,9 @@ class SceneParams:
     hot_pixel_rate_hz: tuple[float, float] = (50.0, 500.0)
     ground_prob: float = 0.0                             # chance of a ground plane below the rig (random_ground)
     ground_disparity: tuple[float, float] = (8.0, 80.0)  # its disparity at the bottom image row (sets rig height)
+    #: cap on the image speed (px/s) the rig's translation gives the *nearest* surface (inf: none). The rig's speed is
+    #: drawn at the background's depth, so a far background makes near patches sweep at up to ~8,000 px/s.
+    max_ego_image_speed_px_s: float = math.inf
 
     def replace(self, **changes) -> "SceneParams":
         return dataclasses.replace(self, **changes)
@@ -290,11 +294,13 @@ def random_scene(camera: StereoCamera, rng: np.random.Generator, params: ScenePa
 
 def random_ego_velocity(camera: StereoCamera, surfaces: list[PlanarSurface], rng: np.random.Generator,
                         params: SceneParams = SceneParams()) -> tuple[float, float, float]:
-    """Rig translation (m/s): image-plane speed drawn in px/s at the background depth, any direction, plus
-    a depth component of at most ``ego_depth_rate`` x the nearest surface's depth per second."""
+    """Rig translation (m/s): image-plane speed drawn in px/s at the background depth, any direction (capped so
+    that the nearest surface moves at most ``max_ego_image_speed_px_s``), plus a depth component of at most
+    ``ego_depth_rate`` x the nearest surface's depth per second."""
     z_bg = float(surfaces[0].centre[2])
     z_near = min(float(s.centre[2]) for s in surfaces)
     speed = rng.uniform(*params.ego_speed_px_s) * z_bg / camera.focal_px
+    speed = min(speed, params.max_ego_image_speed_px_s * z_near / camera.focal_px)   # the draws stay the same
     angle = rng.uniform(0, 2 * np.pi)
     vz = rng.uniform(-1.0, 1.0) * params.ego_depth_rate * z_near
     return float(speed * np.cos(angle)), float(speed * np.sin(angle)), float(vz)

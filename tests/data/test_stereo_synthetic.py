@@ -220,3 +220,36 @@ def test_ground_option_puts_a_ground_under_every_family_s_rig_and_is_validated()
     changed = both & (gt_ground > gt_bare + 1e-3)
     assert changed.any() and (gt_ground[both] >= gt_bare[both] - 1e-4).all()
     assert np.nonzero(changed)[0].min() >= SCENE.height // 2 - 1
+
+
+def test_ego_speed_cap_bounds_the_nearest_surface_s_image_speed_and_keeps_the_draws():
+    import dataclasses
+
+    from eventvision.config import load_config
+    from eventvision.errors import ConfigError
+    from eventvision.simulate.stereo_scenes import StereoScene
+
+    scene = dataclasses.replace(SCENE, family="mixed", width=96, height=64, focal_px=80.0)
+    capped_cfg = dataclasses.replace(scene, max_ego_image_speed_px_s=150.0)
+    fastest = 0.0
+    for seed in range(40):
+        free = StereoScene.random(scene.camera, seed, scene.params)
+        capped = StereoScene.random(capped_cfg.camera, seed, capped_cfg.params)
+        z_near = min(float(s.centre[2]) for s in free.surfaces)
+        speed = lambda sc: scene.focal_px * float(np.hypot(*sc.ego_velocity[:2])) / z_near   # noqa: E731
+        fastest = max(fastest, speed(free))
+        assert speed(capped) <= 150.0 + 1e-6 and speed(capped) <= speed(free) + 1e-9
+        # the same draws: surfaces and direction unchanged, only the rig's speed scaled down
+        assert all(np.allclose(a.centre, b.centre) for a, b in zip(free.surfaces, capped.surfaces))
+        assert np.isclose(np.arctan2(*capped.ego_velocity[1::-1]), np.arctan2(*free.ego_velocity[1::-1]))
+        assert capped.ego_velocity[2] == free.ego_velocity[2]
+    assert fastest > 150.0                                  # the cap did bind somewhere
+    cfg = load_config("stereo/refine", ["data.synthetic.max_ego_image_speed_px_s=500"]).data.synthetic
+    assert SyntheticStereoConfig.from_config(cfg).for_index(3).params.max_ego_image_speed_px_s == 500.0
+    assert SyntheticStereoConfig.from_config(load_config("stereo/refine").data.synthetic).for_index(3).params \
+        .max_ego_image_speed_px_s == np.inf
+    with pytest.raises(ConfigError, match="max_ego_image_speed_px_s"):
+        SyntheticStereoConfig(max_ego_image_speed_px_s=0.0)
+    for bad in ("data.synthetic.max_ego_image_speed_px_s=-5", "data.synthetic.max_ego_image_speed_px_s=fast"):
+        with pytest.raises(ConfigError, match="max_ego_image_speed_px_s"):
+            SyntheticStereoConfig.from_config(load_config("stereo/refine", [bad]).data.synthetic)

@@ -57,6 +57,9 @@ class SyntheticStereoConfig:
     #: chance of a ground plane below the rig in every scene (see SceneParams.ground_prob), replacing the family's
     #: own (None: the family's; only the "ground" family has one)
     ground_prob: float | None = None
+    #: cap on the image speed (px/s) the rig's translation gives the nearest surface (see
+    #: SceneParams.max_ego_image_speed_px_s), replacing the family's (None: the family's, no cap)
+    max_ego_image_speed_px_s: float | None = None
 
     def __post_init__(self):
         if self.family not in FAMILIES and self.family != ALL_FAMILIES:
@@ -72,6 +75,9 @@ class SyntheticStereoConfig:
         if self.ground_prob is not None and not 0.0 <= self.ground_prob <= 1.0:
             raise ConfigError(f"data.synthetic.ground_prob must be null or a probability in [0, 1], got "
                               f"{self.ground_prob}")
+        if self.max_ego_image_speed_px_s is not None and not self.max_ego_image_speed_px_s > 0:
+            raise ConfigError(f"data.synthetic.max_ego_image_speed_px_s must be null or a speed > 0 (px/s), got "
+                              f"{self.max_ego_image_speed_px_s}")
 
     def for_index(self, index: int) -> "SyntheticStereoConfig":
         """The config of scene ``index``: itself, or with ``family: all`` the family ``index mod 11`` in the
@@ -94,6 +100,8 @@ class SyntheticStereoConfig:
             params = params.replace(ego_rotation_px_s=tuple(self.ego_rotation_px_s))
         if self.ground_prob is not None:
             params = params.replace(ground_prob=float(self.ground_prob))
+        if self.max_ego_image_speed_px_s is not None:
+            params = params.replace(max_ego_image_speed_px_s=float(self.max_ego_image_speed_px_s))
         return params
 
     @property
@@ -110,12 +118,18 @@ class SyntheticStereoConfig:
                    family=str(syn_cfg.get("family", "mixed")),
                    window_start_ms=tuple(float(v) for v in (syn_cfg.get("window_start_ms") or (0.0, 0.0))),
                    ego_rotation_px_s=_optional_range(syn_cfg.get("ego_rotation_px_s")),
-                   ground_prob=_optional_float(syn_cfg.get("ground_prob")))
+                   ground_prob=_optional_float(syn_cfg, "ground_prob"),
+                   max_ego_image_speed_px_s=_optional_float(syn_cfg, "max_ego_image_speed_px_s"))
 
 
-def _optional_float(value) -> float | None:
-    """A config's number (checked with the config) as a float, or None."""
-    return None if value is None else float(value)
+def _optional_float(syn_cfg, key: str) -> float | None:
+    """``data.synthetic.<key>``: a number as a float, or None (null or absent); anything else is a ConfigError."""
+    value = syn_cfg.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"data.synthetic.{key} must be null or a number, got {value!r}")
+    return float(value)
 
 
 def _optional_range(value) -> tuple[float, float] | None:
