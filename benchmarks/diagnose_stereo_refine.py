@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # the same "gross error" as the test-set tables, and their kitti windows and prediction
 from eval_stereo_generalization import CLIP_US, GROSS_PX, kitti_windows, predict  # noqa: E402
+from select_stereo_checkpoint import SCENE_RESETS  # noqa: E402
 
 #: bins of SGBM's answer (px) for the trust table
 ANSWER_BINS_PX = (0.0, 10.0, 20.0, 35.0, 45.0, 55.0, 64.0)
@@ -113,10 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     from eventvision.utils.disparity import valid_disparity
 
     torch.set_num_threads(1)
-    # the val scenes of the earlier tables whatever the checkpoint's training changed about them (stage 5's rotation)
+    # the val scenes of the earlier tables whatever the checkpoint's training changed about them, as the selection's v1
     task, model, _ = load_model_from_checkpoint(
-        args.checkpoint, overrides=["data.crop=null", f"data.synthetic.focal_px={args.focal_px}",
-                                    "data.synthetic.ego_rotation_px_s=null"])
+        args.checkpoint, overrides=["data.crop=null", f"data.synthetic.focal_px={args.focal_px}", *SCENE_RESETS])
     if task.arch != "sgbm_refine" or not model.cfg.correlation:
         print(f"{args.checkpoint}: needs an SGBM-refine checkpoint with the matching branch "
               "(model.refine.correlation > 0)", file=sys.stderr)
