@@ -35,10 +35,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 #: the families of v3 (the 12 of the test tables, without the later `ground`)
 V3_FAMILIES = "mixed,fronto,slanted,clutter,dots,smooth,edges,low_texture,fast,noisy,plain,rotating"
-#: overrides that reset the scene options a training may have changed (rotation, sensor starts, ground planes, a
-#: speed cap), so that every checkpoint is scored on the same val scenes
+#: overrides that reset what a training may have changed about the val scenes (rotation, sensor starts, ground
+#: planes, a speed cap, and the seed, which offsets every scene's seed), so that every checkpoint is scored on the
+#: same val scenes
 SCENE_RESETS = ("data.synthetic.ego_rotation_px_s=null", "data.synthetic.window_start_ms=[0,0]",
-                "data.synthetic.ground_prob=null", "data.synthetic.max_ego_image_speed_px_s=null")
+                "data.synthetic.ground_prob=null", "data.synthetic.max_ego_image_speed_px_s=null", "seed=0")
 #: v1's overrides: full frames at the MVSEC focal length, on the same scenes for every checkpoint
 V1_OVERRIDES = ("data.crop=null", "data.synthetic.focal_px=226") + SCENE_RESETS
 #: eval_stereo_generalization.py arguments of the other sets: (set name, clips, extra arguments)

@@ -86,6 +86,21 @@ def test_held_out_scenes_do_not_inherit_what_a_checkpoint_trained_on():
     assert bench.held_out_scene_config(cfg, "mixed").params.ego_rotation_px_s == (0.0, 0.0)
 
 
+def test_synthetic_scenes_do_not_follow_the_checkpoint_training_seed(monkeypatch):
+    import eval_stereo_generalization as bench
+
+    from eventvision.engine.checkpoint import load_model_from_checkpoint
+    from eventvision.inference.stereo import BUNDLED_CHECKPOINT
+
+    task, model, _ = load_model_from_checkpoint(BUNDLED_CHECKPOINT, device="cpu", task_name="stereo")
+    monkeypatch.setattr(bench, "predict", lambda task, model, inputs: np.zeros(inputs["guide"].shape[-2:], np.float32))
+    tallies = []
+    for seed in (0, 7):                          # a checkpoint trained with another seed
+        task.cfg.seed = seed
+        tallies.append(bench.eval_synthetic(task, model, "fronto", 1, 0.0, None, (64, 48), "val").row())
+    assert tallies[0]["gt_pixels"] > 0 and tallies[0] == tallies[1]
+
+
 def test_a_kitti_root_without_frames_is_one_line_and_exit_2(tmp_path):
     import subprocess
 

@@ -39,6 +39,7 @@ def test_a_candidate_that_loses_to_sgbm_on_its_pixels_outside_v1_is_not_chosen()
 def test_commands_and_results_of_each_set(tmp_path):
     v1 = command("v1", Path("c.pt"), tmp_path / "a.json")
     assert v1[1:5] == ["-m", "eventvision", "eval", "stereo"] and "data.synthetic.ground_prob=null" in v1
+    assert "seed=0" in v1                       # the val scenes, not those of a checkpoint's training seed
     v3 = command("v3", Path("c.pt"), tmp_path / "b.json")
     assert v3[v3.index("--sets") + 1] == "long" and "rotating" in v3[v3.index("--families") + 1]
     v2g = command("v2g", Path("c.pt"), tmp_path / "c.json")
