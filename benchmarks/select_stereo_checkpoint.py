@@ -7,8 +7,8 @@
 Validation sets (none of them a test set; every clip seed shifted by ``--split val``):
 
 * **v1**: the generator's full-frame validation at 346x260 (``eventvision eval stereo --method both --split val``,
-  scene starts, no rotation, no ground, no speed cap: whatever a checkpoint's training changed about the scenes is
-  reset, so every checkpoint sees the same scenes);
+  scene starts, no rotation, no ground, no speed cap, seed 0: whatever a checkpoint's training changed about the
+  scenes is reset, so every checkpoint sees the same scenes);
 * **v2**: 30 clips made another way (``eval_stereo_generalization.py --split val --sets independent --clips 10``);
 * **v3**: continuous 1.5 s streams of the 12 families (``--split val --sets long --clips 1``);
 * **v2g**: 30 clips made another way with a ground plane (``--sets independent_ground --clips 10``): in the rule since
