@@ -81,6 +81,13 @@ INDEPENDENT_TEXTURES = ("photo", "dots", "sine")
 WINDOW_US = 50_000
 #: errors above this (px) are "gross": the answer is in another match, not off by sub-pixel refinement
 GROSS_PX = 4.0
+#: what a checkpoint's training may change about the synthetic scenes themselves (sensor start times, rig rotation,
+#: a ground plane in every family, a cap on the rig's speed), reset for every held-out and val scene
+HELD_OUT_SCENE_RESETS = {"window_start_ms": (0.0, 0.0), "ego_rotation_px_s": None, "ground_prob": None,
+                         "max_ego_image_speed_px_s": None}
+#: the synthetic datasets' seed for held-out and val scenes: a checkpoint's training ``seed`` offsets every scene
+#: seed, so following it would score each checkpoint on other scenes
+HELD_OUT_SEED = 0
 
 
 class Tally:
@@ -175,14 +182,21 @@ def panel_row(
 
 
 def held_out_scene_config(train_synthetic, family: str, **changes):
-    """The held-out scenes of ``family`` with the rig and sizes of a checkpoint's ``data.synthetic``: what the
-    checkpoint's training changed about the scenes themselves (sensor start times, rig rotation, a ground plane
-    in every family or a cap on the rig's speed) is reset, so every checkpoint is scored on the same scenes."""
+    """The held-out scenes of ``family`` with the rig and sizes of a checkpoint's ``data.synthetic``, with
+    :data:`HELD_OUT_SCENE_RESETS` applied, so every checkpoint is scored on the same scenes (the dataset's seed is
+    :data:`HELD_OUT_SEED`)."""
     from eventvision.data.stereo.synthetic import SyntheticStereoConfig
 
     return dataclasses.replace(SyntheticStereoConfig.from_config(train_synthetic), family=family,
-                               window_start_ms=(0.0, 0.0), ego_rotation_px_s=None, ground_prob=None,
-                               max_ego_image_speed_px_s=None, **changes)
+                               **HELD_OUT_SCENE_RESETS, **changes)
+
+
+def held_out_scene_overrides() -> tuple[str, ...]:
+    """:data:`HELD_OUT_SCENE_RESETS` and :data:`HELD_OUT_SEED` as ``key=value`` overrides of a stereo task config
+    (for ``eventvision eval stereo`` and :func:`eventvision.engine.checkpoint.load_model_from_checkpoint`)."""
+    resets = [f"data.synthetic.{key}={json.dumps(list(value) if isinstance(value, tuple) else value)}"
+              for key, value in HELD_OUT_SCENE_RESETS.items()]
+    return (*resets, f"seed={HELD_OUT_SEED}")
 
 
 def eval_synthetic(
@@ -200,7 +214,7 @@ def eval_synthetic(
     ds = SyntheticStereoDataset(
         split=split,
         num_samples=scenes,
-        seed=0,  # not the checkpoint's training seed: every checkpoint is scored on the same held-out scenes
+        seed=HELD_OUT_SEED,
         window_us=WINDOW_US,
         num_bins=int(data.num_bins),
         max_disparity=float(data.max_disparity),

@@ -33,13 +33,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from eval_stereo_generalization import held_out_scene_overrides  # noqa: E402
 #: the families of v3 (the 12 of the test tables, without the later `ground`)
 V3_FAMILIES = "mixed,fronto,slanted,clutter,dots,smooth,edges,low_texture,fast,noisy,plain,rotating"
-#: overrides that reset what a training may have changed about the val scenes (rotation, sensor starts, ground
-#: planes, a speed cap, and the seed, which offsets every scene's seed), so that every checkpoint is scored on the
-#: same val scenes
-SCENE_RESETS = ("data.synthetic.ego_rotation_px_s=null", "data.synthetic.window_start_ms=[0,0]",
-                "data.synthetic.ground_prob=null", "data.synthetic.max_ego_image_speed_px_s=null", "seed=0")
+#: overrides that reset what a training may have changed about the val scenes (the held-out scenes of
+#: eval_stereo_generalization.py, one definition), so that every checkpoint is scored on the same val scenes
+SCENE_RESETS = held_out_scene_overrides()
 #: v1's overrides: full frames at the MVSEC focal length, on the same scenes for every checkpoint
 V1_OVERRIDES = ("data.crop=null", "data.synthetic.focal_px=226") + SCENE_RESETS
 #: eval_stereo_generalization.py arguments of the other sets: (set name, clips, extra arguments)

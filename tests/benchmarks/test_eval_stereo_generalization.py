@@ -145,3 +145,25 @@ def test_independent_ground_set_asks_for_ground_clips_on_their_own_seeds(monkeyp
     ground = [c for c in calls if c[2]]
     assert [c[0] for c in ground] == list(bench.INDEPENDENT_TEXTURES) and len(plain) == len(ground)
     assert not {s + k for _, s, _ in plain for k in range(3)} & {s + k for _, s, _ in ground for k in range(3)}
+
+
+def test_val_overrides_and_held_out_scenes_reset_the_same_fields():
+    """select_stereo_checkpoint's v1 (config overrides for `eventvision eval`) and this benchmark's held-out scenes
+    (a dataclass replace) are built from one definition: a config changed the way trainings change it, once
+    overridden, gives the scenes held_out_scene_config gives, and the seed of the held-out datasets."""
+    import eval_stereo_generalization as bench
+
+    from eventvision.config import apply_overrides, load_config
+    from eventvision.data.stereo.synthetic import SyntheticStereoConfig
+
+    cfg = load_config("stereo/refine")
+    trained = apply_overrides(cfg, ["seed=3", "data.synthetic.window_start_ms=[0,1000]",
+                                    "data.synthetic.ego_rotation_px_s=[0,300]", "data.synthetic.ground_prob=0.3",
+                                    "data.synthetic.max_ego_image_speed_px_s=1500"])
+    overridden = apply_overrides(trained, bench.held_out_scene_overrides())
+    family = str(trained.data.synthetic.family)
+    assert SyntheticStereoConfig.from_config(overridden.data.synthetic) == bench.held_out_scene_config(
+        trained.data.synthetic, family)
+    assert SyntheticStereoConfig.from_config(trained.data.synthetic) != bench.held_out_scene_config(
+        trained.data.synthetic, family)
+    assert overridden.seed == bench.HELD_OUT_SEED
