@@ -33,7 +33,9 @@ def test_registered():
 
 
 def test_small_detector_learns_a_training_scene(tmp_path):
-    cfg = _cfg(tmp_path)
+    # 10 epochs: after 8 the AP below was 0.94 on one CPU and above 1 on others (float arithmetic); after 10, 18 on the
+    # machine where 8 gave 0.94
+    cfg = _cfg(tmp_path, **{"train.epochs": 10})
     task = Detect3DTask.from_config(cfg)
     trainer = Trainer.from_config(cfg, task)
     before = evaluate(task, trainer.model, "train", "cpu")["Car/bev/R40/easy"]
@@ -52,10 +54,9 @@ def test_small_detector_learns_a_training_scene(tmp_path):
     assert sum(depth[-4:]) < sum(depth[:4]), depth
     metrics = evaluate(task, trainer.model, "train", "cpu")
     # KITTI AP (loose: BEV IoU 0.5) of the next-frame boxes on the scene it trained on, against the same detector
-    # before training (0 AP); the trained figure depends on the CPU's float arithmetic (0.94 on one 2-core machine,
-    # above 1 on others), so the bound is half of that
+    # before training (0 AP)
     after = metrics["Car/bev/R40/easy"]
-    assert after > before + 0.5, (before, {k: v for k, v in metrics.items() if k.startswith("Car")})
+    assert after > before + 1.0, (before, {k: v for k, v in metrics.items() if k.startswith("Car")})
     # the checkpoint the engine wrote rebuilds the same detector
     _, model, ckpt = load_model_from_checkpoint(tmp_path / "run" / "last.pt", task_name="detect3d")
     assert ckpt["task"] == "detect3d" and model.fusion is not None
