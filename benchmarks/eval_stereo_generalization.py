@@ -82,9 +82,10 @@ WINDOW_US = 50_000
 #: errors above this (px) are "gross": the answer is in another match, not off by sub-pixel refinement
 GROSS_PX = 4.0
 #: what a checkpoint's training may change about the synthetic scenes themselves (sensor start times, rig rotation,
-#: a ground plane in every family, a cap on the rig's speed), reset for every held-out and val scene
+#: a ground plane in every family, a cap on the rig's speed, dead-leaves textures), reset for every held-out and val
+#: scene
 HELD_OUT_SCENE_RESETS = {"window_start_ms": (0.0, 0.0), "ego_rotation_px_s": None, "ground_prob": None,
-                         "max_ego_image_speed_px_s": None}
+                         "max_ego_image_speed_px_s": None, "leaves_prob": None}
 #: the synthetic datasets' seed for held-out and val scenes: a checkpoint's training ``seed`` offsets every scene
 #: seed, so following it would score each checkpoint on other scenes
 HELD_OUT_SEED = 0

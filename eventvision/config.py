@@ -248,7 +248,7 @@ NON_NEGATIVE_KEYS = frozenset("""
 SPLIT_NAMES = ("train", "val", "test")
 #: fractions in [0, 1] (dropout in [0, 1))
 UNIT_KEYS = frozenset("momentum warmup_factor min_lr_ratio score_thresh nms_thresh fusion_prob_factor ground_prob "
-                      "image_mean".split())
+                      "leaves_prob image_mean".split())
 #: lists whose entries are all > 0
 POSITIVE_LIST_KEYS = frozenset("dims depths bev_blocks voxel_size anchor_sizes crop".split())
 #: [low, high] pairs

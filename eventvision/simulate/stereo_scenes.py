@@ -13,7 +13,8 @@ a floor: the surface nearly parallel to the optical axis whose disparity grows r
 bottom, present in every driving and most hand-held recordings). Textures are attached to the
 surfaces (functions of the surface's own X/Y coordinates), so both cameras see the same texture at the
 same 3-D point; their kinds are what real scenes offer a matcher: blurred noise, random dots, smooth
-1/f ("pink") noise, edges (piecewise-constant rectangles) and low-texture (nearly flat) surfaces. Each
+1/f ("pink") noise, edges (piecewise-constant rectangles), low-texture (nearly flat) surfaces and, if asked,
+"dead leaves" (occluding discs of every size: the edge and scale statistics of natural images). Each
 camera view is ray-cast per pixel (nearest surface wins, so occlusions are exact); intensity frames over
 time go through the event emulator (:mod:`eventvision.simulate.emulator`: per-pixel threshold spread,
 refractory period, background-activity noise) plus hot pixels, giving left/right events. Ground truth
@@ -94,7 +95,7 @@ class PlanarSurface:
         return np.asarray(self.centre) + _oscillate(t_s, self.period_s) * np.asarray(self.velocity)
 
 
-TEXTURE_KINDS = ("noise", "dots", "pink", "edges", "flat")
+TEXTURE_KINDS = ("noise", "dots", "pink", "edges", "flat", "leaves")
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,9 @@ class SceneParams:
     #: cap on the image speed (px/s) the rig's translation gives the *nearest* surface (inf: none). The rig's speed is
     #: drawn at the background's depth, so a far background makes near patches sweep at up to ~8,000 px/s.
     max_ego_image_speed_px_s: float = math.inf
+    #: chance that a surface's texture is a dead-leaves one ("leaves") instead of one of ``textures``; 0 draws nothing,
+    #: so scenes made without it stay as they were
+    leaves_prob: float = 0.0
 
     def replace(self, **changes) -> "SceneParams":
         return dataclasses.replace(self, **changes)
@@ -227,6 +231,8 @@ def make_texture(kind: str, rng: np.random.Generator, cells: int = TEXTURE_CELLS
             y0, x0 = rng.integers(0, cells, 2)
             h, w = rng.integers(2, cells // 2, 2)
             grid[np.ix_((y0 + np.arange(h)) % cells, (x0 + np.arange(w)) % cells)] = rng.uniform()
+    elif kind == "leaves":                                # dead leaves: opaque discs of power-law sizes
+        grid = _dead_leaves(rng, cells)
     elif kind == "flat":                                  # low texture: faint smooth shading only
         grid = ndimage.gaussian_filter(rng.uniform(0, 1, (cells, cells)), sigma=6.0, mode="wrap")
         grid = (grid - grid.min()) / max(float(np.ptp(grid)), 1e-6)
@@ -236,8 +242,28 @@ def make_texture(kind: str, rng: np.random.Generator, cells: int = TEXTURE_CELLS
     return _normalise(grid, rng, mean, amplitude)
 
 
+def _dead_leaves(rng: np.random.Generator, cells: int, num_leaves: int = 800) -> np.ndarray:
+    """A wrapping [cells, cells] dead-leaves grid: discs of uniform grey level dropped one on top of the other, radii
+    (cells) drawn with density ~ r^-3 between 0.6 and cells/4, the model whose occlusion edges and 1/f spectrum match
+    natural images' (Lee, Mumford & Huang, IJCV 2001). 800 leaves cover ~90 % of a 48-cell grid."""
+    r_min, r_max = 0.6, cells / 4
+    u = rng.uniform(size=num_leaves)
+    radii = (r_min ** -2 - u * (r_min ** -2 - r_max ** -2)) ** -0.5       # inverse CDF of p(r) ~ r^-3
+    centres = rng.uniform(0, cells, (num_leaves, 2))
+    levels = rng.uniform(0, 1, num_leaves)
+    grid = np.full((cells, cells), rng.uniform())
+    idx = np.arange(cells, dtype=np.float64) + 0.5
+    for (cy, cx), r, level in zip(centres, radii, levels):
+        dy = (idx - cy + cells / 2) % cells - cells / 2                     # wrapped offsets
+        dx = (idx - cx + cells / 2) % cells - cells / 2
+        grid[dy[:, None] ** 2 + dx[None, :] ** 2 <= r * r] = level
+    return ndimage.gaussian_filter(grid, sigma=0.4, mode="wrap")          # a pixel's footprint, not aliased steps
+
+
 def _random_texture(rng: np.random.Generator, params: SceneParams | None = None) -> np.ndarray:
     params = params or SceneParams()
+    if params.leaves_prob > 0 and rng.uniform() < params.leaves_prob:
+        return make_texture("leaves", rng, mean=params.texture_mean, amplitude=params.texture_amplitude)
     kinds = dict(params.textures)
     names = [k for k in TEXTURE_KINDS if kinds.get(k, 0) > 0]
     w = np.array([kinds[k] for k in names], dtype=np.float64)

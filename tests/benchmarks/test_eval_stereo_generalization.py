@@ -160,7 +160,7 @@ def test_val_overrides_and_held_out_scenes_reset_the_same_fields():
     cfg = load_config("stereo/refine")
     trained = apply_overrides(cfg, ["seed=3", "data.synthetic.window_start_ms=[0,1000]",
                                     "data.synthetic.ego_rotation_px_s=[0,300]", "data.synthetic.ground_prob=0.3",
-                                    "data.synthetic.max_ego_image_speed_px_s=1500"])
+                                    "data.synthetic.max_ego_image_speed_px_s=1500", "data.synthetic.leaves_prob=0.3"])
     overridden = apply_overrides(trained, bench.held_out_scene_overrides())
     family = str(trained.data.synthetic.family)
     assert SyntheticStereoConfig.from_config(overridden.data.synthetic) == bench.held_out_scene_config(

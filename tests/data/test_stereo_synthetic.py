@@ -253,3 +253,20 @@ def test_ego_speed_cap_bounds_the_nearest_surface_s_image_speed_and_keeps_the_dr
     for bad in ("data.synthetic.max_ego_image_speed_px_s=-5", "data.synthetic.max_ego_image_speed_px_s=fast"):
         with pytest.raises(ConfigError, match="max_ego_image_speed_px_s"):
             SyntheticStereoConfig.from_config(load_config("stereo/refine", [bad]).data.synthetic)
+
+
+def test_leaves_option_reaches_every_family_s_scenes_and_is_validated():
+    import dataclasses
+
+    from eventvision.config import load_config
+    from eventvision.errors import ConfigError
+
+    cfg = load_config("stereo/refine", ["data.synthetic.leaves_prob=0.3"]).data.synthetic
+    assert SyntheticStereoConfig.from_config(cfg).for_index(4).params.leaves_prob == 0.3     # the dots family too
+    assert SyntheticStereoConfig.from_config(load_config("stereo/refine").data.synthetic).leaves_prob is None
+    assert dataclasses.replace(SCENE, family="smooth").params.leaves_prob == 0.0
+    with pytest.raises(ConfigError, match="leaves_prob"):
+        SyntheticStereoConfig(leaves_prob=-0.1)
+    for bad in ("data.synthetic.leaves_prob=1.5", "data.synthetic.leaves_prob=many"):
+        with pytest.raises(ConfigError, match="leaves_prob"):
+            SyntheticStereoConfig.from_config(load_config("stereo/refine", [bad]).data.synthetic)

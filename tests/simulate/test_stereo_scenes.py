@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from eventvision.simulate.stereo_scenes import (FAMILIES, TEXTURE_CELLS, TEXTURE_KINDS, PlanarSurface,
+from eventvision.simulate.stereo_scenes import (FAMILIES, RANDOMIZED, TEXTURE_CELLS, TEXTURE_KINDS, PlanarSurface,
                                                 RectifyDistortion, SceneParams, StereoCamera, StereoScene,
                                                 family_params, make_stereo_sample, make_texture)
 
@@ -195,6 +195,42 @@ def test_texture_kinds_wrap_and_differ(kind):
     assert spread < 0.1 if kind == "flat" else spread > 0.3            # low texture is nearly flat
     if kind == "edges":                                                # piecewise constant: few levels
         assert len(np.unique(np.round(tex, 6))) <= 17
+
+
+def test_dead_leaves_texture_is_scale_invariant_with_flat_interiors():
+    """Dead leaves: a power spectrum falling like 1/f^1.2..1/f^2.6 (blurred white noise, the ``noise`` kind, is
+    nearly flat) and large constant interiors between occlusion edges (a third or more of neighbouring cells equal)."""
+    def spectral_slope(tex):
+        power = np.abs(np.fft.fft2(tex - tex.mean())) ** 2
+        fy, fx = np.meshgrid(np.fft.fftfreq(TEXTURE_CELLS), np.fft.fftfreq(TEXTURE_CELLS), indexing="ij")
+        f = np.hypot(fx, fy)
+        band = (f >= 2 / TEXTURE_CELLS) & (f <= 0.25)
+        return np.polyfit(np.log(f[band]), np.log(power[band] + 1e-12), 1)[0]
+
+    for seed in range(5):
+        leaves = make_texture("leaves", np.random.default_rng(seed))
+        assert -2.6 < spectral_slope(leaves) < -1.2
+        assert (np.abs(np.diff(leaves, axis=1)) < 0.02 * np.ptp(leaves)).mean() > 0.3
+        assert spectral_slope(make_texture("noise", np.random.default_rng(seed))) > -1.0
+
+
+def test_leaves_prob_textures_surfaces_with_dead_leaves_and_draws_nothing_at_zero(monkeypatch):
+    from eventvision.simulate import stereo_scenes
+
+    cam = StereoCamera(width=64, height=48, focal_px=60.0, baseline_m=0.1)
+    # at 0 (the default) nothing is drawn: a scene is the one made before the option existed (figures of then)
+    scene = StereoScene.random(cam, 7, RANDOMIZED.replace(ground_prob=0.5))
+    assert len(scene.surfaces) == 4
+    assert float(sum(s.texture.sum() for s in scene.surfaces)) == pytest.approx(4612.7122505296675, rel=1e-12)
+    kinds = []
+    real = stereo_scenes.make_texture
+    monkeypatch.setattr(stereo_scenes, "make_texture", lambda kind, *a, **k: kinds.append(kind) or real(kind, *a, **k))
+    for prob in (1.0, 0.3, 0.0):
+        kinds.clear()
+        for seed in range(30):
+            StereoScene.random(cam, seed, RANDOMIZED.replace(leaves_prob=prob, ground_prob=0.3))
+        share = kinds.count("leaves") / len(kinds)
+        assert {1.0: share == 1.0, 0.3: 0.15 < share < 0.45, 0.0: share == 0.0}[prob], (prob, share)
 
 
 def test_families_cover_disparity_range_ego_motion_and_event_statistics():

@@ -60,6 +60,9 @@ class SyntheticStereoConfig:
     #: cap on the image speed (px/s) the rig's translation gives the nearest surface (see
     #: SceneParams.max_ego_image_speed_px_s), replacing the family's (None: the family's, no cap)
     max_ego_image_speed_px_s: float | None = None
+    #: chance that a surface gets a dead-leaves texture instead of its family's (see SceneParams.leaves_prob),
+    #: replacing the family's (None: the family's, 0)
+    leaves_prob: float | None = None
 
     def __post_init__(self):
         if self.family not in FAMILIES and self.family != ALL_FAMILIES:
@@ -78,6 +81,9 @@ class SyntheticStereoConfig:
         if self.max_ego_image_speed_px_s is not None and not self.max_ego_image_speed_px_s > 0:
             raise ConfigError(f"data.synthetic.max_ego_image_speed_px_s must be null or a speed > 0 (px/s), got "
                               f"{self.max_ego_image_speed_px_s}")
+        if self.leaves_prob is not None and not 0.0 <= self.leaves_prob <= 1.0:
+            raise ConfigError(f"data.synthetic.leaves_prob must be null or a probability in [0, 1], got "
+                              f"{self.leaves_prob}")
 
     def for_index(self, index: int) -> "SyntheticStereoConfig":
         """The config of scene ``index``: itself, or with ``family: all`` the family ``index mod 11`` in the
@@ -102,6 +108,8 @@ class SyntheticStereoConfig:
             params = params.replace(ground_prob=float(self.ground_prob))
         if self.max_ego_image_speed_px_s is not None:
             params = params.replace(max_ego_image_speed_px_s=float(self.max_ego_image_speed_px_s))
+        if self.leaves_prob is not None:
+            params = params.replace(leaves_prob=float(self.leaves_prob))
         return params
 
     @property
@@ -119,7 +127,8 @@ class SyntheticStereoConfig:
                    window_start_ms=tuple(float(v) for v in (syn_cfg.get("window_start_ms") or (0.0, 0.0))),
                    ego_rotation_px_s=_optional_range(syn_cfg.get("ego_rotation_px_s")),
                    ground_prob=_optional_float(syn_cfg, "ground_prob"),
-                   max_ego_image_speed_px_s=_optional_float(syn_cfg, "max_ego_image_speed_px_s"))
+                   max_ego_image_speed_px_s=_optional_float(syn_cfg, "max_ego_image_speed_px_s"),
+                   leaves_prob=_optional_float(syn_cfg, "leaves_prob"))
 
 
 def _optional_float(syn_cfg, key: str) -> float | None:
