@@ -31,6 +31,8 @@ FAMILY_OFFSET = 100_000
 ALL_FAMILIES = "all"
 #: emulation starts this long before a sample's window, so its first SBT bin sees a steady event rate
 WARMUP_US = 10_000
+#: config fields (a number or null) that, when set, replace every family's :class:`SceneParams` field of the same name
+SCALAR_SCENE_OVERRIDES = ("ground_prob", "max_ego_image_speed_px_s", "leaves_prob")
 
 
 @dataclass(frozen=True)
@@ -75,15 +77,13 @@ class SyntheticStereoConfig:
         if self.ego_rotation_px_s is not None and not 0 <= self.ego_rotation_px_s[0] <= self.ego_rotation_px_s[1]:
             raise ConfigError(f"data.synthetic.ego_rotation_px_s must be null or [low, high] with 0 <= low <= high "
                               f"(px/s), got {list(self.ego_rotation_px_s)}")
-        if self.ground_prob is not None and not 0.0 <= self.ground_prob <= 1.0:
-            raise ConfigError(f"data.synthetic.ground_prob must be null or a probability in [0, 1], got "
-                              f"{self.ground_prob}")
+        for key in ("ground_prob", "leaves_prob"):
+            value = getattr(self, key)
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise ConfigError(f"data.synthetic.{key} must be null or a probability in [0, 1], got {value}")
         if self.max_ego_image_speed_px_s is not None and not self.max_ego_image_speed_px_s > 0:
             raise ConfigError(f"data.synthetic.max_ego_image_speed_px_s must be null or a speed > 0 (px/s), got "
                               f"{self.max_ego_image_speed_px_s}")
-        if self.leaves_prob is not None and not 0.0 <= self.leaves_prob <= 1.0:
-            raise ConfigError(f"data.synthetic.leaves_prob must be null or a probability in [0, 1], got "
-                              f"{self.leaves_prob}")
 
     def for_index(self, index: int) -> "SyntheticStereoConfig":
         """The config of scene ``index``: itself, or with ``family: all`` the family ``index mod 11`` in the
@@ -104,12 +104,8 @@ class SyntheticStereoConfig:
             params = params.replace(num_patches=tuple(self.num_patches))
         if self.ego_rotation_px_s is not None:
             params = params.replace(ego_rotation_px_s=tuple(self.ego_rotation_px_s))
-        if self.ground_prob is not None:
-            params = params.replace(ground_prob=float(self.ground_prob))
-        if self.max_ego_image_speed_px_s is not None:
-            params = params.replace(max_ego_image_speed_px_s=float(self.max_ego_image_speed_px_s))
-        if self.leaves_prob is not None:
-            params = params.replace(leaves_prob=float(self.leaves_prob))
+        overrides = {key: float(getattr(self, key)) for key in SCALAR_SCENE_OVERRIDES if getattr(self, key) is not None}
+        params = params.replace(**overrides)
         return params
 
     @property
@@ -126,9 +122,7 @@ class SyntheticStereoConfig:
                    family=str(syn_cfg.get("family", "mixed")),
                    window_start_ms=tuple(float(v) for v in (syn_cfg.get("window_start_ms") or (0.0, 0.0))),
                    ego_rotation_px_s=_optional_range(syn_cfg.get("ego_rotation_px_s")),
-                   ground_prob=_optional_float(syn_cfg, "ground_prob"),
-                   max_ego_image_speed_px_s=_optional_float(syn_cfg, "max_ego_image_speed_px_s"),
-                   leaves_prob=_optional_float(syn_cfg, "leaves_prob"))
+                   **{key: _optional_float(syn_cfg, key) for key in SCALAR_SCENE_OVERRIDES})
 
 
 def _optional_float(syn_cfg, key: str) -> float | None:
