@@ -21,7 +21,7 @@ process) beside them: the default thread setting must not be slower than one thr
 and their ratio. This machine's speed drifts by tens of percent within minutes, so a change is judged only
 against its baseline measured in the same minutes.
 
-    python benchmarks/bench_run_stereo.py [--duration-s 2] [--size 346x260] [--no-hog]
+    python benchmarks/bench_run_stereo.py [--duration-s 2] [--size 346x260] [--no-hog] [--device cuda]
     python benchmarks/bench_run_stereo.py --against /tmp/base [--repeats 4]
 """
 
@@ -51,7 +51,9 @@ def make_recording(path: Path, width: int, height: int, duration_us: int) -> Pat
 
 def run_variant(rec: Path, out: Path, args: list[str], root: Path = ROOT) -> dict:
     """``eventvision run stereo`` of checkout ``root`` on ``rec`` into ``out`` (+ ``args``) -> its summary.json."""
-    env = dict(os.environ, EVENTVISION_NO_PROGRESS="1", PYTHONPATH=str(root))
+    # the checkout measured comes first on the path; what was on it stays (packages installed beside the venv)
+    path = os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p)
+    env = dict(os.environ, EVENTVISION_NO_PROGRESS="1", PYTHONPATH=path)
     for var in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "MKL_NUM_THREADS"):
         env.pop(var, None)  # the command's own thread policy is what is measured
     t = time.perf_counter()
@@ -98,6 +100,8 @@ def main(argv=None) -> int:
     ap.add_argument("--no-hog", action="store_true", help="skip the runs beside a CPU hog")
     ap.add_argument("--repeats", type=int, default=3, help="alternating runs of each variant beside the hog "
                     "(with --against: of each checkout)")
+    ap.add_argument("--device", help="give the learned variants --device DEVICE (e.g. cuda) and add the learned "
+                    "model on the CPU as a variant (default: the command's own choice, auto)")
     ap.add_argument("--against", type=Path, help="another eventvision checkout: compare its default command "
                     "with this one's, alternately, and nothing else")
     args = ap.parse_args(argv)
@@ -118,6 +122,10 @@ def main(argv=None) -> int:
         "sgbm": ["--method", "sgbm"],
         "learned, --threads 2": ["--threads", "2"],   # torch's own default on 2 cores
     }
+    if args.device:
+        variants = {name + ("" if name == "sgbm" else f", --device {args.device}"):
+                    a + ([] if name == "sgbm" else ["--device", args.device]) for name, a in variants.items()}
+        variants["learned, --device cpu"] = ["--device", "cpu"]
     results: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         rec = make_recording(Path(tmp) / "rec.h5", width, height, int(args.duration_s * 1e6))
@@ -137,15 +145,19 @@ def main(argv=None) -> int:
             results.setdefault(name, []).append(s)
             print(_row(name, s), flush=True)
 
+    on = f", --device {args.device}" if args.device else ""
+
     def hz(name: str) -> float:
         return statistics.median(s["throughput_hz"] for s in results[name])
 
-    print(f"ratio learned/sgbm (win/s run): {hz('learned, default threads') / max(hz('sgbm'), 1e-9):.2f}x")
-    default = hz("learned, default threads")
-    print(f"ratio default/--threads 1: {default / max(hz('learned, --threads 1'), 1e-9):.2f}x; "
-          f"default/--threads 2: {default / max(hz('learned, --threads 2'), 1e-9):.2f}x")
+    default = hz(f"learned, default threads{on}")
+    print(f"ratio learned/sgbm (win/s run): {default / max(hz('sgbm'), 1e-9):.2f}x")
+    print(f"ratio default/--threads 1: {default / max(hz(f'learned, --threads 1{on}'), 1e-9):.2f}x; "
+          f"default/--threads 2: {default / max(hz(f'learned, --threads 2{on}'), 1e-9):.2f}x")
+    if args.device:
+        print(f"ratio --device {args.device}/--device cpu: {default / max(hz('learned, --device cpu'), 1e-9):.2f}x")
     if not args.no_hog:
-        a, b = hz("learned, default threads + hog"), hz("learned, --threads 1 + hog")
+        a, b = hz(f"learned, default threads{on} + hog"), hz(f"learned, --threads 1{on} + hog")
         print(f"beside a CPU hog, medians of {args.repeats} alternating runs: default {a:.2f}, --threads 1 "
               f"{b:.2f} windows/s, ratio {a / max(b, 1e-9):.2f}x")
     print(f"load average after: {os.getloadavg()[0]:.2f}")

@@ -92,17 +92,23 @@ def main(args) -> int:
             source = stereo.prerender(stereo.synthetic_input(cfg, duration_s=args.duration_s, seed=args.seed,
                                                              size=size), window_us, max_windows=args.max_windows)
         # automatic: reading/encoding and writing always run on worker threads (they block on queues, they do
-        # not spin, and the SGBM/numba stages release the GIL); the network's threads are tuned only when at
-        # least three cores are idle (inference/base.py)
+        # not spin, and the SGBM/numba stages release the GIL); the threads of a network on the CPU are tuned
+        # only when at least three cores are idle (inference/base.py)
         auto = args.threads == 0
-        tuner = network_tuner(threads) if auto and args.method == "learned" else None
+        background = auto
+        if auto and args.method == "learned" and device.type == "cuda":
+            # a network on a GPU: on an H200 (16-core VM) the worker threads made the run slower than --threads 1
+            # (7.9 vs 11.3 windows/s; likely its many short kernel launches waiting for the GIL), the stages one
+            # after the other with two threads ran fastest (14.0; docs/stereo.md "Speed")
+            threads, background = configure_threads(min(2, threads)), False
+        tuner = network_tuner(threads) if background and args.method == "learned" else None
         predictor = stereo.StereoPredictor(method, source, window_us=window_us,
-                                           max_windows=args.max_windows, background=auto, tuner=tuner)
+                                           max_windows=args.max_windows, background=background, tuner=tuner)
         summary = stereo.run_stereo(predictor, output, mp4=args.mp4, png_every=args.png_every, extra_summary={
             "input": str(input_path) if input_path else f"synthetic(seed={args.seed})",
             "input_kind": source.kind,
             "checkpoint": str(ckpt_path) if args.method == "learned" else None, "threads": threads,
-            "network_threads": tuner.chosen if tuner is not None else (1 if auto else threads)})
+            "network_threads": tuner.chosen if tuner is not None else (1 if background else threads)})
     finally:
         if source is not None:
             source.close()

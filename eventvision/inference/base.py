@@ -5,8 +5,11 @@ torch intra-op threads. 0 (the default) is automatic: when the load leaves only 
 N = 1; otherwise reading/encoding the next window (:func:`in_background`) and writing the outputs
 (:class:`BackgroundWorker`) move to worker threads, which hold about one core; with three or more idle
 cores a :class:`ThreadTuner` picks the network's intra-op threads (the remaining cores or 1) by timing both
-while the stream runs, again every few seconds, because the load of a shared machine changes. On two cores
-the network keeps one thread: trials with two contend with the worker threads and only cost time.
+while the stream runs, again from time to time, because the load of a shared machine changes (a losing setting
+is dropped after one slow window and tried ever more rarely). On two cores the network keeps one thread: trials
+with two contend with the worker threads and only cost time. A network on a GPU keeps one CPU thread: the
+tuner is for networks on the CPU (on a 16-core VM its trials of 13 threads made ``run stereo`` on an H200 0.56x
+as fast as ``--threads 1``).
 OpenCV's own thread pool follows the same rule (one thread in automatic mode, N otherwise): its workers
 would be a fourth contender for two cores during SGBM and PNG encoding.
 
@@ -56,46 +59,52 @@ def network_tuner(cores: int) -> "ThreadTuner | None":
 
 
 class ThreadTuner:
-    """Choose torch's intra-op threads during a stream: ``high`` or 1, whichever ran the network faster.
+    """Choose torch's intra-op threads during a stream: ``high`` or 1, whichever runs the network faster.
 
-    Call :meth:`before` and :meth:`after` around each window's network step. Window 0 is a warm-up;
-    then ``trial`` windows run with ``high`` threads and ``trial`` with 1, the faster median wins and
-    is kept until the next trial, ``period`` windows later.
+    Call :meth:`before` and :meth:`after` around each window's network step. Window 0 (warm-up) runs with the
+    current choice (1 at first). A trial then times ``trial`` windows with 1 thread and up to ``trial`` with
+    ``high``; the faster median wins. A ``high`` window slower than ``give_up`` times the 1-thread median ends the
+    trial at once: on a many-core machine whose cores are busy or shared (a VM's), every window with ``high``
+    threads can cost many times a 1-thread one, so a losing setting is tried as briefly and as rarely as possible.
+    The next trial comes ``period`` windows later; each trial that ``high`` loses doubles that wait, up to
+    ``max_period`` windows (a win resets it), because the load of a shared machine changes.
     """
 
-    def __init__(self, high: int, *, trial: int = 3, period: int = 40):
-        self.high, self.trial, self.period = int(high), int(trial), int(period)
-        self.chosen = 1
+    def __init__(self, high: int, *, trial: int = 3, period: int = 40, max_period: int = 640,
+                 give_up: float = 1.25):
+        self.high, self.trial, self.base_period = int(high), int(trial), int(period)
+        self.max_period, self.give_up = int(max_period), float(give_up)
+        self.period, self.chosen = self.base_period, 1
+        self._index, self._next_trial = 0, 1
+        self._phase: int | None = None          # threads being timed in a trial (1, then high); None: no trial
         self._times: dict[int, list[float]] = {}
-        self._index = 0
-
-    def _plan(self, index: int) -> int | None:
-        """Threads to try at ``index`` (None: not a trial window)."""
-        k = index % self.period if index >= self.period else index - 1
-        if 0 <= k < self.trial:
-            return self.high
-        if self.trial <= k < 2 * self.trial:
-            return 1
-        return None
 
     def before(self) -> int:
         import torch
-        planned = self._plan(self._index) if self._index else self.high
-        n = planned if planned is not None else self.chosen
+        if self._phase is None and self._index >= self._next_trial:
+            self._phase, self._times = 1, {1: [], self.high: []}
+        n = self._phase if self._phase is not None else self.chosen
         if torch.get_num_threads() != n:
             torch.set_num_threads(n)
         return n
 
     def after(self, seconds: float) -> None:
-        planned = self._plan(self._index) if self._index else None
-        if planned is not None:
-            self._times.setdefault(planned, []).append(float(seconds))
-            if planned == 1 and len(self._times[1]) >= self.trial:
-                import statistics
-                high, one = (statistics.median(self._times.get(k, [float("inf")])) for k in (self.high, 1))
-                self.chosen = self.high if high < one else 1
-                self._times = {}
+        phase = self._phase
+        if phase is not None:
+            import statistics
+            self._times[phase].append(float(seconds))
+            if phase == 1 and len(self._times[1]) >= self.trial:
+                self._phase = self.high
+            elif phase == self.high:
+                one, high = (statistics.median(self._times[k]) for k in (1, self.high))
+                if high > self.give_up * one or len(self._times[self.high]) >= self.trial:
+                    self._end_trial(high_won=high < one)
         self._index += 1
+
+    def _end_trial(self, *, high_won: bool) -> None:
+        self.chosen = self.high if high_won else 1
+        self.period = self.base_period if high_won else min(2 * self.period, self.max_period)
+        self._phase, self._next_trial = None, self._index + 1 + self.period
 
 
 _DONE = object()

@@ -107,8 +107,12 @@ class StereoTask(Task):
             count = {"train": syn.num_train, "val": syn.num_val, "test": syn.num_test}.get(split)
             if count is None:
                 raise InvalidValueError(f"stereo: unknown split '{split}'; use train, val or test")
-            return SyntheticStereoDataset(split=split, num_samples=int(count), scene=self.synthetic_config(),
-                                          sizes=synthetic_sizes(syn.get("sizes")), **common)
+            dataset = SyntheticStereoDataset(split=split, num_samples=int(count), scene=self.synthetic_config(),
+                                             sizes=synthetic_sizes(syn.get("sizes")), **common)
+            workers = syn.get("prefill_workers") or 0
+            if not isinstance(workers, int) or isinstance(workers, bool) or workers < 0:
+                raise ConfigError(f"data.synthetic.prefill_workers must be a whole number >= 0, got {workers!r}")
+            return dataset.prefill(workers) if workers else dataset
         if not data.root:
             where = ("https://dsec.ifi.uzh.ch/dsec-datasets/download/ (see datasets/prepare_dsec.md)"
                      if data.dataset == "dsec" else

@@ -142,21 +142,23 @@ def sweep_stale_temps(folder: str | os.PathLike) -> list[Path]:
     return removed
 
 
-def _create_temp(final_path: Path, suffix: str) -> Path:
-    host, pid = _host(), os.getpid()
-    for _ in range(100):
-        tag = f"{host}-{pid}-{secrets.token_hex(4)}"
-        tmp = final_path.with_name(f".{final_path.name}.{tag}{_TEMP_MARK}{suffix}")
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # mode = 0666 & ~umask
-        except FileExistsError:
-            continue
-        except OSError as exc:
-            raise OutputPathError(f"{final_path}: cannot write in {final_path.parent} ({exc.strerror}); "
-                                  "choose a writable output folder", path=str(final_path)) from None
-        os.close(fd)
-        return tmp
-    raise OutputPathError(f"{final_path}: cannot create a temporary file next to it", path=str(final_path))
+def _temp_name(final_path: Path, suffix: str) -> Path:
+    """A fresh temporary sibling name of ``final_path`` (host, pid, random tag; see the module doc)."""
+    tag = f"{_host()}-{os.getpid()}-{secrets.token_hex(4)}"
+    return final_path.with_name(f".{final_path.name}.{tag}{_TEMP_MARK}{suffix}")
+
+
+def _create_exclusive(tmp: Path, final_path: Path) -> bool:
+    """Create the empty file ``tmp`` with the mode the umask gives; False if the name is taken."""
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # mode = 0666 & ~umask
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        raise OutputPathError(f"{final_path}: cannot write in {final_path.parent} ({exc.strerror}); "
+                              "choose a writable output folder", path=str(final_path)) from None
+    os.close(fd)
+    return True
 
 
 @contextlib.contextmanager
@@ -184,9 +186,17 @@ def atomic_path(final_path: str | os.PathLike, suffix: str | None = None) -> Ite
         _swept.add(folder)
         sweep_stale_temps(folder)
     suffix = final_path.suffix if suffix is None else suffix
-    tmp = _create_temp(final_path, suffix)
     interrupts = interrupt_count()
+    tmp = None
     try:
+        for _ in range(100):
+            # named before it exists: an interrupt at any instant from here on (even inside os.open) removes it
+            tmp = _temp_name(final_path, suffix)
+            if _create_exclusive(tmp, final_path):
+                break
+        else:
+            tmp = None   # every name was taken by others: remove none of them
+            raise OutputPathError(f"{shown}: cannot create a temporary file next to it", path=shown)
         yield tmp
         if interrupt_count() != interrupts:
             raise KeyboardInterrupt  # a callback swallowed the signal's exception: never commit
@@ -194,8 +204,9 @@ def atomic_path(final_path: str | os.PathLike, suffix: str | None = None) -> Ite
             raise OutputPathError(f"{shown}: the writer produced no file", path=shown)
         os.replace(tmp, final_path)
     except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
         raise
 
 

@@ -270,3 +270,25 @@ def test_leaves_option_reaches_every_family_s_scenes_and_is_validated():
     for bad in ("data.synthetic.leaves_prob=1.5", "data.synthetic.leaves_prob=many"):
         with pytest.raises(ConfigError, match="leaves_prob"):
             SyntheticStereoConfig.from_config(load_config("stereo/refine", [bad]).data.synthetic)
+
+
+def test_prefill_in_processes_makes_the_samples_lazy_reading_makes():
+    from eventvision.config import load_config
+    from eventvision.errors import ConfigError
+    from eventvision.tasks.stereo import StereoTask
+
+    base = ["data.synthetic.width=48", "data.synthetic.height=32", "data.crop=[]", "data.synthetic.num_val=3",
+            "data.synthetic.family=all", "data.synthetic.leaves_prob=0.5"]
+    lazy = StereoTask(load_config("stereo/refine", base)).build_dataset("val")
+    made = StereoTask(load_config("stereo/refine", base + ["data.synthetic.prefill_workers=2"])).build_dataset("val")
+    assert sorted(made._cache) == [0, 1, 2] and not lazy._cache
+    for index in range(3):
+        a, b = lazy[index], made[index]
+        assert a.keys() == b.keys() and a["meta"] == b["meta"]
+        arrays = [key for key, value in a.items() if isinstance(value, np.ndarray)]
+        assert {"left", "disparity"} <= set(arrays)
+        for key in arrays:
+            assert np.array_equal(a[key], b[key], equal_nan=True), key
+    assert lazy.prefill(1) is lazy and sorted(lazy._cache) == [0, 1, 2]     # in this process: the same path
+    with pytest.raises(ConfigError, match="prefill_workers"):
+        StereoTask(load_config("stereo/refine", base + ["data.synthetic.prefill_workers=-1"])).build_dataset("val")

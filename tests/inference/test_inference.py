@@ -127,15 +127,34 @@ def test_thread_tuner_keeps_the_faster_setting():
     from eventvision.inference.base import ThreadTuner
     before = torch.get_num_threads()
     try:
-        tuner = ThreadTuner(2, trial=2, period=10)
+        tuner = ThreadTuner(4, trial=2, period=10)
         used = []
-        for i in range(12):
+        for i in range(16):
             n = tuner.before()
             used.append(n)
-            tuner.after(0.05 if n == 1 else 0.08)          # one thread is faster here (a busy machine)
-        assert used[:5] == [2, 2, 2, 1, 1]                  # warm-up, 2 trials with 2, 2 with 1
-        assert used[5:10] == [1] * 5 and tuner.chosen == 1
-        assert used[10:12] == [2, 2]                        # re-trial after `period` windows
+            tuner.after(0.05 if n == 1 else 0.04)          # four threads are faster here (an idle machine)
+        assert used[:5] == [1, 1, 1, 4, 4]                  # warm-up, 2 trials with 1, 2 with 4
+        assert used[5:15] == [4] * 10 and tuner.chosen == 4 and tuner.period == 10
+        assert used[15] == 1                                # the next trial, `period` windows later
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_thread_tuner_drops_a_slow_setting_after_one_window_and_retries_it_ever_more_rarely():
+    import torch
+
+    from eventvision.inference.base import ThreadTuner
+    before = torch.get_num_threads()
+    try:
+        tuner = ThreadTuner(13, trial=3, period=10, max_period=40)
+        used = []
+        for i in range(200):
+            n = tuner.before()
+            used.append(n)
+            tuner.after(0.05 if n == 1 else 1.0)           # 13 threads on a busy many-core VM: 20x slower
+        slow = [i for i, n in enumerate(used) if n == 13]
+        assert slow[:4] == [4, 28, 72, 116] and all(b - a == 44 for a, b in zip(slow[2:], slow[3:]))
+        assert tuner.chosen == 1 and tuner.period == 40
     finally:
         torch.set_num_threads(before)
 

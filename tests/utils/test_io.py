@@ -123,3 +123,25 @@ def test_sigterm_removes_temp_and_exits_143(tmp_path):
         proc.kill()
     assert proc.returncode == 143 and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert os.listdir(tmp_path) == []
+
+
+def test_an_interrupt_while_the_temp_is_made_still_removes_it(tmp_path, monkeypatch):
+    """Ctrl-C in the instant between the temp file's creation and the code that removes it (a flaky hostile test
+    found it): the temp is named before it exists, so the interrupt still removes it."""
+    made = []
+
+    def create_then_interrupt(tmp, final_path):
+        made.append(create(tmp, final_path))
+        os.kill(os.getpid(), signal.SIGINT)        # Python's default handler raises KeyboardInterrupt
+        return made[-1]
+
+    create = io._create_exclusive
+    monkeypatch.setattr(io, "_create_exclusive", create_then_interrupt)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with atomic_path(tmp_path / "out.h5") as tmp:
+                tmp.write_bytes(b"never")
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert made == [True] and os.listdir(tmp_path) == []

@@ -6,13 +6,18 @@ rendered for both cameras and turned into events by the emulator (threshold spre
 background noise, hot pixels drawn per scene); GT is the exact ``f·b/Z`` at the window end. Scene ``i``
 of a split uses the seed ``seed + SPLIT_OFFSET[split] + FAMILY_OFFSET * family_index + i``, so
 train/val/test scenes never coincide, each family has its own scenes, and every sample is reproducible
-on its own. Generated samples are cached in memory (SBT as int8).
+on its own. Generated samples are cached in memory (SBT as int8); ``prefill`` makes them all at once in several
+processes (the same samples: each depends on its index alone).
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import copy
 import dataclasses
 import functools
+import multiprocessing
+import signal
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping
 
@@ -21,6 +26,7 @@ import torch
 
 from eventvision.data.stereo.common import crop_sample, make_pair_encoder, make_sample, mask_disparity
 from eventvision.errors import ConfigError, InvalidValueError
+from eventvision.utils.progress import progress
 from eventvision.simulate.stereo_scenes import (FAMILIES, FAMILIES_OF_ALL, SceneParams, StereoCamera, StereoScene,
                                                 family_params)
 
@@ -228,6 +234,32 @@ class SyntheticStereoDataset(torch.utils.data.Dataset):
         inputs = {k: _compact(v) for k, v in encoder(left, right, t0, t1).items()}
         return make_sample(inputs, disparity, t_end_us=t1, sequence=f"synthetic-{self.split}", index=index)
 
+    def prefill(self, workers: int = 1) -> "SyntheticStereoDataset":
+        """Generate every sample not cached yet, in ``workers`` processes (spawned, one thread each; 1: here), with a
+        progress bar; returns ``self``. The cache then holds what lazy generation would have made."""
+        missing = [i for i in range(self.num_samples) if i not in self._cache]
+        if not missing:
+            return self
+        bar = progress(total=len(missing), desc=f"synthetic {self.split} scenes", unit="scene")
+        with bar:
+            if workers <= 1 or len(missing) == 1:
+                for index in missing:
+                    self._cache[index] = self._generate(index)
+                    bar.update()
+                return self
+            blank = copy.copy(self)          # what the processes need: the settings, not the cache
+            blank._cache, blank._encoders = {}, {}
+            pool = concurrent.futures.ProcessPoolExecutor(
+                max_workers=min(int(workers), len(missing)), mp_context=multiprocessing.get_context("spawn"),
+                initializer=_prefill_worker_init, initargs=(blank,))
+            try:
+                for index, sample in zip(missing, pool.map(_prefill_generate, missing, chunksize=2)):
+                    self._cache[index] = sample
+                    bar.update()
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
+        return self
+
     def __getitem__(self, index: int) -> dict:
         if not 0 <= index < self.num_samples:
             raise IndexError(index)
@@ -242,6 +274,26 @@ class SyntheticStereoDataset(torch.utils.data.Dataset):
             self._draws += 1
             rng = np.random.default_rng((self.seed, index, self._draws))
         return crop_sample(sample, self.crop, rng)
+
+
+_prefill_dataset: SyntheticStereoDataset | None = None
+
+
+def _prefill_worker_init(dataset: SyntheticStereoDataset) -> None:
+    """A prefill process: one thread per library (the processes share the cores), Ctrl-C left to the parent."""
+    global _prefill_dataset
+    import cv2
+    import numba
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+    numba.set_num_threads(1)
+    _prefill_dataset = dataset
+
+
+def _prefill_generate(index: int) -> dict:
+    return _prefill_dataset._generate(index)
 
 
 def _compact(x: np.ndarray) -> np.ndarray:
