@@ -109,9 +109,7 @@ class StereoTask(Task):
                 raise InvalidValueError(f"stereo: unknown split '{split}'; use train, val or test")
             dataset = SyntheticStereoDataset(split=split, num_samples=int(count), scene=self.synthetic_config(),
                                              sizes=synthetic_sizes(syn.get("sizes")), **common)
-            workers = syn.get("prefill_workers") or 0
-            if not isinstance(workers, int) or isinstance(workers, bool) or workers < 0:
-                raise ConfigError(f"data.synthetic.prefill_workers must be a whole number >= 0, got {workers!r}")
+            workers = int(syn.get("prefill_workers") or 0)    # an int >= 0: checked when the config was read
             return dataset.prefill(workers) if workers else dataset
         if not data.root:
             where = ("https://dsec.ifi.uzh.ch/dsec-datasets/download/ (see datasets/prepare_dsec.md)"
