@@ -70,7 +70,7 @@ def check_output(output: Path, inputs: list[Path]) -> None:
 
 def main(args) -> int:
     from eventvision.inference import stereo
-    from eventvision.inference.base import configure_threads, network_tuner
+    from eventvision.inference.base import configure_threads, stream_policy
     from eventvision.utils.device import select_device
 
     output = Path(args.output)
@@ -91,17 +91,10 @@ def main(args) -> int:
             # simulated up front: live, the simulator (not the method) would set the windows/s
             source = stereo.prerender(stereo.synthetic_input(cfg, duration_s=args.duration_s, seed=args.seed,
                                                              size=size), window_us, max_windows=args.max_windows)
-        # automatic: reading/encoding and writing always run on worker threads (they block on queues, they do
-        # not spin, and the SGBM/numba stages release the GIL); the threads of a network on the CPU are tuned
-        # only when at least three cores are idle (inference/base.py)
-        auto = args.threads == 0
-        background = auto
-        if auto and args.method == "learned" and device.type == "cuda":
-            # a network on a GPU: on an H200 (16-core VM) the worker threads made the run slower than --threads 1
-            # (7.9 vs 11.3 windows/s; likely its many short kernel launches waiting for the GIL), the stages one
-            # after the other with two threads ran fastest (14.0; docs/stereo.md "Speed")
-            threads, background = configure_threads(min(2, threads)), False
-        tuner = network_tuner(threads) if background and args.method == "learned" else None
+        # automatic: reading/encoding and writing run on worker threads, the threads of a network on the CPU are
+        # tuned when at least three cores are idle, a network on a GPU runs without worker threads (inference/base.py)
+        threads, background, tuner = stream_policy(args.threads, threads,
+                                                   device.type if args.method == "learned" else None)
         predictor = stereo.StereoPredictor(method, source, window_us=window_us,
                                            max_windows=args.max_windows, background=background, tuner=tuner)
         summary = stereo.run_stereo(predictor, output, mp4=args.mp4, png_every=args.png_every, extra_summary={

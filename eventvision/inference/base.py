@@ -58,6 +58,21 @@ def network_tuner(cores: int) -> "ThreadTuner | None":
     return ThreadTuner(cores - 1) if cores >= 3 else None
 
 
+def stream_policy(threads: int, cores: int, network_device: str | None) -> tuple[int, bool, "ThreadTuner | None"]:
+    """How a stream command runs (module doc): ``threads`` as given (0 = automatic), ``cores`` as
+    :func:`configure_threads` returned, ``network_device`` the device type of the learned network (``"cpu"``,
+    ``"cuda"``; None: no network, e.g. SGBM) -> ``(cores, background stages?, ThreadTuner or None)``.
+
+    Automatic with a network on a GPU: the stages one after the other with ``min(2, cores)`` threads. On an H200
+    (16-core VM) the worker threads made ``run stereo`` slower than ``--threads 1`` (7.9 vs 11.3 windows/s; likely
+    the network's many short kernel launches waiting for the GIL); two threads in order ran fastest (14.0)."""
+    if threads:
+        return cores, False, None
+    if network_device == "cuda":
+        return configure_threads(min(2, cores)), False, None
+    return cores, True, network_tuner(cores) if network_device == "cpu" else None
+
+
 class ThreadTuner:
     """Choose torch's intra-op threads during a stream: ``high`` or 1, whichever runs the network faster.
 

@@ -121,6 +121,26 @@ def test_network_tuner_leaves_one_core_to_the_worker_threads():
     assert network_tuner(3).high == 2 and network_tuner(8).high == 7
 
 
+def test_stream_policy_per_setting_and_network_device():
+    import cv2
+    import torch
+
+    from eventvision.inference.base import stream_policy
+    before, cv_before = torch.get_num_threads(), cv2.getNumThreads()
+    try:
+        cores, background, tuner = stream_policy(0, 8, "cpu")          # automatic, network on the CPU: tuned
+        assert (cores, background, tuner.high) == (8, True, 7)
+        assert stream_policy(0, 8, None) == (8, True, None)               # no network (SGBM): nothing to tune
+        assert stream_policy(3, 3, "cuda") == (3, False, None)            # --threads N: as asked
+        assert stream_policy(0, 8, "cuda") == (2, False, None)            # a GPU network: in order, two threads
+        assert torch.get_num_threads() == 2 and cv2.getNumThreads() == 2
+        assert stream_policy(0, 1, "cuda") == (1, False, None)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+        cv2.setNumThreads(cv_before)
+
+
 def test_thread_tuner_keeps_the_faster_setting():
     import torch
 
