@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from shared_data import SHARED_DATA
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -40,7 +41,7 @@ EVT2_HEADER = b"% evt 2.0\n% format EVT2;height=720;width=1280\n% geometry 1280x
 
 
 def shared_events_dir() -> Path:
-    return Path(os.environ.get("EVENTVISION_SHARED_DATA", REPO.parent / "shared" / "data")) / "events"
+    return SHARED_DATA / "events"
 
 
 def make_evt3(src: Path, dst: Path, repeat: int) -> None:

@@ -31,9 +31,10 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 os.environ.setdefault("EVENTVISION_NO_PROGRESS", "1")
 
 import numpy as np  # noqa: E402
+from shared_data import SHARED_DATA  # noqa: E402
 
 SEQS = "0001,0006,0008,0010,0012,0013,0014,0015,0016,0018,0019".split(",")
-DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "kitti_tracking"
+DEFAULT_ROOT = SHARED_DATA / "kitti_tracking"
 
 
 def load(root: Path):

@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import dataclasses
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
+from shared_data import SHARED_DATA
 
 TEXTURES = ("photo", "dots", "sine")
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 @lru_cache(maxsize=1)
@@ -34,9 +33,9 @@ def photographs() -> tuple[np.ndarray, ...]:
     import cv2
 
     images = []
-    for path in sorted((SHARED / "kitti_object").rglob("image_2/*.png")):
+    for path in sorted((SHARED_DATA / "kitti_object").rglob("image_2/*.png")):
         images.append(cv2.imread(str(path), cv2.IMREAD_GRAYSCALE))
-    for video in sorted((SHARED / "video").glob("*.avi")):
+    for video in sorted((SHARED_DATA / "video").glob("*.avi")):
         cap = cv2.VideoCapture(str(video))
         for k in range(3):
             cap.set(cv2.CAP_PROP_POS_FRAMES, 20 * k)
@@ -46,7 +45,7 @@ def photographs() -> tuple[np.ndarray, ...]:
         cap.release()
     images = [im.astype(np.float32) / 255.0 for im in images if im is not None]
     if not images:
-        raise FileNotFoundError(f"{SHARED}: no KITTI image_2 PNG or video to take photo textures from")
+        raise FileNotFoundError(f"{SHARED_DATA}: no KITTI image_2 PNG or video to take photo textures from")
     return tuple(images)
 
 

@@ -32,9 +32,9 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+from shared_data import SHARED_DATA
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-KITTI_TRAINING = SHARED / "kitti_object" / "training"
+KITTI_TRAINING = SHARED_DATA / "kitti_object" / "training"
 #: a LiDAR point this many px (disparity) behind the nearest one within 2 px is hidden from the camera
 OCCLUSION_PX = 1.5
 
