@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -292,3 +299,56 @@ def test_prefill_in_processes_makes_the_samples_lazy_reading_makes():
     assert lazy.prefill(1) is lazy and sorted(lazy._cache) == [0, 1, 2]     # in this process: the same path
     with pytest.raises(ConfigError, match="prefill_workers"):
         StereoTask(load_config("stereo/refine", base + ["data.synthetic.prefill_workers=-1"])).build_dataset("val")
+
+
+def _children(pid: int) -> list[int]:
+    """Live processes whose parent is ``pid`` (Linux /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = (Path("/proc") / entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from Linux /proc")
+@pytest.mark.parametrize("after_s", [0.2, 4.0], ids=["while-they-start", "while-they-work"])
+def test_ctrl_c_during_a_prefill_in_processes_exits_130_and_leaves_no_process(tmp_path, after_s):
+    """A terminal's Ctrl-C (SIGINT to the whole process group) while spawned processes import (before their
+    initializer ran: they printed tracebacks once) or make the scenes: the workers ignore it, the parent cancels what
+    is pending, exits 130 with one line, and no process of the group outlives it."""
+    argv = [sys.executable, "-m", "eventvision", "train", "stereo", "data.synthetic.width=96",
+            "data.synthetic.height=64", "data.crop=[]", "data.synthetic.num_train=2000", "data.synthetic.num_val=2",
+            "data.synthetic.prefill_workers=2", "device=cpu", f"output_dir={tmp_path / 'run'}"]
+    env = dict(os.environ, EVENTVISION_NO_PROGRESS="1", OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
+    proc = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.monotonic() + 90
+    workers: list[int] = []
+    while len(workers) < 2 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)     # spawn's resource tracker is a child too: the pool is up once its workers are
+        workers = [p for p in _children(proc.pid) if b"resource_tracker" not in _cmdline(p)]
+    assert len(workers) >= 2 and proc.poll() is None, f"no prefill processes seen: {proc.communicate()}"
+    time.sleep(after_s)                               # 2000 scenes take minutes: the prefill is still running
+    signalled = time.monotonic()
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines() == ["eventvision: interrupted (SIGINT); partial outputs were removed"]
+    assert time.monotonic() - signalled < 30          # pending scenes cancelled, not made to the end
+    with pytest.raises(ProcessLookupError):           # nothing of the group is left running
+        for _ in range(50):
+            os.killpg(proc.pid, 0)
+            time.sleep(0.1)
+    assert not list((tmp_path / "run").glob("*.pt"))
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return (Path("/proc") / str(pid) / "cmdline").read_bytes()
+    except OSError:
+        return b""

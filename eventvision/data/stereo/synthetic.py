@@ -13,6 +13,7 @@ processes (the same samples: each depends on its index alone).
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import copy
 import dataclasses
 import functools
@@ -253,7 +254,9 @@ class SyntheticStereoDataset(torch.utils.data.Dataset):
                 max_workers=min(int(workers), len(missing)), mp_context=multiprocessing.get_context("spawn"),
                 initializer=_prefill_worker_init, initargs=(blank,))
             try:
-                for index, sample in zip(missing, pool.map(_prefill_generate, missing, chunksize=2)):
+                with _interrupts_blocked_for_new_processes():        # pool.map starts the processes
+                    samples = pool.map(_prefill_generate, missing, chunksize=2)
+                for index, sample in zip(missing, samples):
                     self._cache[index] = sample
                     bar.update()
             finally:
@@ -279,6 +282,21 @@ class SyntheticStereoDataset(torch.utils.data.Dataset):
 _prefill_dataset: SyntheticStereoDataset | None = None
 
 
+@contextlib.contextmanager
+def _interrupts_blocked_for_new_processes() -> Iterator[None]:
+    """Processes started inside are born with SIGINT blocked (the mask survives fork and exec, as for CPython's
+    resource tracker), so a Ctrl-C to the process group while they import cannot print their tracebacks; their
+    initializer ignores it, then unblocks. This thread gets a Ctrl-C of that moment once the block ends."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def _prefill_worker_init(dataset: SyntheticStereoDataset) -> None:
     """A prefill process: one thread per library (the processes share the cores), Ctrl-C left to the parent."""
     global _prefill_dataset
@@ -286,6 +304,8 @@ def _prefill_worker_init(dataset: SyntheticStereoDataset) -> None:
     import numba
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
     numba.set_num_threads(1)
