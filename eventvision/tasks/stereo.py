@@ -96,7 +96,10 @@ class StereoTask(Task):
         from eventvision.data.stereo.synthetic import SyntheticStereoConfig
         return SyntheticStereoConfig.from_config(self.cfg.data.synthetic)
 
-    def build_dataset(self, split: str) -> torch.utils.data.Dataset:
+    def build_dataset(self, split: str, *, prefill: bool = True) -> torch.utils.data.Dataset:
+        """The split's dataset; a synthetic one with ``data.synthetic.prefill_workers`` > 0 has every scene made up
+        front, unless ``prefill`` is False (readers of a few scenes or of raw windows: a checkpoint carries the setting
+        of the machine it was trained on)."""
         data = self.cfg.data
         crop = tuple(int(c) for c in data.crop) if data.crop else None
         common = dict(window_us=self.window_us, num_bins=int(data.num_bins), max_disparity=float(data.max_disparity),
@@ -110,7 +113,7 @@ class StereoTask(Task):
             dataset = SyntheticStereoDataset(split=split, num_samples=int(count), scene=self.synthetic_config(),
                                              sizes=synthetic_sizes(syn.get("sizes")), **common)
             workers = int(syn.get("prefill_workers") or 0)    # an int >= 0: checked when the config was read
-            return dataset.prefill(workers) if workers else dataset
+            return dataset.prefill(workers) if workers and prefill else dataset
         if not data.root:
             where = ("https://dsec.ifi.uzh.ch/dsec-datasets/download/ (see datasets/prepare_dsec.md)"
                      if data.dataset == "dsec" else
@@ -121,6 +124,11 @@ class StereoTask(Task):
             return build_dsec_dataset(data.root, split, val_sequences=tuple(data.val_sequences), **common)
         from eventvision.data.stereo.mvsec import build_mvsec_dataset
         return build_mvsec_dataset(data.root, split, mvsec_split=int(data.split), scene=str(data.scene), **common)
+
+    def example_batch(self, batch_size: int = 1):
+        """The first ``batch_size`` val samples, made here (no prefill of the whole split for one batch)."""
+        dataset = self.build_dataset("val", prefill=False)
+        return self.collate([dataset[i] for i in range(min(batch_size, len(dataset)))])
 
     def collate(self, samples):
         return torch.utils.data.default_collate(samples)

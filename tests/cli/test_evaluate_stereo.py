@@ -140,6 +140,20 @@ def test_both_compares_on_the_pixels_sgbm_answers(checkpoint, tmp_path):
     assert paired["valid_pixels"] == sgbm["valid_pixels"] < learned["valid_pixels"]
 
 
+def test_both_on_a_checkpoint_trained_with_prefilled_scenes_gives_the_lazy_figures(checkpoint, tmp_path):
+    """A checkpoint of a GPU recipe stores data.synthetic.prefill_workers > 0: the prefill encoded every window
+    before the comparison swapped in its raw-events encoder, and SGBM got an empty window [0, 0) (a thirteenth-session
+    selection run stopped on it). The comparison makes its windows itself: the figures equal a run without prefill."""
+    results = []
+    for workers in (0, 2):
+        out = tmp_path / f"m{workers}.json"
+        assert main(["eval", "stereo", "--method", "both", "--checkpoint", str(checkpoint), "--json", str(out),
+                     "--device", "cpu", *SMALL, f"data.synthetic.prefill_workers={workers}"]) == 0
+        results.append(json.loads(out.read_text()))
+    assert results[1]["metrics"] == results[0]["metrics"] and results[1]["sgbm"] == results[0]["sgbm"]
+    assert results[0]["sgbm"]["valid_pixels"] > 0
+
+
 def test_sgbm_with_an_older_checkpoint_takes_keys_added_since(tmp_path):
     """--method sgbm --checkpoint reads the stored config like every checkpoint reader: a key the suite gained after
     the checkpoint was written (here data.synthetic.ground_prob) can be overridden, a wrong value is one line."""

@@ -287,8 +287,10 @@ def test_prefill_in_processes_makes_the_samples_lazy_reading_makes():
     base = ["data.synthetic.width=48", "data.synthetic.height=32", "data.crop=[]", "data.synthetic.num_val=3",
             "data.synthetic.family=all", "data.synthetic.leaves_prob=0.5"]
     lazy = StereoTask(load_config("stereo/refine", base)).build_dataset("val")
-    made = StereoTask(load_config("stereo/refine", base + ["data.synthetic.prefill_workers=2"])).build_dataset("val")
+    prefilled = StereoTask(load_config("stereo/refine", base + ["data.synthetic.prefill_workers=2"]))
+    made = prefilled.build_dataset("val")
     assert sorted(made._cache) == [0, 1, 2] and not lazy._cache
+    assert not prefilled.build_dataset("val", prefill=False)._cache   # readers of a few scenes or of raw windows
     for index in range(3):
         a, b = lazy[index], made[index]
         assert a.keys() == b.keys() and a["meta"] == b["meta"]
