@@ -303,6 +303,21 @@ def test_prefill_in_processes_makes_the_samples_lazy_reading_makes():
         StereoTask(load_config("stereo/refine", base + ["data.synthetic.prefill_workers=-1"])).build_dataset("val")
 
 
+def test_prefill_never_starts_more_processes_than_cores(monkeypatch):
+    """A checkpoint trained on a 16-core machine stores prefill_workers=14; read on one core, no pool is made."""
+    import concurrent.futures
+
+    from eventvision.data.stereo import synthetic
+
+    def no_pool(*args, **kwargs):
+        raise AssertionError("a process pool was started on a one-core machine")
+
+    monkeypatch.setattr(synthetic.os, "cpu_count", lambda: 1)
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", no_pool)
+    ds = SyntheticStereoDataset(split="val", num_samples=2, scene=SCENE)
+    assert sorted(ds.prefill(14)._cache) == [0, 1]
+
+
 def _children(pid: int) -> list[int]:
     """Live processes whose parent is ``pid`` (Linux /proc)."""
     found = []
@@ -317,7 +332,8 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from Linux /proc")
+@pytest.mark.skipif(not Path("/proc/self/stat").exists() or (os.cpu_count() or 1) < 2,
+                    reason="reads processes from Linux /proc; a prefill in processes needs two cores")
 @pytest.mark.parametrize("after_s", [0.2, 4.0], ids=["while-they-start", "while-they-work"])
 def test_ctrl_c_during_a_prefill_in_processes_exits_130_and_leaves_no_process(tmp_path, after_s):
     """A terminal's Ctrl-C (SIGINT to the whole process group) while spawned processes import (before their

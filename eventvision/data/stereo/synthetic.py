@@ -18,6 +18,7 @@ import copy
 import dataclasses
 import functools
 import multiprocessing
+import os
 import signal
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping
@@ -237,7 +238,9 @@ class SyntheticStereoDataset(torch.utils.data.Dataset):
 
     def prefill(self, workers: int = 1) -> "SyntheticStereoDataset":
         """Generate every sample not cached yet, in ``workers`` processes (spawned, one thread each; 1: here), with a
-        progress bar; returns ``self``. The cache then holds what lazy generation would have made."""
+        progress bar; returns ``self``. The cache then holds what lazy generation would have made. Never more processes
+        than the machine has cores (a checkpoint carries the setting of the machine it was trained on)."""
+        workers = min(int(workers), os.cpu_count() or 1)
         missing = [i for i in range(self.num_samples) if i not in self._cache]
         if not missing:
             return self
