@@ -186,7 +186,7 @@ def restore_task_extra(task: Any, ckpt: Mapping) -> None:
 
 def checkpoint_config(ckpt: Mapping, path, overrides: Iterable[str] = ()) -> Config:
     """The config stored in ``ckpt`` plus ``overrides``, checked like a config file
-    (:class:`~eventvision.errors.CheckpointError`)."""
+    (:class:`~eventvision.errors.CheckpointError`). Its ``device`` is ``auto`` unless an override names one."""
     from eventvision.tasks import TASKS
 
     raw = ckpt.get("config")
@@ -202,6 +202,8 @@ def checkpoint_config(ckpt: Mapping, path, overrides: Iterable[str] = ()) -> Con
         cfg = with_missing_keys(cfg, defaults)
     except UserError:
         choices = {}
+    if "device" in cfg:   # where it was trained (device: cuda in a GPU recipe) is no request of whoever reads it
+        cfg = apply_overrides(cfg, ["device=auto"], source=f"{path} (reading)")
     overrides = list(overrides)
     if overrides:
         cfg = apply_overrides(cfg, overrides)

@@ -211,3 +211,17 @@ def test_average_checkpoints_is_the_mean_of_the_weights_and_refuses_other_networ
     proc = subprocess.run([sys.executable, str(script), str(tmp_path / "s.pt"), str(pa), str(other)],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "same network" in proc.stderr and not (tmp_path / "s.pt").exists()
+
+
+def test_a_checkpoint_trained_on_a_gpu_is_read_where_there_is_none(trained, tmp_path):
+    """A GPU recipe stores device: cuda; eval on a machine without CUDA used to stop on it ("device 'cuda' requested
+    but CUDA is not available here"): the training machine's device is no request of the reader. An explicit one is."""
+    out, _ = trained
+    ckpt = load_checkpoint(out / "last.pt")
+    ckpt["config"]["device"] = "cuda:1"
+    gpu = tmp_path / "gpu.pt"
+    torch.save(ckpt, gpu)
+    task, _, _ = load_model_from_checkpoint(gpu, task_name="toy")
+    assert task.cfg.device == "auto"
+    assert load_model_from_checkpoint(gpu, task_name="toy", overrides=["device=cpu"])[0].cfg.device == "cpu"
+    assert cli_main(["eval", "toy", "--checkpoint", str(gpu), "--json", str(tmp_path / "m.json")]) == 0
