@@ -242,7 +242,7 @@ POSITIVE_KEYS = frozenset("""
 NON_NEGATIVE_KEYS = frozenset("""
     seed val_batch_size num_workers weight_decay grad_clip warmup_epochs max_steps checkpoint_every val_every
     motion_weight jitter spread separation synthetic_val_seqs synthetic_val synthetic_train synthetic_objects
-    num_val num_test fusion_radius psv_convs prefill_workers
+    num_val num_test fusion_radius psv_convs prefill_workers threads
 """.split())
 #: dataset split names a config may hold (``train.val_split``); integer splits (MVSEC) are 1..3
 SPLIT_NAMES = ("train", "val", "test")

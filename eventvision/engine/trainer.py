@@ -28,6 +28,7 @@ DDP wrapper (call it for the forward so gradients are synchronised; use
 from __future__ import annotations
 
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any, Iterable
@@ -48,7 +49,7 @@ from eventvision.engine.rng import get_rng_state, seed_everything, seed_worker, 
 from eventvision.engine.sampling import GlobalBatchSampler, epoch_seed
 from eventvision.errors import CheckpointError, ConfigError, InvalidValueError
 from eventvision.tasks.base import Task
-from eventvision.utils.device import select_device
+from eventvision.utils.device import free_cores, select_device, training_threads
 from eventvision.utils.progress import progress
 
 __all__ = ["Trainer", "resolve_amp", "best_mode_for"]
@@ -89,6 +90,12 @@ class Trainer:
                               "'_defaults_: [base]' (see docs/engine.md)")
         tcfg = cfg.train
         self.tcfg = tcfg
+        threads = training_threads(int(tcfg.get("threads", 0) or 0), free=free_cores(),
+                                   current=torch.get_num_threads(),
+                                   processes=int(os.environ.get("LOCAL_WORLD_SIZE", 1)),
+                                   omp_env=os.environ.get("OMP_NUM_THREADS"))
+        if threads:
+            torch.set_num_threads(threads)    # this process's, for the whole run (scene making, loading, the model)
         self.output_dir = Path(output_dir if output_dir is not None
                                else cfg.get("output_dir", "runs/default"))
         env = distributed.env_info()

@@ -20,22 +20,12 @@ so when another job holds a core each layer waits for a descheduled worker; on 2
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
 from typing import Callable, Iterable, Iterator
 
 from eventvision.errors import InvalidValueError
-
-
-def free_cores() -> int:
-    """Cores this process may use that the 1-minute load average leaves idle (at least 1)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-    return max(1, min(cores, int(cores - load + 0.5)))
+from eventvision.utils.device import free_cores
 
 
 def configure_threads(threads: int = 0) -> int:

@@ -103,3 +103,26 @@ def test_rng_snapshot_restores_python_numpy_torch():
     buf.seek(0)
     set_rng_state(torch.load(buf, weights_only=True))
     assert random.random() == first[0]
+
+
+def test_a_trainer_applies_train_threads(monkeypatch, tmp_path, toy_overrides):
+    from eventvision.config import load_config
+    from eventvision.engine import Trainer
+    from eventvision.errors import ConfigError
+
+    before = torch.get_num_threads()
+    try:
+        for asked, omp, want in ((1, None, 1), (0, None, 1), (0, "3", 3)):
+            monkeypatch.setattr("eventvision.engine.trainer.free_cores", lambda: 1)   # a busy machine
+            if omp:
+                monkeypatch.setenv("OMP_NUM_THREADS", omp)
+            else:
+                monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+            torch.set_num_threads(3)
+            cfg = load_config("toy/default", toy_overrides + [f"train.threads={asked}", f"output_dir={tmp_path}"])
+            Trainer.from_config(cfg, "toy", verbose=False)
+            assert torch.get_num_threads() == want, (asked, omp)
+        with pytest.raises(ConfigError, match="threads"):
+            load_config("toy/default", ["train.threads=-2"])
+    finally:
+        torch.set_num_threads(before)

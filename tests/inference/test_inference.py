@@ -102,9 +102,10 @@ def test_thread_policy(monkeypatch):
     import torch
 
     from eventvision.inference import base
+    from eventvision.utils import device
     before, cv_before = torch.get_num_threads(), cv2.getNumThreads()
     try:
-        monkeypatch.setattr(base.os, "getloadavg", lambda: (50.0, 50.0, 50.0))
+        monkeypatch.setattr(device.os, "getloadavg", lambda: (50.0, 50.0, 50.0))
         assert base.free_cores() == 1 and base.configure_threads(0) == 1 and torch.get_num_threads() == 1
         assert cv2.getNumThreads() == 1                     # automatic: OpenCV's pool does not add threads
         assert base.configure_threads(2) == 2 and torch.get_num_threads() == 2 and cv2.getNumThreads() == 2
