@@ -22,6 +22,8 @@ import sys
 import time
 from pathlib import Path
 
+from bench_run_stereo import start_hog
+
 ROOT = Path(__file__).resolve().parents[1]
 
 CHILD = r"""
@@ -65,7 +67,7 @@ def run(mode: str, steps: int, hog: bool) -> tuple[float, int]:
         settle()
     env = dict(os.environ, EVENTVISION_NO_PROGRESS="1", PYTHONPATH=str(ROOT))
     env.pop("OMP_NUM_THREADS", None)    # the policy under test decides
-    proc = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if hog else None
+    proc = start_hog() if hog else None
     try:
         out = subprocess.run([sys.executable, "-c", CHILD, mode, str(steps)], env=env, capture_output=True,
                              text=True, check=True).stdout.split()
@@ -79,7 +81,7 @@ def run(mode: str, steps: int, hog: bool) -> tuple[float, int]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--steps", type=int, default=15)
-    ap.add_argument("--repeats", type=int, default=2, help="alternating runs of each variant per condition")
+    ap.add_argument("--repeats", type=int, default=2, help="runs of each variant per condition (median)")
     args = ap.parse_args(argv)
     print(f"stereo refine training steps/s (batch 8 at 128x192), {os.cpu_count()} CPUs, load average "
           f"{os.getloadavg()[0]:.2f}; medians of {args.repeats}")
