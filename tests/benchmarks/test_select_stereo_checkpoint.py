@@ -44,12 +44,18 @@ def test_commands_and_results_of_each_set(tmp_path):
     assert v3[v3.index("--sets") + 1] == "long" and "rotating" in v3[v3.index("--families") + 1]
     v2g = command("v2g", Path("c.pt"), tmp_path / "c.json")
     assert v2g[v2g.index("--split") + 1] == "val" and v2g[v2g.index("--sets") + 1] == "independent_ground"
+    v4 = command("v4", Path("c.pt"), tmp_path / "d.json")     # the DSEC layout's val clips, 640x480
+    assert v4[v4.index("--split") + 1] == "val" and v4[v4.index("--sets") + 1] == "dsec"
+    assert "ground" not in v4[v4.index("--families") + 1].split(",")
     (tmp_path / "v1.json").write_text(json.dumps({"metrics": {"epe": 3.3}, "learned_on_sgbm_pixels": {"epe": 2.2},
                                                   "sgbm": {"epe": 3.8}}))
     assert read_result("v1", tmp_path / "v1.json") == SetResult(3.3, 2.2, 3.8)
     (tmp_path / "v2.json").write_text(json.dumps({"sets": {"independent": {"all": {
         "model_epe": 3.31, "model_epe_on_sgbm_pixels": 1.98, "sgbm_epe": 3.30}}}}))
     assert read_result("v2", tmp_path / "v2.json") == SetResult(3.31, 1.98, 3.30)
+    (tmp_path / "v4.json").write_text(json.dumps({"sets": {"dsec": {"all": {
+        "model_epe": 3.8, "model_epe_on_sgbm_pixels": 2.7, "sgbm_epe": 6.5}}}}))
+    assert read_result("v4", tmp_path / "v4.json") == SetResult(3.8, 2.7, 6.5)
 
 
 def test_a_missing_checkpoint_or_unknown_set_is_one_line_and_exit_2(tmp_path):
