@@ -154,7 +154,7 @@ def training_median(task, samples: int) -> float:
     """Median of the valid GT disparities of the first ``samples`` training scenes (the constant baseline)."""
     from eventvision.utils.disparity import valid_disparity
 
-    ds = task.build_dataset("train", prefill=False)     # the first scenes only, not a GPU recipe's whole split
+    ds = task.build_reading_dataset("train")     # the first scenes only, not a GPU recipe's whole split
     max_d = float(task.cfg.data.max_disparity)
     values = [ds.window_events(i)[4] for i in range(min(samples, len(ds)))]
     return float(np.median(np.concatenate([v[valid_disparity(v, max_d)] for v in values])))

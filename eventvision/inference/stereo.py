@@ -580,7 +580,7 @@ def compare_on_events(task, methods: dict, split: str = "val", *, reference: str
     from eventvision.data.stereo.common import crop_sample
     from eventvision.utils.progress import progress
 
-    dataset = task.build_dataset(split, prefill=False)   # a prefill would encode the windows before the swap below
+    dataset = task.build_reading_dataset(split)   # a prefill would encode the windows before the swap below
     leaves = _leaf_datasets(dataset)
     for leaf in leaves:
         if not hasattr(leaf, "encoder"):

@@ -58,6 +58,12 @@ class Task:
         """``split`` in {"train", "val", "test"} (anything else: :func:`check_split`'s ConfigError)."""
         raise NotImplementedError
 
+    def build_reading_dataset(self, split: str) -> torch.utils.data.Dataset:
+        """The split's dataset for readers of a few samples or of raw inputs (example batches, profiles, baselines):
+        :meth:`build_dataset` unless a task's training dataset does work up front that such readers must not wait
+        for (the stereo task's prefill)."""
+        return self.build_dataset(split)
+
     def collate(self, samples: list[Any]) -> Any:
         """Batch samples (default: torch's default_collate)."""
         return torch.utils.data.default_collate(samples)
@@ -80,7 +86,7 @@ class Task:
 
     def example_batch(self, batch_size: int = 1) -> Any:
         """One batch for profiling/benchmarks (default: the first ``batch_size`` val samples)."""
-        dataset = self.build_dataset("val")
+        dataset = self.build_reading_dataset("val")
         return self.collate([dataset[i] for i in range(min(batch_size, len(dataset)))])
 
     def move_batch(self, batch: Any, device: torch.device) -> Any:

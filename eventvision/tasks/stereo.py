@@ -125,10 +125,9 @@ class StereoTask(Task):
         from eventvision.data.stereo.mvsec import build_mvsec_dataset
         return build_mvsec_dataset(data.root, split, mvsec_split=int(data.split), scene=str(data.scene), **common)
 
-    def example_batch(self, batch_size: int = 1):
-        """The first ``batch_size`` val samples, made here (no prefill of the whole split for one batch)."""
-        dataset = self.build_dataset("val", prefill=False)
-        return self.collate([dataset[i] for i in range(min(batch_size, len(dataset)))])
+    def build_reading_dataset(self, split: str) -> torch.utils.data.Dataset:
+        """The split's dataset without the prefill: its samples are made when read."""
+        return self.build_dataset(split, prefill=False)
 
     def collate(self, samples):
         return torch.utils.data.default_collate(samples)

@@ -291,6 +291,8 @@ def test_prefill_in_processes_makes_the_samples_lazy_reading_makes():
     made = prefilled.build_dataset("val")
     assert sorted(made._cache) == [0, 1, 2] and not lazy._cache
     assert not prefilled.build_dataset("val", prefill=False)._cache   # readers of a few scenes or of raw windows
+    assert not prefilled.build_reading_dataset("val")._cache
+    assert prefilled.example_batch(1)["disparity"].shape == (1, 32, 48)
     for index in range(3):
         a, b = lazy[index], made[index]
         assert a.keys() == b.keys() and a["meta"] == b["meta"]
