@@ -1,7 +1,7 @@
 """Choose between stereo checkpoints on validation data only: the selection rule of docs/stereo.md ("Seventh session",
 "Eighth session", "Ninth session") as one command.
 
-    python benchmarks/select_stereo_checkpoint.py CANDIDATE.pt [...] [--default DEFAULT.pt] [--sets v1,v2,v3,v2g]
+    python benchmarks/select_stereo_checkpoint.py CANDIDATE.pt [...] [--default DEFAULT.pt] [--sets v1,v2,v3,v2g,v4]
         [--margin 0.01] [--out runs/selection] [--jobs 2]
 
 Validation sets (none of them a test set; every clip seed shifted by ``--split val``):
@@ -16,7 +16,8 @@ Validation sets (none of them a test set; every clip seed shifted by ``--split v
 * **v4**: the 12 families' val clips written in the DSEC layout at 640x480 (``--split val --sets dsec --clips 2``: raw
   sensor coordinates, rectification maps, f = 570 px), since the fourteenth session: every other set is at 346x260,
   so a round that costs at the DSEC size (the test set's `edges` family lost 4.59 -> 5.50 -> 6.24 px over three
-  rounds) went unseen. Not in the default ``--sets``, so that earlier sessions' rules re-run as they were.
+  rounds) went unseen. In the default ``--sets`` since then; the rules of the ninth to thirteenth sessions, whose
+  commands in stereo_refine.json name no ``--sets``, re-run as they were with ``--sets v1,v2,v3,v2g``.
 
 Score = the mean over the sets of a checkpoint's EPE over all GT pixels relative to the default's (the default scores
 1). A candidate replaces the default only if its score is below ``1 - margin`` and it beats SGBM on SGBM's pixels on
@@ -107,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("candidates", nargs="+", help="checkpoints to weigh against the default")
     parser.add_argument("--default", default=str(BUNDLED_CHECKPOINT), help="the checkpoint to beat (default: bundled)")
-    parser.add_argument("--sets", default="v1,v2,v3,v2g", help=f"comma-separated, of {', '.join(SETS)}")
+    parser.add_argument("--sets", default=",".join(SETS), help=f"comma-separated, of {', '.join(SETS)}")
     parser.add_argument("--margin", type=float, default=0.01, help="a candidate must score below 1 - margin")
     parser.add_argument("--out", default="runs/selection", help="folder for each evaluation's JSON and log")
     parser.add_argument("--jobs", type=int, default=1, help="evaluations at once (one thread each)")
